@@ -1,0 +1,218 @@
+/**
+ * The canonical run result (`results.json`). Every report is a pure function of this file.
+ * Documented field by field in docs/results-schema.md; bump RESULTS_SCHEMA_VERSION on any
+ * breaking change and keep `cachebench report` able to read the previous version.
+ *
+ * Times are epoch milliseconds as floats (performance.timeOrigin + performance.now()), taken on
+ * the same machine by every process, so driver, target and fault timestamps can be merged.
+ */
+
+export const RESULTS_SCHEMA_VERSION = 1;
+
+export interface LatencySummary {
+  count: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface RunEnvironment {
+  node: string;
+  os: string;
+  cpus: number;
+  cpuModel: string;
+  memGiB: number;
+  hostname: string;
+  redisVersion?: string;
+  postgresVersion?: string;
+  toxiproxyVersion?: string;
+  gitSha?: string;
+  gitDirty?: boolean;
+}
+
+export interface RunInfo {
+  id: string;
+  startedAt: number;
+  finishedAt?: number;
+  /** The exact command line, for the methodology section. */
+  command: string;
+  profile: string;
+  seed: number;
+  repeats: number;
+  instances: number;
+  infra: 'local' | 'containers' | 'external';
+  driver: 'builtin' | 'k6';
+  scenarios: string[];
+  strategies: string[];
+  baselineStrategy: string;
+  environment: RunEnvironment;
+}
+
+/** One planned fault and what really happened to it. */
+export interface FaultRecord {
+  /** The fault as written in the scenario (see scenarios/schema.ts FaultSpec). */
+  spec: Record<string, unknown>;
+  /** Planned offsets from the cell's load start, ms. */
+  plannedAt: number;
+  plannedFor: number;
+  /** Real epoch ms when Toxiproxy acknowledged the apply / the removal. */
+  appliedAt?: number;
+  removedAt?: number;
+  ok: boolean;
+  error?: string;
+}
+
+/** Per-second series, all arrays the same length; index i covers [t0 + i s, t0 + (i+1) s). */
+export interface CellSeries {
+  t0: number;
+  requests: number[];
+  errors: number[];
+  dropped: number[];
+  p50: number[];
+  p99: number[];
+  /** From target stats, sampled each second (deltas). */
+  dbQueries: number[];
+  cacheHits: number[];
+  cacheMisses: number[];
+  /** hits / (hits + misses) or null when no cache reads happened that second. */
+  hitRatio: (number | null)[];
+}
+
+export interface OpStats {
+  count: number;
+  errors: number;
+  /** Latency from the *scheduled* send time (no coordinated omission), ms. */
+  latency: LatencySummary;
+  /** Status code → count. */
+  statuses: Record<string, number>;
+}
+
+export interface LoadStats {
+  requestedRate: number;
+  achievedRate: number;
+  scheduled: number;
+  sent: number;
+  completed: number;
+  /** Arrivals not sent because the in-flight cap was hit. Counted, never hidden. */
+  dropped: number;
+  errors: number;
+  durationMs: number;
+  /** Lateness of the actual send versus the scheduled time, ms. */
+  schedulingLag: LatencySummary;
+  /** Driver process CPU use as a fraction of one core over the load phase. */
+  driverCpu: number;
+  driverPeakRssMB: number;
+  overall: OpStats;
+  perOp: Record<string, OpStats>;
+}
+
+/** A rebuild: one source (DB) load caused by a miss or a refresh. From the target instances. */
+export interface RebuildEvent {
+  key: string;
+  instance: string;
+  start: number;
+  end: number;
+  reason: 'miss' | 'refresh' | 'early' | 'lease' | 'fallback';
+}
+
+export interface TargetStats {
+  instances: number;
+  dbQueries: number;
+  dbQueriesByEndpoint: Record<string, number>;
+  dbTimeMs: number;
+  poolWaits: number;
+  httpRequests: number;
+  httpRequestsByEndpoint: Record<string, number>;
+  cache: {
+    hits: number;
+    misses: number;
+    staleServed: number;
+    fallbacks: number;
+    redisErrors: number;
+    redisTimeouts: number;
+    breakerOpens: number;
+    lockWaits: number;
+    backgroundRefreshes: number;
+  };
+  writeBehind: { increments: number; flushed: number; lost: number; dbWrites: number };
+}
+
+export interface RedisSnapshot {
+  version?: string;
+  usedMemory: number;
+  evictedKeys: number;
+  keyspaceHits: number;
+  keyspaceMisses: number;
+  keys: number;
+  keysByNamespace: Record<string, number>;
+  avgValueBytes: number;
+  /** Hottest keys as counted by the driver's requests (key → requests). */
+  hottestKeys: { key: string; requests: number }[];
+}
+
+export interface PgStatSnapshot {
+  /** Sum of `calls` over the statements the target issues (excludes harness/seed queries). */
+  calls: number;
+  totalExecMs: number;
+  top: { query: string; calls: number; meanMs: number }[];
+}
+
+export interface CellResult {
+  id: string;
+  scenario: string;
+  strategy: string;
+  repeat: number;
+  status: 'ok' | 'failed' | 'interrupted';
+  error?: string;
+  startedAt: number;
+  endedAt: number;
+  /** Load start (epoch ms): series and fault offsets are relative to it. */
+  loadStartedAt: number;
+  /** The resolved scenario (profile applied), so a report can explain the cell on its own. */
+  scenario_spec: Record<string, unknown>;
+  strategyOptions: Record<string, unknown>;
+  /** The cache TTL in ms the cell ran with, for "stale beyond TTL". */
+  ttlMs: number;
+  load: LoadStats;
+  series: CellSeries;
+  faults: FaultRecord[];
+  target: TargetStats;
+  rebuilds: RebuildEvent[];
+  pgStatStatements?: PgStatSnapshot;
+  redis?: RedisSnapshot;
+  /** Relative path (from the run dir) of the NDJSON operation history (see HistoryRecord). */
+  historyFile: string;
+  /** Filled by harness/analysis when the cell ends; reports read only this and the raw fields. */
+  analysis?: Record<string, unknown>;
+}
+
+export interface RunResults {
+  schemaVersion: typeof RESULTS_SCHEMA_VERSION;
+  run: RunInfo;
+  cells: CellResult[];
+  warnings: string[];
+}
+
+/**
+ * One line of the history file: one HTTP operation as the driver saw it.
+ * `versions` maps entity keys (keys.ts entityKey, e.g. "user:42") to the version the response
+ * reflected (reads) or committed (writes).
+ */
+export interface HistoryRecord {
+  op: string;
+  kind: 'read' | 'write' | 'incr';
+  /** Entity or aggregate key the operation addressed, e.g. "user:42", "team:7". */
+  key: string;
+  scheduled: number;
+  start: number;
+  end: number;
+  status: number;
+  instance: number;
+  versions?: Record<string, number>;
+  /** Counter ops: the increment / the value read. */
+  value?: number;
+  error?: string;
+}

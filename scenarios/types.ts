@@ -1,0 +1,120 @@
+/**
+ * Scenario definitions as plain types. No imports and no Node API: the k6 entry script imports
+ * this (and workload.ts) directly. Validation (zod) lives in schema.ts on the harness side.
+ * Durations and offsets are milliseconds after parsing ("30s", "500ms", "2m" in files).
+ */
+
+/** The operations the target API serves; kebab-case names equal to history `op`. */
+export const OPERATIONS = [
+  'read-user',
+  'update-user',
+  'read-team-members',
+  'read-team-report',
+  'incr-counter',
+  'read-counter',
+] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export interface LoadPhase {
+  /** Phase length, ms. */
+  duration: number;
+  /** Arrivals per second at the start of the phase. */
+  rate: number;
+  /** If set, the rate ramps linearly from `rate` to `to` over the phase. */
+  to?: number;
+}
+
+export interface LoadShape {
+  phases: LoadPhase[];
+  /** constant: evenly spaced arrivals; poisson: exponential inter-arrival times. */
+  arrivals: 'constant' | 'poisson';
+  /** Requests allowed in flight at once; arrivals beyond it are dropped and counted. */
+  maxInFlight: number;
+}
+
+export type KeyDistribution =
+  | { type: 'uniform' }
+  | { type: 'zipf'; exponent: number }
+  /** `hotFraction` of requests go to the first `hotKeys` ids, the rest uniformly to all. */
+  | { type: 'hot-set'; hotKeys: number; hotFraction: number };
+
+export interface DataSizes {
+  users: number;
+  teams: number;
+  counters: number;
+  /** Server-side cost of one team report (pg_sleep), ms. */
+  reportCostMs: number;
+  /** Server-side cost added to a user read (pg_sleep), ms; 0 = none. Widens the stale-set race. */
+  userReadCostMs: number;
+}
+
+export type ToxicType = 'latency' | 'timeout' | 'reset_peer' | 'bandwidth' | 'slow_close' | 'slicer' | 'limit_data';
+
+export interface ToxicSpec {
+  type: ToxicType;
+  /** Toxiproxy's own attribute names, e.g. {latency: 200, jitter: 20} or {timeout: 0}. */
+  attributes: Record<string, number>;
+  stream?: 'upstream' | 'downstream';
+  toxicity?: number;
+}
+
+export interface FaultSpec {
+  /** Offset from load start, ms. */
+  at: number;
+  /** How long the fault lasts, ms. */
+  for: number;
+  proxy: 'redis' | 'postgres';
+  /** Disable the proxy: closes the listener and every open connection (an outage). */
+  down?: boolean;
+  toxic?: ToxicSpec;
+}
+
+export interface Budgets {
+  /** Overall p99 latency, ms. */
+  p99Ms?: number;
+  /** Errors / completed requests. */
+  errorRate?: number;
+  /** DB queries per HTTP request (target count). */
+  dbQueriesPerRequest?: number;
+  /** Mean rebuilds per key expiry. */
+  rebuildsPerExpiry?: number;
+  /** Reads stale for longer than the TTL. */
+  staleBeyondTtl?: number;
+  /** Read errors inside fault windows. */
+  readErrorsDuringFaults?: number;
+  /** Seconds after a fault until hit ratio and p99 are back within 10%. */
+  recoverySeconds?: number;
+}
+
+export interface Scenario {
+  name: string;
+  /** The question the scenario answers, one sentence. Reports print it above the verdict. */
+  question: string;
+  description: string;
+  load: LoadShape;
+  keys: KeyDistribution;
+  /** Operation → weight (need not sum to 1). */
+  mix: Partial<Record<Operation, number>>;
+  data: DataSizes;
+  /** Strategy options the scenario needs (ttlMs, jitter…), merged over strategy defaults. */
+  cache: Record<string, number | string | boolean>;
+  start: 'warm' | 'cold';
+  faults: FaultSpec[];
+  budgets: Budgets;
+}
+
+export type ProfileName = 'quick' | 'standard' | 'full';
+
+export interface Profile {
+  name: ProfileName;
+  /** Multiplies phase durations and fault offsets/lengths. */
+  durationScale: number;
+  /** Multiplies arrival rates. */
+  rateScale: number;
+}
+
+export const PROFILES: Record<ProfileName, Profile> = {
+  quick: { name: 'quick', durationScale: 0.4, rateScale: 0.5 },
+  standard: { name: 'standard', durationScale: 1, rateScale: 1 },
+  full: { name: 'full', durationScale: 3, rateScale: 1.5 },
+};
