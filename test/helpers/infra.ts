@@ -1,0 +1,33 @@
+/**
+ * vitest helper: one real local stack (Redis, PostgreSQL, Toxiproxy) per test file.
+ * `const infra = useInfra();` then `infra()` inside tests returns the started InfraHandle.
+ */
+import { afterAll, beforeAll } from 'vitest';
+import { startLocalInfra } from '../../harness/infra/local.ts';
+import type { InfraHandle } from '../../harness/infra/types.ts';
+
+export function useInfra(): () => InfraHandle {
+  let handle: InfraHandle | undefined;
+  beforeAll(async () => {
+    handle = await startLocalInfra();
+  }, 60_000);
+  afterAll(async () => {
+    await handle?.stop();
+  }, 30_000);
+  return () => {
+    if (!handle) throw new Error('infra not started (useInfra must be called at describe/file level)');
+    return handle;
+  };
+}
+
+/** Toxiproxy calls used by tests (plain fetch; the harness has its own fault executor). */
+export async function toxiproxy(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const r = await fetch(`${url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`toxiproxy ${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : undefined;
+}
