@@ -83,8 +83,11 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
   }
 
   const taken = new Set<number>();
-  const port = async (flag: string, given?: number) =>
-    given !== undefined ? requirePort(flag, given).then((p) => (taken.add(p), p)) : freePort(taken);
+  const port = async (flag: string, given?: number) => {
+    if (given === undefined) return freePort(taken);
+    taken.add(await requirePort(flag, given));
+    return given;
+  };
   const ports = {
     redis: await port('--redis-port', opts.redisPort),
     postgres: await port('--postgres-port', opts.postgresPort),
