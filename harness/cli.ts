@@ -1,0 +1,156 @@
+#!/usr/bin/env node
+/**
+ * The `cachebench` entry. Tiny on purpose: each subcommand's module is imported only when that
+ * subcommand runs, so `cachebench doctor` does not load echarts or testcontainers.
+ * Exit codes: 0 ok, 1 failure (or a regression for `compare`), 2 usage error.
+ */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { CachebenchError } from './errors.ts';
+
+const INFRA = ['local', 'containers', 'external', 'auto'];
+
+function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v) || n < min || n > max) {
+      throw new CachebenchError(
+        'BAD_FLAG',
+        `${name}: "${v}" is not an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '∞' : max}`,
+        { exitCode: 2 },
+      );
+    }
+    return n;
+  };
+}
+
+const COMMANDS = 'run, report, compare, baseline, doctor, up, list';
+
+/** Commander's messages, reduced to one line that also says what is allowed. */
+function oneLine(str: string): string {
+  const first = str.split('\n')[0]!.replace(/^error: /, 'cachebench: ');
+  if (first.includes('unknown command')) return `${first} (allowed: ${COMMANDS})`;
+  if (first.includes('unknown option')) return `${first} (see --help for the allowed options)`;
+  return first;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('cachebench')
+    .description(
+      'Benchmark and chaos-test Redis caching strategies: DB load, stampedes, staleness, fail-open',
+    )
+    .version('0.1.0')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
+
+  const infraOption = () =>
+    new Option('--infra <kind>', 'where Redis/PostgreSQL/Toxiproxy come from')
+      .choices(INFRA)
+      .default('local');
+
+  program
+    .command('run')
+    .description('run a matrix of scenarios × strategies and write results.json + reports')
+    .option('--scenarios <list>', 'comma-separated scenario names or files')
+    .option(
+      '--strategies <list>',
+      'comma-separated strategy names (a+b composes), or paths to strategy modules',
+    )
+    .option('--profile <name>', 'quick | standard | full', 'standard')
+    .option('--repeats <n>', 'repeats per cell', intArg('--repeats', 1, 100), 1)
+    .option('--instances <n>', 'target instances', intArg('--instances', 1, 16), 1)
+    .option('--seed <n>', 'PRNG seed', intArg('--seed', 0), 1)
+    .option('--out <dir>', 'output directory (default runs/<timestamp>)')
+    .option('--resume <dir>', 'complete an interrupted run in <dir>')
+    .option('--baseline <file>', 'gate the run against a saved baseline (exit 1 on regression)')
+    .option('--baseline-strategy <name>', 'strategy the "relative" columns compare to', 'no-cache')
+    .option('--driver <name>', 'builtin | k6 | auto', 'builtin')
+    .option('--default', 'the default comparison (README quick start)')
+    .option('--redis-url <url>', 'with --infra external')
+    .option('--postgres-url <url>', 'with --infra external')
+    .option('--toxiproxy-url <url>', 'with --infra external')
+    .option('--no-reports', 'write results.json only')
+    .addOption(infraOption())
+    .action(async (opts) => (await import('./commands/run.ts')).runCommand(opts));
+
+  program
+    .command('report')
+    .description('re-render the reports of an existing run directory')
+    .argument('<run-dir>', 'a directory holding results.json')
+    .option('--format <list>', 'html,md,junit,json', 'html,md,junit,json')
+    .action(async (dir, opts) => (await import('./commands/report.ts')).reportCommand(dir, opts));
+
+  program
+    .command('compare')
+    .description('compare a run against a baseline with per-metric rules (exit 1 on regression)')
+    .argument('<baseline>', 'baseline file or run directory')
+    .argument('<current>', 'run directory or results.json')
+    .option('--rules <file>', 'rules config (JSON/YAML); defaults shipped')
+    .option('--out <dir>', 'where to write gate.md and gate-junit.xml')
+    .action(async (b, c, opts) => (await import('./commands/compare.ts')).compareCommand(b, c, opts));
+
+  const baseline = program.command('baseline').description('manage gate baselines');
+  baseline
+    .command('save')
+    .description('save a run as a baseline file')
+    .argument('<run-dir>', 'run directory')
+    .option('--out <file>', 'baseline file', 'cachebench-baseline.json')
+    .action(async (dir, opts) => (await import('./commands/compare.ts')).baselineSaveCommand(dir, opts));
+
+  program
+    .command('doctor')
+    .description('check every dependency: version and path, or the exact fix')
+    .action(async () => (await import('./commands/doctor.ts')).doctorCommand());
+
+  program
+    .command('up')
+    .description('start Redis, PostgreSQL and Toxiproxy and print their URLs until Ctrl-C')
+    .addOption(infraOption().choices(['local', 'containers', 'auto']))
+    .option('--redis-port <port>', 'fixed Redis port', intArg('--redis-port', 1, 65535))
+    .option('--postgres-port <port>', 'fixed PostgreSQL port', intArg('--postgres-port', 1, 65535))
+    .option('--toxiproxy-port <port>', 'fixed Toxiproxy API port', intArg('--toxiproxy-port', 1, 65535))
+    .option('--json', 'print the URLs as one JSON line')
+    .action(async (opts) => (await import('./commands/up.ts')).upCommand(opts));
+
+  program
+    .command('list')
+    .description('list scenarios, strategies and profiles')
+    .action(async () => (await import('./commands/list.ts')).listCommand());
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version are not errors; every parse error is a usage error (exit 2).
+      if (
+        e.code === 'commander.helpDisplayed' ||
+        e.code === 'commander.version' ||
+        e.code === 'commander.help'
+      )
+        return 0;
+      return 2;
+    }
+    if (e instanceof CachebenchError) {
+      process.stderr.write(`cachebench: ${e.message}\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`cachebench: internal error: ${(e as Error)?.stack ?? e}\n`);
+    return 1;
+  }
+}
+
+// import.meta.main only exists from Node 24.2; engines allow 22.22.
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
+  const code = await main(process.argv);
+  const { runCleanups } = await import('./infra/cleanup.ts');
+  await runCleanups();
+  process.exit(code);
+}

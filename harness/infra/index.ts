@@ -1,0 +1,44 @@
+/** Chooses the provisioner for `--infra`. Containers/external modules load lazily. */
+import { UsageError } from '../errors.ts';
+import { type LocalInfraOptions, startLocalInfra } from './local.ts';
+import type { InfraHandle } from './types.ts';
+
+export interface StartInfraOptions {
+  infra: 'local' | 'containers' | 'external' | 'auto';
+  local?: LocalInfraOptions;
+  external?: { redisUrl?: string; postgresUrl?: string; toxiproxyUrl?: string };
+  log?: (line: string) => void;
+}
+
+export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
+  let kind = o.infra;
+  if (kind === 'auto') {
+    const { dockerAvailable } = await import('./containers.ts');
+    kind = (await dockerAvailable()) ? 'containers' : 'local';
+    o.log?.(`--infra auto: using ${kind}`);
+  }
+  switch (kind) {
+    case 'local':
+      return startLocalInfra({ ...o.local, log: o.log });
+    case 'containers': {
+      const { startContainerInfra } = await import('./containers.ts');
+      return startContainerInfra({});
+    }
+    case 'external': {
+      const e = o.external ?? {};
+      for (const [flag, v] of [
+        ['--redis-url', e.redisUrl],
+        ['--postgres-url', e.postgresUrl],
+        ['--toxiproxy-url', e.toxiproxyUrl],
+      ] as const) {
+        if (!v) throw new UsageError('MISSING_FLAG', `${flag} is required with --infra external`);
+      }
+      const { connectExternalInfra } = await import('./external.ts');
+      return connectExternalInfra({
+        redisUrl: e.redisUrl!,
+        postgresUrl: e.postgresUrl!,
+        toxiproxyUrl: e.toxiproxyUrl!,
+      });
+    }
+  }
+}
