@@ -1,0 +1,96 @@
+/** `cachebench run`: flags → RunOptions → pipeline → reports (→ gate). */
+import path from 'node:path';
+import { UsageError } from '../errors.ts';
+import { DEFAULT_COMPARISON, runMatrix } from '../pipeline/run.ts';
+import { readResults } from '../pipeline/results-store.ts';
+
+export interface RunFlags {
+  scenarios?: string;
+  strategies?: string;
+  profile: string;
+  repeats: number;
+  instances: number;
+  seed: number;
+  out?: string;
+  resume?: string;
+  baseline?: string;
+  baselineStrategy: string;
+  driver: string;
+  default?: boolean;
+  infra: 'local' | 'containers' | 'external' | 'auto';
+  redisUrl?: string;
+  postgresUrl?: string;
+  toxiproxyUrl?: string;
+  reports: boolean;
+}
+
+const list = (v: string | undefined) =>
+  (v ?? '')
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
+}
+
+export async function runCommand(f: RunFlags): Promise<void> {
+  if (!['quick', 'standard', 'full'].includes(f.profile)) {
+    throw new UsageError('BAD_PROFILE', `--profile: "${f.profile}" is not a profile (allowed: quick, standard, full)`);
+  }
+  if (f.driver !== 'builtin') {
+    throw new UsageError('BAD_DRIVER', `--driver: "${f.driver}" is not available in run yet (allowed: builtin)`);
+  }
+  let scenarios = list(f.scenarios);
+  let strategies = list(f.strategies);
+  let outDir = f.out;
+  let resumeFrom: ReturnType<typeof readResults>['results'] | undefined;
+  if (f.resume) {
+    const r = readResults(f.resume);
+    resumeFrom = r.results;
+    outDir = r.runDir;
+    scenarios = r.results.run.scenarios;
+    strategies = r.results.run.strategies;
+    f.profile = r.results.run.profile;
+    f.repeats = r.results.run.repeats;
+    f.instances = r.results.run.instances;
+    f.seed = r.results.run.seed;
+  }
+  if (f.default || (scenarios.length === 0 && strategies.length === 0)) {
+    if (scenarios.length === 0) scenarios = DEFAULT_COMPARISON.scenarios;
+    if (strategies.length === 0) strategies = DEFAULT_COMPARISON.strategies;
+  }
+  if (scenarios.length === 0) throw new UsageError('NO_SCENARIOS', '--scenarios is required (or --default)');
+  if (strategies.length === 0) throw new UsageError('NO_STRATEGIES', '--strategies is required (or --default)');
+  outDir = path.resolve(outDir ?? path.join('runs', timestamp()));
+
+  const { runDir, results } = await runMatrix({
+    scenarios,
+    strategies,
+    profile: f.profile,
+    repeats: f.repeats,
+    instances: f.instances,
+    seed: f.seed,
+    outDir,
+    baselineStrategy: f.baselineStrategy,
+    infra: {
+      infra: f.infra,
+      external: { redisUrl: f.redisUrl, postgresUrl: f.postgresUrl, toxiproxyUrl: f.toxiproxyUrl },
+    },
+    command: ['cachebench', ...process.argv.slice(2)].join(' '),
+    resumeFrom,
+    analyzeCell: async (cell, dir) => (await import('../analysis/index.ts')).analyzeCell(cell, dir) as Promise<Record<string, unknown>>,
+  });
+
+  process.stderr.write(`\nresults: ${path.join(runDir, 'results.json')} (${results.cells.length} cells)\n`);
+  if (f.reports) {
+    const { writeReports } = await import('../../reports/index.ts');
+    const files = await writeReports(runDir, results);
+    for (const file of files) process.stderr.write(`report:  ${file}\n`);
+  }
+  if (f.baseline) {
+    const { gateRun } = await import('../gate/index.ts');
+    const verdict = await gateRun(f.baseline, runDir);
+    if (!verdict.pass) process.exitCode = 1;
+  }
+}

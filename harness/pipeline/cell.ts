@@ -1,0 +1,177 @@
+/**
+ * One cell = one (scenario × strategy × repeat):
+ *   reset (Redis FLUSHALL, Toxiproxy reset, reseed) → start target(s) → warm → zero counters →
+ *   load + fault timeline + per-second sampler → collect (stats, rebuilds, pg_stat_statements,
+ *   Redis) → stop target(s) → analyze.
+ * Everything the cell starts is stopped in `finally`, also when the run is interrupted.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import type { Scenario } from '../../scenarios/types.ts';
+import { seedDatabase } from '../../target/db.ts';
+import { startTargets } from '../../target/instance.ts';
+import { runBuiltinLoad } from '../driver/builtin.ts';
+import { resetToxiproxy, runFaultTimeline } from '../faults.ts';
+import type { InfraHandle } from '../infra/types.ts';
+import type { CellResult, CellSeries, RebuildEvent } from '../results/schema.ts';
+import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { cellDir, cellId } from './results-store.ts';
+import { fetchStats, mergeStats, startSampler } from './sampler.ts';
+import { warmCache } from './warmup.ts';
+
+export interface CellProgress {
+  phase: 'setup' | 'warm' | 'load' | 'collect';
+  elapsedMs: number;
+  totalMs: number;
+  sent: number;
+  errors: number;
+  dropped: number;
+  ratePerSec: number;
+}
+
+export interface CellContext {
+  runDir: string;
+  infra: InfraHandle;
+  scenario: Scenario;
+  strategy: string;
+  /** The strategy's option defaults (for the TTL the cell ran with). */
+  strategyDefaults: Record<string, unknown>;
+  repeat: number;
+  seed: number;
+  instances: number;
+  signal?: AbortSignal;
+  onProgress?: (p: CellProgress) => void;
+}
+
+/** Lead time between scheduling the load and its first arrival, so faults and sampler align. */
+const START_LEAD_MS = 300;
+
+async function flushRedis(url: string): Promise<void> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  r.on('error', () => {});
+  await r.connect();
+  try {
+    await r.flushall();
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function fetchRebuilds(controlUrl: string, since: number): Promise<RebuildEvent[]> {
+  const r = await fetch(`${controlUrl}/rebuilds?since=${since}`, { signal: AbortSignal.timeout(5000) });
+  if (!r.ok) throw new Error(`${controlUrl}/rebuilds: HTTP ${r.status}`);
+  return (await r.json()) as RebuildEvent[];
+}
+
+export async function runCell(ctx: CellContext): Promise<CellResult> {
+  const { scenario: s, infra } = ctx;
+  const startedAt = Date.now();
+  const dir = cellDir(ctx.runDir, { scenario: s.name, strategy: ctx.strategy, repeat: ctx.repeat });
+  fs.mkdirSync(dir, { recursive: true });
+  const historyFile = path.relative(ctx.runDir, path.join(dir, 'history.ndjson'));
+  const totalMs = s.load.phases.reduce((a, p) => a + p.duration, 0);
+  const progress = (p: Partial<CellProgress> & Pick<CellProgress, 'phase'>) =>
+    ctx.onProgress?.({ elapsedMs: 0, totalMs, sent: 0, errors: 0, dropped: 0, ratePerSec: 0, ...p });
+
+  progress({ phase: 'setup' });
+  await resetToxiproxy(infra.toxiproxyUrl);
+  await flushRedis(infra.redisUrl);
+  await seedDatabase(infra.postgresUrl, { users: s.data.users, teams: s.data.teams, counters: s.data.counters }, ctx.seed);
+
+  const strategyOptions = { ...s.cache };
+  const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
+  const targets = await startTargets({
+    instances: ctx.instances,
+    strategy: ctx.strategy,
+    strategyOptions,
+    redisUrl: infra.redisProxyUrl,
+    postgresUrl: infra.postgresProxyUrl,
+    reportCostMs: s.data.reportCostMs,
+    userReadCostMs: s.data.userReadCostMs,
+  });
+  try {
+    if (s.start === 'warm') {
+      progress({ phase: 'warm' });
+      await warmCache(targets.urls[0]!, s);
+    }
+    await Promise.all(targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })));
+    await resetPgStatStatements(infra.postgresUrl);
+    ctx.signal?.throwIfAborted();
+
+    const loadStartedAt = Date.now() + START_LEAD_MS;
+    const sampler = startSampler(targets.controlUrls, loadStartedAt);
+    const faultsPromise = runFaultTimeline({
+      toxiproxyUrl: infra.toxiproxyUrl,
+      faults: s.faults,
+      loadStartedAt,
+      signal: ctx.signal,
+    });
+    let loadOut: Awaited<ReturnType<typeof runBuiltinLoad>>;
+    try {
+      loadOut = await runBuiltinLoad({
+        scenario: s,
+        targets: targets.urls,
+        seed: ctx.seed * 1000 + ctx.repeat,
+        historyPath: path.join(ctx.runDir, historyFile),
+        startAt: loadStartedAt,
+        signal: ctx.signal,
+        onProgress: (p) =>
+          progress({ phase: 'load', elapsedMs: p.elapsedMs, sent: p.sent, errors: p.errors, dropped: p.dropped, ratePerSec: p.ratePerSec }),
+      });
+    } finally {
+      // Faults are always removed (the executor resets Toxiproxy) before we collect.
+      await faultsPromise.catch(() => {});
+    }
+    const faults = await faultsPromise;
+    const targetSeries = await sampler.stop();
+
+    progress({ phase: 'collect', elapsedMs: totalMs });
+    const [statsAll, rebuildsAll, pgStat, redis] = await Promise.all([
+      Promise.all(targets.controlUrls.map(fetchStats)),
+      Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, loadStartedAt - START_LEAD_MS))),
+      pgStatSnapshot(infra.postgresUrl),
+      redisSnapshot(infra.redisUrl),
+    ]);
+    redis.hottestKeys = loadOut.hottestKeys;
+    const rebuilds = rebuildsAll.flat().sort((a, b) => a.start - b.start);
+
+    const n = loadOut.series.requests.length;
+    const pad = (a: number[]) => Array.from({ length: n }, (_, i) => a[i] ?? 0);
+    const hits = pad(targetSeries.cacheHits);
+    const misses = pad(targetSeries.cacheMisses);
+    const series: CellSeries = {
+      ...loadOut.series,
+      t0: loadStartedAt,
+      dbQueries: pad(targetSeries.dbQueries),
+      cacheHits: hits,
+      cacheMisses: misses,
+      hitRatio: hits.map((h, i) => (h + misses[i]! > 0 ? h / (h + misses[i]!) : null)),
+    };
+
+    return {
+      id: cellId(s.name, ctx.strategy, ctx.repeat),
+      scenario: s.name,
+      strategy: ctx.strategy,
+      repeat: ctx.repeat,
+      status: 'ok',
+      startedAt,
+      endedAt: Date.now(),
+      loadStartedAt,
+      scenario_spec: s as unknown as Record<string, unknown>,
+      strategyOptions,
+      ttlMs,
+      load: loadOut.load,
+      series,
+      faults,
+      target: mergeStats(statsAll),
+      rebuilds,
+      pgStatStatements: pgStat,
+      redis,
+      historyFile,
+    };
+  } finally {
+    await targets.stop();
+    await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The run pipeline: resolve the matrix → provision → for each cell run, analyze and persist →
+ * reports. results.json is rewritten after every cell; `resume` skips the cells already `ok`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.ts';
+import type { Scenario } from '../../scenarios/types.ts';
+import { loadStrategyModule } from '../../target/strategies/index.ts';
+import { UsageError } from '../errors.ts';
+import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
+import { type StartInfraOptions, startInfra } from '../infra/index.ts';
+import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
+import { runCell } from './cell.ts';
+import { collectEnvironment } from './environment.ts';
+import { Progress } from './progress.ts';
+import { cellId, writeResults } from './results-store.ts';
+
+export const DEFAULT_COMPARISON = {
+  scenarios: ['hot-key', 'mass-expiry', 'write-race', 'redis-outage'],
+  strategies: ['no-cache', 'cache-aside', 'jitter', 'lock', 'versioning', 'write-through'],
+  profile: 'standard',
+};
+
+export interface RunOptions {
+  scenarios: string[];
+  strategies: string[];
+  profile: string;
+  repeats: number;
+  instances: number;
+  seed: number;
+  outDir: string;
+  baselineStrategy: string;
+  infra: StartInfraOptions;
+  command: string;
+  /** Existing results to complete (resume). */
+  resumeFrom?: RunResults;
+  /** Called after each cell is persisted (analysis hook). */
+  analyzeCell?: (cell: CellResult, runDir: string) => Promise<Record<string, unknown>>;
+  log?: (line: string) => void;
+}
+
+export interface PlannedCell {
+  scenario: Scenario;
+  strategy: string;
+  repeat: number;
+}
+
+/** Resolves names to definitions up front, so a typo fails before anything starts. */
+export async function planMatrix(o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>): Promise<{
+  cells: PlannedCell[];
+  strategyDefaults: Map<string, Record<string, unknown>>;
+}> {
+  if (o.scenarios.length === 0) throw new UsageError('NO_SCENARIOS', `--scenarios: empty (allowed: ${listScenarios().join(', ')})`);
+  if (o.strategies.length === 0) throw new UsageError('NO_STRATEGIES', '--strategies: empty');
+  const scenarios = o.scenarios.map((n) => applyProfile(loadScenario(n), o.profile));
+  const strategyDefaults = new Map<string, Record<string, unknown>>();
+  for (const spec of o.strategies) {
+    try {
+      strategyDefaults.set(spec, (await loadStrategyModule(spec)).defaults);
+    } catch (e) {
+      throw new UsageError('UNKNOWN_STRATEGY', `--strategies: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  // Interleave strategies within a scenario and repeats across the matrix, so slow drift of the
+  // shared machine does not land on one strategy.
+  const cells: PlannedCell[] = [];
+  for (let repeat = 1; repeat <= o.repeats; repeat++) {
+    for (const scenario of scenarios) {
+      for (const strategy of o.strategies) cells.push({ scenario, strategy, repeat });
+    }
+  }
+  return { cells, strategyDefaults };
+}
+
+export async function runMatrix(o: RunOptions): Promise<{ runDir: string; results: RunResults }> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const { cells: planned, strategyDefaults } = await planMatrix(o);
+  fs.mkdirSync(o.outDir, { recursive: true });
+
+  const results: RunResults = o.resumeFrom ?? {
+    schemaVersion: RESULTS_SCHEMA_VERSION,
+    run: {
+      id: path.basename(o.outDir),
+      startedAt: Date.now(),
+      command: o.command,
+      profile: o.profile,
+      seed: o.seed,
+      repeats: o.repeats,
+      instances: o.instances,
+      infra: o.infra.infra === 'auto' ? 'local' : o.infra.infra,
+      driver: 'builtin',
+      scenarios: o.scenarios,
+      strategies: o.strategies,
+      baselineStrategy: o.baselineStrategy,
+      environment: collectEnvironment({}),
+    },
+    cells: [],
+    warnings: [],
+  };
+  const done = new Set(results.cells.filter((c) => c.status === 'ok').map((c) => c.id));
+  // Cells that were interrupted or failed are run again on resume.
+  results.cells = results.cells.filter((c) => c.status === 'ok');
+  const todo = planned.filter((c) => !done.has(cellId(c.scenario.name, c.strategy, c.repeat)));
+  if (done.size > 0) log(`resuming: ${done.size} cell(s) done, ${todo.length} to run`);
+
+  const progress = new Progress(planned.length);
+  const abort = new AbortController();
+  let interrupted = false;
+  onInterrupt(() => {
+    interrupted = true;
+    abort.abort(new Error('interrupted'));
+    results.run.finishedAt = undefined;
+    writeResults(o.outDir, results);
+    progress.log(`interrupted: ${results.cells.length} finished cell(s) kept in ${o.outDir}; complete with --resume ${o.outDir}`);
+  });
+
+  log(`provisioning (${o.infra.infra})…`);
+  const infra = await startInfra({ ...o.infra, log });
+  registerCleanup('infra', () => infra.stop());
+  results.run.infra = infra.kind;
+  results.run.environment = collectEnvironment(infra.versions);
+  writeResults(o.outDir, results);
+
+  try {
+    let index = done.size;
+    for (const c of todo) {
+      index++;
+      const label = `${c.scenario.name} × ${c.strategy}${o.repeats > 1 ? ` #${c.repeat}` : ''}`;
+      const t0 = Date.now();
+      let cell: CellResult;
+      try {
+        cell = await runCell({
+          runDir: o.outDir,
+          infra,
+          scenario: c.scenario,
+          strategy: c.strategy,
+          strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
+          repeat: c.repeat,
+          seed: o.seed,
+          instances: o.instances,
+          signal: abort.signal,
+          onProgress: (p) => progress.update(index, label, p),
+        });
+      } catch (e) {
+        if (interrupted) break;
+        const message = (e as Error).message.split('\n')[0]!;
+        progress.log(`✘ ${label}: ${message}`);
+        results.warnings.push(`${cellId(c.scenario.name, c.strategy, c.repeat)} failed: ${message}`);
+        continue;
+      }
+      if (interrupted) break;
+      if (o.analyzeCell) {
+        try {
+          cell.analysis = await o.analyzeCell(cell, o.outDir);
+        } catch (e) {
+          results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
+        }
+      }
+      results.cells.push(cell);
+      writeResults(o.outDir, results);
+      progress.cellDone(Date.now() - t0);
+      progress.log(
+        `✔ [${index}/${planned.length}] ${label}: ${cell.load.achievedRate.toFixed(0)} req/s, p99 ${cell.load.overall.latency.p99.toFixed(1)} ms, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    }
+  } finally {
+    await infra.stop();
+  }
+  if (!interrupted) {
+    results.run.finishedAt = Date.now();
+    writeResults(o.outDir, results);
+  }
+  return { runDir: o.outDir, results };
+}
