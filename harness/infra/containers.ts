@@ -1,0 +1,322 @@
+/**
+ * `--infra containers`: Redis, PostgreSQL and Toxiproxy as containers (testcontainers) on a
+ * private network, so Toxiproxy reaches the services by alias. Published on 127.0.0.1 only.
+ *
+ * No registry is assumed: testcontainers pulls only images missing locally, so the local
+ * `cachebench/*` images from harness/setup/docker.sh are used as is when named.
+ */
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import type { StartedNetwork, StartedTestContainer } from 'testcontainers';
+import { CachebenchError } from '../errors.ts';
+import type { InfraHandle } from './types.ts';
+
+export const DATABASE = 'cachebench';
+
+/** Official images, pinned. Valkey 7.2 is the BSD-licensed line compatible with Redis 7.2. */
+export const DEFAULT_IMAGES = {
+  redis: 'valkey/valkey:7.2',
+  postgres: 'postgres:15',
+  toxiproxy: 'ghcr.io/shopify/toxiproxy:2.12.0',
+} as const;
+
+/** The images harness/setup/docker.sh builds locally (tests and CI use these). */
+export const LOCAL_IMAGES = {
+  redis: 'cachebench/redis:7',
+  postgres: 'cachebench/postgres:15',
+  toxiproxy: 'cachebench/toxiproxy:2.12.0',
+} as const;
+
+/**
+ * Proxy listen ports inside the Toxiproxy container. Fixed, because proxies are created before
+ * the host knows anything, and outside 32768–61000 so they never collide with ephemeral ports.
+ */
+export const PROXY_PORTS = { redis: 16379, postgres: 15432 } as const;
+const TOXIPROXY_API_PORT = 8474;
+
+/** Labels that let a later run find containers whose owner process died. */
+const LABEL_INFRA = 'cachebench.infra';
+const LABEL_OWNER = 'cachebench.owner-pid';
+
+export interface ContainerInfraOptions {
+  images?: { redis?: string; postgres?: string; toxiproxy?: string };
+  /** Called with one line per step, for progress output. */
+  log?: (line: string) => void;
+}
+
+export interface ResolvedImages {
+  redis: string;
+  postgres: string;
+  toxiproxy: string;
+}
+
+/** Options win over CACHEBENCH_{REDIS,POSTGRES,TOXIPROXY}_IMAGE, which win over the defaults. */
+export function resolveImages(
+  opts: ContainerInfraOptions['images'] = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedImages {
+  return {
+    redis: opts.redis ?? env.CACHEBENCH_REDIS_IMAGE ?? DEFAULT_IMAGES.redis,
+    postgres: opts.postgres ?? env.CACHEBENCH_POSTGRES_IMAGE ?? DEFAULT_IMAGES.postgres,
+    toxiproxy: opts.toxiproxy ?? env.CACHEBENCH_TOXIPROXY_IMAGE ?? DEFAULT_IMAGES.toxiproxy,
+  };
+}
+
+/** Ryuk cannot be pulled without a registry; our stop() and the leftover reaper replace it. */
+function disableRyukUnlessAsked(): void {
+  process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+}
+
+/** True when a container engine answers within `timeoutMs` (for `--infra auto`). */
+export async function dockerAvailable(timeoutMs = 5_000): Promise<boolean> {
+  disableRyukUnlessAsked();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    const probe = getContainerRuntimeClient().then(
+      (c) => c.container.dockerode.ping().then(() => true),
+      () => false,
+    );
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+    });
+    return await Promise.race([probe, timeout]);
+  } catch {
+    return false;
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes containers a crashed earlier run left behind (its owner PID is gone). */
+export async function reapContainerLeftovers(): Promise<string[]> {
+  const { getContainerRuntimeClient } = await import('testcontainers');
+  const client = await getContainerRuntimeClient();
+  const docker = client.container.dockerode;
+  const list = await docker.listContainers({ all: true, filters: { label: [LABEL_INFRA] } });
+  const removed: string[] = [];
+  for (const c of list) {
+    const owner = Number(c.Labels[LABEL_OWNER]);
+    if (Number.isInteger(owner) && owner > 0 && pidAlive(owner)) continue;
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true, v: true })
+      .then(() => removed.push(c.Names[0] ?? c.Id))
+      .catch(() => {});
+  }
+  return removed;
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      return await fn();
+    } catch (e) {
+      last = e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new CachebenchError('INFRA_START', `${what} did not answer within ${timeoutMs} ms: ${String(last)}`, {
+    cause: last,
+  });
+}
+
+async function redisInfo(url: string): Promise<string | undefined> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 1_000,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    if ((await c.ping()) !== 'PONG') throw new Error('PING did not answer PONG');
+    const info = await c.info('server');
+    return /(?:valkey|redis)_version:(\S+)/.exec(info)?.[1];
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function postgresVersion(url: string): Promise<string | undefined> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    // Idempotent, so official images (which do not create it) and ours end up the same.
+    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await c.query('SELECT count(*) FROM pg_stat_statements');
+    const r = await c.query<{ server_version: string }>('SHOW server_version');
+    return r.rows[0]?.server_version;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** "git" is what a `go install` build reports; the image tag then carries the release. */
+function toxiproxyVersion(reported: string, image: string): string {
+  if (reported !== 'git') return reported;
+  const tag = /:v?(\d+\.\d+\.\d+)$/.exec(image)?.[1];
+  return tag ? `v${tag}` : reported;
+}
+
+export async function startContainerInfra(opts: ContainerInfraOptions = {}): Promise<InfraHandle> {
+  disableRyukUnlessAsked();
+  const log = opts.log ?? (() => {});
+  const images = resolveImages(opts.images);
+  const { GenericContainer, Network, Wait } = await import('testcontainers');
+
+  /** Binds every published port to 127.0.0.1: testcontainers alone publishes on all interfaces. */
+  class LoopbackContainer extends GenericContainer {
+    protected override async beforeContainerCreated(): Promise<void> {
+      const bindings = this.hostConfig.PortBindings as Record<
+        string,
+        { HostPort?: string; HostIp?: string }[]
+      >;
+      for (const list of Object.values(bindings ?? {})) for (const b of list) b.HostIp = '127.0.0.1';
+    }
+  }
+  const labels = { [LABEL_INFRA]: 'containers', [LABEL_OWNER]: String(process.pid) };
+
+  const leftovers = await reapContainerLeftovers().catch(() => []);
+  if (leftovers.length > 0) log(`removed ${leftovers.length} leftover container(s): ${leftovers.join(', ')}`);
+
+  let network: StartedNetwork | undefined;
+  const started: StartedTestContainer[] = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      // Toxiproxy first so no client sees half-stopped backends through it.
+      const order = [...started].reverse();
+      for (const c of order) await c.stop({ remove: true, removeVolumes: true }).catch(() => {});
+      await network?.stop().catch(() => {});
+    })();
+    return stopping;
+  };
+
+  try {
+    network = await new Network().start();
+    log(`starting ${images.redis} and ${images.postgres}`);
+    // allSettled: when one fails, the other may still start and must be stopped too.
+    const settled = await Promise.allSettled([
+      new LoopbackContainer(images.redis)
+        .withNetwork(network)
+        .withNetworkAliases('redis')
+        .withLabels(labels)
+        .withExposedPorts(6379)
+        .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/i))
+        .withStartupTimeout(60_000)
+        .start(),
+      new LoopbackContainer(images.postgres)
+        .withNetwork(network)
+        .withNetworkAliases('postgres')
+        .withLabels(labels)
+        .withEnvironment({
+          POSTGRES_DB: DATABASE,
+          POSTGRES_HOST_AUTH_METHOD: 'trust',
+          POSTGRES_PASSWORD: 'postgres',
+        })
+        .withCommand([
+          'postgres',
+          '-c',
+          'shared_preload_libraries=pg_stat_statements',
+          '-c',
+          'fsync=off',
+          '-c',
+          'synchronous_commit=off',
+        ])
+        .withExposedPorts(5432)
+        // Both the official image and ours run init on a socket-only server first: TCP on
+        // 127.0.0.1 answering means the final server is up.
+        .withWaitStrategy(Wait.forSuccessfulCommand('pg_isready -h 127.0.0.1 -p 5432 -U postgres'))
+        .withStartupTimeout(90_000)
+        .start(),
+    ]);
+    for (const s of settled) if (s.status === 'fulfilled') started.push(s.value);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
+    const [redis, postgres] = started as [StartedTestContainer, StartedTestContainer];
+
+    log(`starting ${images.toxiproxy}`);
+    const toxiproxy = await new LoopbackContainer(images.toxiproxy)
+      .withNetwork(network)
+      .withNetworkAliases('toxiproxy')
+      .withLabels(labels)
+      .withExposedPorts(TOXIPROXY_API_PORT, PROXY_PORTS.redis, PROXY_PORTS.postgres)
+      // The official image is distroless (no shell): an HTTP probe works for both.
+      .withWaitStrategy(Wait.forHttp('/version', TOXIPROXY_API_PORT))
+      .withStartupTimeout(60_000)
+      .start();
+    started.push(toxiproxy);
+
+    const host = '127.0.0.1';
+    const redisUrl = `redis://${host}:${redis.getMappedPort(6379)}`;
+    const postgresUrl = `postgres://postgres@${host}:${postgres.getMappedPort(5432)}/${DATABASE}`;
+    const toxiproxyUrl = `http://${host}:${toxiproxy.getMappedPort(TOXIPROXY_API_PORT)}`;
+    const redisProxyUrl = `redis://${host}:${toxiproxy.getMappedPort(PROXY_PORTS.redis)}`;
+    const postgresProxyUrl = `postgres://postgres@${host}:${toxiproxy.getMappedPort(PROXY_PORTS.postgres)}/${DATABASE}`;
+
+    const r = await fetch(`${toxiproxyUrl}/populate`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([
+        { name: 'redis', listen: `0.0.0.0:${PROXY_PORTS.redis}`, upstream: 'redis:6379', enabled: true },
+        {
+          name: 'postgres',
+          listen: `0.0.0.0:${PROXY_PORTS.postgres}`,
+          upstream: 'postgres:5432',
+          enabled: true,
+        },
+      ]),
+    });
+    if (!r.ok) throw new Error(`toxiproxy /populate failed: ${r.status} ${await r.text()}`);
+
+    const versions: InfraHandle['versions'] = {};
+    const tpBody = (await (await fetch(`${toxiproxyUrl}/version`)).text()).trim();
+    const tpReported = tpBody.startsWith('{') ? (JSON.parse(tpBody) as { version: string }).version : tpBody;
+    versions.toxiproxy = toxiproxyVersion(tpReported, images.toxiproxy);
+    // Through the proxies, as the target will connect: proves the whole path, not just the ports.
+    [versions.redis, versions.postgres] = await Promise.all([
+      waitFor('redis through the toxiproxy', () => redisInfo(redisProxyUrl), 15_000),
+      waitFor('postgres through the toxiproxy', () => postgresVersion(postgresProxyUrl), 30_000),
+    ]);
+    log(
+      `containers ready: redis ${versions.redis}, postgres ${versions.postgres}, toxiproxy ${versions.toxiproxy}`,
+    );
+
+    return {
+      kind: 'containers',
+      redisUrl,
+      redisProxyUrl,
+      postgresUrl,
+      postgresProxyUrl,
+      toxiproxyUrl,
+      versions,
+      pids: [],
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (e) {
+    await stop();
+    if (e instanceof CachebenchError) throw e;
+    throw new CachebenchError(
+      'INFRA_START',
+      `container infra failed to start (images ${images.redis}, ${images.postgres}, ${images.toxiproxy}): ${
+        e instanceof Error ? e.message : String(e)
+      }`,
+      { cause: e },
+    );
+  }
+}

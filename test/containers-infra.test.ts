@@ -1,0 +1,136 @@
+/**
+ * The containers provisioner against a real Docker engine, with the local cachebench/* images
+ * (no registry). Skips, saying why, only when no engine answers.
+ */
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_IMAGES,
+  LOCAL_IMAGES,
+  PROXY_PORTS,
+  resolveImages,
+  startContainerInfra,
+} from '../harness/infra/containers.ts';
+import type { InfraHandle } from '../harness/infra/types.ts';
+import { docker, dockerSkipReason, missingImages } from './helpers/docker.ts';
+import { toxiproxy } from './helpers/infra.ts';
+
+describe('resolveImages', () => {
+  it('prefers options, then CACHEBENCH_*_IMAGE, then pinned official images', () => {
+    expect(resolveImages({}, {})).toEqual(DEFAULT_IMAGES);
+    const env = { CACHEBENCH_REDIS_IMAGE: 'r:1', CACHEBENCH_POSTGRES_IMAGE: 'p:2' };
+    expect(resolveImages({ postgres: 'p:opt' }, env)).toEqual({
+      redis: 'r:1',
+      postgres: 'p:opt',
+      toxiproxy: DEFAULT_IMAGES.toxiproxy,
+    });
+    for (const image of Object.values(DEFAULT_IMAGES)) expect(image).toMatch(/:\d+(\.\d+)*$/);
+  });
+});
+
+async function ping(url: string): Promise<string> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1_000,
+    commandTimeout: 1_000,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return await c.ping();
+  } finally {
+    c.disconnect();
+  }
+}
+
+const skip = dockerSkipReason('containers provisioner');
+
+describe.skipIf(skip !== undefined)('startContainerInfra (real engine)', () => {
+  let infra: InfraHandle | undefined;
+  let startMs = 0;
+  const ownContainers = () =>
+    docker(['ps', '-a', '--filter', `label=cachebench.owner-pid=${process.pid}`, '--format', '{{.Names}}'])
+      .split('\n')
+      .filter(Boolean);
+
+  beforeAll(async () => {
+    const missing = missingImages(Object.values(LOCAL_IMAGES));
+    if (missing.length > 0)
+      throw new Error(`missing images ${missing.join(', ')}: run harness/setup/docker.sh`);
+    const t = performance.now();
+    infra = await startContainerInfra({ images: LOCAL_IMAGES });
+    startMs = performance.now() - t;
+    console.log(`containers started in ${Math.round(startMs)} ms`);
+  }, 180_000);
+  afterAll(async () => {
+    await infra?.stop();
+  }, 60_000);
+
+  it('starts all three, published on 127.0.0.1 only, with versions', () => {
+    const i = infra!;
+    expect(i.kind).toBe('containers');
+    expect(i.pids).toEqual([]);
+    const names = ownContainers();
+    expect(names).toHaveLength(3);
+    for (const name of names) {
+      const bindings = JSON.parse(
+        docker(['inspect', '-f', '{{json .HostConfig.PortBindings}}', name]),
+      ) as Record<string, { HostIp: string }[]>;
+      for (const list of Object.values(bindings)) for (const b of list) expect(b.HostIp).toBe('127.0.0.1');
+    }
+    expect(i.versions.redis).toMatch(/^7\./);
+    expect(i.versions.postgres).toMatch(/^15\./);
+    expect(i.versions.toxiproxy).toBe('v2.12.0');
+  });
+
+  it('Redis PING and a Postgres query work directly and through the proxies', async () => {
+    const i = infra!;
+    expect(await ping(i.redisUrl)).toBe('PONG');
+    expect(await ping(i.redisProxyUrl)).toBe('PONG');
+    expect(i.redisProxyUrl).not.toBe(i.redisUrl);
+    for (const url of [i.postgresUrl, i.postgresProxyUrl]) {
+      const c = new pg.Client({ connectionString: url });
+      await c.connect();
+      try {
+        const r = await c.query<{ db: string; n: number }>('SELECT current_database() AS db, 40 + 2 AS n');
+        expect(r.rows[0]).toEqual({ db: 'cachebench', n: 42 });
+        // pg_stat_statements is preloaded: the view is readable and counts our query.
+        const s = await c.query<{ calls: string }>(
+          "SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_statements WHERE query LIKE 'SELECT current_database()%'",
+        );
+        expect(Number(s.rows[0]?.calls)).toBeGreaterThanOrEqual(1);
+      } finally {
+        await c.end();
+      }
+    }
+    const proxies = (await toxiproxy(i.toxiproxyUrl, 'GET', '/proxies')) as Record<
+      string,
+      { listen: string }
+    >;
+    expect(proxies.redis?.listen).toMatch(new RegExp(`:${PROXY_PORTS.redis}$`));
+    expect(proxies.postgres?.listen).toMatch(new RegExp(`:${PROXY_PORTS.postgres}$`));
+    expect(Object.keys(proxies).sort()).toEqual(['postgres', 'redis']);
+  });
+
+  it('disabling the redis proxy makes PING fail; enabling it restores it', async () => {
+    const i = infra!;
+    await toxiproxy(i.toxiproxyUrl, 'POST', '/proxies/redis', { enabled: false });
+    await expect(ping(i.redisProxyUrl)).rejects.toThrow();
+    // The direct path is unaffected: the fault is in the proxy, not in Redis.
+    expect(await ping(i.redisUrl)).toBe('PONG');
+    await toxiproxy(i.toxiproxyUrl, 'POST', '/proxies/redis', { enabled: true });
+    expect(await ping(i.redisProxyUrl)).toBe('PONG');
+  });
+
+  it('stop() removes every container it started and is idempotent', async () => {
+    expect(ownContainers()).toHaveLength(3);
+    await infra!.stop();
+    await infra!.stop();
+    expect(ownContainers()).toEqual([]);
+    await expect(ping(infra!.redisUrl)).rejects.toThrow();
+  }, 60_000);
+});
