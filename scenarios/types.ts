@@ -48,7 +48,14 @@ export interface DataSizes {
   userReadCostMs: number;
 }
 
-export type ToxicType = 'latency' | 'timeout' | 'reset_peer' | 'bandwidth' | 'slow_close' | 'slicer' | 'limit_data';
+export type ToxicType =
+  | 'latency'
+  | 'timeout'
+  | 'reset_peer'
+  | 'bandwidth'
+  | 'slow_close'
+  | 'slicer'
+  | 'limit_data';
 
 export interface ToxicSpec {
   type: ToxicType;
@@ -84,6 +91,8 @@ export interface Budgets {
   readErrorsDuringFaults?: number;
   /** Seconds after a fault until hit ratio and p99 are back within 10%. */
   recoverySeconds?: number;
+  /** Acknowledged counter increments missing from the database at the end (write-behind). */
+  lostIncrements?: number;
 }
 
 export interface Scenario {

@@ -1,0 +1,353 @@
+/**
+ * Validation of scenario files (harness side; the k6 script never imports this). The zod schema
+ * turns what a person writes ("30s", inline toxic attributes, omitted defaults) into the plain
+ * `Scenario` of types.ts, and every rejection becomes one line naming the field path, the value
+ * and what is allowed — the reader of that line is a user editing YAML, not a developer.
+ */
+import * as z from 'zod';
+import { UsageError } from '../harness/errors.ts';
+import { OPERATIONS, type Scenario, type ToxicSpec, type ToxicType } from './types.ts';
+import { totalDurationMs } from './workload.ts';
+
+export type ScenarioErrorCode =
+  | 'SCENARIO_INVALID'
+  | 'SCENARIO_YAML'
+  | 'SCENARIO_NOT_FOUND'
+  | 'SCENARIO_UNREADABLE'
+  | 'PROFILE_UNKNOWN';
+
+/**
+ * A bad scenario file or name: a usage error (the CLI prints the one-line `message`, exit 2).
+ * `issues` holds every problem found; `message` is the first plus a count of the rest.
+ */
+export class ScenarioError extends UsageError {
+  declare readonly code: ScenarioErrorCode;
+  readonly issues: string[];
+  constructor(code: ScenarioErrorCode, issues: string[], options: { cause?: unknown } = {}) {
+    const first = issues[0] ?? code;
+    super(code, issues.length > 1 ? `${first} (and ${issues.length - 1} more)` : first, options);
+    this.name = 'ScenarioError';
+    this.issues = issues;
+  }
+}
+
+const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "30s" | "500ms" | "2m" | "1.5h" | "250" | 250 → ms; undefined when not a duration. */
+export function parseDuration(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = DURATION_RE.exec(v);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? 'ms'] as number));
+}
+
+const DURATION_HINT = 'duration like "30s", "500ms", "2m" or a number of milliseconds';
+
+function duration(opts: { positive?: boolean } = {}) {
+  const what = opts.positive ? `expected a positive ${DURATION_HINT}` : `expected a ${DURATION_HINT}`;
+  return z.unknown().transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined || (opts.positive && ms <= 0)) {
+      ctx.addIssue({ code: 'custom', message: what, input: v });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+
+const positiveNumber = () =>
+  z
+    .number({ error: 'expected a positive number' })
+    .refine((n) => Number.isFinite(n) && n > 0, { error: 'expected a positive number' });
+const nonNegativeNumber = () =>
+  z
+    .number({ error: 'expected a number >= 0' })
+    .refine((n) => Number.isFinite(n) && n >= 0, { error: 'expected a number >= 0' });
+const positiveInt = () =>
+  z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).min(1, {
+    error: 'expected a positive integer',
+  });
+const fraction = () =>
+  z
+    .number({ error: 'expected a number from 0 to 1' })
+    .min(0, { error: 'expected a number from 0 to 1' })
+    .max(1, {
+      error: 'expected a number from 0 to 1',
+    });
+const oneOf = <const T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `expected one of ${values.join(', ')}` });
+
+/** A strict object whose unknown-field error lists the allowed fields. */
+function obj<S extends z.ZodRawShape>(shape: S) {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) =>
+      iss.code === 'unrecognized_keys'
+        ? `unknown field; allowed: ${allowed}`
+        : `expected a mapping with fields ${allowed}`,
+  });
+}
+
+const phaseSchema = obj({
+  duration: duration({ positive: true }),
+  rate: nonNegativeNumber(),
+  to: nonNegativeNumber().optional(),
+});
+
+const loadSchema = obj({
+  phases: z
+    .array(phaseSchema, { error: 'expected a list of phases' })
+    .min(1, { error: 'expected at least one phase' }),
+  arrivals: oneOf(['constant', 'poisson']).default('constant'),
+  maxInFlight: positiveInt().default(256),
+});
+
+const keysSchema = z.discriminatedUnion(
+  'type',
+  [
+    obj({ type: z.literal('uniform') }),
+    obj({ type: z.literal('zipf'), exponent: positiveNumber() }),
+    obj({ type: z.literal('hot-set'), hotKeys: positiveInt(), hotFraction: fraction() }),
+  ],
+  { error: 'expected type uniform, zipf or hot-set' },
+);
+
+/**
+ * Toxiproxy's toxic attributes per type (its own names). `ms` marks attributes in milliseconds,
+ * which may be written as durations; slicer's `delay` is microseconds in Toxiproxy and stays a number.
+ */
+export const TOXIC_ATTRIBUTES: Record<ToxicType, Record<string, { required: boolean; ms: boolean }>> = {
+  latency: { latency: { required: true, ms: true }, jitter: { required: false, ms: true } },
+  timeout: { timeout: { required: true, ms: true } },
+  reset_peer: { timeout: { required: false, ms: true } },
+  bandwidth: { rate: { required: true, ms: false } },
+  slow_close: { delay: { required: true, ms: true } },
+  slicer: {
+    average_size: { required: true, ms: false },
+    size_variation: { required: false, ms: false },
+    delay: { required: false, ms: false },
+  },
+  limit_data: { bytes: { required: true, ms: false } },
+};
+
+function toxicVariant<T extends ToxicType>(type: T) {
+  const shape: Record<string, z.ZodType> = {
+    type: z.literal(type),
+    stream: oneOf(['upstream', 'downstream']).optional(),
+    toxicity: fraction().optional(),
+  };
+  for (const [name, a] of Object.entries(TOXIC_ATTRIBUTES[type])) {
+    const base = a.ms ? duration() : nonNegativeNumber();
+    shape[name] = a.required ? base : base.optional();
+  }
+  return obj(shape).transform((t): ToxicSpec => {
+    const rec = t as Record<string, unknown>;
+    const attributes: Record<string, number> = {};
+    for (const name of Object.keys(TOXIC_ATTRIBUTES[type])) {
+      if (typeof rec[name] === 'number') attributes[name] = rec[name];
+    }
+    const spec: ToxicSpec = { type, attributes };
+    if (rec.stream !== undefined) spec.stream = rec.stream as 'upstream' | 'downstream';
+    if (rec.toxicity !== undefined) spec.toxicity = rec.toxicity as number;
+    return spec;
+  });
+}
+
+const TOXIC_TYPES = Object.keys(TOXIC_ATTRIBUTES) as ToxicType[];
+
+const faultSchema = obj({
+  at: duration(),
+  for: duration({ positive: true }),
+  proxy: oneOf(['redis', 'postgres']),
+  down: z.literal(true, { error: 'expected true (omit the field for a toxic)' }).optional(),
+  toxic: z.unknown().optional(),
+}).transform((f, ctx) => {
+  if ((f.down === true) === (f.toxic !== undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected exactly one of `down: true` or `toxic: {type, …}`',
+      input: { down: f.down, toxic: f.toxic },
+    });
+    return z.NEVER;
+  }
+  if (f.toxic === undefined) return { at: f.at, for: f.for, proxy: f.proxy, down: true as const };
+  const toxic = parseToxic(f.toxic, ctx);
+  if (!toxic) return z.NEVER;
+  return { at: f.at, for: f.for, proxy: f.proxy, toxic };
+});
+
+/**
+ * Toxics are validated by hand against the variant their `type` names, so an error speaks about
+ * that variant ("toxic.latency: …") instead of a union of seven mismatches.
+ */
+function parseToxic(raw: unknown, ctx: z.RefinementCtx): ToxicSpec | undefined {
+  const type = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).type : undefined;
+  if (typeof type !== 'string' || !(TOXIC_TYPES as string[]).includes(type)) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a toxic type: one of ${TOXIC_TYPES.join(', ')}`,
+      input: type,
+      path: ['toxic', 'type'],
+    });
+    return undefined;
+  }
+  const r = toxicVariant(type as ToxicType).safeParse(raw, { reportInput: true });
+  if (r.success) return r.data;
+  for (const iss of r.error.issues) {
+    ctx.addIssue({ ...iss, path: ['toxic', ...iss.path] } as Parameters<typeof ctx.addIssue>[0]);
+  }
+  return undefined;
+}
+
+const dataSchema = obj({
+  users: positiveInt().default(1000),
+  teams: positiveInt().default(50),
+  counters: positiveInt().default(100),
+  reportCostMs: duration().default(0),
+  userReadCostMs: duration().default(0),
+});
+
+const budgetsSchema = obj({
+  p99Ms: positiveNumber().optional(),
+  errorRate: fraction().optional(),
+  dbQueriesPerRequest: nonNegativeNumber().optional(),
+  rebuildsPerExpiry: nonNegativeNumber().optional(),
+  staleBeyondTtl: nonNegativeNumber().optional(),
+  readErrorsDuringFaults: nonNegativeNumber().optional(),
+  recoverySeconds: nonNegativeNumber().optional(),
+  lostIncrements: nonNegativeNumber().optional(),
+});
+
+const opSchema = oneOf(OPERATIONS);
+
+/** Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations. */
+const cacheSchema = z
+  .record(z.string(), z.union([z.number(), z.string(), z.boolean()]), {
+    error: 'expected a mapping of option → number, string or boolean',
+  })
+  .transform((rec, ctx) => {
+    const out: Record<string, number | string | boolean> = {};
+    for (const [k, v] of Object.entries(rec)) {
+      if (k.endsWith('Ms') && typeof v === 'string') {
+        const ms = parseDuration(v);
+        if (ms === undefined) {
+          ctx.addIssue({ code: 'custom', message: `expected a ${DURATION_HINT}`, input: v, path: [k] });
+          continue;
+        }
+        out[k] = ms;
+      } else out[k] = v;
+    }
+    return out;
+  });
+
+export const scenarioFileSchema = obj({
+  name: z.string({ error: 'expected a kebab-case name' }).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, {
+    error: 'expected a kebab-case name',
+  }),
+  question: z.string({ error: 'expected one sentence: the question this scenario answers' }).min(1, {
+    error: 'expected one sentence: the question this scenario answers',
+  }),
+  description: z.string({ error: 'expected text' }).default(''),
+  load: loadSchema,
+  keys: keysSchema,
+  mix: z
+    .partialRecord(opSchema, nonNegativeNumber(), {
+      error: (iss) =>
+        iss.code === 'invalid_key' || iss.code === 'unrecognized_keys'
+          ? `unknown operation; allowed: ${OPERATIONS.join(', ')}`
+          : 'expected a mapping of operation → weight',
+    })
+    .refine((m) => Object.values(m).some((w) => (w ?? 0) > 0), {
+      error: `expected at least one positive weight among ${OPERATIONS.join(', ')}`,
+    }),
+  data: dataSchema.default({ users: 1000, teams: 50, counters: 100, reportCostMs: 0, userReadCostMs: 0 }),
+  cache: cacheSchema.default({}),
+  start: oneOf(['warm', 'cold']).default('warm'),
+  faults: z.array(faultSchema, { error: 'expected a list of faults' }).default([]),
+  budgets: budgetsSchema.default({}),
+}).superRefine((s, ctx) => {
+  const total = totalDurationMs(s.load as Scenario['load']);
+  s.faults.forEach((f, i) => {
+    if (f.at >= total) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected an offset inside the load (0 to ${total} ms)`,
+        input: f.at,
+        path: ['faults', i, 'at'],
+      });
+    }
+  });
+  if (s.keys.type === 'hot-set') {
+    const smallest = Math.min(s.data.users, s.data.teams, s.data.counters);
+    if (s.keys.hotKeys > smallest) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected at most ${smallest} (the smallest of data.users/teams/counters)`,
+        input: s.keys.hotKeys,
+        path: ['keys', 'hotKeys'],
+      });
+    }
+  }
+});
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(top level)';
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  if (s === undefined) return String(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** One line per zod issue: `<label>: <path>: <what is allowed>, got <value>`. */
+export function formatIssues(label: string, issues: readonly z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  // Unknown fields first: a misspelt field name usually also causes the "required" issue next to it.
+  const ordered = [...issues].sort(
+    (a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'),
+  );
+  for (const iss of ordered) {
+    const path = [...iss.path];
+    if (iss.code === 'unrecognized_keys') {
+      for (const key of iss.keys) lines.push(`${label}: ${formatPath([...path, key])}: ${iss.message}`);
+      continue;
+    }
+    let input = (iss as { input?: unknown }).input;
+    // A bad discriminator ("keys.type") carries the whole object as input: show just the field.
+    const last = path[path.length - 1];
+    if (
+      iss.code === 'invalid_union' &&
+      typeof input === 'object' &&
+      input !== null &&
+      typeof last === 'string'
+    ) {
+      input = (input as Record<string, unknown>)[last];
+    }
+    const got = input === undefined ? 'got nothing (the field is required)' : `got ${show(input)}`;
+    lines.push(`${label}: ${formatPath(path)}: ${iss.message}, ${got}`);
+  }
+  return lines;
+}
+
+/**
+ * Validates an already-parsed document (from YAML, JSON or code). `label` prefixes every error line
+ * (usually the file path); `defaultName` fills `name` when the file leaves it out.
+ */
+export function validateScenario(doc: unknown, label: string, defaultName?: string): Scenario {
+  const input =
+    defaultName && typeof doc === 'object' && doc !== null && !('name' in doc)
+      ? { name: defaultName, ...doc }
+      : doc;
+  const r = scenarioFileSchema.safeParse(input, { reportInput: true });
+  if (!r.success) throw new ScenarioError('SCENARIO_INVALID', formatIssues(label, r.error.issues));
+  return r.data as Scenario;
+}
