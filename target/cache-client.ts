@@ -5,13 +5,18 @@
  *
  * Interface first (shared by target and strategies); the implementation lives below it.
  */
-import type { Redis } from 'ioredis';
+import { Redis } from 'ioredis';
 
 export type CacheErrorKind = 'timeout' | 'connection' | 'breaker-open' | 'command';
 
 export interface CacheError {
   kind: CacheErrorKind;
   message: string;
+  /**
+   * false when Redis provably never received the command (breaker open, socket not writable);
+   * true or absent = it may have been applied (a timeout, a connection lost mid-flight).
+   */
+  sent?: boolean;
 }
 
 export type CacheOutcome<T> = { ok: true; value: T } | { ok: false; error: CacheError };
@@ -26,4 +31,247 @@ export interface CacheClient {
   /** False while the breaker is open (Redis known down): callers skip Redis entirely. */
   available(): boolean;
   close(): Promise<void>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implementation: ioredis with the fail-fast recipe (PLATFORM.md) behind a circuit breaker.
+// ---------------------------------------------------------------------------------------------
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface CacheClientOptions {
+  url: string;
+  /** Per-command budget; a blackholed Redis costs a request at most this much. */
+  commandTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** A socket silent this long is destroyed and reconnected (blackhole detection). */
+  socketTimeoutMs?: number;
+  /** Upper bound of the background reconnect backoff. */
+  reconnectMaxDelayMs?: number;
+  breaker?: { failureThreshold?: number; openMs?: number };
+  onError?: (kind: CacheErrorKind) => void;
+  onBreakerOpen?: () => void;
+}
+
+/** The returned client: the shared interface plus introspection for tests and /stats. */
+export interface FailFastCacheClient extends CacheClient {
+  breakerState(): BreakerState;
+  /** The ioredis connection status ('ready', 'reconnecting', …). */
+  connectionStatus(): string;
+}
+
+export const CACHE_CLIENT_DEFAULTS = {
+  commandTimeoutMs: 75,
+  connectTimeoutMs: 500,
+  socketTimeoutMs: 1000,
+  reconnectMaxDelayMs: 500,
+  failureThreshold: 5,
+  openMs: 1000,
+} as const;
+
+/** Messages ioredis uses when a command was rejected before being written to the socket. */
+const NOT_SENT_MESSAGES = ["Stream isn't writeable", 'enableOfflineQueue'];
+const CONNECTION_MESSAGES = [
+  'Connection is closed',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'socket',
+  'max retries per request',
+  'MaxRetriesPerRequest',
+  ...NOT_SENT_MESSAGES,
+];
+
+class BudgetExceeded extends Error {}
+
+/** Classifies an ioredis rejection. `sent: false` only when Redis provably never saw the command. */
+export function classifyRedisError(err: unknown): CacheError {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const message = e.message;
+  if (e instanceof BudgetExceeded || message.includes('Command timed out')) {
+    return { kind: 'timeout', message, sent: true };
+  }
+  if (e.name === 'ReplyError') return { kind: 'command', message, sent: true };
+  if (CONNECTION_MESSAGES.some((m) => message.includes(m))) {
+    const sent = !NOT_SENT_MESSAGES.some((m) => message.includes(m));
+    return { kind: 'connection', message, sent };
+  }
+  return { kind: 'command', message, sent: true };
+}
+
+/**
+ * closed → open after `failureThreshold` consecutive timeout/connection failures; open → one probe
+ * after `openMs` (or as soon as ioredis reports 'ready' again); the probe's outcome closes or
+ * re-opens it. Command (reply) errors prove Redis is alive, so they never trip it.
+ */
+class Breaker {
+  state: BreakerState = 'closed';
+  private failures = 0;
+  private openedAt = 0;
+  private readyAfterOpen = false;
+  private readonly threshold: number;
+  private readonly openMs: number;
+  private readonly onOpen: () => void;
+
+  constructor(threshold: number, openMs: number, onOpen: () => void) {
+    this.threshold = threshold;
+    this.openMs = openMs;
+    this.onOpen = onOpen;
+  }
+
+  private probeDue(now: number): boolean {
+    return this.state === 'open' && (this.readyAfterOpen || now - this.openedAt >= this.openMs);
+  }
+
+  available(now: number): boolean {
+    return this.state === 'closed' || this.probeDue(now);
+  }
+
+  /** null = rejected; otherwise whether this call is the half-open probe. */
+  admit(now: number): { probe: boolean } | null {
+    if (this.state === 'closed') return { probe: false };
+    if (this.probeDue(now)) {
+      this.state = 'half-open';
+      return { probe: true };
+    }
+    return null;
+  }
+
+  success(probe: boolean): void {
+    if (probe || this.state === 'closed') {
+      this.state = 'closed';
+      this.failures = 0;
+    }
+  }
+
+  failure(probe: boolean, now: number): void {
+    if (probe) {
+      this.trip(now, false);
+      return;
+    }
+    if (this.state !== 'closed') return;
+    this.failures += 1;
+    if (this.failures >= this.threshold) this.trip(now, true);
+  }
+
+  /** Opens without a probe window: used when the first connect fails. */
+  trip(now: number, notify: boolean): void {
+    this.state = 'open';
+    this.openedAt = now;
+    this.readyAfterOpen = false;
+    this.failures = 0;
+    if (notify) this.onOpen();
+  }
+
+  connectionReady(): void {
+    if (this.state === 'open') this.readyAfterOpen = true;
+  }
+}
+
+/**
+ * Creates the client and tries one connect within the connect timeout. Never throws because
+ * Redis is down: the target must start and serve from the database, and ioredis keeps
+ * reconnecting in the background.
+ */
+export async function createCacheClient(opts: CacheClientOptions): Promise<FailFastCacheClient> {
+  const commandTimeoutMs = opts.commandTimeoutMs ?? CACHE_CLIENT_DEFAULTS.commandTimeoutMs;
+  const connectTimeoutMs = opts.connectTimeoutMs ?? CACHE_CLIENT_DEFAULTS.connectTimeoutMs;
+  const socketTimeoutMs = opts.socketTimeoutMs ?? CACHE_CLIENT_DEFAULTS.socketTimeoutMs;
+  const reconnectMaxDelayMs = opts.reconnectMaxDelayMs ?? CACHE_CLIENT_DEFAULTS.reconnectMaxDelayMs;
+  const onError = opts.onError ?? (() => {});
+  const breaker = new Breaker(
+    opts.breaker?.failureThreshold ?? CACHE_CLIENT_DEFAULTS.failureThreshold,
+    opts.breaker?.openMs ?? CACHE_CLIENT_DEFAULTS.openMs,
+    opts.onBreakerOpen ?? (() => {}),
+  );
+  let closed = false;
+
+  const redis = new Redis(opts.url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: commandTimeoutMs,
+    socketTimeout: socketTimeoutMs,
+    connectTimeout: connectTimeoutMs,
+    // Never give up: a target outlives any Redis outage. Small cap so recovery is quick.
+    retryStrategy: (times) => (closed ? null : Math.min(50 * times, reconnectMaxDelayMs)),
+  });
+  // Without a listener ioredis would print every reconnect failure; the breaker already counts them.
+  redis.on('error', () => {});
+  redis.on('ready', () => breaker.connectionReady());
+
+  const connectBudget = connectTimeoutMs + 100;
+  const connected = await Promise.race([
+    redis.connect().then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((resolve) => setTimeout(resolve, connectBudget, false).unref()),
+  ]);
+  if (!connected) breaker.trip(Date.now(), true);
+
+  // A whole interaction (a script, a pipeline) gets a little more than one command's budget.
+  const opBudgetMs = commandTimeoutMs + 25;
+
+  const client: FailFastCacheClient = {
+    async run<T>(_op: string, fn: (r: Redis) => Promise<T>): Promise<CacheOutcome<T>> {
+      const admitted = breaker.admit(Date.now());
+      if (!admitted) {
+        onError('breaker-open');
+        return { ok: false, error: { kind: 'breaker-open', message: 'circuit breaker open', sent: false } };
+      }
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const value = await Promise.race([
+          fn(redis),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new BudgetExceeded(`no reply within ${opBudgetMs} ms`)), opBudgetMs);
+          }),
+        ]);
+        breaker.success(admitted.probe);
+        return { ok: true, value };
+      } catch (err) {
+        const error = classifyRedisError(err);
+        if (error.kind === 'command') breaker.success(admitted.probe);
+        else breaker.failure(admitted.probe, Date.now());
+        onError(error.kind);
+        return { ok: false, error };
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    get(key) {
+      return client.run('get', (r) => r.get(key));
+    },
+    set(key, value, ttlMs, setOpts) {
+      const px = Math.max(1, Math.round(ttlMs));
+      return client.run('set', async (r) => {
+        const reply = setOpts?.nx ? await r.set(key, value, 'PX', px, 'NX') : await r.set(key, value, 'PX', px);
+        return reply === 'OK';
+      });
+    },
+    del(...keys) {
+      if (keys.length === 0) return Promise.resolve({ ok: true, value: 0 });
+      return client.run('del', (r) => r.del(...keys));
+    },
+    available() {
+      return breaker.available(Date.now());
+    },
+    breakerState() {
+      return breaker.state;
+    },
+    connectionStatus() {
+      return redis.status;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.race([redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 200).unref())]);
+      redis.disconnect();
+    },
+  };
+  return client;
 }

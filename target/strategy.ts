@@ -34,6 +34,11 @@ export interface ReadRequest<T extends Versioned> {
 export interface ReadResult<T> {
   value: T;
   source: ReadSource;
+  /**
+   * `JSON.stringify(value)` when the strategy already has it (a cache hit stores exactly this
+   * string; a rebuild serializes once to SET it). Lets the route send it without re-serializing.
+   */
+  json?: string;
 }
 
 export interface WriteRequest<T extends Versioned> {
