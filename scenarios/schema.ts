@@ -255,7 +255,8 @@ export const scenarioFileSchema = obj({
   mix: z
     .partialRecord(opSchema, nonNegativeNumber(), {
       error: (iss) =>
-        iss.code === 'invalid_key' || iss.code === 'unrecognized_keys'
+        // zod reports unknown enum keys of a partial record as unrecognized_keys (types say otherwise).
+        (iss.code as string) === 'invalid_key' || (iss.code as string) === 'unrecognized_keys'
           ? `unknown operation; allowed: ${OPERATIONS.join(', ')}`
           : 'expected a mapping of operation → weight',
     })
