@@ -1,0 +1,375 @@
+/**
+ * Starting targets: one in-process (`startTarget`, for tests and the single-instance default),
+ * or N child processes sharing Redis and PostgreSQL (`startTargets`), which is the only way
+ * cross-instance effects (in-process single-flight vs Redis locks) show up.
+ *
+ * A started thing knows how to stop: both return handles with an idempotent `stop()`, and the
+ * children also exit by themselves when their parent goes away (IPC channel closed).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createApp } from './app.ts';
+import { createCacheClient } from './cache-client.ts';
+import { resolveTargetOptions, TargetOptionError, type TargetOptions } from './config.ts';
+import { startControlServer } from './control.ts';
+import { Db } from './db.ts';
+import { TargetInstrumentation } from './instrumentation.ts';
+import { createKeys } from './keys.ts';
+import { createMetrics } from './metrics.ts';
+import type { StrategyModule } from './strategy.ts';
+
+export type StartTargetInput = Partial<Omit<TargetOptions, 'strategy'>> &
+  Pick<TargetOptions, 'redisUrl' | 'postgresUrl'> & {
+    /** A strategy spec (name, "a+b", module path) or, in-process only, a module object. */
+    strategy?: string | StrategyModule;
+  };
+
+export interface TargetHandle {
+  /** http://host:port of the API. */
+  url: string;
+  /** http://127.0.0.1:port of the control server. */
+  controlUrl: string;
+  instanceId: string;
+  /** The resolved options the instance runs with (the strategy as its label). */
+  options: TargetOptions;
+  /** Strategy options after merging over the module's defaults. */
+  strategyOptions: Record<string, unknown>;
+  events: TargetInstrumentation;
+  /** Idempotent: stops accepting, closes the strategy (flushes), Redis and the pool. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Options not in the module's defaults are typos: reject them rather than run without them. */
+function mergeStrategyOptions(mod: StrategyModule, given: Record<string, unknown>): Record<string, unknown> {
+  for (const k of Object.keys(given)) {
+    if (!Object.hasOwn(mod.defaults, k)) {
+      const known = Object.keys(mod.defaults);
+      throw new TargetOptionError(
+        'strategyOptions',
+        `strategy option ${JSON.stringify(k)} is not an option of '${mod.name}'; ` +
+          (known.length ? `known options: ${known.join(', ')}` : 'it takes no options'),
+      );
+    }
+  }
+  return { ...mod.defaults, ...given };
+}
+
+export async function startTarget(input: StartTargetInput): Promise<TargetHandle> {
+  const strategyInput = input.strategy;
+  const opts = resolveTargetOptions({
+    ...input,
+    strategy: typeof strategyInput === 'object' ? strategyInput.name : strategyInput,
+  });
+  // Imported on demand: the registry loads every strategy file, which in-process tests passing
+  // a module object do not need.
+  const mod =
+    typeof strategyInput === 'object'
+      ? strategyInput
+      : await (await import('./strategies/index.ts')).loadStrategyModule(opts.strategy);
+  const strategyOptions = mergeStrategyOptions(mod, opts.strategyOptions);
+
+  const events = new TargetInstrumentation(opts.instanceId);
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const c of cleanups.reverse()) await c().catch(() => {});
+    cleanups.length = 0;
+  };
+  try {
+    const db = new Db({
+      url: opts.postgresUrl,
+      poolSize: opts.pgPoolSize,
+      queryTimeoutMs: opts.pgQueryTimeoutMs,
+      connectionTimeoutMs: opts.pgConnectionTimeoutMs,
+      reportCostMs: opts.reportCostMs,
+      userReadCostMs: opts.userReadCostMs,
+      sink: events,
+    });
+    cleanups.push(() => db.close());
+    const cache = await createCacheClient({
+      url: opts.redisUrl,
+      commandTimeoutMs: opts.redisCommandTimeoutMs,
+      onError: (kind) => events.redisError(kind),
+      onBreakerOpen: () => events.breakerOpen(),
+    });
+    cleanups.push(() => cache.close());
+    const strategy = mod.create({
+      cache,
+      events,
+      instanceId: opts.instanceId,
+      policy: opts.policy,
+      options: strategyOptions,
+    });
+    cleanups.push(async () => strategy.close?.());
+    const metrics = createMetrics(events, {
+      instanceId: opts.instanceId,
+      strategy: mod.name,
+      policy: opts.policy,
+    });
+    const app = createApp({
+      db,
+      strategy,
+      keys: createKeys(opts.keyPrefix),
+      events,
+      metrics,
+      instanceId: opts.instanceId,
+      maxBodyBytes: opts.maxBodyBytes,
+    });
+    const server = await new Promise<http.Server>((resolve, reject) => {
+      const s = app.listen(opts.port, opts.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+    });
+    // Keep-alive longer than typical client pools, so load drivers do not race a server close.
+    server.keepAliveTimeout = 65_000;
+    server.headersTimeout = 66_000;
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    const apiPort = (server.address() as AddressInfo).port;
+    const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${apiPort}`;
+    const control = await startControlServer({
+      port: opts.controlPort,
+      events,
+      metrics,
+      info: () => ({
+        instanceId: opts.instanceId,
+        strategy: mod.name,
+        policy: opts.policy,
+        pid: process.pid,
+        url,
+      }),
+    });
+    cleanups.push(() => control.close());
+
+    let stopping: Promise<void> | undefined;
+    const stop = () => {
+      stopping ??= cleanup();
+      return stopping;
+    };
+    return {
+      url,
+      controlUrl: control.url,
+      instanceId: opts.instanceId,
+      options: { ...opts, strategy: mod.name },
+      strategyOptions,
+      events,
+      stop,
+      [Symbol.asyncDispose]: stop,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// N instances as child processes.
+// ---------------------------------------------------------------------------------------------
+
+export interface StartTargetsInput
+  extends Omit<StartTargetInput, 'strategy' | 'instanceId' | 'port' | 'controlPort'> {
+  strategy?: string;
+  instances: number;
+  /** Instance ids are `${instanceIdPrefix}${i}` (1-based). */
+  instanceIdPrefix?: string;
+  /** Fixed API ports, one per instance; default free ports. */
+  ports?: number[];
+  controlPorts?: number[];
+  /** How long a child may take to become healthy. */
+  startTimeoutMs?: number;
+  /** SIGTERM → SIGKILL grace on stop. */
+  stopGraceMs?: number;
+  /** Forward the children's stderr to ours, prefixed with the instance id (default true). */
+  forwardLogs?: boolean;
+}
+
+export interface TargetsHandle {
+  urls: string[];
+  controlUrls: string[];
+  pids: number[];
+  instanceIds: string[];
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
+
+/** CLI flags of target/main.ts for one instance. */
+export function targetArgs(o: StartTargetInput & { strategy?: string }): string[] {
+  const a: string[] = [];
+  const flag = (name: string, v: unknown) => {
+    if (v !== undefined) a.push(`--${name}`, String(v));
+  };
+  flag('port', o.port);
+  flag('host', o.host);
+  flag('control-port', o.controlPort);
+  flag('strategy', o.strategy);
+  if (o.strategyOptions && Object.keys(o.strategyOptions).length > 0) {
+    flag('strategy-options', JSON.stringify(o.strategyOptions));
+  }
+  flag('policy', o.policy);
+  flag('redis-url', o.redisUrl);
+  flag('postgres-url', o.postgresUrl);
+  flag('instance-id', o.instanceId);
+  flag('report-cost-ms', o.reportCostMs);
+  flag('user-read-cost-ms', o.userReadCostMs);
+  flag('redis-timeout-ms', o.redisCommandTimeoutMs);
+  flag('pg-pool-size', o.pgPoolSize);
+  flag('pg-query-timeout-ms', o.pgQueryTimeoutMs);
+  flag('pg-connection-timeout-ms', o.pgConnectionTimeoutMs);
+  flag('key-prefix', o.keyPrefix);
+  flag('max-body-bytes', o.maxBodyBytes);
+  return a;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  url: string;
+  controlUrl: string;
+  instanceId: string;
+  pid: number;
+}
+
+function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    child.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  if (await waitExit(child, graceMs)) return;
+  child.kill('SIGKILL');
+  await waitExit(child, 5000);
+}
+
+async function waitHealthy(controlUrl: string, deadline: number): Promise<void> {
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(`${controlUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return;
+      last = `status ${r.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`target at ${controlUrl} did not become healthy: ${last}`);
+}
+
+/** Spawns `node target/main.ts …` N times, waits until each is healthy, and returns their URLs. */
+export async function startTargets(input: StartTargetsInput): Promise<TargetsHandle> {
+  const n = input.instances;
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new TargetOptionError(
+      'instances',
+      `instances: ${JSON.stringify(n)} is not allowed; expected 1 to 64`,
+    );
+  }
+  const {
+    instances: _n,
+    instanceIdPrefix = 'target-',
+    ports,
+    controlPorts,
+    startTimeoutMs = 30_000,
+    stopGraceMs = 5_000,
+    forwardLogs = true,
+    ...common
+  } = input;
+  // Validate once here so a bad option fails with its message, not as N crashed children.
+  resolveTargetOptions({ ...common, instanceId: `${instanceIdPrefix}1` });
+
+  const children: ChildProcess[] = [];
+  const killAllOnExit = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  process.once('exit', killAllOnExit);
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      await Promise.all(children.map((c) => stopChild(c, stopGraceMs)));
+      process.off('exit', killAllOnExit);
+    })();
+    return stopping;
+  };
+
+  const starts = Array.from({ length: n }, async (_, i): Promise<ReadyMessage> => {
+    const instanceId = `${instanceIdPrefix}${i + 1}`;
+    const args = targetArgs({
+      ...common,
+      instanceId,
+      port: ports?.[i] ?? 0,
+      controlPort: controlPorts?.[i] ?? 0,
+    });
+    const child = spawn(process.execPath, [MAIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, CACHEBENCH_TARGET_CHILD: '1' },
+    });
+    children.push(child);
+    let tail = '';
+    const onOutput = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-2000);
+    };
+    child.stdout?.on('data', onOutput);
+    child.stderr?.on('data', (chunk: Buffer) => {
+      onOutput(chunk);
+      if (forwardLogs) {
+        const text = chunk.toString().replace(/\n(?=.)/g, `\n[${instanceId}] `);
+        process.stderr.write(`[${instanceId}] ${text}`);
+      }
+    });
+    const ready = await new Promise<ReadyMessage>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${instanceId} did not start within ${startTimeoutMs} ms: ${tail.trim()}`)),
+        startTimeoutMs,
+      );
+      child.on('message', (m: unknown) => {
+        if ((m as ReadyMessage)?.type === 'ready') {
+          clearTimeout(timer);
+          resolve(m as ReadyMessage);
+        }
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(
+          new Error(`${instanceId} exited (${signal ?? `code ${code}`}) while starting: ${tail.trim()}`),
+        );
+      });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+    });
+    await waitHealthy(ready.controlUrl, Date.now() + startTimeoutMs);
+    return ready;
+  });
+
+  const settled = await Promise.allSettled(starts);
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  const ready = settled.map((s) => (s as PromiseFulfilledResult<ReadyMessage>).value);
+  return {
+    urls: ready.map((r) => r.url),
+    controlUrls: ready.map((r) => r.controlUrl),
+    pids: ready.map((r) => r.pid),
+    instanceIds: ready.map((r) => r.instanceId),
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}

@@ -1,0 +1,108 @@
+/**
+ * Every cache key and entity key is built here, so naming stays consistent across routes,
+ * strategies and the harness's key-count report.
+ *
+ * Conventions: prefix first (`cb:` by default, so a shared Redis can be cleaned by pattern),
+ * then the entity and its id, then what about it (`cb:team:7:members`), then normalized
+ * parameters (sorted, defaults dropped, so equal requests share one key), then the aggregate's
+ * version when a versioning strategy adds one (`cb:team:7:members:v3`). Helper keys (locks,
+ * leases, version counters) extend the key they guard, so they group with their entity.
+ */
+
+export const DEFAULT_KEY_PREFIX = 'cb:';
+
+export type EntityKind = 'user' | 'team' | 'counter';
+
+/** The key used in `versions` maps and in the history: "user:42", "counter:3", "team:7". */
+export function entityKey(kind: EntityKind, id: number): string {
+  return `${kind}:${id}`;
+}
+
+/** Inverse of entityKey; null for anything else. */
+export function parseEntityKey(key: string): { kind: EntityKind; id: number } | null {
+  const m = /^(user|team|counter):([1-9][0-9]*)$/.exec(key);
+  if (!m) return null;
+  return { kind: m[1] as EntityKind, id: Number(m[2]) };
+}
+
+/**
+ * Normalized parameter suffix: keys sorted, values equal to the default (or undefined) dropped.
+ * `{offset: 0, limit: 20}` with defaults `{offset: 0}` → ":limit=20"; all defaults → "".
+ */
+export function paramSuffix(
+  params: Record<string, string | number | boolean | undefined>,
+  defaults: Record<string, string | number | boolean> = {},
+): string {
+  let out = '';
+  for (const name of Object.keys(params).sort()) {
+    const v = params[name];
+    if (v === undefined || v === defaults[name]) continue;
+    out += `:${name}=${encodeURIComponent(String(v))}`;
+  }
+  return out;
+}
+
+/** Appends the aggregate version(s) a versioning strategy read: `…:v3` or `…:v3.5` for several. */
+export function withVersion(key: string, versions: number | readonly number[]): string {
+  return `${key}:v${typeof versions === 'number' ? versions : versions.join('.')}`;
+}
+
+/** Key of the version counter of an aggregate namespace (`team:7` → `cb:team:7:ver`). */
+export function namespaceVersionKey(namespace: string, prefix = DEFAULT_KEY_PREFIX): string {
+  return `${prefix}${namespace}:ver`;
+}
+
+/** Rebuild lock guarding a key. */
+export function lockKey(key: string): string {
+  return `${key}:lock`;
+}
+
+/** Lease token guarding a key. */
+export function leaseKey(key: string): string {
+  return `${key}:lease`;
+}
+
+/**
+ * Namespace of a cache key for key-count reports: the entity kind plus what about it,
+ * without ids, parameters, versions. `cb:team:7:members:v3` → "team-members", `cb:user:4` → "user",
+ * `cb:user:4:lock` → "user-lock".
+ */
+export function keyNamespace(key: string, prefix = DEFAULT_KEY_PREFIX): string {
+  const rest = key.startsWith(prefix) ? key.slice(prefix.length) : key;
+  const parts = rest.split(':').filter((p) => p !== '' && !/^[0-9]+$/.test(p) && !/^v[0-9.]+$/.test(p));
+  const words = parts.filter((p) => !p.includes('='));
+  return words.length === 0 ? 'other' : words.join('-');
+}
+
+export const TEAM_MEMBERS_DEFAULTS = { offset: 0, limit: 1000 } as const;
+
+export interface TeamMembersPage {
+  offset?: number;
+  limit?: number;
+}
+
+/** Key builder bound to one prefix; the routes use one per target instance. */
+export interface Keys {
+  readonly prefix: string;
+  user(id: number): string;
+  teamMembers(teamId: number, page?: TeamMembersPage): string;
+  teamReport(teamId: number): string;
+  /** Write-behind buffer of a counter. */
+  counter(id: number): string;
+  /** Aggregate namespace a team's cached values depend on (unprefixed, as in `dependsOn`). */
+  teamNamespace(teamId: number): string;
+  namespaceVersion(namespace: string): string;
+}
+
+export function createKeys(prefix: string = DEFAULT_KEY_PREFIX): Keys {
+  return {
+    prefix,
+    user: (id) => `${prefix}user:${id}`,
+    teamMembers: (teamId, page = {}) =>
+      `${prefix}team:${teamId}:members${paramSuffix({ limit: page.limit, offset: page.offset }, TEAM_MEMBERS_DEFAULTS)}`,
+    teamReport: (teamId) => `${prefix}team:${teamId}:report`,
+    counter: (id) => `${prefix}counter:${id}`,
+    teamNamespace: (teamId) => `team:${teamId}`,
+    namespaceVersion: (ns) => namespaceVersionKey(ns, prefix),
+  };
+}
