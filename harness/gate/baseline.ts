@@ -1,0 +1,95 @@
+/**
+ * The baseline format: per (scenario, strategy) the value of every gate metric for each repeat,
+ * plus where it came from. Small, diff-able JSON meant to be committed next to a CI workflow.
+ * Documented in docs/gate.md.
+ */
+import fs from 'node:fs';
+import { cellMetrics, type MetricId } from '../analysis/metrics.ts';
+import type { CellAnalysis } from '../analysis/types.ts';
+import { UsageError } from '../errors.ts';
+import { readResults } from '../pipeline/results-store.ts';
+import type { RunResults } from '../results/schema.ts';
+
+export const BASELINE_FORMAT = 'cachebench-baseline';
+export const BASELINE_VERSION = 1;
+
+export interface BaselineGroup {
+  scenario: string;
+  strategy: string;
+  /** Per metric, one value per repeat (null when the metric does not apply). */
+  metrics: Partial<Record<MetricId, (number | null)[]>>;
+  /** Repeats whose numbers the analysis did not trust. */
+  untrusted: number;
+}
+
+export interface Baseline {
+  format: typeof BASELINE_FORMAT;
+  version: typeof BASELINE_VERSION;
+  createdAt: string;
+  source: {
+    runId: string;
+    profile: string;
+    instances: number;
+    seed: number;
+    gitSha?: string;
+    command: string;
+  };
+  groups: Record<string, BaselineGroup>;
+}
+
+export const groupKey = (scenario: string, strategy: string) => `${scenario}/${strategy}`;
+
+export function baselineFromResults(results: RunResults): Baseline {
+  const groups: Record<string, BaselineGroup> = {};
+  for (const cell of [...results.cells].sort((a, b) => a.repeat - b.repeat)) {
+    if (cell.status !== 'ok' || !cell.analysis) continue;
+    const a = cell.analysis as unknown as CellAnalysis;
+    const key = groupKey(cell.scenario, cell.strategy);
+    const g = (groups[key] ??= {
+      scenario: cell.scenario,
+      strategy: cell.strategy,
+      metrics: {},
+      untrusted: 0,
+    });
+    if (!a.validity.trusted) g.untrusted++;
+    for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {
+      (g.metrics[id] ??= []).push(v);
+    }
+  }
+  return {
+    format: BASELINE_FORMAT,
+    version: BASELINE_VERSION,
+    createdAt: new Date().toISOString(),
+    source: {
+      runId: results.run.id,
+      profile: results.run.profile,
+      instances: results.run.instances,
+      seed: results.run.seed,
+      gitSha: results.run.environment.gitSha,
+      command: results.run.command,
+    },
+    groups,
+  };
+}
+
+/** A baseline file, or a run directory / results.json turned into one. */
+export function loadBaselineOrRun(p: string): Baseline {
+  if (p.endsWith('.json') && fs.existsSync(p)) {
+    let doc: Partial<Baseline>;
+    try {
+      doc = JSON.parse(fs.readFileSync(p, 'utf8'));
+    } catch (e) {
+      throw new UsageError('BAD_BASELINE', `${p}: not valid JSON (${(e as Error).message})`);
+    }
+    if (doc.format === BASELINE_FORMAT) {
+      if (doc.version !== BASELINE_VERSION) {
+        throw new UsageError(
+          'BAD_BASELINE',
+          `${p}: baseline version ${String(doc.version)} is not supported (allowed: ${BASELINE_VERSION})`,
+        );
+      }
+      return doc as Baseline;
+    }
+  }
+  return baselineFromResults(readResults(p).results);
+}

@@ -1,0 +1,103 @@
+/** The gate's decision logic on hand-made baselines (pure), and the U test against known values. */
+import { describe, expect, it } from 'vitest';
+import type { Baseline, BaselineGroup } from '../harness/gate/baseline.ts';
+import { compareBaselines } from '../harness/gate/compare.ts';
+import { gateJunit, gateMarkdown } from '../harness/gate/render.ts';
+import { loadRules } from '../harness/gate/rules.ts';
+import { mannWhitneyGreater } from '../harness/gate/stats.ts';
+
+function baseline(groups: Record<string, Partial<BaselineGroup['metrics']>>): Baseline {
+  const g: Record<string, BaselineGroup> = {};
+  for (const [key, metrics] of Object.entries(groups)) {
+    const [scenario, strategy] = key.split('/') as [string, string];
+    g[key] = { scenario, strategy, metrics, untrusted: 0 };
+  }
+  return {
+    format: 'cachebench-baseline',
+    version: 1,
+    createdAt: '2026-01-01T00:00:00Z',
+    source: { runId: 'x', profile: 'quick', instances: 1, seed: 1, command: 'test' },
+    groups: g,
+  };
+}
+
+describe('Mann–Whitney U (one-sided)', () => {
+  it('exact p for complete separation of 5 vs 5 is 1/252', () => {
+    const r = mannWhitneyGreater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]);
+    expect(r.exact).toBe(true);
+    expect(r.u).toBe(25);
+    expect(r.pValue).toBeCloseTo(1 / 252, 6);
+  });
+  it('identical samples are not significant', () => {
+    expect(mannWhitneyGreater([5, 5, 5], [5, 5, 5]).pValue).toBeGreaterThan(0.4);
+  });
+  it('b smaller than a gives p near 1', () => {
+    expect(mannWhitneyGreater([6, 7, 8, 9], [1, 2, 3, 4]).pValue).toBeGreaterThan(0.95);
+  });
+});
+
+describe('compareBaselines with the shipped rules', () => {
+  const rules = loadRules();
+
+  it('same vs same passes', () => {
+    const b = baseline({
+      'hot-key/lock': {
+        rebuildsPerExpiry: [1, 1.02],
+        queriesPerRequest: [0.05, 0.051],
+        staleBeyondTtl: [0, 0],
+      },
+    });
+    const v = compareBaselines(b, b, rules);
+    expect(v.pass).toBe(true);
+    expect(v.rows.filter((r) => r.status === 'pass').length).toBe(3);
+  });
+
+  it('a stampede regression fails naming the metric, both values and the rule', () => {
+    const b = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [1.0], maxConcurrentRebuilds: [1] } });
+    const c = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [6.5], maxConcurrentRebuilds: [9] } });
+    const v = compareBaselines(b, c, rules);
+    expect(v.pass).toBe(false);
+    expect(v.regressions.map((r) => r.metric).sort()).toEqual(['maxConcurrentRebuilds', 'rebuildsPerExpiry']);
+    const r = v.regressions.find((x) => x.metric === 'rebuildsPerExpiry')!;
+    expect(r.reason).toContain('6.50');
+    expect(r.reason).toContain('limit 1.75');
+    expect(gateMarkdown(v)).toContain('rebuilds');
+    expect(gateJunit(v).match(/<failure /g)).toHaveLength(2);
+  });
+
+  it('counts within tolerance pass: noise of a few percent is not a regression', () => {
+    const b = baseline({ 's/x': { queriesPerRequest: [0.1, 0.11, 0.1] } });
+    const c = baseline({ 's/x': { queriesPerRequest: [0.112, 0.108, 0.115] } });
+    expect(compareBaselines(b, c, rules).pass).toBe(true);
+  });
+
+  it('any stale read beyond the TTL is a regression when the baseline had none', () => {
+    const b = baseline({ 'write-race/lease': { staleBeyondTtl: [0, 0, 0] } });
+    const c = baseline({ 'write-race/lease': { staleBeyondTtl: [0, 1, 0] } });
+    // median is 0: one flaky repeat does not fail the gate...
+    expect(compareBaselines(b, c, rules).pass).toBe(true);
+    const c2 = baseline({ 'write-race/lease': { staleBeyondTtl: [2, 1, 0] } });
+    // ...but a majority of repeats does.
+    expect(compareBaselines(b, c2, rules).pass).toBe(false);
+  });
+
+  it('latency needs repeats, significance and a minimum effect', () => {
+    const b = baseline({ 's/x': { p99: [10, 11, 10.5, 10.2, 10.8] } });
+    const slower = baseline({ 's/x': { p99: [15, 16, 15.5, 15.2, 15.8] } });
+    const slightly = baseline({ 's/x': { p99: [10.9, 11.5, 11.1, 11.3, 11.6] } });
+    const few = baseline({ 's/x': { p99: [30, 31] } });
+    expect(compareBaselines(b, slower, rules).pass).toBe(false);
+    expect(compareBaselines(b, slightly, rules).pass).toBe(true); // significant but < 25%
+    const v = compareBaselines(b, few, rules);
+    expect(v.pass).toBe(true);
+    expect(v.rows[0]!.status).toBe('skipped');
+    expect(v.rows[0]!.reason).toContain('repeats');
+  });
+
+  it('higher-is-better metrics regress downwards', () => {
+    const r = loadRules().concat([{ metric: 'hitRatio', kind: 'count', maxIncrease: 0.05, slack: 0 }]);
+    const b = baseline({ 's/x': { hitRatio: [0.95] } });
+    expect(compareBaselines(b, baseline({ 's/x': { hitRatio: [0.7] } }), r).pass).toBe(false);
+    expect(compareBaselines(b, baseline({ 's/x': { hitRatio: [0.94] } }), r).pass).toBe(true);
+  });
+});
