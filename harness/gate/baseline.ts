@@ -53,7 +53,8 @@ export function baselineFromResults(results: RunResults): Baseline {
     });
     if (!a.validity.trusted) g.untrusted++;
     for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {
-      (g.metrics[id] ??= []).push(v);
+      g.metrics[id] ??= [];
+      g.metrics[id].push(v);
     }
   }
   return {
