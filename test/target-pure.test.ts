@@ -1,0 +1,177 @@
+/**
+ * Pure parts of the target: key naming, option validation, instrumentation bookkeeping.
+ * (Everything that talks to PostgreSQL/Redis is in target-db / target-api / target-bad-input.)
+ */
+import { describe, expect, it } from 'vitest';
+import { resolveTargetOptions, TargetOptionError } from '../target/config.ts';
+import { mergeTargetStats, TargetInstrumentation } from '../target/instrumentation.ts';
+import {
+  createKeys,
+  entityKey,
+  keyNamespace,
+  namespaceVersionKey,
+  paramSuffix,
+  parseEntityKey,
+  withVersion,
+} from '../target/keys.ts';
+
+describe('keys', () => {
+  it('builds entity keys for versions maps and parses them back', () => {
+    expect(entityKey('user', 42)).toBe('user:42');
+    expect(entityKey('counter', 3)).toBe('counter:3');
+    expect(parseEntityKey('team:7')).toEqual({ kind: 'team', id: 7 });
+    expect(parseEntityKey('user:0')).toBeNull();
+    expect(parseEntityKey('cb:user:1')).toBeNull();
+  });
+
+  it('namespaces cache keys entity first with a configurable prefix', () => {
+    const k = createKeys();
+    expect(k.user(42)).toBe('cb:user:42');
+    expect(k.teamReport(7)).toBe('cb:team:7:report');
+    expect(k.teamMembers(7)).toBe('cb:team:7:members');
+    expect(k.counter(3)).toBe('cb:counter:3');
+    expect(k.teamNamespace(7)).toBe('team:7');
+    expect(k.namespaceVersion('team:7')).toBe('cb:team:7:ver');
+    expect(createKeys('bench2:').user(1)).toBe('bench2:user:1');
+    expect(namespaceVersionKey('team:1', 'x:')).toBe('x:team:1:ver');
+  });
+
+  it('normalizes pagination: sorted, defaults dropped, so equal pages share a key', () => {
+    const k = createKeys();
+    expect(k.teamMembers(7, { limit: 1000, offset: 0 })).toBe(k.teamMembers(7));
+    expect(k.teamMembers(7, { offset: 20, limit: 10 })).toBe('cb:team:7:members:limit=10:offset=20');
+    expect(k.teamMembers(7, { offset: 0, limit: 10 })).toBe('cb:team:7:members:limit=10');
+    expect(paramSuffix({ b: 2, a: 'x y', c: undefined }, { b: 3 })).toBe(':a=x%20y:b=2');
+  });
+
+  it('puts the aggregate version into the key and groups keys by namespace', () => {
+    expect(withVersion('cb:team:7:members', 3)).toBe('cb:team:7:members:v3');
+    expect(withVersion('cb:team:7:report', [3, 5])).toBe('cb:team:7:report:v3.5');
+    expect(keyNamespace('cb:team:7:members:v3')).toBe('team-members');
+    expect(keyNamespace('cb:team:7:members:limit=10:v2')).toBe('team-members');
+    expect(keyNamespace('cb:user:42')).toBe('user');
+    expect(keyNamespace('cb:user:42:lock')).toBe('user-lock');
+  });
+});
+
+describe('target options', () => {
+  const base = { redisUrl: 'redis://127.0.0.1:6379', postgresUrl: 'postgres://u@127.0.0.1:5432/db' };
+
+  it('applies defaults', () => {
+    const o = resolveTargetOptions(base);
+    expect(o.policy).toBe('fail-open');
+    expect(o.host).toBe('127.0.0.1');
+    expect(o.keyPrefix).toBe('cb:');
+    expect(o.strategy).toBe('cache-aside');
+  });
+
+  it.each([
+    [{ port: 70000 }, 'port'],
+    [{ port: -1 }, 'port'],
+    [{ policy: 'fail-sideways' }, 'policy'],
+    [{ redisUrl: 'http://x' }, 'redisUrl'],
+    [{ postgresUrl: 'not a url' }, 'postgresUrl'],
+    [{ instanceId: 'has space' }, 'instanceId'],
+    [{ reportCostMs: 1.5 }, 'reportCostMs'],
+    [{ keyPrefix: 'a b' }, 'keyPrefix'],
+    [{ strategy: ' ' }, 'strategy'],
+  ])('rejects %j naming the field', (bad, field) => {
+    let caught: unknown;
+    try {
+      resolveTargetOptions({ ...base, ...(bad as object) });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(TargetOptionError);
+    expect((caught as TargetOptionError).option).toBe(field);
+    expect((caught as Error).message.startsWith(field)).toBe(true);
+    expect((caught as Error).message).not.toContain('\n');
+  });
+});
+
+describe('instrumentation', () => {
+  it('counts, snapshots as TargetStats, and resets while lifetime totals keep going', async () => {
+    const ev = new TargetInstrumentation('t-1');
+    ev.hit('user');
+    ev.hit('user');
+    ev.miss('team-report');
+    ev.fallback('user');
+    ev.staleServed('user');
+    ev.dbQuery('read-user', 2.5);
+    ev.dbQuery('read-user', 1.5);
+    ev.dbQuery('update-user', 1);
+    ev.poolWait(3);
+    ev.redisError('timeout');
+    ev.redisError('connection');
+    ev.redisError('breaker-open');
+    ev.breakerOpen();
+    ev.lockWait(5);
+    ev.writeBehindIncrement(4);
+    ev.writeBehindFlushed(3);
+    ev.writeBehindLost(1);
+    ev.counterDbWrite();
+    ev.httpRequest('read-user');
+    const v = await ev.rebuild('cb:user:1', 'miss', async () => 7);
+    expect(v).toBe(7);
+    await expect(
+      ev.rebuild('cb:user:2', 'refresh', async () => {
+        throw new Error('db down');
+      }),
+    ).rejects.toThrow('db down');
+
+    const s = ev.snapshot();
+    expect(s.dbQueries).toBe(3);
+    expect(s.dbQueriesByEndpoint).toEqual({ 'read-user': 2, 'update-user': 1 });
+    expect(s.dbTimeMs).toBe(5);
+    expect(s.poolWaits).toBe(1);
+    expect(s.cache).toMatchObject({
+      hits: 2,
+      misses: 1,
+      fallbacks: 1,
+      staleServed: 1,
+      redisErrors: 1,
+      redisTimeouts: 1,
+      breakerOpens: 1,
+      lockWaits: 1,
+    });
+    expect(s.writeBehind).toEqual({ increments: 4, flushed: 3, lost: 1, dbWrites: 1 });
+
+    const events = ev.rebuildsSince(0);
+    expect(events.map((e) => [e.key, e.reason, e.instance])).toEqual([
+      ['cb:user:1', 'miss', 't-1'],
+      ['cb:user:2', 'refresh', 't-1'],
+    ]);
+    for (const e of events) {
+      expect(e.end).toBeGreaterThanOrEqual(e.start);
+      // Epoch ms, comparable with Date.now() across processes.
+      expect(Math.abs(e.start - Date.now())).toBeLessThan(5000);
+    }
+    expect(ev.rebuildsSince(events[1]!.end)).toHaveLength(1);
+    expect(ev.rebuildsSince(events[1]!.end + 1)).toHaveLength(0);
+
+    ev.reset();
+    const z = ev.snapshot();
+    expect(z.dbQueries).toBe(0);
+    expect(z.cache.hits).toBe(0);
+    expect(z.dbQueriesByEndpoint).toEqual({});
+    expect(ev.rebuildsSince(0)).toEqual([]);
+    ev.hit('user');
+    expect(ev.lifetimeOf('hits').total).toBe(3);
+    expect(ev.lifetimeOf('dbQueries').by.get('read-user')).toBe(2);
+  });
+
+  it('merges per-instance stats by summing', () => {
+    const a = new TargetInstrumentation('a');
+    const b = new TargetInstrumentation('b');
+    a.dbQuery('read-user', 1);
+    b.dbQuery('read-user', 2);
+    b.dbQuery('read-team-report', 3);
+    a.hit('user');
+    const m = mergeTargetStats([a.snapshot(), b.snapshot()]);
+    expect(m.instances).toBe(2);
+    expect(m.dbQueries).toBe(3);
+    expect(m.dbQueriesByEndpoint).toEqual({ 'read-user': 2, 'read-team-report': 1 });
+    expect(m.dbTimeMs).toBe(6);
+    expect(m.cache.hits).toBe(1);
+  });
+});
