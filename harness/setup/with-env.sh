@@ -78,6 +78,16 @@ if [ -z "${TOXIPROXY_BIN:-}" ]; then
   fi
 fi
 export TOXIPROXY_BIN
+
+# --- actionlint (MIT): only to check the GitHub Actions example in docs/ci; optional.
+ACTIONLINT_VERSION="v1.7.12"
+AL_DIR="$CACHE/actionlint-$ACTIONLINT_VERSION"
+if [ ! -x "$AL_DIR/actionlint" ] && command -v go >/dev/null 2>&1; then
+  log "building actionlint $ACTIONLINT_VERSION (once; cached in $AL_DIR)"
+  GOBIN="$AL_DIR" go install "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION" >&2 \
+    || log "actionlint could not be built; the workflow example check will be skipped"
+fi
+[ -x "$AL_DIR/actionlint" ] && export ACTIONLINT_BIN="$AL_DIR/actionlint"
 export CACHEBENCH_CACHE="$CACHE"
 
 cd "$ROOT"
