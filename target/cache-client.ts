@@ -228,7 +228,10 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
         const value = await Promise.race([
           fn(redis),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new BudgetExceeded(`no reply within ${opBudgetMs} ms`)), opBudgetMs);
+            timer = setTimeout(
+              () => reject(new BudgetExceeded(`no reply within ${opBudgetMs} ms`)),
+              opBudgetMs,
+            );
           }),
         ]);
         breaker.success(admitted.probe);
@@ -249,7 +252,9 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     set(key, value, ttlMs, setOpts) {
       const px = Math.max(1, Math.round(ttlMs));
       return client.run('set', async (r) => {
-        const reply = setOpts?.nx ? await r.set(key, value, 'PX', px, 'NX') : await r.set(key, value, 'PX', px);
+        const reply = setOpts?.nx
+          ? await r.set(key, value, 'PX', px, 'NX')
+          : await r.set(key, value, 'PX', px);
         return reply === 'OK';
       });
     },

@@ -1,0 +1,13 @@
+/**
+ * no-cache — the baseline: every read and write goes to PostgreSQL; Redis is never touched.
+ * Guarantees: reads are as fresh as the database; one DB query per read.
+ * Costs: the full DB load; every read pays DB latency.
+ * Fails: only when the database does; a Redis outage changes nothing. Composes with nothing.
+ */
+import { defineStrategy } from './parts/define.ts';
+
+export default defineStrategy({
+  name: 'no-cache',
+  summary: 'DB on every request; the baseline (Redis unused)',
+  parts: { cache: 'none' },
+});

@@ -1,0 +1,205 @@
+/**
+ * Counter part.
+ *   direct        every increment is one DB write; reads read the DB.
+ *   write-behind  increments are buffered in Redis (INCRBY on `wb:pending:<id>`) and a flush loop
+ *                 moves them to the DB, one DB write per counter per flush.
+ *
+ * Write-behind never counts an increment twice: a flush first moves the pending amount into this
+ * flusher's in-flight entry `seq:n` (one Lua step, GETDEL semantics), writes n to the DB, then
+ * clears exactly that entry. A lost reply at any step is safe: a retried take returns the same
+ * entry instead of taking more, and a committed entry is only ever cleared, never re-applied.
+ *
+ * What happens to an increment when Redis fails (fail-open):
+ *   - not sent (breaker open, socket not writable): written straight to the DB, so not lost;
+ *     counted as a `fallback('counter')`.
+ *   - sent but unanswered (timeout, connection lost mid-flight): Redis may or may not have applied
+ *     it, and writing it to the DB as well could count it twice. It is reported with
+ *     `writeBehindLost(by)` ("lost or at risk"): if Redis did apply it, a later flush still moves it,
+ *     so DB total ∈ [acknowledged − lost, acknowledged].
+ * Under fail-closed both cases throw CACHE_UNAVAILABLE instead.
+ * Not detected: pending amounts that vanish inside Redis (restart without persistence, eviction,
+ * FLUSHALL), and a process that dies between its DB write and clearing its entry (its entry stays
+ * and inflates `pending` in reads; it is never re-applied).
+ *
+ * Reads: value = DB value + pending + in flight. This process remembers the DB value for
+ * counterBaseTtlMs (refreshed from the DB after that and after each of its own flushes), so with
+ * several instances a read can miss another instance's flush for at most counterBaseTtlMs.
+ */
+import { randomBytes } from 'node:crypto';
+import type { CacheClient, CacheError } from '../../cache-client.ts';
+import type { Instrumentation } from '../../instrumentation.ts';
+import type { CounterValue, IncrementRequest } from '../../strategy.ts';
+import { CacheUnavailableError } from './errors.ts';
+import { inflightCounterKey, pendingCounterKey } from './key-names.ts';
+import type { StrategyOptions } from './options.ts';
+import { BUFFER_INCREMENT, CLEAR_INFLIGHT, evalScript, READ_BUFFER, TAKE_PENDING } from './scripts.ts';
+
+export interface Counters {
+  increment(req: IncrementRequest): Promise<CounterValue>;
+  readCounter(req: IncrementRequest): Promise<CounterValue>;
+  close(): Promise<void>;
+}
+
+export function directCounters(): Counters {
+  return {
+    increment: async (req) => ({ value: await req.incrementInDb(req.by), pending: 0 }),
+    readCounter: async (req) => ({ value: await req.readDb(), pending: 0 }),
+    close: async () => {},
+  };
+}
+
+interface CounterState {
+  incrementInDb: (by: number) => Promise<number>;
+  readDb: () => Promise<number>;
+  base?: { value: number; at: number };
+  /** An in-flight entry already written to the DB whose clearing failed: clear it, never re-take. */
+  committed?: string;
+}
+
+const BREAKER_OPEN: CacheError = { kind: 'breaker-open', message: 'circuit breaker open', sent: false };
+
+export function writeBehindCounters(deps: {
+  cache: CacheClient;
+  events: Instrumentation;
+  instanceId: string;
+  failClosed: boolean;
+  options: StrategyOptions;
+}): Counters & { flush(): Promise<void> } {
+  const { cache, events, failClosed, options: o } = deps;
+  // Unique per process, so a restarted instance never adopts (and re-applies) an old entry.
+  const field = `${deps.instanceId}:${randomBytes(4).toString('hex')}`;
+  const counters = new Map<number, CounterState>();
+  const dirty = new Set<number>();
+  let seq = 0;
+  let flushing: Promise<void> | null = null;
+  let closed = false;
+
+  const remember = (req: IncrementRequest): CounterState => {
+    let s = counters.get(req.counterId);
+    if (!s) {
+      s = { incrementInDb: req.incrementInDb, readDb: req.readDb };
+      counters.set(req.counterId, s);
+    }
+    return s;
+  };
+
+  const base = async (s: CounterState): Promise<number> => {
+    const now = Date.now();
+    if (s.base && now - s.base.at < o.counterBaseTtlMs) return s.base.value;
+    const value = await s.readDb();
+    s.base = { value, at: now };
+    return value;
+  };
+
+  const keysOf = (id: number) => [pendingCounterKey(id), inflightCounterKey(id)];
+
+  const toPair = (v: unknown): [number, number] => {
+    const a = v as [unknown, unknown];
+    return [Number(a[0]), Number(a[1])];
+  };
+
+  async function flushOne(id: number): Promise<void> {
+    const s = counters.get(id);
+    if (!s) return;
+    const inflight = inflightCounterKey(id);
+    if (s.committed !== undefined) {
+      const entry = s.committed;
+      const c = await cache.run('wb-clear', (r) => evalScript(r, CLEAR_INFLIGHT, [inflight], [field, entry]));
+      if (!c.ok) return;
+      s.committed = undefined;
+    }
+    seq += 1;
+    const t = await cache.run('wb-take', (r) =>
+      evalScript(r, TAKE_PENDING, keysOf(id), [field, `${Date.now().toString(36)}.${seq}`]),
+    );
+    if (!t.ok) return; // maybe taken: the next take returns the same entry
+    if (t.value === null || t.value === undefined) {
+      dirty.delete(id);
+      return;
+    }
+    const entry = String(t.value);
+    const n = Number(entry.slice(entry.lastIndexOf(':') + 1));
+    let dbValue: number;
+    try {
+      dbValue = await s.incrementInDb(n);
+    } catch {
+      return; // the entry stays in flight and is retried as is
+    }
+    events.writeBehindFlushed(n);
+    s.committed = entry;
+    const c = await cache.run('wb-clear', (r) => evalScript(r, CLEAR_INFLIGHT, [inflight], [field, entry]));
+    if (c.ok) s.committed = undefined;
+    // Only now: until the entry is cleared, DB value + entry would count n twice.
+    s.base = { value: dbValue, at: Date.now() };
+  }
+
+  function flush(): Promise<void> {
+    flushing ??= (async () => {
+      const ids = new Set(dirty);
+      for (const [id, s] of counters) if (s.committed !== undefined) ids.add(id);
+      for (const id of ids) {
+        if (!cache.available()) return;
+        await flushOne(id);
+      }
+    })().finally(() => {
+      flushing = null;
+    });
+    return flushing;
+  }
+
+  const timer = setInterval(() => {
+    if (!closed) void flush();
+  }, o.flushIntervalMs);
+  timer.unref();
+
+  async function notBuffered(
+    req: IncrementRequest,
+    s: CounterState,
+    error: CacheError,
+  ): Promise<CounterValue> {
+    if (failClosed) throw new CacheUnavailableError(`increment counter ${req.counterId}`, error);
+    if (error.sent === false) {
+      events.fallback('counter');
+      const value = await req.incrementInDb(req.by);
+      return { value, pending: 0 };
+    }
+    dirty.add(req.counterId); // if Redis did apply it, it must still be flushed
+    events.writeBehindLost(req.by);
+    return { value: await base(s), pending: 0 };
+  }
+
+  return {
+    async increment(req) {
+      const s = remember(req);
+      if (!cache.available()) return notBuffered(req, s, BREAKER_OPEN);
+      const r = await cache.run('wb-incr', (redis) =>
+        evalScript(redis, BUFFER_INCREMENT, keysOf(req.counterId), [req.by]),
+      );
+      if (!r.ok) return notBuffered(req, s, r.error);
+      dirty.add(req.counterId);
+      events.writeBehindIncrement(req.by);
+      const [pending, inflight] = toPair(r.value);
+      return { value: (await base(s)) + pending + inflight, pending: pending + inflight };
+    },
+    async readCounter(req) {
+      const s = remember(req);
+      const r = cache.available()
+        ? await cache.run('wb-read', (redis) => evalScript(redis, READ_BUFFER, keysOf(req.counterId), []))
+        : ({ ok: false, error: BREAKER_OPEN } as const);
+      if (!r.ok) {
+        if (failClosed) throw new CacheUnavailableError(`read counter ${req.counterId}`, r.error);
+        events.fallback('counter');
+        return { value: await req.readDb(), pending: 0 };
+      }
+      const [pending, inflight] = toPair(r.value);
+      return { value: (await base(s)) + pending + inflight, pending: pending + inflight };
+    },
+    flush,
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await flushing;
+      await flush();
+    },
+  };
+}
