@@ -1,0 +1,35 @@
+/**
+ * Cache health (the observability checklist of DESIGN.md §5): what an operator would watch on a
+ * dashboard. Counts come from the target (cell.target.cache, all instances summed) and from a
+ * Redis INFO/SCAN snapshot taken at the end of the cell (cell.redis).
+ */
+import type { CellResult } from '../results/schema.ts';
+import { ratio } from './stats.ts';
+import type { CacheHealthAnalysis } from './types.ts';
+
+export function analyzeCacheHealth(cell: CellResult): CacheHealthAnalysis {
+  const c = cell.target.cache;
+  const r = cell.redis;
+  let minHit: number | null = null;
+  for (const h of cell.series.hitRatio) if (h !== null && (minHit === null || h < minHit)) minHit = h;
+  return {
+    hits: c.hits,
+    misses: c.misses,
+    hitRatio: ratio(c.hits, c.hits + c.misses),
+    minHitRatioPerSecond: minHit,
+    redisKeyspaceHitRatio: r ? ratio(r.keyspaceHits, r.keyspaceHits + r.keyspaceMisses) : null,
+    staleServed: c.staleServed,
+    fallbacks: c.fallbacks,
+    redisErrors: c.redisErrors,
+    redisTimeouts: c.redisTimeouts,
+    breakerOpens: c.breakerOpens,
+    lockWaits: c.lockWaits,
+    backgroundRefreshes: c.backgroundRefreshes,
+    evictions: r ? r.evictedKeys : null,
+    usedMemoryBytes: r ? r.usedMemory : null,
+    keys: r ? r.keys : null,
+    keysByNamespace: r ? { ...r.keysByNamespace } : {},
+    avgValueBytes: r ? r.avgValueBytes : null,
+    hottestKeys: r ? r.hottestKeys.slice(0, 10) : [],
+  };
+}

@@ -1,0 +1,330 @@
+/**
+ * Fail-open behaviour per fault window (DESIGN.md §5). Windows are cut at the RECORDED
+ * appliedAt / removedAt (what Toxiproxy acknowledged), never at the planned offsets.
+ *
+ * - Requests belong to a window by their *scheduled* time; latency = end − scheduled.
+ * - An error is any response that is not 2xx (including network errors, status 0).
+ * - "before" = the same-length window right before appliedAt (clipped at load start and at the
+ *   previous window's end).
+ * - DB multiplier = DB queries per second during / before, from series.dbQueries with partly
+ *   covered seconds weighted by overlap.
+ * - Recovery: reference values come from the whole seconds of the before-window (at least
+ *   MIN_PRE_SECONDS, at most MAX_PRE_SECONDS): pre hit ratio = mean of series.hitRatio, pre p99 =
+ *   median of series.p99. A second after the fault is "back" when hitRatio >= 0.9 × pre and
+ *   p99 <= pre + max(10% of pre, 1 ms) — being better than before counts as back; the 1 ms
+ *   floor keeps sub-millisecond jitter from reading as "not recovered". Recovered = the first
+ *   second, among those starting at or after removedAt, from which CONFIRM_SECONDS (3)
+ *   consecutive seconds are back; recovery time = that second's start − removedAt (1 s
+ *   resolution). If the run ends first, the window did not recover (recoveryMs null).
+ */
+import type { CellResult, FaultRecord, HistoryRecord } from '../results/schema.ts';
+import { isOk } from './history.ts';
+import type { StalenessChecker } from './staleness.ts';
+import { FloatList, mean, median, percentiles, ratio, seriesCoverageMs, seriesSumOver } from './stats.ts';
+import type { FailOpenAnalysis, FaultWindowAnalysis, Percentiles, WriteBehindAnalysis } from './types.ts';
+
+export const RECOVERY_TOLERANCE = 0.1;
+export const P99_ABS_TOLERANCE_MS = 1;
+export const CONFIRM_SECONDS = 3;
+export const MIN_PRE_SECONDS = 3;
+export const MAX_PRE_SECONDS = 10;
+
+export interface WindowSpec {
+  index: number;
+  label: string;
+  applied: boolean;
+  appliedAt: number | null;
+  removedAt: number | null;
+  /** [from, to) used to cut the window; removedAt or the load end when never removed. */
+  from: number;
+  to: number;
+  beforeFrom: number;
+}
+
+export function faultLabel(f: FaultRecord): string {
+  const s = f.spec as {
+    proxy?: string;
+    down?: boolean;
+    toxic?: { type?: string; attributes?: Record<string, unknown> };
+  };
+  const what = s.down ? 'down' : s.toxic?.type ? `${s.toxic.type}${attrs(s.toxic.attributes)}` : 'fault';
+  return `${s.proxy ?? '?'} ${what}`;
+}
+
+function attrs(a: Record<string, unknown> | undefined): string {
+  if (!a) return '';
+  const parts = Object.entries(a).map(([k, v]) => `${k}=${String(v)}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+export function loadEnd(cell: CellResult): number {
+  return cell.loadStartedAt + cell.load.durationMs;
+}
+
+export function faultWindows(cell: CellResult): WindowSpec[] {
+  const specs: WindowSpec[] = [];
+  let prevEnd = cell.loadStartedAt;
+  const sorted = cell.faults
+    .map((f, index) => ({ f, index }))
+    .sort((a, b) => (a.f.appliedAt ?? a.f.plannedAt) - (b.f.appliedAt ?? b.f.plannedAt));
+  for (const { f, index } of sorted) {
+    const applied = f.ok && typeof f.appliedAt === 'number';
+    const from = applied ? f.appliedAt! : Number.NaN;
+    const to = applied ? (typeof f.removedAt === 'number' ? f.removedAt : loadEnd(cell)) : Number.NaN;
+    const beforeFrom = applied ? Math.max(prevEnd, from - (to - from)) : Number.NaN;
+    specs.push({
+      index,
+      label: faultLabel(f),
+      applied,
+      appliedAt: applied ? f.appliedAt! : null,
+      removedAt: typeof f.removedAt === 'number' ? f.removedAt : null,
+      from,
+      to,
+      beforeFrom,
+    });
+    if (applied) prevEnd = Math.max(prevEnd, to);
+  }
+  return specs.sort((a, b) => a.index - b.index);
+}
+
+interface WindowAcc {
+  during: FloatList;
+  before: FloatList;
+  errors: number;
+  readErrors: number;
+  beforeErrors: number;
+}
+
+interface CounterOps {
+  incs: [number, number, number][];
+  reads: [number, number, number][];
+}
+
+/** Collects, in one streaming pass over the history, what the fault windows need. */
+export class FaultWindowAccumulator {
+  readonly acc: WindowAcc[];
+  readonly counters = new Map<string, CounterOps>();
+  incrRecords = 0;
+  readonly windows: readonly WindowSpec[];
+
+  constructor(windows: readonly WindowSpec[]) {
+    this.windows = windows;
+    this.acc = windows.map(() => ({
+      during: new FloatList(),
+      before: new FloatList(),
+      errors: 0,
+      readErrors: 0,
+      beforeErrors: 0,
+    }));
+  }
+
+  add(rec: HistoryRecord): void {
+    const t = rec.scheduled;
+    const ok = isOk(rec);
+    for (let i = 0; i < this.windows.length; i++) {
+      const w = this.windows[i]!;
+      if (!w.applied) continue;
+      const a = this.acc[i]!;
+      if (t >= w.from && t < w.to) {
+        a.during.push(rec.end - rec.scheduled);
+        if (!ok) {
+          a.errors++;
+          if (rec.kind === 'read') a.readErrors++;
+        }
+      } else if (t >= w.beforeFrom && t < w.from) {
+        a.before.push(rec.end - rec.scheduled);
+        if (!ok) a.beforeErrors++;
+      }
+    }
+    if (rec.op === 'incr-counter' || rec.op === 'read-counter') this.addCounter(rec, ok);
+  }
+
+  private addCounter(rec: HistoryRecord, ok: boolean): void {
+    if (rec.kind === 'incr') this.incrRecords++;
+    if (!ok || typeof rec.value !== 'number') return;
+    let c = this.counters.get(rec.key);
+    if (!c) {
+      c = { incs: [], reads: [] };
+      this.counters.set(rec.key, c);
+    }
+    (rec.kind === 'incr' ? c.incs : c.reads).push([rec.start, rec.end, rec.value]);
+  }
+
+  /**
+   * Lower bound of acknowledged increments missing from the counters: per counter, with F the
+   * first and L the last successful read (by start), every increment acknowledged strictly
+   * between F's end and L's start must be in L's value: lost >= F + Σ those − L. Increments
+   * concurrent with F or L are left out, so the bound never accuses a correct store.
+   */
+  lostLowerBound(): { lost: number; counters: number } | null {
+    let lost = 0;
+    let counters = 0;
+    for (const c of this.counters.values()) {
+      if (c.reads.length < 2) continue;
+      c.reads.sort((a, b) => a[0] - b[0]);
+      const f = c.reads[0]!;
+      const l = c.reads[c.reads.length - 1]!;
+      let between = 0;
+      for (const [s, e, v] of c.incs) if (s >= f[1] && e <= l[0]) between += v;
+      counters++;
+      lost += Math.max(0, f[2] + between - l[2]);
+    }
+    return counters ? { lost, counters } : null;
+  }
+}
+
+export interface RecoveryResult {
+  preHitRatio: number | null;
+  preP99: number | null;
+  recovered: boolean;
+  recoveryMs: number | null;
+}
+
+/** Recovery of hit ratio and p99 after a window, from the per-second series (see header). */
+export function recoveryTime(
+  cell: CellResult,
+  w: Pick<WindowSpec, 'from' | 'to' | 'beforeFrom'>,
+): RecoveryResult {
+  const { t0, hitRatio, p99, requests } = cell.series;
+  const n = p99.length;
+  // Whole seconds of the pre-window, widened to MIN_PRE_SECONDS, capped at MAX_PRE_SECONDS.
+  const lastPre = Math.floor((w.from - t0) / 1000) - 1; // last bucket that ends at or before `from`
+  const want = Math.min(
+    MAX_PRE_SECONDS,
+    Math.max(MIN_PRE_SECONDS, Math.floor((w.from - w.beforeFrom) / 1000)),
+  );
+  const hits: number[] = [];
+  const p99s: number[] = [];
+  for (let i = Math.max(0, lastPre - want + 1); i <= lastPre && i < n; i++) {
+    const h = hitRatio[i];
+    if (h !== null && h !== undefined) hits.push(h);
+    if ((requests[i] ?? 0) > 0) p99s.push(p99[i]!);
+  }
+  const preHit = mean(hits);
+  const preP99 = median(p99s);
+  const back = (i: number): boolean => {
+    if ((requests[i] ?? 0) === 0) return false;
+    if (preHit !== null) {
+      const h = hitRatio[i];
+      if (h === null || h === undefined || h < preHit * (1 - RECOVERY_TOLERANCE)) return false;
+    }
+    if (preP99 !== null) {
+      const tol = Math.max(preP99 * RECOVERY_TOLERANCE, P99_ABS_TOLERANCE_MS);
+      if (p99[i]! > preP99 + tol) return false;
+    }
+    return true;
+  };
+  const first = Math.max(0, Math.ceil((w.to - t0) / 1000));
+  let run = 0;
+  for (let i = first; i < n; i++) {
+    run = back(i) ? run + 1 : 0;
+    if (run === CONFIRM_SECONDS) {
+      const start = i - CONFIRM_SECONDS + 1;
+      return { preHitRatio: preHit, preP99, recovered: true, recoveryMs: t0 + start * 1000 - w.to };
+    }
+  }
+  return { preHitRatio: preHit, preP99, recovered: false, recoveryMs: null };
+}
+
+const EMPTY: Percentiles = { count: 0, p50: null, p99: null, max: null };
+
+export function analyzeFailOpen(
+  cell: CellResult,
+  acc: FaultWindowAccumulator | null,
+  stale: StalenessChecker | null,
+): FailOpenAnalysis {
+  const specs = acc ? acc.windows : faultWindows(cell);
+  const { t0, dbQueries } = cell.series;
+  const windows: FaultWindowAnalysis[] = specs.map((w, i) => {
+    const a = acc?.acc[i];
+    if (!w.applied) {
+      return {
+        index: w.index,
+        label: w.label,
+        applied: false,
+        appliedAt: null,
+        removedAt: w.removedAt,
+        durationMs: null,
+        requests: 0,
+        errors: 0,
+        errorRate: null,
+        readErrors: 0,
+        latency: EMPTY,
+        before: { requests: 0, errorRate: null, latency: EMPTY },
+        dbRateBefore: null,
+        dbRateDuring: null,
+        dbMultiplier: null,
+        preHitRatio: null,
+        preP99: null,
+        recovered: false,
+        recoveryMs: null,
+        staleReadsAfterEnd: 0,
+        staleReadsAfterRecovery: 0,
+      };
+    }
+    const covDuring = seriesCoverageMs(dbQueries.length, t0, w.from, w.to);
+    const covBefore = seriesCoverageMs(dbQueries.length, t0, w.beforeFrom, w.from);
+    const during = covDuring > 0 ? seriesSumOver(dbQueries, t0, w.from, w.to) / (covDuring / 1000) : null;
+    const before =
+      covBefore > 0 ? seriesSumOver(dbQueries, t0, w.beforeFrom, w.from) / (covBefore / 1000) : null;
+    const rec = recoveryTime(cell, w);
+    const next = specs
+      .filter((o) => o.applied && o.from >= w.to)
+      .reduce((m, o) => Math.min(m, o.from), Infinity);
+    const requests = a ? a.during.length : 0;
+    const beforeReq = a ? a.before.length : 0;
+    return {
+      index: w.index,
+      label: w.label,
+      applied: true,
+      appliedAt: w.appliedAt,
+      removedAt: w.removedAt,
+      durationMs: w.to - w.from,
+      requests,
+      errors: a?.errors ?? 0,
+      errorRate: a ? ratio(a.errors, requests) : null,
+      readErrors: a?.readErrors ?? 0,
+      latency: a ? percentiles(a.during.view()) : EMPTY,
+      before: {
+        requests: beforeReq,
+        errorRate: a ? ratio(a.beforeErrors, beforeReq) : null,
+        latency: a ? percentiles(a.before.view()) : EMPTY,
+      },
+      dbRateBefore: before,
+      dbRateDuring: during,
+      dbMultiplier: during !== null && before ? during / before : null,
+      preHitRatio: rec.preHitRatio,
+      preP99: rec.preP99,
+      recovered: rec.recovered,
+      recoveryMs: rec.recoveryMs,
+      staleReadsAfterEnd: stale ? stale.staleBetween(w.to, next) : 0,
+      staleReadsAfterRecovery:
+        stale && rec.recoveryMs !== null ? stale.staleBetween(w.to + rec.recoveryMs, next) : 0,
+    };
+  });
+  const applied = windows.filter((w) => w.applied);
+  const recovered = applied.filter((w) => w.recoveryMs !== null).map((w) => w.recoveryMs!);
+  return {
+    windows,
+    errorsDuringFaults: applied.reduce((s, w) => s + w.errors, 0),
+    readErrorsDuringFaults: applied.reduce((s, w) => s + w.readErrors, 0),
+    maxRecoveryMs: recovered.length ? Math.max(...recovered) : null,
+    allRecovered: applied.every((w) => w.recovered),
+    writeBehind: writeBehind(cell, acc),
+  };
+}
+
+function writeBehind(cell: CellResult, acc: FaultWindowAccumulator | null): WriteBehindAnalysis | null {
+  const wb = cell.target.writeBehind;
+  const hist = acc?.lostLowerBound() ?? null;
+  if (wb.increments === 0 && !acc?.incrRecords) return null;
+  return {
+    increments: wb.increments,
+    flushed: wb.flushed,
+    lost: wb.lost,
+    dbWrites: wb.dbWrites,
+    dbWritesPerIncrement: ratio(wb.dbWrites, wb.increments),
+    historyLostLowerBound: hist ? hist.lost : null,
+    countersChecked: hist ? hist.counters : 0,
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * Analysis entry points. `analyzeCell` runs when a cell ends (it streams the history file twice:
+ * writes first, then every record); `analyzeRun` is pure and cheap, so every report can call it
+ * on an old results.json and get the tables, verdicts and budget checks of the current rules.
+ */
+import { isAbsolute, resolve } from 'node:path';
+import type { CellResult, HistoryRecord, RunResults } from '../results/schema.ts';
+import { checkBudgets } from './budgets.ts';
+import { analyzeCacheHealth } from './cache-health.ts';
+import { analyzeDbLoad } from './db-load.ts';
+import { analyzeFailOpen, FaultWindowAccumulator, faultWindows } from './fail-open.ts';
+import { type HistoryReadStats, readHistory } from './history.ts';
+import { cellMetrics, type MetricId } from './metrics.ts';
+import { buildWriteIndexFromFile, StalenessChecker, WriteIndexBuilder } from './staleness.ts';
+import { analyzeStampede } from './stampede.ts';
+import {
+  ANALYSIS_VERSION,
+  type CellAnalysis,
+  type RunAnalysis,
+  type ScenarioAnalysis,
+  type StrategyRow,
+} from './types.ts';
+import { analyzeValidity } from './validity.ts';
+import { focusMetrics, verdict } from './verdict.ts';
+
+export type * from './types.ts';
+
+interface HistoryPass {
+  checker: StalenessChecker | null;
+  acc: FaultWindowAccumulator | null;
+  historyError?: string;
+  malformed?: number;
+}
+
+function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
+  const dbLoad = analyzeDbLoad(cell);
+  const windowEnds = cell.faults
+    .filter((f) => f.ok && typeof f.removedAt === 'number')
+    .map((f) => f.removedAt!);
+  const l = cell.load;
+  return {
+    analysisVersion: ANALYSIS_VERSION,
+    latency: {
+      p50: l.overall.latency.p50,
+      p99: l.overall.latency.p99,
+      max: l.overall.latency.max,
+      errorRate: l.completed > 0 ? l.errors / l.completed : null,
+      achievedRate: l.achievedRate,
+      requestedRate: l.requestedRate,
+    },
+    dbLoad,
+    stampede: analyzeStampede(cell),
+    staleness: h.checker ? h.checker.result(windowEnds) : null,
+    failOpen: analyzeFailOpen(cell, h.acc, h.checker),
+    cacheHealth: analyzeCacheHealth(cell),
+    validity: analyzeValidity(cell, { dbLoad, historyError: h.historyError, historyMalformed: h.malformed }),
+  };
+}
+
+/** Analyses one cell; reads `cell.historyFile` (relative to runDir) in two streaming passes. */
+export async function analyzeCell(cell: CellResult, runDir: string): Promise<CellAnalysis> {
+  if (!cell.historyFile)
+    return assemble(cell, { checker: null, acc: null, historyError: 'no history file recorded' });
+  const path = isAbsolute(cell.historyFile) ? cell.historyFile : resolve(runDir, cell.historyFile);
+  try {
+    const index = await buildWriteIndexFromFile(path);
+    const checker = new StalenessChecker(index, cell.ttlMs);
+    const acc = new FaultWindowAccumulator(faultWindows(cell));
+    const stats: HistoryReadStats = { lines: 0, malformed: 0 };
+    for await (const rec of readHistory(path, stats)) {
+      checker.add(rec);
+      acc.add(rec);
+    }
+    return assemble(cell, { checker, acc, malformed: stats.malformed });
+  } catch (e) {
+    const msg =
+      (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${path} does not exist` : (e as Error).message;
+    return assemble(cell, { checker: null, acc: null, historyError: msg });
+  }
+}
+
+/** Same as analyzeCell with the history given in memory (tests, synthetic runs). */
+export function analyzeCellRecords(cell: CellResult, records: readonly HistoryRecord[]): CellAnalysis {
+  const b = new WriteIndexBuilder();
+  for (const r of records) b.add(r);
+  const checker = new StalenessChecker(b.build(), cell.ttlMs);
+  const acc = new FaultWindowAccumulator(faultWindows(cell));
+  for (const r of records) {
+    checker.add(r);
+    acc.add(r);
+  }
+  return assemble(cell, { checker, acc });
+}
+
+/** What can be analysed without the history (an old results.json whose cells lack `analysis`). */
+export function analyzeCellWithoutHistory(cell: CellResult): CellAnalysis {
+  return assemble(cell, { checker: null, acc: null, historyError: 'cell has no stored analysis' });
+}
+
+export function cellAnalysis(cell: CellResult): CellAnalysis {
+  const a = cell.analysis as CellAnalysis | undefined;
+  return a && typeof a === 'object' && 'dbLoad' in a ? a : analyzeCellWithoutHistory(cell);
+}
+
+function meanOf(values: (number | null)[]): number | null {
+  const v = values.filter((x): x is number => x !== null && Number.isFinite(x));
+  return v.length ? v.reduce((s, x) => s + x, 0) / v.length : null;
+}
+
+export function scenarioOrder(results: RunResults): string[] {
+  const seen = new Set<string>(results.run.scenarios);
+  for (const c of results.cells) seen.add(c.scenario);
+  return [...seen].filter((s) => results.cells.some((c) => c.scenario === s));
+}
+
+export function strategyOrder(results: RunResults, cells: CellResult[]): string[] {
+  const seen = new Set<string>(results.run.strategies);
+  for (const c of cells) seen.add(c.strategy);
+  return [...seen].filter((s) => cells.some((c) => c.strategy === s));
+}
+
+export function analyzeRun(results: RunResults): RunAnalysis {
+  const scenarios: ScenarioAnalysis[] = [];
+  const budgets = [];
+  const untrusted = [];
+  const warnings = [...results.warnings];
+  let missing = 0;
+  const analyses = new Map<CellResult, CellAnalysis>();
+  for (const c of results.cells) {
+    if (!(c.analysis && 'dbLoad' in c.analysis)) missing++;
+    const a = cellAnalysis(c);
+    analyses.set(c, a);
+    budgets.push(...checkBudgets(c, a));
+    if (!a.validity.trusted) untrusted.push({ cellId: c.id, flags: a.validity.flags });
+  }
+  if (missing)
+    warnings.push(
+      `${missing} cell(s) had no stored analysis; staleness and fault-window figures are missing for them`,
+    );
+
+  for (const scenario of scenarioOrder(results)) {
+    const cells = results.cells.filter((c) => c.scenario === scenario);
+    const strategies = strategyOrder(results, cells);
+    const spec = cells[0]!.scenario_spec as { question?: unknown; faults?: unknown[] };
+    const question = typeof spec.question === 'string' ? spec.question : '';
+    const baseline = strategies.includes(results.run.baselineStrategy)
+      ? results.run.baselineStrategy
+      : strategies.includes('no-cache')
+        ? 'no-cache'
+        : strategies[0]!;
+    const noCacheQpr = meanOf(
+      cells.filter((c) => c.strategy === 'no-cache').map((c) => analyses.get(c)!.dbLoad.queriesPerRequest),
+    );
+    const rows: StrategyRow[] = strategies.map((strategy) => {
+      const mine = cells.filter((c) => c.strategy === strategy);
+      const perCell = mine.map((c) => cellMetrics(analyses.get(c)!));
+      const metrics: Record<string, number | null> = {};
+      for (const id of Object.keys(perCell[0]!) as MetricId[])
+        metrics[id] = meanOf(perCell.map((m) => m[id]));
+      const qpr = metrics.queriesPerRequest ?? null;
+      metrics.dbReduction = qpr !== null && noCacheQpr ? 1 - qpr / noCacheQpr : null;
+      return {
+        strategy,
+        repeats: mine.length,
+        trusted: mine.every((c) => analyses.get(c)!.validity.trusted),
+        metrics,
+        relative: {},
+      };
+    });
+    const base = rows.find((r) => r.strategy === baseline)!;
+    for (const r of rows) {
+      for (const [id, v] of Object.entries(r.metrics)) {
+        const b = base.metrics[id];
+        r.relative[id] = v !== null && b !== null && b !== undefined && b !== 0 ? v / b : null;
+      }
+    }
+    const focus = focusMetrics(scenario, Array.isArray(spec.faults) && spec.faults.length > 0);
+    scenarios.push({
+      scenario,
+      question,
+      baselineStrategy: baseline,
+      rows,
+      focus,
+      verdict: verdict(rows, focus),
+    });
+  }
+  return {
+    analysisVersion: ANALYSIS_VERSION,
+    scenarios,
+    budgets,
+    budgetsFailed: budgets.filter((b) => !b.passed).length,
+    untrustedCells: untrusted,
+    warnings,
+  };
+}

@@ -1,0 +1,242 @@
+/**
+ * The comparison metrics every report shows: one flat number per cell, with its label, unit,
+ * direction and a one-line note on how it was measured (the reports print the note next to the
+ * table, so a reader never has to guess what a number means).
+ */
+import type { CellAnalysis } from './types.ts';
+
+export type MetricId =
+  | 'queriesPerRequest'
+  | 'dbPeak'
+  | 'dbReduction'
+  | 'p50'
+  | 'p99'
+  | 'errorRate'
+  | 'hitRatio'
+  | 'rebuildsPerExpiry'
+  | 'maxRebuildsPerExpiry'
+  | 'maxConcurrentRebuilds'
+  | 'dbPeakAroundExpiries'
+  | 'staleReadRatio'
+  | 'staleAgeP99'
+  | 'staleBeyondTtl'
+  | 'faultErrorRate'
+  | 'faultP99'
+  | 'faultDbMultiplier'
+  | 'recoverySeconds'
+  | 'staleAfterRecovery'
+  | 'lostIncrements'
+  | 'dbWritesPerIncrement';
+
+export interface MetricDef {
+  id: MetricId;
+  label: string;
+  unit: '' | 'ms' | 's' | '%' | '/s' | '×';
+  better: 'lower' | 'higher';
+  how: string;
+}
+
+export const METRICS: Record<MetricId, MetricDef> = {
+  queriesPerRequest: {
+    id: 'queriesPerRequest',
+    label: 'DB queries / request',
+    unit: '',
+    better: 'lower',
+    how: "target's DB query count ÷ HTTP requests it served (all instances)",
+  },
+  dbPeak: {
+    id: 'dbPeak',
+    label: 'peak DB queries/s',
+    unit: '/s',
+    better: 'lower',
+    how: 'largest one-second bucket of DB queries issued by the target',
+  },
+  dbReduction: {
+    id: 'dbReduction',
+    label: 'DB load saved vs no-cache',
+    unit: '%',
+    better: 'higher',
+    how: '1 − (queries/request ÷ queries/request of the no-cache cell of the same scenario)',
+  },
+  p50: {
+    id: 'p50',
+    label: 'p50 latency',
+    unit: 'ms',
+    better: 'lower',
+    how: 'all requests, measured from the scheduled send time (open model, no coordinated omission)',
+  },
+  p99: {
+    id: 'p99',
+    label: 'p99 latency',
+    unit: 'ms',
+    better: 'lower',
+    how: 'all requests, measured from the scheduled send time (open model, no coordinated omission)',
+  },
+  errorRate: {
+    id: 'errorRate',
+    label: 'error rate',
+    unit: '%',
+    better: 'lower',
+    how: 'failed ÷ completed requests over the whole load phase',
+  },
+  hitRatio: {
+    id: 'hitRatio',
+    label: 'hit ratio',
+    unit: '%',
+    better: 'higher',
+    how: 'cache hits ÷ (hits + misses) counted by the target',
+  },
+  rebuildsPerExpiry: {
+    id: 'rebuildsPerExpiry',
+    label: 'rebuilds / expiry',
+    unit: '',
+    better: 'lower',
+    how: 'mean rebuilds per expiry episode (rebuilds of a key overlapping in time, all instances merged); ideal 1',
+  },
+  maxRebuildsPerExpiry: {
+    id: 'maxRebuildsPerExpiry',
+    label: 'max rebuilds / expiry',
+    unit: '',
+    better: 'lower',
+    how: 'largest expiry episode',
+  },
+  maxConcurrentRebuilds: {
+    id: 'maxConcurrentRebuilds',
+    label: 'max concurrent rebuilds',
+    unit: '',
+    better: 'lower',
+    how: 'most rebuilds of one key running at the same instant (sweep line over start/end, all instances)',
+  },
+  dbPeakAroundExpiries: {
+    id: 'dbPeakAroundExpiries',
+    label: 'DB peak around expiries',
+    unit: '/s',
+    better: 'lower',
+    how: 'largest DB queries/s within ±1 s of an expiry episode start',
+  },
+  staleReadRatio: {
+    id: 'staleReadRatio',
+    label: 'stale reads',
+    unit: '%',
+    better: 'lower',
+    how: 'reads that returned a version older than a write completed before the read started ÷ reads checked',
+  },
+  staleAgeP99: {
+    id: 'staleAgeP99',
+    label: 'stale age p99',
+    unit: 'ms',
+    better: 'lower',
+    how: 'read start − completion of the earliest newer write, over stale reads',
+  },
+  staleBeyondTtl: {
+    id: 'staleBeyondTtl',
+    label: 'stale beyond TTL',
+    unit: '',
+    better: 'lower',
+    how: 'stale reads older than the cache TTL: correctness bugs (stale-set race, lost invalidation)',
+  },
+  faultErrorRate: {
+    id: 'faultErrorRate',
+    label: 'errors in faults',
+    unit: '%',
+    better: 'lower',
+    how: 'non-2xx ÷ requests scheduled inside recorded fault windows',
+  },
+  faultP99: {
+    id: 'faultP99',
+    label: 'p99 in faults',
+    unit: 'ms',
+    better: 'lower',
+    how: 'p99 of (end − scheduled) for requests scheduled inside fault windows (worst window)',
+  },
+  faultDbMultiplier: {
+    id: 'faultDbMultiplier',
+    label: 'DB load in faults',
+    unit: '×',
+    better: 'lower',
+    how: 'DB queries/s during the window ÷ the same-length window before it (worst window)',
+  },
+  recoverySeconds: {
+    id: 'recoverySeconds',
+    label: 'recovery',
+    unit: 's',
+    better: 'lower',
+    how: 'time after the fault until hit ratio and p99 stay within 10% of pre-fault for 3 s (worst window)',
+  },
+  staleAfterRecovery: {
+    id: 'staleAfterRecovery',
+    label: 'stale after recovery',
+    unit: '',
+    better: 'lower',
+    how: 'stale reads that started after recovery',
+  },
+  lostIncrements: {
+    id: 'lostIncrements',
+    label: 'lost increments',
+    unit: '',
+    better: 'lower',
+    how: 'write-behind increments lost (target count, or the history bound if larger)',
+  },
+  dbWritesPerIncrement: {
+    id: 'dbWritesPerIncrement',
+    label: 'DB writes / increment',
+    unit: '',
+    better: 'lower',
+    how: "target's counter DB writes ÷ increments",
+  },
+};
+
+/** The flat metric values of one analysed cell (dbReduction is filled at run level). */
+export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
+  const applied = a.failOpen.windows.filter((w) => w.applied);
+  const faultReq = applied.reduce((s, w) => s + w.requests, 0);
+  const faultErr = applied.reduce((s, w) => s + w.errors, 0);
+  const maxOf = (xs: (number | null)[]): number | null => {
+    const v = xs.filter((x): x is number => x !== null);
+    return v.length ? Math.max(...v) : null;
+  };
+  const wb = a.failOpen.writeBehind;
+  let recovery: number | null = null;
+  if (applied.length) recovery = a.failOpen.allRecovered ? (a.failOpen.maxRecoveryMs ?? 0) / 1000 : null;
+  return {
+    queriesPerRequest: a.dbLoad.queriesPerRequest,
+    dbPeak: a.dbLoad.peakPerSecond,
+    dbReduction: null,
+    p50: a.latency.p50,
+    p99: a.latency.p99,
+    errorRate: a.latency.errorRate,
+    hitRatio: a.cacheHealth.hitRatio,
+    rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
+    maxRebuildsPerExpiry: a.stampede.episodes ? a.stampede.maxRebuildsPerExpiry : null,
+    maxConcurrentRebuilds: a.stampede.episodes ? a.stampede.maxConcurrentPerKey : null,
+    dbPeakAroundExpiries: a.stampede.dbPeakAroundExpiries,
+    staleReadRatio: a.staleness?.staleReadRatio ?? null,
+    staleAgeP99: a.staleness?.age.p99 ?? null,
+    staleBeyondTtl: a.staleness ? a.staleness.staleBeyondTtl : null,
+    faultErrorRate: applied.length ? (faultReq ? faultErr / faultReq : null) : null,
+    faultP99: maxOf(applied.map((w) => w.latency.p99)),
+    faultDbMultiplier: maxOf(applied.map((w) => w.dbMultiplier)),
+    recoverySeconds: recovery,
+    staleAfterRecovery: applied.length ? applied.reduce((s, w) => s + w.staleReadsAfterRecovery, 0) : null,
+    lostIncrements: wb ? Math.max(wb.lost, wb.historyLostLowerBound ?? 0) : null,
+    dbWritesPerIncrement: wb ? wb.dbWritesPerIncrement : null,
+  };
+}
+
+/** Formats a metric value for tables: percentages ×100, ms/s with sensible precision. */
+export function formatMetric(id: MetricId, v: number | null | undefined): string {
+  if (v === null || v === undefined || Number.isNaN(v)) return '–';
+  const d = METRICS[id];
+  if (d.unit === '%') return `${(v * 100).toFixed(v !== 0 && Math.abs(v) < 0.001 ? 3 : v < 0.1 ? 2 : 1)}%`;
+  if (d.unit === 'ms') return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ms`;
+  if (d.unit === 's') return `${v.toFixed(1)} s`;
+  if (d.unit === '×') return `${v.toFixed(2)}×`;
+  if (d.unit === '/s') return `${v.toFixed(0)}/s`;
+  if (Number.isInteger(v)) return String(v);
+  return v < 10 ? v.toFixed(2) : v.toFixed(1);
+}
+
+export function formatRelative(r: number | null | undefined): string {
+  if (r === null || r === undefined || !Number.isFinite(r)) return '–';
+  return `${r.toFixed(r < 10 ? 2 : 1)}×`;
+}

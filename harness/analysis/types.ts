@@ -1,0 +1,256 @@
+/**
+ * The typed shape of `CellResult.analysis` and of the run-level analysis. Every figure here is
+ * defined in docs/measurements.md; bump ANALYSIS_VERSION when a definition changes, so a report
+ * can tell that an old results.json was analysed under other rules.
+ */
+
+export const ANALYSIS_VERSION = 1;
+
+export interface Percentiles {
+  count: number;
+  p50: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+export interface DbLoadAnalysis {
+  /** Queries the target issued (its own count, all instances). */
+  totalQueries: number;
+  httpRequests: number;
+  /** totalQueries / httpRequests; null when no request completed. */
+  queriesPerRequest: number | null;
+  /** Per endpoint: dbQueriesByEndpoint / httpRequestsByEndpoint. */
+  queriesPerRequestByEndpoint: Record<string, number | null>;
+  /** Sum of series.dbQueries / number of seconds in the series. */
+  meanPerSecond: number;
+  /** Largest per-second value of series.dbQueries, and the second (offset from load start) it happened. */
+  peakPerSecond: number;
+  peakSecond: number | null;
+  dbTimeMs: number;
+  /** dbTimeMs / totalQueries. */
+  meanQueryMs: number | null;
+  poolWaits: number;
+  pgStatCalls: number | null;
+  /** |pgStatCalls − totalQueries| / totalQueries; null when pg_stat_statements was not sampled. */
+  pgStatRelativeDiff: number | null;
+  /** True when pgStatRelativeDiff > PG_STAT_TOLERANCE (0.5%). */
+  pgStatMismatch: boolean;
+}
+
+export interface EpisodeSummary {
+  key: string;
+  start: number;
+  end: number;
+  rebuilds: number;
+  maxConcurrent: number;
+  instances: string[];
+}
+
+export interface StampedeKeySummary {
+  key: string;
+  episodes: number;
+  rebuilds: number;
+  maxRebuildsPerEpisode: number;
+  maxConcurrent: number;
+}
+
+export interface StampedeAnalysis {
+  rebuilds: number;
+  episodes: number;
+  /** Mean rebuilds per expiry episode (ideal 1); null when there was no rebuild. */
+  rebuildsPerExpiry: number | null;
+  maxRebuildsPerExpiry: number;
+  /** Largest number of rebuilds of one key running at the same instant, all instances merged. */
+  maxConcurrentPerKey: number;
+  episodesWithMultiple: number;
+  graceMs: number;
+  byReason: Record<string, number>;
+  byInstance: Record<string, number>;
+  /** Up to 10 keys, most rebuilds in one episode first. */
+  hottestKeys: StampedeKeySummary[];
+  /** Up to 5 largest episodes. */
+  largestEpisodes: EpisodeSummary[];
+  /** Max of series.dbQueries over the seconds within ±1 s of any episode start. */
+  dbPeakAroundExpiries: number | null;
+  /** Median of series.dbQueries, for context. */
+  dbMedianPerSecond: number | null;
+}
+
+export interface StaleExample {
+  key: string;
+  op: string;
+  returnedVersion: number;
+  newerVersion: number;
+  writeEnd: number;
+  readStart: number;
+  ageMs: number;
+}
+
+export interface StalenessAnalysis {
+  /** Successful reads that carried at least one (key, version) pair. */
+  readsChecked: number;
+  pairsChecked: number;
+  writes: number;
+  staleReads: number;
+  stalePairs: number;
+  staleReadRatio: number | null;
+  stalePairRatio: number | null;
+  /** Over stale reads; a read's age is the largest age of its stale pairs. ms. */
+  age: Percentiles;
+  ttlMs: number;
+  staleBeyondTtl: number;
+  /** Up to 10 reads stale beyond the TTL, oldest first. */
+  beyondTtlExamples: StaleExample[];
+  staleByOp: Record<string, number>;
+  /** Reads started after a fault window closed (removedAt) that were stale. */
+  staleAfterFaults: number;
+}
+
+export interface FaultWindowAnalysis {
+  index: number;
+  label: string;
+  applied: boolean;
+  /** Recorded times, epoch ms; the window is [appliedAt, removedAt). */
+  appliedAt: number | null;
+  removedAt: number | null;
+  durationMs: number | null;
+  requests: number;
+  errors: number;
+  errorRate: number | null;
+  readErrors: number;
+  latency: Percentiles;
+  before: { requests: number; errorRate: number | null; latency: Percentiles };
+  dbRateBefore: number | null;
+  dbRateDuring: number | null;
+  /** dbRateDuring / dbRateBefore. */
+  dbMultiplier: number | null;
+  preHitRatio: number | null;
+  preP99: number | null;
+  recovered: boolean;
+  /** ms from removedAt to the start of the first second of the confirming run; null if never. */
+  recoveryMs: number | null;
+  staleReadsAfterEnd: number;
+  staleReadsAfterRecovery: number;
+}
+
+export interface WriteBehindAnalysis {
+  increments: number;
+  flushed: number;
+  lost: number;
+  dbWrites: number;
+  /** dbWrites / increments. */
+  dbWritesPerIncrement: number | null;
+  /** From the history: acknowledged increments missing from the last read of each counter. */
+  historyLostLowerBound: number | null;
+  countersChecked: number;
+}
+
+export interface FailOpenAnalysis {
+  windows: FaultWindowAnalysis[];
+  /** Sum over windows. */
+  errorsDuringFaults: number;
+  readErrorsDuringFaults: number;
+  /** Max over windows; null when no window recovered or there was none. */
+  maxRecoveryMs: number | null;
+  allRecovered: boolean;
+  writeBehind: WriteBehindAnalysis | null;
+}
+
+export interface CacheHealthAnalysis {
+  hits: number;
+  misses: number;
+  hitRatio: number | null;
+  minHitRatioPerSecond: number | null;
+  redisKeyspaceHitRatio: number | null;
+  staleServed: number;
+  fallbacks: number;
+  redisErrors: number;
+  redisTimeouts: number;
+  breakerOpens: number;
+  lockWaits: number;
+  backgroundRefreshes: number;
+  evictions: number | null;
+  usedMemoryBytes: number | null;
+  keys: number | null;
+  keysByNamespace: Record<string, number>;
+  avgValueBytes: number | null;
+  hottestKeys: { key: string; requests: number }[];
+}
+
+export type FlagSeverity = 'error' | 'warning';
+
+export interface ValidityFlag {
+  code: string;
+  severity: FlagSeverity;
+  message: string;
+  hint: string;
+}
+
+export interface ValidityAnalysis {
+  /** False when any flag has severity 'error'. */
+  trusted: boolean;
+  flags: ValidityFlag[];
+}
+
+export interface LatencyAnalysis {
+  p50: number;
+  p99: number;
+  max: number;
+  errorRate: number | null;
+  achievedRate: number;
+  requestedRate: number;
+}
+
+export interface CellAnalysis {
+  analysisVersion: number;
+  latency: LatencyAnalysis;
+  dbLoad: DbLoadAnalysis;
+  stampede: StampedeAnalysis;
+  /** Null when the history file could not be read (a validity flag says why). */
+  staleness: StalenessAnalysis | null;
+  failOpen: FailOpenAnalysis;
+  cacheHealth: CacheHealthAnalysis;
+  validity: ValidityAnalysis;
+}
+
+export interface BudgetCheck {
+  cellId: string;
+  scenario: string;
+  strategy: string;
+  repeat: number;
+  budget: string;
+  metric: string;
+  limit: number;
+  value: number | null;
+  passed: boolean;
+  message: string;
+}
+
+/** One strategy's row in a scenario table: means over repeats. */
+export interface StrategyRow {
+  strategy: string;
+  repeats: number;
+  trusted: boolean;
+  metrics: Record<string, number | null>;
+  /** metric → value / baseline value. */
+  relative: Record<string, number | null>;
+}
+
+export interface ScenarioAnalysis {
+  scenario: string;
+  question: string;
+  baselineStrategy: string;
+  rows: StrategyRow[];
+  /** The metrics the verdict is based on, in order. */
+  focus: string[];
+  verdict: string;
+}
+
+export interface RunAnalysis {
+  analysisVersion: number;
+  scenarios: ScenarioAnalysis[];
+  budgets: BudgetCheck[];
+  budgetsFailed: number;
+  untrustedCells: { cellId: string; flags: ValidityFlag[] }[];
+  warnings: string[];
+}

@@ -1,0 +1,152 @@
+/**
+ * Validity (DESIGN.md §5): can this cell's numbers be trusted? Each check is a flag with a human
+ * message and a fix hint. Severity 'error' makes the cell untrusted (reports mark it, gates
+ * refuse to judge on it); 'warning' is shown but keeps the numbers.
+ */
+import type { CellResult } from '../results/schema.ts';
+import { PG_STAT_TOLERANCE } from './db-load.ts';
+import type { DbLoadAnalysis, ValidityAnalysis, ValidityFlag } from './types.ts';
+
+export const VALIDITY_THRESHOLDS = {
+  /** Achieved rate may be this fraction short of the requested rate. */
+  rateShortfall: 0.02,
+  /** Dropped arrivals above this fraction of scheduled ones make the cell untrusted. */
+  droppedError: 0.01,
+  /** Driver CPU (fraction of one core) above which the generator is saturated. */
+  driverCpu: 0.9,
+  /** Scheduling lag p99, ms: warning / error. */
+  lagWarnMs: 10,
+  lagErrorMs: 100,
+  /** Fault applied or removed later than planned by more than this, ms. */
+  faultLateMs: 50,
+};
+
+export interface ValidityInputs {
+  dbLoad: DbLoadAnalysis;
+  /** Set when the history file could not be read. */
+  historyError?: string;
+  historyMalformed?: number;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+export function analyzeValidity(
+  cell: CellResult,
+  inputs: ValidityInputs,
+  th = VALIDITY_THRESHOLDS,
+): ValidityAnalysis {
+  const flags: ValidityFlag[] = [];
+  const add = (code: string, severity: ValidityFlag['severity'], message: string, hint: string) =>
+    flags.push({ code, severity, message, hint });
+  const l = cell.load;
+
+  if (cell.status !== 'ok') {
+    add(
+      'cell-failed',
+      'error',
+      `cell ${cell.status}${cell.error ? `: ${cell.error}` : ''}`,
+      'see the run log for this cell; rerun it once the cause is fixed',
+    );
+  }
+  if (l.requestedRate > 0 && l.achievedRate < l.requestedRate * (1 - th.rateShortfall)) {
+    add(
+      'rate-short',
+      'error',
+      `achieved ${l.achievedRate.toFixed(1)} req/s of ${l.requestedRate.toFixed(1)} requested (${pct(1 - l.achievedRate / l.requestedRate)} short)`,
+      'lower the arrival rate (--profile quick or a smaller rate), raise maxInFlight, or run the driver on a less loaded machine',
+    );
+  }
+  if (l.dropped > 0) {
+    const frac = l.scheduled > 0 ? l.dropped / l.scheduled : 1;
+    add(
+      'dropped',
+      frac > th.droppedError ? 'error' : 'warning',
+      `${l.dropped} arrivals dropped at the in-flight cap (${pct(frac)} of ${l.scheduled} scheduled)`,
+      'the target could not keep up or maxInFlight is too low: raise load.maxInFlight or lower the rate; during a fault this may be the finding itself',
+    );
+  }
+  if (l.driverCpu > th.driverCpu) {
+    add(
+      'driver-cpu',
+      'error',
+      `load generator used ${pct(l.driverCpu)} of a core: it, not the target, may be the bottleneck`,
+      'lower the rate, use --driver k6, or give the driver its own cores',
+    );
+  }
+  const lag = l.schedulingLag.p99;
+  if (lag > th.lagWarnMs) {
+    add(
+      'scheduling-lag',
+      lag > th.lagErrorMs ? 'error' : 'warning',
+      `scheduling lag p99 ${lag.toFixed(1)} ms (sends left late; latency is still measured from the schedule)`,
+      'the driver event loop is busy: lower the rate or the number of strategies run in parallel',
+    );
+  }
+  cell.faults.forEach((f, i) => {
+    const planned = cell.loadStartedAt + f.plannedAt;
+    const label = `fault #${i + 1}`;
+    if (!f.ok || typeof f.appliedAt !== 'number') {
+      add(
+        'fault-not-applied',
+        'error',
+        `${label} was not applied${f.error ? `: ${f.error}` : ''}`,
+        'check that Toxiproxy is reachable and the proxy name exists (cachebench doctor)',
+      );
+      return;
+    }
+    const late = f.appliedAt - planned;
+    if (late > th.faultLateMs) {
+      add(
+        'fault-late',
+        'warning',
+        `${label} applied ${late.toFixed(0)} ms after its planned time`,
+        'the harness was busy: windows use the recorded times, but a late fault shortens the observed window',
+      );
+    }
+    if (typeof f.removedAt !== 'number') {
+      add(
+        'fault-not-removed',
+        'warning',
+        `${label} has no recorded removal time; its window runs to the end of the load`,
+        'check the Toxiproxy logs; recovery cannot be measured for this fault',
+      );
+    } else {
+      const lateEnd = f.removedAt - (planned + f.plannedFor);
+      if (lateEnd > th.faultLateMs) {
+        add(
+          'fault-removed-late',
+          'warning',
+          `${label} removed ${lateEnd.toFixed(0)} ms after its planned end`,
+          'the harness was busy; windows use the recorded times',
+        );
+      }
+    }
+  });
+  const db = inputs.dbLoad;
+  if (db.pgStatMismatch && db.pgStatRelativeDiff !== null) {
+    add(
+      'pg-stat-mismatch',
+      'warning',
+      `target counted ${db.totalQueries} DB queries, pg_stat_statements ${db.pgStatCalls} (${pct(db.pgStatRelativeDiff)} apart, tolerance ${pct(PG_STAT_TOLERANCE)})`,
+      'a query path bypasses the counting pool wrapper, or pg_stat_statements was not reset before the cell',
+    );
+  }
+  if (inputs.historyError) {
+    add(
+      'history-missing',
+      'error',
+      `history not readable: ${inputs.historyError}`,
+      'staleness and fault-window figures need the history file; rerun the cell',
+    );
+  } else if (inputs.historyMalformed) {
+    add(
+      'history-malformed',
+      'warning',
+      `${inputs.historyMalformed} malformed history line(s) skipped`,
+      'usually a torn last line after a crash; if many, the driver wrote concurrently to the file',
+    );
+  }
+  return { trusted: !flags.some((f) => f.severity === 'error'), flags };
+}

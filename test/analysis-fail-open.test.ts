@@ -1,0 +1,174 @@
+import { describe, expect, it } from 'vitest';
+import {
+  analyzeFailOpen,
+  FaultWindowAccumulator,
+  faultWindows,
+  recoveryTime,
+} from '../harness/analysis/fail-open.ts';
+import { analyzeCellRecords } from '../harness/analysis/index.ts';
+import type { CellResult, HistoryRecord } from '../harness/results/schema.ts';
+import { synthCell } from './fixtures/synthetic.ts';
+
+/** A cell whose series we overwrite by hand: 20 s, fault recorded at [5.2 s, 9.1 s). */
+function handCell(hit: (number | null)[], p99: number[], db?: number[]): CellResult {
+  const { cell } = synthCell({ scenario: 'redis-outage', strategy: 'cache-aside', seconds: hit.length });
+  const t0 = cell.series.t0;
+  cell.series.hitRatio = hit;
+  cell.series.p99 = p99;
+  cell.series.requests = hit.map(() => 100);
+  if (db) cell.series.dbQueries = db;
+  cell.faults = [
+    {
+      spec: { proxy: 'redis', down: true },
+      plannedAt: 5000,
+      plannedFor: 4000,
+      appliedAt: t0 + 5200,
+      removedAt: t0 + 9100,
+      ok: true,
+    },
+  ];
+  return cell;
+}
+
+describe('recovery time', () => {
+  it('is the first second after the fault from which hit ratio and p99 stay within 10% for 3 s', () => {
+    //          0    1    2    3    4    5     6     7     8     9    10   11   12   13   14   15   16   17   18   19
+    const hit = [
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+      0.5,
+      null,
+      null,
+      null,
+      0.3,
+      0.6,
+      0.85,
+      0.9,
+      0.7,
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+      0.9,
+    ];
+    const p99 = [5, 5, 5, 5, 5, 9, 9, 9, 9, 20, 8, 5.4, 5, 5, 5, 5, 5.2, 5, 5, 5];
+    const cell = handCell(hit, p99);
+    const [w] = faultWindows(cell);
+    const r = recoveryTime(cell, w!);
+    expect(r.preHitRatio).toBeCloseTo(0.9);
+    expect(r.preP99).toBe(5);
+    // Second 11: hit 0.85 >= 0.81, p99 5.4 <= 6 → back; 12 back; 13 hit 0.7 → not; 14,15,16 back.
+    expect(r.recovered).toBe(true);
+    expect(r.recoveryMs).toBeCloseTo(14_000 - 9100, 6);
+  });
+
+  it('a p99 regression also delays recovery; an unrecovered tail reports null', () => {
+    const hit = Array.from({ length: 16 }, (_, i) => (i >= 5 && i < 9 ? null : 0.9));
+    const p99 = Array.from({ length: 16 }, (_, i) => (i < 5 ? 5 : i < 13 ? 30 : 5));
+    const cell = handCell(hit, p99);
+    const r = recoveryTime(cell, faultWindows(cell)[0]!);
+    expect(r.recoveryMs).toBeCloseTo(13_000 - 9100, 6);
+    const short = handCell(hit.slice(0, 14), p99.slice(0, 14));
+    const r2 = recoveryTime(short, faultWindows(short)[0]!);
+    expect(r2.recovered).toBe(false);
+    expect(r2.recoveryMs).toBeNull();
+  });
+
+  it('DB multiplier compares the window with the same-length window before it', () => {
+    const hit = Array.from({ length: 20 }, () => 0.9);
+    const p99 = Array.from({ length: 20 }, () => 5);
+    const db = Array.from({ length: 20 }, (_, i) => (i >= 5 && i <= 9 ? 1000 : 100));
+    const cell = handCell(hit, p99, db);
+    const a = analyzeFailOpen(cell, null, null);
+    // During [5.2, 9.1): all buckets at 1000/s. Before [1.3, 5.2): buckets 1..4 at 100, 0.2 s of bucket 5 at 1000.
+    expect(a.windows[0]!.dbRateDuring).toBeCloseTo(1000, 6);
+    expect(a.windows[0]!.dbRateBefore).toBeCloseTo((3.7 * 100 + 0.2 * 1000) / 3.9, 6);
+    expect(a.windows[0]!.dbMultiplier).toBeCloseTo(1000 / ((3.7 * 100 + 0.2 * 1000) / 3.9), 6);
+  });
+
+  it('error rate and latency inside the recorded window come from the history (end − scheduled)', () => {
+    const cell = handCell(
+      Array.from({ length: 20 }, () => 0.9),
+      Array.from({ length: 20 }, () => 5),
+    );
+    const t0 = cell.series.t0;
+    const rec = (
+      s: number,
+      lat: number,
+      status: number,
+      kind: HistoryRecord['kind'] = 'read',
+    ): HistoryRecord => ({
+      op: 'read-user',
+      kind,
+      key: 'user:1',
+      scheduled: t0 + s,
+      start: t0 + s + 1,
+      end: t0 + s + lat,
+      status,
+      instance: 0,
+    });
+    const acc = new FaultWindowAccumulator(faultWindows(cell));
+    // Planned start was 5000, recorded 5200: a request at 5100 is BEFORE the window.
+    [
+      rec(5100, 3, 200),
+      rec(5300, 50, 200),
+      rec(6000, 70, 503),
+      rec(7000, 60, 200),
+      rec(9050, 40, 0, 'write'),
+    ].forEach((r) => {
+      acc.add(r);
+    });
+    [rec(2000, 2, 200), rec(3000, 4, 200)].forEach((r) => {
+      acc.add(r);
+    });
+    const w = analyzeFailOpen(cell, acc, null).windows[0]!;
+    expect(w.requests).toBe(4);
+    expect(w.errors).toBe(2);
+    expect(w.readErrors).toBe(1);
+    expect(w.errorRate).toBe(0.5);
+    expect(w.latency.p50).toBe(50);
+    expect(w.latency.max).toBe(70);
+    expect(w.before.requests).toBe(3);
+    expect(w.before.errorRate).toBe(0);
+  });
+
+  it('write-behind: increments acknowledged during an outage and missing from later reads are counted', () => {
+    const { cell, history } = synthCell({
+      scenario: 'counter-outage',
+      strategy: 'write-behind',
+      counters: true,
+      seconds: 12,
+      historyRate: 100,
+      faults: [{ atS: 4, forS: 3, proxy: 'redis', down: true }],
+    });
+    const a = analyzeCellRecords(cell, history);
+    const lost = history.filter(
+      (h) =>
+        h.kind === 'incr' && cell.faults[0]!.appliedAt! <= h.start && h.start < cell.faults[0]!.removedAt!,
+    ).length;
+    expect(a.failOpen.writeBehind).not.toBeNull();
+    expect(a.failOpen.writeBehind!.historyLostLowerBound).toBeGreaterThan(0);
+    expect(a.failOpen.writeBehind!.historyLostLowerBound).toBeLessThanOrEqual(lost);
+    const direct = analyzeCellRecords(
+      synthCell({
+        scenario: 'counter-outage',
+        strategy: 'no-cache',
+        counters: true,
+        seconds: 12,
+        historyRate: 100,
+      }).cell,
+      synthCell({
+        scenario: 'counter-outage',
+        strategy: 'no-cache',
+        counters: true,
+        seconds: 12,
+        historyRate: 100,
+      }).history,
+    );
+    expect(direct.failOpen.writeBehind!.historyLostLowerBound).toBe(0);
+  });
+});

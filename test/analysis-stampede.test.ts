@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { analyzeStampede, groupEpisodes, maxConcurrency } from '../harness/analysis/stampede.ts';
+import type { RebuildEvent } from '../harness/results/schema.ts';
+import { synthCell } from './fixtures/synthetic.ts';
+
+const ev = (key: string, instance: string, start: number, end: number): RebuildEvent => ({
+  key,
+  instance,
+  start,
+  end,
+  reason: 'miss',
+});
+
+describe('stampede episodes', () => {
+  it('groups overlapping rebuilds of a key across two instances into one episode', () => {
+    const events = [
+      ev('k', 'i1', 1000, 1035),
+      ev('k', 'i2', 1004, 1040),
+      ev('k', 'i1', 1010, 1045),
+      ev('k', 'i2', 1044, 1080), // starts while the previous one runs
+      ev('k', 'i1', 3000, 3035), // next expiry
+    ];
+    const eps = groupEpisodes(events, 50);
+    expect(eps).toHaveLength(2);
+    expect(eps[0]!.rebuilds).toHaveLength(4);
+    expect(eps[0]!.maxConcurrent).toBe(3);
+    expect(eps[1]!.rebuilds).toHaveLength(1);
+  });
+
+  it('a rebuild starting within the grace gap after the episode drained joins it; later ones do not', () => {
+    const events = [ev('k', 'i1', 0, 30), ev('k', 'i2', 60, 90), ev('k', 'i1', 200, 230)];
+    const eps = groupEpisodes(events, 50);
+    expect(eps.map((e) => e.rebuilds.length)).toEqual([2, 1]);
+    expect(eps[0]!.maxConcurrent).toBe(1);
+    expect(groupEpisodes(events, 0).map((e) => e.rebuilds.length)).toEqual([1, 1, 1]);
+  });
+
+  it('different keys never share an episode', () => {
+    const eps = groupEpisodes([ev('a', 'i1', 0, 30), ev('b', 'i1', 5, 30)], 50);
+    expect(eps).toHaveLength(2);
+  });
+
+  it('max concurrency: touching intervals do not overlap', () => {
+    expect(maxConcurrency([ev('k', 'i1', 0, 10), ev('k', 'i2', 10, 20)])).toBe(1);
+    expect(maxConcurrency([ev('k', 'i1', 0, 10), ev('k', 'i2', 9, 20), ev('k', 'i2', 9.5, 9.8)])).toBe(3);
+  });
+
+  it('cell analysis: cache-aside stampedes, lock keeps ~1 rebuild per expiry', () => {
+    const ca = analyzeStampede(synthCell({ scenario: 'hot-key', strategy: 'cache-aside', seed: 1 }).cell);
+    const lock = analyzeStampede(synthCell({ scenario: 'hot-key', strategy: 'lock', seed: 1 }).cell);
+    expect(ca.maxRebuildsPerExpiry).toBeGreaterThanOrEqual(3);
+    expect(ca.episodesWithMultiple).toBeGreaterThan(0);
+    expect(ca.hottestKeys[0]!.key).toBe('team-report:1');
+    expect(Object.keys(ca.byInstance).sort()).toEqual(['i1', 'i2']);
+    expect(lock.rebuildsPerExpiry).toBe(1);
+    expect(lock.episodesWithMultiple).toBe(0);
+    expect(ca.rebuildsPerExpiry!).toBeGreaterThan(lock.rebuildsPerExpiry!);
+    expect(ca.dbPeakAroundExpiries).not.toBeNull();
+  });
+});
