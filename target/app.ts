@@ -77,8 +77,21 @@ function parseQueryInt(
   );
 }
 
+/** A body was sent (whatever its type), as opposed to none at all. */
+function hasBody(req: Request): boolean {
+  const len = req.headers['content-length'];
+  return (len !== undefined && len !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 function requireObjectBody(req: Request): Record<string, unknown> {
   const b: unknown = req.body;
+  if (b === undefined && hasBody(req)) {
+    // express.json only parses application/json: anything else arrives unparsed.
+    throw new HttpError(
+      400,
+      `content-type: ${show(req.headers['content-type'] ?? '')} is not allowed; expected application/json`,
+    );
+  }
   if (b === undefined) {
     throw new HttpError(400, 'body: missing; expected a JSON object sent with content-type application/json');
   }
@@ -111,7 +124,13 @@ function parseUserPatch(req: Request): { name?: string; email?: string } {
   const patch: { name?: string; email?: string } = {};
   if (body.name !== undefined) {
     const v = body.name;
-    if (typeof v !== 'string' || v.trim() === '' || v.length > NAME_MAX || hasControlChars(v)) {
+    if (
+      typeof v !== 'string' ||
+      v.trim() === '' ||
+      v.length > NAME_MAX ||
+      hasControlChars(v) ||
+      !v.isWellFormed()
+    ) {
       throw new HttpError(
         400,
         `name: ${show(v)} is not allowed; expected a non-empty string of at most ${NAME_MAX} printable characters`,
@@ -121,7 +140,13 @@ function parseUserPatch(req: Request): { name?: string; email?: string } {
   }
   if (body.email !== undefined) {
     const v = body.email;
-    if (typeof v !== 'string' || v.length > EMAIL_MAX || !/^[^\s@]+@[^\s@]+$/.test(v) || hasControlChars(v)) {
+    if (
+      typeof v !== 'string' ||
+      v.length > EMAIL_MAX ||
+      !/^[^\s@]+@[^\s@]+$/.test(v) ||
+      hasControlChars(v) ||
+      !v.isWellFormed()
+    ) {
       throw new HttpError(
         400,
         `email: ${show(v)} is not allowed; expected an address like a@b.test of at most ${EMAIL_MAX} characters`,
@@ -136,8 +161,8 @@ function parseUserPatch(req: Request): { name?: string; email?: string } {
 }
 
 function parseIncrement(req: Request): number {
-  // No body, or an empty one, means "by 1".
-  if (req.body === undefined) return 1;
+  // No body at all means "by 1".
+  if (req.body === undefined && !hasBody(req)) return 1;
   const body = requireObjectBody(req);
   rejectUnknownFields(body, ['by']);
   const v = body.by;
@@ -369,7 +394,8 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const { status, message } = toHttpError(err, deps.maxBodyBytes);
-    if (status >= 500) logServerError(err);
+    // fail-closed 503s are the policy working as designed, not server errors worth a log line.
+    if (status >= 500 && !isCacheUnavailable(err)) logServerError(err);
     if (res.headersSent) {
       res.destroy();
       return;
