@@ -102,9 +102,10 @@ export function classifyRedisError(err: unknown): CacheError {
 }
 
 /**
- * closed → open after `failureThreshold` consecutive timeout/connection failures; open → one probe
- * after `openMs` (or as soon as ioredis reports 'ready' again); the probe's outcome closes or
- * re-opens it. Command (reply) errors prove Redis is alive, so they never trip it.
+ * closed → open after `failureThreshold` consecutive timeout/connection failures, or at once when
+ * the connection closes; open → one probe after `openMs`, or as soon as ioredis reports 'ready'
+ * again; the probe's outcome closes or re-opens it. Command (reply) errors prove Redis is alive,
+ * so they never trip it.
  */
 class Breaker {
   state: BreakerState = 'closed';
@@ -148,21 +149,25 @@ class Breaker {
 
   failure(probe: boolean, now: number): void {
     if (probe) {
-      this.trip(now, false);
+      this.trip(now);
       return;
     }
     if (this.state !== 'closed') return;
     this.failures += 1;
-    if (this.failures >= this.threshold) this.trip(now, true);
+    if (this.failures >= this.threshold) this.trip(now);
   }
 
-  /** Opens without a probe window: used when the first connect fails. */
-  trip(now: number, notify: boolean): void {
+  /**
+   * Opens now: after N failures, a failed probe, a failed first connect, or a lost connection.
+   * onOpen counts outages (closed → open), not every failed probe.
+   */
+  trip(now: number): void {
+    const wasClosed = this.state === 'closed';
     this.state = 'open';
     this.openedAt = now;
     this.readyAfterOpen = false;
     this.failures = 0;
-    if (notify) this.onOpen();
+    if (wasClosed) this.onOpen();
   }
 
   connectionReady(): void {
@@ -202,6 +207,10 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
   // Without a listener ioredis would print every reconnect failure; the breaker already counts them.
   redis.on('error', () => {});
   redis.on('ready', () => breaker.connectionReady());
+  // A lost connection is a known outage: skip Redis at once instead of after N failed calls.
+  redis.on('close', () => {
+    if (!closed) breaker.trip(Date.now());
+  });
 
   const connectBudget = connectTimeoutMs + 100;
   const connected = await Promise.race([
@@ -211,7 +220,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     ),
     new Promise<boolean>((resolve) => setTimeout(resolve, connectBudget, false).unref()),
   ]);
-  if (!connected) breaker.trip(Date.now(), true);
+  if (!connected) breaker.trip(Date.now());
 
   // A whole interaction (a script, a pipeline) gets a little more than one command's budget.
   const opBudgetMs = commandTimeoutMs + 25;
@@ -263,7 +272,9 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
       return client.run('del', (r) => r.del(...keys));
     },
     available() {
-      return breaker.available(Date.now());
+      // A connection ioredis knows is down ('reconnecting') would reject at once anyway; saying so
+      // lets fail-closed writes refuse before they commit. 'ready' re-admits via the breaker probe.
+      return redis.status === 'ready' && breaker.available(Date.now());
     },
     breakerState() {
       return breaker.state;
