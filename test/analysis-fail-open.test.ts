@@ -78,6 +78,15 @@ describe('recovery time', () => {
     expect(r2.recoveryMs).toBeNull();
   });
 
+  it('expiry spikes that were routine before the fault do not count as "not recovered"', () => {
+    const hit = Array.from({ length: 20 }, (_, i) => (i >= 5 && i < 9 ? null : 0.9));
+    const p99 = Array.from({ length: 20 }, (_, i) => (i >= 5 && i < 9 ? 50 : i % 2 ? 30 : 5));
+    const cell = handCell(hit, p99);
+    const r = recoveryTime(cell, faultWindows(cell)[0]!);
+    expect(r.preP99).toBe(30);
+    expect(r.recoveryMs).toBeCloseTo(10_000 - 9100, 6);
+  });
+
   it('DB multiplier compares the window with the same-length window before it', () => {
     const hit = Array.from({ length: 20 }, () => 0.9);
     const p99 = Array.from({ length: 20 }, () => 5);

@@ -10,7 +10,9 @@
  *   covered seconds weighted by overlap.
  * - Recovery: reference values come from the whole seconds of the before-window (at least
  *   MIN_PRE_SECONDS, at most MAX_PRE_SECONDS): pre hit ratio = mean of series.hitRatio, pre p99 =
- *   median of series.p99. A second after the fault is "back" when hitRatio >= 0.9 × pre and
+ *   the 90th percentile (nearest rank) of the per-second series.p99 values — so expiry spikes
+ *   that were routine before the fault are routine after it, while one outlier second among ten
+ *   does not set the bar. A second after the fault is "back" when hitRatio >= 0.9 × pre and
  *   p99 <= pre + max(10% of pre, 1 ms) — being better than before counts as back; the 1 ms
  *   floor keeps sub-millisecond jitter from reading as "not recovered". Recovered = the first
  *   second, among those starting at or after removedAt, from which CONFIRM_SECONDS (3)
@@ -20,7 +22,15 @@
 import type { CellResult, FaultRecord, HistoryRecord } from '../results/schema.ts';
 import { isOk } from './history.ts';
 import type { StalenessChecker } from './staleness.ts';
-import { FloatList, mean, median, percentiles, ratio, seriesCoverageMs, seriesSumOver } from './stats.ts';
+import {
+  FloatList,
+  mean,
+  percentileSorted,
+  percentiles,
+  ratio,
+  seriesCoverageMs,
+  seriesSumOver,
+} from './stats.ts';
 import type { FailOpenAnalysis, FaultWindowAnalysis, Percentiles, WriteBehindAnalysis } from './types.ts';
 
 export const RECOVERY_TOLERANCE = 0.1;
@@ -201,7 +211,7 @@ export function recoveryTime(
     if ((requests[i] ?? 0) > 0) p99s.push(p99[i]!);
   }
   const preHit = mean(hits);
-  const preP99 = median(p99s);
+  const preP99 = percentileSorted(Float64Array.from(p99s).sort(), 0.9);
   const back = (i: number): boolean => {
     if ((requests[i] ?? 0) === 0) return false;
     if (preHit !== null) {

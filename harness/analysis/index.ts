@@ -171,7 +171,9 @@ export function analyzeRun(results: RunResults): RunAnalysis {
     for (const r of rows) {
       for (const [id, v] of Object.entries(r.metrics)) {
         const b = base.metrics[id];
-        r.relative[id] = v !== null && b !== null && b !== undefined && b !== 0 ? v / b : null;
+        // 0 vs a 0 baseline is "the same" (1×); anything vs a 0 baseline has no ratio.
+        r.relative[id] =
+          v === null || b === null || b === undefined ? null : b !== 0 ? v / b : v === 0 ? 1 : null;
       }
     }
     const focus = focusMetrics(scenario, Array.isArray(spec.faults) && spec.faults.length > 0);

@@ -1,0 +1,298 @@
+/**
+ * Benchmark: throughput of the target's cache-hit path (cache-aside, warm key, GET /users/:id)
+ * against the floor — a bare Express 5 handler doing one ioredis GET and sending the same bytes.
+ * Both run as separate processes on this machine, measured with the same load tool in the same
+ * run, alternating (ABBA order per round pair) so drift and thermal effects hit both alike.
+ * Prints req/s per round, the medians, and target/floor (goal >= 0.8).
+ *
+ *   node harness/bench/hit-path.ts [--rounds 6] [--duration 3] [--connections 32] [--tool wrk|undici]
+ *                                  [--redis-url U --postgres-url U]   (default: start local infra)
+ *
+ * Load tool: wrk when on PATH (apt-get install -y wrk), else a closed-loop undici client in a
+ * separate process. The same file also runs the floor server and the undici client (--mode).
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Command, InvalidArgumentError } from 'commander';
+
+const SELF = fileURLToPath(import.meta.url);
+const FLOOR_KEY = 'bench:floor:user:';
+
+function positiveInt(v: string): number {
+  if (!/^[1-9][0-9]*$/.test(v))
+    throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mode: floor server (a child process).
+// ---------------------------------------------------------------------------------------------
+async function floorServer(redisUrl: string): Promise<void> {
+  const { default: express } = await import('express');
+  const { Redis } = await import('ioredis');
+  const redis = new Redis(redisUrl);
+  const app = express();
+  // The strictest floor: no ETag hashing, bytes written as is — exactly how the target answers a
+  // hit, so the ratio measures the target's own per-request work (routing wrapper, counters,
+  // strategy, breaker), not a difference in how the response is written.
+  app.set('etag', false);
+  app.set('x-powered-by', false);
+  app.get('/users/:id', async (req, res) => {
+    const v = await redis.get(FLOOR_KEY + req.params.id);
+    if (v === null) {
+      res.status(404).json({ error: 'not found' });
+      return;
+    }
+    res.setHeader('content-type', 'application/json; charset=utf-8');
+    res.end(v);
+  });
+  const server = app.listen(0, '127.0.0.1', () => {
+    const port = (server.address() as AddressInfo).port;
+    process.send?.({ type: 'ready', url: `http://127.0.0.1:${port}` });
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.on('SIGTERM', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mode: closed-loop undici client (a child process), used when wrk is not installed.
+// ---------------------------------------------------------------------------------------------
+async function undiciClient(url: string, connections: number, durationMs: number): Promise<void> {
+  const { Pool } = await import('undici');
+  const u = new URL(url);
+  const pool = new Pool(u.origin, { connections, pipelining: 1 });
+  let ok = 0;
+  let bad = 0;
+  const end = performance.now() + durationMs;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < end) {
+        try {
+          const r = await pool.request({ path: u.pathname, method: 'GET' });
+          await r.body.dump();
+          if (r.statusCode === 200) ok++;
+          else bad++;
+        } catch {
+          bad++;
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  await pool.close();
+  process.stdout.write(`${JSON.stringify({ rps: ok / seconds, ok, bad, seconds })}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Orchestrator.
+// ---------------------------------------------------------------------------------------------
+interface LoadResult {
+  rps: number;
+  bad: number;
+}
+
+async function hasWrk(): Promise<boolean> {
+  try {
+    await promisify(execFile)('wrk', ['--version']);
+    return true;
+  } catch (err) {
+    // wrk --version exits 1 after printing its banner.
+    return (err as { code?: unknown }).code === 1;
+  }
+}
+
+async function runWrk(url: string, connections: number, seconds: number): Promise<LoadResult> {
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      'wrk',
+      ['-t', '1', '-c', String(connections), '-d', `${seconds}s`, '--latency', url],
+      { timeout: (seconds + 30) * 1000 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    );
+  });
+  const rps = /Requests\/sec:\s+([0-9.]+)/.exec(out);
+  if (!rps) throw new Error(`could not parse wrk output: ${out}`);
+  const bad = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out);
+  const errs = /Socket errors:.*?timeout (\d+)/.exec(out);
+  return { rps: Number(rps[1]), bad: Number(bad?.[1] ?? 0) + Number(errs?.[1] ?? 0) };
+}
+
+async function runUndici(url: string, connections: number, seconds: number): Promise<LoadResult> {
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [
+        SELF,
+        '--mode',
+        'undici-client',
+        '--url',
+        url,
+        '--connections',
+        String(connections),
+        '--duration',
+        String(seconds),
+      ],
+      { timeout: (seconds + 30) * 1000 },
+      (err, stdout) => (err ? reject(err) : resolve(stdout)),
+    );
+  });
+  const r = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { rps: number; bad: number };
+  return { rps: r.rps, bad: r.bad };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function startFloor(redisUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [SELF, '--mode', 'floor-server', '--redis-url', redisUrl], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('floor server did not start in 15 s')), 15_000);
+    child.once('message', (m: { url: string }) => {
+      clearTimeout(t);
+      resolve(m.url);
+    });
+    child.once('exit', (c) => reject(new Error(`floor server exited (${c})`)));
+  });
+  return { url, child };
+}
+
+async function orchestrate(o: {
+  rounds: number;
+  duration: number;
+  connections: number;
+  tool?: string;
+  redisUrl?: string;
+  postgresUrl?: string;
+}): Promise<void> {
+  const { seedDatabase } = await import('../../target/db.ts');
+  const { startTargets } = await import('../../target/instance.ts');
+  const { Redis } = await import('ioredis');
+  const tool = o.tool ?? ((await hasWrk()) ? 'wrk' : 'undici');
+  if (tool !== 'wrk' && tool !== 'undici')
+    throw new Error(`--tool: ${JSON.stringify(tool)}; expected wrk or undici`);
+  const load = tool === 'wrk' ? runWrk : runUndici;
+
+  const stops: (() => Promise<unknown>)[] = [];
+  try {
+    let redisUrl = o.redisUrl;
+    let postgresUrl = o.postgresUrl;
+    if (!redisUrl || !postgresUrl) {
+      const { startLocalInfra } = await import('../infra/local.ts');
+      const infra = await startLocalInfra();
+      stops.push(() => infra.stop());
+      redisUrl = infra.redisUrl;
+      postgresUrl = infra.postgresUrl;
+    }
+    await seedDatabase(postgresUrl, { users: 1000, teams: 50, counters: 10 }, 1);
+    // Direct Redis/PostgreSQL (no Toxiproxy hop) for both sides: the floor has none either.
+    const targets = await startTargets({
+      instances: 1,
+      strategy: 'cache-aside',
+      strategyOptions: { ttlMs: 3_600_000 },
+      redisUrl,
+      postgresUrl,
+      keyPrefix: 'bench:',
+    });
+    stops.push(() => targets.stop());
+    const targetUrl = `${targets.urls[0]}/users/1`;
+
+    // Warm the key and give the floor the very same bytes to send.
+    await fetch(targetUrl).then((r) => r.text());
+    const warm = await fetch(targetUrl);
+    const body = await warm.text();
+    if (warm.headers.get('x-cache') !== 'hit') {
+      throw new Error(`target did not serve a hit after warming (x-cache: ${warm.headers.get('x-cache')})`);
+    }
+    const redis = new Redis(redisUrl);
+    await redis.set(`${FLOOR_KEY}1`, body);
+    await redis.quit();
+    const floor = await startFloor(redisUrl);
+    stops.push(async () => {
+      floor.child.kill('SIGTERM');
+    });
+    const floorUrl = `${floor.url}/users/1`;
+    const floorBody = await (await fetch(floorUrl)).text();
+    if (floorBody !== body) throw new Error('floor and target bodies differ');
+
+    console.log(
+      `hit-path: ${tool}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds; ` +
+        `body ${Buffer.byteLength(body)} bytes; node ${process.version}`,
+    );
+    // Short warm-up of both (JIT, connection pools), not counted.
+    await load(floorUrl, o.connections, 1);
+    await load(targetUrl, o.connections, 1);
+
+    const res: Record<'floor' | 'target', number[]> = { floor: [], target: [] };
+    for (let r = 0; r < o.rounds; r++) {
+      const order: ('floor' | 'target')[] = r % 2 === 0 ? ['floor', 'target'] : ['target', 'floor'];
+      for (const which of order) {
+        const x = await load(which === 'floor' ? floorUrl : targetUrl, o.connections, o.duration);
+        if (x.bad > 0) console.log(`  warning: ${x.bad} non-2xx/timeouts in the ${which} run`);
+        res[which].push(x.rps);
+        console.log(`  round ${r + 1} ${which.padEnd(6)} ${x.rps.toFixed(0).padStart(7)} req/s`);
+      }
+    }
+    const f = median(res.floor);
+    const t = median(res.target);
+    const ratio = t / f;
+    console.log(`floor  (express + 1 ioredis GET): median ${f.toFixed(0)} req/s`);
+    console.log(`target (cache-aside hit)         : median ${t.toFixed(0)} req/s`);
+    console.log(
+      `ratio target/floor: ${ratio.toFixed(3)} (goal >= 0.8) ${ratio >= 0.8 ? 'OK' : 'BELOW GOAL'}`,
+    );
+    const stats = (await (await fetch(`${targets.controlUrls[0]}/stats`)).json()) as {
+      dbQueries: number;
+      cache: { hits: number; misses: number };
+    };
+    console.log(
+      `target stats: hits ${stats.cache.hits}, misses ${stats.cache.misses}, db queries ${stats.dbQueries} (at most 1 miss and 1 query: the warm-up)`,
+    );
+  } finally {
+    for (const s of stops.reverse()) await s().catch(() => {});
+  }
+}
+
+const program = new Command('hit-path')
+  .option('--mode <mode>', 'internal: floor-server | undici-client')
+  .option('--rounds <n>', 'measurement rounds (each runs floor and target)', positiveInt, 6)
+  .option('--duration <s>', 'seconds per run', positiveInt, 3)
+  .option('--connections <n>', 'concurrent connections', positiveInt, 32)
+  .option('--tool <tool>', 'wrk | undici (default: wrk when installed)')
+  .option('--url <url>', 'internal: undici-client target')
+  .option('--redis-url <url>', 'use this Redis instead of starting local infra')
+  .option('--postgres-url <url>', 'use this PostgreSQL instead of starting local infra')
+  .exitOverride();
+
+try {
+  program.parse(process.argv);
+} catch (err) {
+  process.exit((err as { exitCode?: number }).exitCode === 0 ? 0 : 2);
+}
+const opts = program.opts<{
+  mode?: string;
+  rounds: number;
+  duration: number;
+  connections: number;
+  tool?: string;
+  url?: string;
+  redisUrl?: string;
+  postgresUrl?: string;
+}>();
+
+try {
+  if (opts.mode === 'floor-server') await floorServer(opts.redisUrl ?? 'redis://127.0.0.1:6379');
+  else if (opts.mode === 'undici-client')
+    await undiciClient(opts.url ?? '', opts.connections, opts.duration * 1000);
+  else await orchestrate(opts);
+} catch (err) {
+  process.stderr.write(`hit-path: error: ${(err as Error).message}\n`);
+  process.exit(1);
+}

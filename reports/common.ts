@@ -1,0 +1,87 @@
+/** Shared pieces of the renderers: escaping, column choice, small formatters. */
+import type { MetricId } from '../harness/analysis/metrics.ts';
+import type { ScenarioAnalysis } from '../harness/analysis/types.ts';
+
+export function escapeHtml(s: unknown): string {
+  return String(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** XML 1.0 forbids most control characters even escaped: drop them, then escape. */
+export function escapeXml(s: unknown): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: stripping them is the point
+  return escapeHtml(String(s).replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\ufffe\uffff]/g, ''));
+}
+
+/** Markdown table cell: no pipes or newlines, and no raw HTML (GitHub renders it). */
+export function escapeMd(s: unknown): string {
+  return String(s)
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/\|/g, '\\|')
+    .replace(/[\r\n]+/g, ' ');
+}
+
+/** Safe id for anchors: user text never reaches an attribute unescaped or unslugged. */
+export function slug(s: string): string {
+  return (
+    s
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'x'
+  );
+}
+
+const GENERAL: MetricId[] = ['queriesPerRequest', 'dbReduction', 'p99', 'errorRate', 'hitRatio'];
+
+/** Table columns for a scenario: its focus metrics first, then the general ones, without blanks. */
+export function columnsFor(s: ScenarioAnalysis, max = 8): MetricId[] {
+  const cols: MetricId[] = [];
+  for (const id of [...(s.focus as MetricId[]), ...GENERAL]) {
+    if (cols.includes(id)) continue;
+    if (s.rows.every((r) => r.metrics[id] === null || r.metrics[id] === undefined)) continue;
+    cols.push(id);
+  }
+  return cols.slice(0, max);
+}
+
+export function isoTime(ms: number | undefined): string {
+  return typeof ms === 'number' && Number.isFinite(ms)
+    ? new Date(ms).toISOString().replace('.000Z', 'Z')
+    : '–';
+}
+
+export function bytes(n: number | null): string {
+  if (n === null) return '–';
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export function pct(v: number | null | undefined, digits = 1): string {
+  return v === null || v === undefined ? '–' : `${(v * 100).toFixed(digits)}%`;
+}
+
+export function fixed(v: number | null | undefined, digits = 1): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
+}
+
+export const PALETTE = [
+  '#2563eb',
+  '#dc2626',
+  '#16a34a',
+  '#9333ea',
+  '#ea580c',
+  '#0891b2',
+  '#ca8a04',
+  '#db2777',
+  '#4b5563',
+  '#65a30d',
+  '#7c3aed',
+  '#0d9488',
+];

@@ -1,0 +1,329 @@
+/**
+ * The HTML report: one self-contained file (inline CSS, inline SVG charts, no script) an
+ * architect can attach to a design doc. A pure function of RunResults: analyses stored in the
+ * cells plus analyzeRun for the comparison tables, verdicts and budgets.
+ */
+import { analyzeRun, cellAnalysis, strategyOrder } from '../harness/analysis/index.ts';
+import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
+import type { CellAnalysis, RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
+import type { CellResult, RunResults } from '../harness/results/schema.ts';
+import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
+import { bytes, columnsFor, escapeHtml as e, fixed, isoTime, PALETTE, pct, slug } from './common.ts';
+
+const CSS = `
+:root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
+*{box-sizing:border-box}
+body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:#fff}
+main{max-width:1240px;margin:0 auto;padding:24px 28px 64px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:40px 0 8px;padding-top:12px;border-top:2px solid var(--line)}
+h3{font-size:15px;margin:22px 0 6px}
+.sub{color:var(--muted);margin:0 0 16px}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.5px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;margin:16px 0}
+.card{border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:var(--bg)}
+.card b{display:block;font-size:22px}.card span{color:var(--muted);font-size:12px}
+.card.bad b{color:var(--bad)}.card.ok b{color:var(--ok)}
+table{border-collapse:collapse;width:100%;margin:6px 0 10px;font-size:13px}
+th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:right;vertical-align:top}
+th{background:var(--bg);font-weight:600;color:#374151;font-size:12px;line-height:1.3}
+.tw{overflow-x:auto}
+th:first-child,td:first-child{text-align:left}
+td.l,th.l{text-align:left}
+tr.base td{background:#eff6ff}
+.rel{display:block;color:var(--muted);font-size:11px}
+.q{font-size:15px;margin:4px 0 6px}
+.verdict{border-left:4px solid var(--accent);background:#eff6ff;padding:8px 12px;margin:8px 0 12px;border-radius:0 6px 6px 0}
+.badge{display:inline-block;padding:0 6px;border-radius:9px;font-size:11px;font-weight:600;line-height:18px}
+.badge.ok{background:#dcfce7;color:var(--ok)}.badge.bad{background:#fee2e2;color:var(--bad)}.badge.warn{background:#fef3c7;color:var(--warn)}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:10px;margin:10px 0}
+.charts figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:4px;background:#fff}
+.charts svg{width:100%;height:auto;display:block}
+.charts figcaption{color:var(--muted);font-size:11px;padding:0 6px 4px}
+.notes{color:var(--muted);font-size:12px;margin:0 0 8px;padding-left:18px}
+.flags li{margin:2px 0}.hint{color:var(--muted)}
+nav.toc{font-size:13px;margin:8px 0 0}nav.toc a{margin-right:12px;color:var(--accent);text-decoration:none}
+details{margin:6px 0}summary{cursor:pointer;color:#374151}
+.small{font-size:12px;color:var(--muted)}
+`;
+
+function rowsWithBaseline(s: ScenarioAnalysis, cols: MetricId[]): string {
+  const focus = s.focus[0] as MetricId | undefined;
+  const relCol = focus && cols.includes(focus) ? focus : cols[0];
+  const head =
+    `<tr><th>strategy</th>${cols.map((c) => `<th title="${e(METRICS[c].how)}">${e(METRICS[c].label)}</th>`).join('')}` +
+    `<th>relative to baseline<span class="rel">${relCol ? e(METRICS[relCol].label) : ''}</span></th><th>trusted</th></tr>`;
+  const body = s.rows
+    .map((r) => {
+      const isBase = r.strategy === s.baselineStrategy;
+      const cells = cols
+        .map((c) => {
+          const rel =
+            isBase || c === 'dbReduction' ? '' : `<span class="rel">${formatRelative(r.relative[c])}</span>`;
+          return `<td>${e(formatMetric(c, r.metrics[c]))}${rel}</td>`;
+        })
+        .join('');
+      const relV = relCol ? (isBase ? 'baseline' : formatRelative(r.relative[relCol])) : '–';
+      const trust = r.trusted ? '<span class="badge ok">yes</span>' : '<span class="badge bad">no</span>';
+      return `<tr class="${isBase ? 'base' : ''}"><td><b>${e(r.strategy)}</b>${r.repeats > 1 ? ` <span class="small">×${r.repeats}</span>` : ''}</td>${cells}<td>${e(relV)}</td><td>${trust}</td></tr>`;
+    })
+    .join('');
+  const notes = cols.map((c) => `<li><b>${e(METRICS[c].label)}</b>: ${e(METRICS[c].how)}</li>`).join('');
+  return `<div class="tw"><table>${head}${body}</table></div><ul class="notes">${notes}<li>Relative values are this strategy ÷ ${e(s.baselineStrategy)} (the baseline row); values are means over repeats.</li></ul>`;
+}
+
+function chartsFor(results: RunResults, scenario: string, colors: Map<string, string>): string {
+  const cells = results.cells.filter((c) => c.scenario === scenario);
+  const strategies = strategyOrder(results, cells);
+  // One line per strategy: its first repeat (repeats are interleaved runs of the same thing).
+  const first = strategies
+    .map((s) => cells.filter((c) => c.strategy === s).sort((a, b) => a.repeat - b.repeat)[0])
+    .filter((c): c is CellResult => !!c);
+  const ref = first[0];
+  if (!ref) return '';
+  const shades: Shade[] = ref.faults
+    .filter((f) => f.ok && typeof f.appliedAt === 'number')
+    .map((f, i) => ({
+      from: (f.appliedAt! - ref.loadStartedAt) / 1000,
+      to: ((f.removedAt ?? ref.loadStartedAt + ref.load.durationMs) - ref.loadStartedAt) / 1000,
+      label: `fault ${i + 1}`,
+    }));
+  const line = (pick: (c: CellResult) => (number | null)[]): LineSeries[] =>
+    first.map((c) => {
+      const off = (c.series.t0 - c.loadStartedAt) / 1000;
+      return {
+        name: c.strategy,
+        color: colors.get(c.strategy) ?? '#555',
+        points: pick(c).map((v, i): [number, number | null] => [off + i, v ?? null]),
+      };
+    });
+  const charts = [
+    { title: 'DB load', yName: 'queries/s', series: line((c) => c.series.dbQueries) },
+    { title: 'p99 latency from schedule', yName: 'ms', series: line((c) => c.series.p99) },
+    {
+      title: 'Cache hit ratio',
+      yName: '%',
+      series: line((c) => c.series.hitRatio.map((h) => (h === null ? null : Math.round(h * 1000) / 10))),
+      yMax: 100,
+    },
+  ];
+  const caption = shades.length
+    ? `Shaded: fault windows as recorded (Toxiproxy acknowledged apply → removal) in the ${e(ref.strategy)} cell.`
+    : 'No fault in this scenario.';
+  return `<div class="charts">${charts
+    .map(
+      (c) =>
+        `<figure>${renderLineChart({ ...c, shades })}<figcaption>${e(c.title)} — one line per strategy, repeat 1. ${caption}</figcaption></figure>`,
+    )
+    .join('')}</div>`;
+}
+
+function faultTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+  const rows: string[] = [];
+  for (const c of cells) {
+    const a = analyses.get(c)!;
+    for (const w of a.failOpen.windows) {
+      rows.push(
+        `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td class="l">${e(w.label)}</td>` +
+          (w.applied
+            ? `<td>${fixed((w.appliedAt! - c.loadStartedAt) / 1000, 2)}–${fixed((w.appliedAt! + (w.durationMs ?? 0) - c.loadStartedAt) / 1000, 2)} s</td>` +
+              `<td>${w.requests}</td><td>${pct(w.errorRate, 2)}<span class="rel">before ${pct(w.before.errorRate, 2)}</span></td>` +
+              `<td>${fixed(w.latency.p50, 1)} / ${fixed(w.latency.p99, 1)} ms<span class="rel">before ${fixed(w.before.latency.p99, 1)} ms</span></td>` +
+              `<td>${w.dbMultiplier === null ? '–' : `${w.dbMultiplier.toFixed(2)}×`}</td>` +
+              `<td>${w.recovered ? `${fixed(w.recoveryMs! / 1000, 1)} s` : '<span class="badge bad">not recovered</span>'}</td>` +
+              `<td>${w.staleReadsAfterEnd} / ${w.staleReadsAfterRecovery}</td>`
+            : '<td colspan="7"><span class="badge bad">not applied</span></td>') +
+          '</tr>',
+      );
+    }
+  }
+  if (!rows.length) return '';
+  return `<h3>Fault windows</h3><div class="tw"><table><tr><th>strategy</th><th class="l">fault</th><th>recorded window</th><th>requests</th><th>error rate</th><th>p50 / p99</th><th>DB load ×</th><th>recovery</th><th>stale after end / after recovery</th></tr>${rows.join('')}</table></div>
+<ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds.</li></ul>`;
+}
+
+function stampedeTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+  const rows = cells
+    .map((c) => ({ c, s: analyses.get(c)!.stampede }))
+    .filter(({ s }) => s.rebuilds > 0)
+    .map(
+      ({ c, s }) =>
+        `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
+          .slice(0, 3)
+          .map((k) => `${e(k.key)} (max ${k.maxRebuildsPerEpisode})`)
+          .join(
+            ', ',
+          )}</td><td>${s.dbPeakAroundExpiries ?? '–'} / ${s.dbMedianPerSecond ?? '–'}</td><td class="l small">${e(
+          Object.entries(s.byInstance)
+            .map(([k, v]) => `${k}: ${v}`)
+            .join(', '),
+        )}</td></tr>`,
+    );
+  if (!rows.length) return '';
+  return `<details><summary>Stampede detail (rebuild episodes)</summary><div class="tw"><table><tr><th>strategy</th><th>rebuilds</th><th>episodes</th><th>per expiry</th><th>max</th><th>max concurrent</th><th>episodes &gt; 1</th><th class="l">stampeding keys</th><th>DB peak around expiries / median per s</th><th class="l">by instance</th></tr>${rows.join('')}</table></div></details>`;
+}
+
+function stalenessTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+  const rows: string[] = [];
+  const examples: string[] = [];
+  for (const c of cells) {
+    const s = analyses.get(c)!.staleness;
+    if (!s) continue;
+    rows.push(
+      `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
+    );
+    for (const x of s.beyondTtlExamples.slice(0, 5))
+      examples.push(
+        `<tr><td>${e(c.strategy)}</td><td class="l mono">${e(x.key)}</td><td>${x.returnedVersion}</td><td>${x.newerVersion}</td><td>${e(isoTime(x.writeEnd))}</td><td>${e(isoTime(x.readStart))}</td><td>${fixed(x.ageMs, 0)} ms</td></tr>`,
+      );
+  }
+  if (!rows.length) return '';
+  const ttl = cells[0]?.ttlMs;
+  return `<details><summary>Staleness detail (history check)</summary><div class="tw"><table><tr><th>strategy</th><th>reads checked</th><th>writes</th><th>stale reads</th><th>stale pairs</th><th>age p50 / p99 / max (ms)</th><th>beyond TTL (${e(ttl)} ms)</th><th>after faults</th></tr>${rows.join('')}</table></div>${
+    examples.length
+      ? `<h3>Reads stale beyond the TTL (examples)</h3><div class="tw"><table><tr><th>strategy</th><th class="l">key</th><th>returned</th><th>newer</th><th>newer write ended</th><th>read started</th><th>age</th></tr>${examples.join('')}</table></div>`
+      : ''
+  }</details>`;
+}
+
+function healthTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+  const rows = cells
+    .filter((c) => c.repeat === 0)
+    .map((c) => {
+      const h = analyses.get(c)!.cacheHealth;
+      const ns = Object.entries(h.keysByNamespace)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(', ');
+      return `<tr><td>${e(c.strategy)}</td><td>${pct(h.hitRatio)}</td><td>${pct(h.minHitRatioPerSecond)}</td><td>${h.evictions ?? '–'}</td><td>${bytes(h.usedMemoryBytes)}</td><td>${h.keys ?? '–'}<span class="rel">${e(ns)}</span></td><td>${h.avgValueBytes === null ? '–' : bytes(Math.round(h.avgValueBytes))}</td><td>${h.redisErrors} / ${h.redisTimeouts}</td><td>${h.fallbacks}</td><td>${h.staleServed}</td><td class="l mono small">${e(
+        h.hottestKeys
+          .slice(0, 3)
+          .map((k) => `${k.key} (${k.requests})`)
+          .join(', '),
+      )}</td></tr>`;
+    });
+  return `<details><summary>Cache health (repeat 1)</summary><div class="tw"><table><tr><th>strategy</th><th>hit ratio</th><th>worst second</th><th>evictions</th><th>memory</th><th>keys</th><th>avg value</th><th>Redis errors / timeouts</th><th>fallbacks</th><th>stale served</th><th class="l">hottest keys</th></tr>${rows.join('')}</table></div></details>`;
+}
+
+function scenarioSection(
+  results: RunResults,
+  s: ScenarioAnalysis,
+  analyses: Map<CellResult, CellAnalysis>,
+  colors: Map<string, string>,
+  run: RunAnalysis,
+): string {
+  const cells = results.cells.filter((c) => c.scenario === s.scenario);
+  const budgets = run.budgets.filter((b) => b.scenario === s.scenario);
+  const failed = budgets.filter((b) => !b.passed);
+  const budgetHtml = budgets.length
+    ? `<details${failed.length ? ' open' : ''}><summary>Budgets: ${budgets.length - failed.length} passed, ${failed.length} failed</summary><div class="tw"><table><tr><th>strategy</th><th class="l">budget</th><th class="l">result</th><th></th></tr>${budgets
+        .map(
+          (b) =>
+            `<tr><td>${e(b.strategy)}${b.repeat ? ` #${b.repeat + 1}` : ''}</td><td class="l mono">${e(b.budget)}</td><td class="l">${e(b.message)}</td><td>${b.passed ? '<span class="badge ok">pass</span>' : '<span class="badge bad">fail</span>'}</td></tr>`,
+        )
+        .join('')}</table></div></details>`
+    : '';
+  return `<section id="s-${slug(s.scenario)}"><h2>${e(s.scenario)}</h2>
+${s.question ? `<p class="q"><b>Question.</b> ${e(s.question)}</p>` : ''}
+<div class="verdict"><b>Verdict.</b> ${e(s.verdict)}</div>
+${chartsFor(results, s.scenario, colors)}
+${rowsWithBaseline(s, columnsFor(s, 7))}
+${faultTable(cells, analyses)}
+${budgetHtml}
+${stampedeTable(cells, analyses)}
+${stalenessTable(cells, analyses)}
+${healthTable(cells, analyses)}
+</section>`;
+}
+
+const METHODOLOGY = `<section id="methodology"><h2>Methodology</h2>
+<ul>
+<li><b>Open-model load.</b> Requests are sent at their scheduled arrival times whether or not earlier ones returned. Latency is measured from the scheduled time, so a stalled target shows its full delay (no coordinated omission). Arrivals that could not be sent because the in-flight cap was reached are counted as dropped and flagged.</li>
+<li><b>DB load</b> is the target's own count of queries (all instances), per second and per HTTP request, cross-checked against <code>pg_stat_statements</code> (a difference above 0.5% is flagged).</li>
+<li><b>Rebuild</b>: one database load caused by a cache miss or a refresh, recorded by the target with start and end. <b>Expiry episode</b>: per key, rebuilds (from every instance) grouped by overlap — a rebuild that starts while another rebuild of the key is running, or within a 50 ms grace after the last one ended, joins the episode. Rebuilds per expiry is the mean episode size (ideal 1); max concurrent is a sweep over start/end events.</li>
+<li><b>Stale read</b> (history check): a read of key k that returned version v is stale if a write of k with a version above v had completed before the read started. Age = read start − completion of the earliest such write. Reads of aggregates check each member's version; the read is stale if any is. Failed reads are not checked; failed writes are not counted as writes. Reads stale for longer than the TTL are correctness bugs.</li>
+<li><b>Fault windows</b> are cut at the times Toxiproxy acknowledged applying and removing the fault, not at the plan.</li>
+<li><b>Validity</b>: a cell is untrusted when the achieved rate is more than 2% short, more than 1% of arrivals were dropped, the load generator used more than 90% of a core, scheduling lag p99 exceeded 100 ms, a fault was not applied, the history was unreadable, or the cell failed. Untrusted cells are marked and left out of verdicts.</li>
+</ul></section>`;
+
+function environment(results: RunResults): string {
+  const r = results.run;
+  const env = r.environment;
+  const rows: [string, string][] = [
+    ['run id', r.id],
+    ['started', isoTime(r.startedAt)],
+    ['finished', isoTime(r.finishedAt)],
+    ['command', r.command],
+    ['profile / seed', `${r.profile} / ${r.seed}`],
+    ['repeats / target instances', `${r.repeats} / ${r.instances}`],
+    ['infrastructure / driver', `${r.infra} / ${r.driver}`],
+    ['baseline strategy', r.baselineStrategy],
+    ['node', env.node],
+    ['os', env.os],
+    ['machine', `${env.cpus} × ${env.cpuModel}, ${env.memGiB} GiB (${env.hostname})`],
+    [
+      'redis / postgres / toxiproxy',
+      `${env.redisVersion ?? '?'} / ${env.postgresVersion ?? '?'} / ${env.toxiproxyVersion ?? '?'}`,
+    ],
+    ['git', `${env.gitSha ?? 'unknown'}${env.gitDirty ? ' (uncommitted changes)' : ''}`],
+    ['results schema', String(results.schemaVersion)],
+  ];
+  return `<section id="environment"><h2>Environment</h2><div class="tw"><table>${rows
+    .map(([k, v]) => `<tr><th class="l">${e(k)}</th><td class="l mono">${e(v)}</td></tr>`)
+    .join('')}</table></div></section>`;
+}
+
+function validitySection(
+  results: RunResults,
+  analyses: Map<CellResult, CellAnalysis>,
+  run: RunAnalysis,
+): string {
+  const items: string[] = [];
+  for (const w of run.warnings) items.push(`<li><span class="badge warn">run</span> ${e(w)}</li>`);
+  for (const c of results.cells) {
+    for (const f of analyses.get(c)!.validity.flags) {
+      items.push(
+        `<li><span class="badge ${f.severity === 'error' ? 'bad' : 'warn'}">${f.severity === 'error' ? 'untrusted' : 'warning'}</span> <b>${e(c.id)}</b>: ${e(f.message)} <span class="hint">— ${e(f.hint)}</span></li>`,
+      );
+    }
+  }
+  return `<section id="validity"><h2>Validity</h2>${items.length ? `<ul class="flags">${items.join('')}</ul>` : '<p>All cells passed the validity checks (rate achieved, nothing dropped, load generator not saturated, faults applied on time).</p>'}</section>`;
+}
+
+export function renderHtml(results: RunResults): string {
+  const run = analyzeRun(results);
+  const analyses = new Map<CellResult, CellAnalysis>(results.cells.map((c) => [c, cellAnalysis(c)]));
+  const colors = new Map<string, string>();
+  for (const s of strategyOrder(results, results.cells))
+    colors.set(s, PALETTE[colors.size % PALETTE.length]!);
+  const trusted = results.cells.length - run.untrustedCells.length;
+  const failedBudgets = run.budgetsFailed;
+  const r = results.run;
+  const summary = run.scenarios
+    .map(
+      (s) =>
+        `<tr><td><a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a></td><td class="l">${e(s.question)}</td><td class="l">${e(s.verdict)}</td></tr>`,
+    )
+    .join('');
+  const flagCount = results.cells.reduce((n, c) => n + analyses.get(c)!.validity.flags.length, 0);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>cachebench report — ${e(r.id)}</title><style>${CSS}</style></head>
+<body><main>
+<h1>cachebench report</h1>
+<p class="sub">Run <span class="mono">${e(r.id)}</span> · ${e(isoTime(r.startedAt))} · profile ${e(r.profile)} · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strateg${r.strategies.length === 1 ? 'y' : 'ies'} × ${r.repeats} repeat(s) · baseline <b>${e(r.baselineStrategy)}</b></p>
+<div class="cards">
+<div class="card"><b>${results.cells.length}</b><span>cells</span></div>
+<div class="card ${trusted === results.cells.length ? 'ok' : 'bad'}"><b>${trusted}/${results.cells.length}</b><span>trusted cells</span></div>
+<div class="card ${failedBudgets ? 'bad' : 'ok'}"><b>${run.budgets.length - failedBudgets}/${run.budgets.length}</b><span>budgets passed</span></div>
+<div class="card ${flagCount ? 'bad' : 'ok'}"><b>${flagCount}</b><span>validity flags</span></div>
+</div>
+<nav class="toc">${run.scenarios.map((s) => `<a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a>`).join('')}<a href="#validity">validity</a><a href="#methodology">methodology</a><a href="#environment">environment</a></nav>
+<h2>Summary</h2>
+<div class="tw"><table><tr><th>scenario</th><th class="l">question</th><th class="l">verdict</th></tr>${summary}</table></div>
+${run.scenarios.map((s) => scenarioSection(results, s, analyses, colors, run)).join('\n')}
+${validitySection(results, analyses, run)}
+${METHODOLOGY}
+${environment(results)}
+<p class="small">Generated by cachebench from results.json (schema v${results.schemaVersion}, analysis v${run.analysisVersion}). Charts are static SVG; this file has no script.</p>
+</main></body></html>
+`;
+}

@@ -1,0 +1,38 @@
+/** Writes the run's reports next to results.json; each format is a pure function of RunResults. */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RunResults } from '../harness/results/schema.ts';
+import { renderHtml } from './html.ts';
+import { renderJson } from './json.ts';
+import { renderJunit } from './junit.ts';
+import { renderMarkdown } from './markdown.ts';
+
+export const REPORT_FORMATS = {
+  html: { file: 'report.html', render: renderHtml },
+  md: { file: 'report.md', render: renderMarkdown },
+  junit: { file: 'junit.xml', render: renderJunit },
+  json: { file: 'summary.json', render: renderJson },
+} as const;
+
+export type ReportFormat = keyof typeof REPORT_FORMATS;
+
+export async function writeReports(
+  runDir: string,
+  results: RunResults,
+  formats: string[] = Object.keys(REPORT_FORMATS),
+): Promise<string[]> {
+  const paths: string[] = [];
+  for (const f of formats) {
+    const def = REPORT_FORMATS[f as ReportFormat];
+    if (!def)
+      throw new Error(
+        `format: "${f}" is not a report format (allowed: ${Object.keys(REPORT_FORMATS).join(', ')})`,
+      );
+    const path = join(runDir, def.file);
+    await writeFile(path, def.render(results));
+    paths.push(path);
+  }
+  return paths;
+}
+
+export { renderHtml, renderJson, renderJunit, renderMarkdown };

@@ -1,0 +1,54 @@
+/**
+ * JUnit XML for CI: one <testsuite> per scenario, one <testcase> per budget per cell. A failed
+ * budget is a <failure> with the metric, the measured value and the budget; an untrusted cell's
+ * cases carry its validity flags in <system-out> so a red build explains itself.
+ */
+import { analyzeRun, cellAnalysis } from '../harness/analysis/index.ts';
+import type { RunResults } from '../harness/results/schema.ts';
+import { escapeXml as x } from './common.ts';
+
+export function renderJunit(results: RunResults): string {
+  const run = analyzeRun(results);
+  const byCell = new Map(results.cells.map((c) => [c.id, c]));
+  const suites = new Map<string, typeof run.budgets>();
+  for (const b of run.budgets) {
+    const list = suites.get(b.scenario) ?? [];
+    list.push(b);
+    suites.set(b.scenario, list);
+  }
+  const total = run.budgets.length;
+  const failures = run.budgetsFailed;
+  const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
+  out.push(
+    `<testsuites name="cachebench ${x(results.run.id)}" tests="${total}" failures="${failures}" errors="0">`,
+  );
+  for (const [scenario, list] of suites) {
+    const f = list.filter((b) => !b.passed).length;
+    out.push(
+      `  <testsuite name="${x(scenario)}" tests="${list.length}" failures="${f}" errors="0" skipped="0">`,
+    );
+    for (const b of list) {
+      const cell = byCell.get(b.cellId);
+      const v = cell ? cellAnalysis(cell).validity : null;
+      const name = `${b.budget}${results.run.repeats > 1 ? ` [repeat ${b.repeat + 1}]` : ''}`;
+      out.push(
+        `    <testcase classname="${x(`cachebench.${scenario}.${b.strategy}`)}" name="${x(name)}" time="0">`,
+      );
+      if (!b.passed) {
+        const value = b.value === null ? 'not measured' : String(b.value);
+        out.push(
+          `      <failure type="budget" message="${x(b.message)}">${x(`metric: ${b.metric}\nvalue: ${value}\nbudget: <= ${b.limit}\ncell: ${b.cellId}`)}</failure>`,
+        );
+      }
+      if (v && !v.trusted) {
+        out.push(
+          `      <system-out>${x(`cell untrusted:\n${v.flags.map((fl) => `- ${fl.message} (${fl.hint})`).join('\n')}`)}</system-out>`,
+        );
+      }
+      out.push('    </testcase>');
+    }
+    out.push('  </testsuite>');
+  }
+  out.push('</testsuites>');
+  return `${out.join('\n')}\n`;
+}
