@@ -212,15 +212,14 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     if (!closed) breaker.trip(Date.now());
   });
 
+  // Wait for the first connect at most a little longer than its timeout. A refused connect opens
+  // the breaker; a slow one (e.g. a blackhole answering nothing) just leaves the client not
+  // 'ready', which available() reports, until ioredis gets there or gives up and retries.
   const connectBudget = connectTimeoutMs + 100;
-  const connected = await Promise.race([
-    redis.connect().then(
-      () => true,
-      () => false,
-    ),
-    new Promise<boolean>((resolve) => setTimeout(resolve, connectBudget, false).unref()),
+  await Promise.race([
+    redis.connect().catch(() => breaker.trip(Date.now())),
+    new Promise<void>((resolve) => setTimeout(resolve, connectBudget).unref()),
   ]);
-  if (!connected) breaker.trip(Date.now());
 
   // A whole interaction (a script, a pipeline) gets a little more than one command's budget.
   const opBudgetMs = commandTimeoutMs + 25;

@@ -12,7 +12,8 @@ import { useInfra } from './helpers/infra.ts';
 import { type Harnessed, percentile, StrategyFixture, sleep } from './helpers/strategy-fixture.ts';
 
 const infra = useInfra();
-const fx = new StrategyFixture(infra);
+// The real default budget: this file measures it.
+const fx = new StrategyFixture(infra, { commandTimeoutMs: CACHE_CLIENT_DEFAULTS.commandTimeoutMs });
 beforeAll(() => fx.setup());
 afterAll(() => fx.teardown());
 beforeEach(() => fx.reset());
@@ -171,4 +172,42 @@ describe('Redis blackholed (timeout toxic, replies dropped)', () => {
     expect(total).toBeGreaterThanOrEqual(1 + acked - lost);
     expect(total).toBeLessThanOrEqual(1 + acked);
   });
+});
+
+describe('starting while Redis is unreachable', () => {
+  it.each([
+    ['proxy disabled', () => fx.redisDown(), () => fx.redisUp()],
+    ['blackhole', () => fx.redisBlackhole(), () => fx.removeBlackhole()],
+  ])(
+    '%s at start: the client is created at once, reads use the DB, the cache joins later',
+    async (fault, apply, remove) => {
+      await apply();
+      const t0 = performance.now();
+      const h = await fx.make('cache-aside', { instanceId: 'late' });
+      const createMs = performance.now() - t0;
+      const r = await h.strategy.read(fx.itemRead(1));
+      expect(r.source).toBe('fallback');
+      expect(r.value.item.version).toBe(1);
+      await remove();
+      const endedAt = performance.now();
+      let joinedMs = Number.POSITIVE_INFINITY;
+      let firstHitMs = Number.POSITIVE_INFINITY;
+      while (performance.now() - endedAt < 10_000) {
+        const x = await h.strategy.read(fx.itemRead(1));
+        if (x.source === 'db' && joinedMs === Number.POSITIVE_INFINITY)
+          joinedMs = performance.now() - endedAt;
+        if (x.source === 'cache') {
+          firstHitMs = performance.now() - endedAt;
+          break;
+        }
+        await sleep(20);
+      }
+      log(
+        `${fault} at start: client created in ${createMs.toFixed(0)} ms; after the fault ends the cache was ` +
+          `filled after ${joinedMs.toFixed(0)} ms and hit after ${firstHitMs.toFixed(0)} ms`,
+      );
+      expect(createMs).toBeLessThan(CACHE_CLIENT_DEFAULTS.connectTimeoutMs + 300);
+      expect(firstHitMs).toBeLessThan(RECOVERY_BOUND_MS);
+    },
+  );
 });

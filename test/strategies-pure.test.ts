@@ -3,7 +3,10 @@
  * stored-value envelope, the XFetch test, TTL jitter, and the cache client's behaviour when Redis
  * is unreachable (a closed loopback port: no infrastructure needed).
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyRedisError, createCacheClient } from '../target/cache-client.ts';
 import { loadStrategyModule, strategyNames } from '../target/strategies/index.ts';
@@ -182,5 +185,29 @@ describe('cache client without Redis', () => {
     });
     const reply = Object.assign(new Error('WRONGTYPE Operation'), { name: 'ReplyError' });
     expect(classifyRedisError(reply)).toMatchObject({ kind: 'command' });
+  });
+});
+
+describe('user strategy modules', () => {
+  it('loads a module path exporting a StrategyModule as default', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cachebench-strategy-'));
+    const file = path.join(dir, 'mine.mjs');
+    fs.writeFileSync(
+      file,
+      `export default { name: 'mine', summary: 'always the DB', defaults: { ttlMs: 1 },
+        create: () => ({ name: 'mine', read: async (r) => ({ value: await r.load(), source: 'db' }),
+          write: (r) => r.write(), increment: async () => ({ value: 0, pending: 0 }),
+          readCounter: async () => ({ value: 0, pending: 0 }) }) };\n`,
+    );
+    try {
+      const m = await loadStrategyModule(file);
+      expect(m.name).toBe('mine');
+      expect(m.summary).toBe('always the DB');
+      fs.writeFileSync(file, 'export default 42;\n');
+      const bad = await loadStrategyModule(`${file}?v=2`).catch((e: unknown) => e);
+      expect(bad).toBeDefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { useInfra } from './helpers/infra.ts';
-import { StrategyFixture, sleep, teamOf } from './helpers/strategy-fixture.ts';
+import { type Harnessed, StrategyFixture, sleep, teamOf } from './helpers/strategy-fixture.ts';
 
 const infra = useInfra();
 const fx = new StrategyFixture(infra);
@@ -19,7 +19,7 @@ describe('stampede: 100 concurrent reads of one cold key whose load takes 200 ms
   const COLD = 7;
 
   async function stampede(spec: string, instances = 1) {
-    const hs = [];
+    const hs: Harnessed[] = [];
     for (let i = 0; i < instances; i++) hs.push(await fx.make(spec, { instanceId: `i${i}` }));
     const t0 = performance.now();
     const results = await Promise.all(
@@ -259,5 +259,88 @@ describe('lease: a late stale SET after a write is rejected', () => {
     await fx.reset();
     const lock = await race('lock');
     expect(lock.next).toBe(1);
+  });
+});
+
+describe('stale-while-revalidate: flat latency through expiry, one background refresh', () => {
+  it('serves stale at once after the soft TTL and refreshes once across two instances', async () => {
+    const opts = { options: { ttlMs: 300, staleTtlMs: 10_000 } };
+    const a = await fx.make('stale-while-revalidate', { ...opts, instanceId: 'a' });
+    const b = await fx.make('stale-while-revalidate', { ...opts, instanceId: 'b' });
+    const id = 12;
+    await a.strategy.read(fx.itemRead(id, { sleepS: 0.2 }));
+    await sleep(350); // past the soft TTL, well inside the hard one
+    const lat: number[] = [];
+    const results = await Promise.all(
+      Array.from({ length: 40 }, async (_, n) => {
+        const t0 = performance.now();
+        const r = await (n % 2 ? a : b).strategy.read(fx.itemRead(id, { sleepS: 0.2 }));
+        lat.push(performance.now() - t0);
+        return r;
+      }),
+    );
+    await sleep(400); // let the refresh land
+    const after = await b.strategy.read(fx.itemRead(id));
+    const refreshes = a.events.backgroundRefreshes + b.events.backgroundRefreshes;
+    const max = Math.max(...lat);
+    log(
+      `stale-while-revalidate: 40 reads after soft expiry (load 200 ms): sources=${JSON.stringify(
+        results.reduce<Record<string, number>>((acc, r) => {
+          acc[r.source] = (acc[r.source] ?? 0) + 1;
+          return acc;
+        }, {}),
+      )}, max latency ${max.toFixed(1)} ms, background refreshes=${refreshes} (a=${a.events.backgroundRefreshes}, ` +
+        `b=${b.events.backgroundRefreshes}), DB loads=${fx.loadsOf(`item:${id}`)}, next read: ${after.source}`,
+    );
+    expect(results.every((r) => r.source === 'stale')).toBe(true);
+    expect(max).toBeLessThan(150); // nobody waited for the 200 ms load
+    expect(refreshes).toBe(1);
+    expect(fx.loadsOf(`item:${id}`)).toBe(2);
+    expect(after.source).toBe('cache');
+  });
+});
+
+describe('lock: a holder that died stops blocking when its lock expires', () => {
+  it('a waiter takes the expired lock and rebuilds', async () => {
+    const { strategy } = await fx.make('lock', { options: { waitMs: 3_000 } });
+    await fx.redis.set('lock:item:11', 'dead-holder', 'PX', 300);
+    const t0 = performance.now();
+    const r = await strategy.read(fx.itemRead(11));
+    const ms = performance.now() - t0;
+    log(`lock: orphaned lock (PX 300) → read answered after ${ms.toFixed(0)} ms from ${r.source}`);
+    expect(r.source).toBe('db');
+    expect(ms).toBeGreaterThanOrEqual(250);
+    expect(ms).toBeLessThan(1_000);
+    expect(fx.loadsOf('item:11')).toBe(1);
+    expect(await fx.redis.get('item:11')).not.toBeNull();
+  });
+});
+
+describe('jitter: mass expiry', () => {
+  async function massExpiry(spec: string) {
+    const { strategy, events } = await fx.make(spec, { options: { ttlMs: 300, jitterFraction: 1 } });
+    const ids = Array.from({ length: 20 }, (_, i) => i + 1);
+    await Promise.all(ids.map((id) => strategy.read(fx.itemRead(id))));
+    const start = performance.now();
+    const buckets = new Map<number, number>();
+    let prev = events.misses;
+    while (performance.now() - start < 900) {
+      await Promise.all(ids.map((id) => strategy.read(fx.itemRead(id))));
+      const b = Math.floor((performance.now() - start) / 50);
+      buckets.set(b, (buckets.get(b) ?? 0) + events.misses - prev);
+      prev = events.misses;
+      await sleep(5);
+    }
+    const peak = Math.max(...buckets.values());
+    log(`${spec}: 20 keys filled together (ttl 300 ms): peak rebuilds per 50 ms = ${peak}`);
+    return peak;
+  }
+
+  it('spreads the expiries of keys filled together', async () => {
+    const aside = await massExpiry('cache-aside');
+    await fx.reset();
+    const jit = await massExpiry('jitter');
+    expect(aside).toBeGreaterThanOrEqual(15);
+    expect(jit).toBeLessThan(aside);
   });
 });

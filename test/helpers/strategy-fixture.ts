@@ -138,8 +138,11 @@ export class StrategyFixture {
   itemWrites = 0;
   counterDbWrites = 0;
 
-  constructor(infra: () => InfraHandle) {
+  readonly commandTimeoutMs: number;
+
+  constructor(infra: () => InfraHandle, o: { commandTimeoutMs?: number } = {}) {
     this.infra = infra;
+    this.commandTimeoutMs = o.commandTimeoutMs ?? 500;
   }
 
   async setup(): Promise<void> {
@@ -184,7 +187,13 @@ export class StrategyFixture {
   async make(spec: string, o: MakeOptions = {}): Promise<Harnessed> {
     const mod = await loadStrategyModule(spec);
     const instanceId = o.instanceId ?? 'i0';
-    const cache = await createCacheClient({ url: this.infra().redisProxyUrl, ...o.client });
+    const cache = await createCacheClient({
+      url: this.infra().redisProxyUrl,
+      // Tests that are not about the failure budget get a roomier one: on 2 shared cores a busy
+      // event loop can exceed 75 ms and turn a coordination test into a fallback test.
+      commandTimeoutMs: this.commandTimeoutMs,
+      ...o.client,
+    });
     const events = new RecordingInstrumentation(instanceId);
     const strategy = mod.create({
       cache,
