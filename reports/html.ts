@@ -240,7 +240,7 @@ const METHODOLOGY = `<section id="methodology"><h2>Methodology</h2>
 <li><b>DB load</b> is the target's own count of queries (all instances), per second and per HTTP request, cross-checked against <code>pg_stat_statements</code> (a difference above 0.5% is flagged).</li>
 <li><b>Rebuild</b>: one database load caused by a cache miss or a refresh, recorded by the target with start and end. <b>Expiry episode</b>: per key, rebuilds (from every instance) grouped by overlap — a rebuild that starts while another rebuild of the key is running, or within a 50 ms grace after the last one ended, joins the episode. Rebuilds per expiry is the mean episode size (ideal 1); max concurrent is a sweep over start/end events.</li>
 <li><b>Stale read</b> (history check): a read of key k that returned version v is stale if a write of k with a version above v had completed before the read started. Age = read start − completion of the earliest such write. Reads of aggregates check each member's version; the read is stale if any is. Failed reads are not checked; failed writes are not counted as writes. Reads stale for longer than the TTL are correctness bugs.</li>
-<li><b>Fault windows</b> are cut at the times Toxiproxy acknowledged applying and removing the fault, not at the plan.</li>
+<li><b>Fault windows</b> are cut at the times Toxiproxy acknowledged applying and removing the fault, not at the plan. Inside a window: error rate (non-2xx), p50/p99 of end − scheduled, and DB queries/s versus the same-length window before. <b>Recovery</b>: the time from removal until hit ratio (≥ 90% of the pre-fault mean) and per-second p99 (≤ pre-fault p90 of per-second p99 + max(10%, 1 ms)) hold for 3 consecutive seconds.</li>
 <li><b>Validity</b>: a cell is untrusted when the achieved rate is more than 2% short, more than 1% of arrivals were dropped, the load generator used more than 90% of a core, scheduling lag p99 exceeded 100 ms, a fault was not applied, the history was unreadable, or the cell failed. Untrusted cells are marked and left out of verdicts.</li>
 </ul></section>`;
 
@@ -316,6 +316,22 @@ export function renderHtml(results: RunResults): string {
 <div class="card ${failedBudgets ? 'bad' : 'ok'}"><b>${run.budgets.length - failedBudgets}/${run.budgets.length}</b><span>budgets passed</span></div>
 <div class="card ${flagCount ? 'bad' : 'ok'}"><b>${flagCount}</b><span>validity flags</span></div>
 </div>
+${
+  run.untrustedCells.length
+    ? `<p class="verdict" style="border-color:var(--bad);background:#fef2f2"><b>${run.untrustedCells.length} cell(s) untrusted</b> — their numbers are shown but not ranked: ${run.untrustedCells
+        .slice(0, 8)
+        .map(
+          (u) =>
+            `<span class="mono">${e(u.cellId)}</span> (${e(
+              u.flags
+                .filter((f) => f.severity === 'error')
+                .map((f) => f.code)
+                .join(', '),
+            )})`,
+        )
+        .join(', ')}${run.untrustedCells.length > 8 ? ', …' : ''}. See <a href="#validity">Validity</a>.</p>`
+    : ''
+}
 <nav class="toc">${run.scenarios.map((s) => `<a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a>`).join('')}<a href="#validity">validity</a><a href="#methodology">methodology</a><a href="#environment">environment</a></nav>
 <h2>Summary</h2>
 <div class="tw"><table><tr><th>scenario</th><th class="l">question</th><th class="l">verdict</th></tr>${summary}</table></div>
