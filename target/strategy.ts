@@ -89,6 +89,11 @@ export interface StrategyContext {
   policy: FailurePolicy;
   /** Options given on the CLI / in the scenario, already merged over the strategy defaults. */
   options: Record<string, unknown>;
+  /**
+   * The target's cache key prefix (keys.ts, default 'cb:'). Helper keys not derived from a value
+   * key (aggregate version counters, counter buffers) are put under it.
+   */
+  keyPrefix?: string;
 }
 
 /** What a strategy file exports as default. `defaults` documents every option. */

@@ -1,5 +1,5 @@
 /**
- * lease — a miss asks Redis for a lease (Lua: GET, else SET lease:<key> token NX PX leaseTtlMs).
+ * lease — a miss asks Redis for a lease (Lua: GET, else SET <key>:lease token NX PX leaseTtlMs).
  * Only the holder loads, and its SET is applied only while its token is still the current one
  * (Lua compare-and-set). A write DELs the value AND the lease, so a holder that loaded before
  * the write has its late, stale SET rejected (the memcache lease of Nishtala et al., NSDI 2013).

@@ -1,5 +1,5 @@
 /**
- * lock — cache-aside where a miss first takes a rebuild lock (SET lock:<key> NX PX lockTtlMs, in
+ * lock — cache-aside where a miss first takes a rebuild lock (SET <key>:lock NX PX lockTtlMs, in
  * the same Lua step as a re-GET). Only the holder loads and SETs; the others poll (backoff from
  * pollMs to 4×pollMs) for its value for at most waitMs, then load for themselves without SETting.
  * Guarantees: ≈1 rebuild per expiry across all instances while Redis is up. A holder that dies

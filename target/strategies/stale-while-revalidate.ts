@@ -2,7 +2,7 @@
  * stale-while-revalidate — values carry a soft expiry (ttlMs) and live in Redis until the hard
  * expiry (ttlMs + staleTtlMs). Between the two a hit is served at once as 'stale' and triggers one
  * background refresh: one per key per process, and one across instances through a short NX lock
- * (lock:<key>, refreshLockMs).
+ * (<key>:lock, refreshLockMs).
  * Guarantees: flat latency through expiry; a value served is at most ttlMs + staleTtlMs old.
  * Writes DEL, so reads after a completed write are fresh; a refresh that loaded before a write
  * and SETs after it leaves a stale value for up to the hard TTL.

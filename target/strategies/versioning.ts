@@ -1,8 +1,8 @@
 /**
  * versioning — values that depend on aggregates (req.dependsOn, e.g. team:12) are stored under
- * <key>@<version of each aggregate>; a write INCRs the versions of req.bumps, so the next read
+ * <key>:v<version of each aggregate>; a write INCRs the versions of req.bumps, so the next read
  * resolves a new key and misses. Old keys are orphaned until their TTL (visible as key count).
- * Version keys (ver:<aggregate>) have no TTL; a missing one is seeded with the current epoch ms so
+ * Version keys (<prefix><aggregate>:ver) have no TTL; a missing one is seeded with the current epoch ms so
  * an evicted counter never returns to a version already used.
  * Guarantees: an aggregate read after a member write completes reflects it (no DEL of every
  * aggregate key needed). The entity's own key is still DELed on write.

@@ -1,5 +1,5 @@
 /**
- * write-behind — counter increments are buffered in Redis (INCRBY wb:pending:<id>) and a flush
+ * write-behind — counter increments are buffered in Redis (INCRBY <prefix>counter:<id>:pending) and a flush
  * loop (flushIntervalMs) moves them to the DB: one DB write per dirty counter per flush. Reads of
  * entities are cache-aside. Full accounting rules in parts/counters.ts; in short:
  * Guarantees: no increment is applied twice (take-with-receipt flush); after a flush the DB holds

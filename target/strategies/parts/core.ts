@@ -14,6 +14,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CacheError, CacheOutcome } from '../../cache-client.ts';
+import { DEFAULT_KEY_PREFIX } from '../../keys.ts';
 import type {
   ReadRequest,
   ReadResult,
@@ -26,7 +27,7 @@ import { type Counters, directCounters, writeBehindCounters } from './counters.t
 import { decodeEntry, type Entry } from './envelope.ts';
 import { CacheUnavailableError } from './errors.ts';
 import { freshnessPolicy } from './freshness.ts';
-import { leaseKey, lockKey, versionKey } from './key-names.ts';
+import { leaseKey, lockKey, versionedKey, versionKey } from './key-names.ts';
 import { readOptions } from './options.ts';
 import type { Parts } from './parts.ts';
 import { bumpVersions, Repairs } from './repairs.ts';
@@ -59,6 +60,7 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
   const o = readOptions(name, parts, ctx.options);
   const { cache, events } = ctx;
   const failClosed = ctx.policy === 'fail-closed';
+  const prefix = ctx.keyPrefix ?? DEFAULT_KEY_PREFIX;
 
   if (parts.cache === 'none') {
     return {
@@ -74,7 +76,7 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
 
   const nextTtl = ttlPolicy(parts.ttl, o);
   const freshness = freshnessPolicy(parts.freshness, o);
-  const repairs = new Repairs(cache);
+  const repairs = new Repairs(cache, prefix);
   const coalesced = new Map<string, Promise<unknown>>();
   const refreshing = new Set<string>();
   const background = new Set<Promise<unknown>>();
@@ -82,7 +84,7 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
   const lastLoadMs = new Map<string, number>();
   const counters: Counters =
     parts.counters === 'write-behind'
-      ? writeBehindCounters({ cache, events, instanceId: ctx.instanceId, failClosed, options: o })
+      ? writeBehindCounters({ cache, events, instanceId: ctx.instanceId, failClosed, options: o, prefix })
       : directCounters();
 
   /** In-process single-flight: concurrent callers with the same id share one promise. */
@@ -137,10 +139,15 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
   async function resolveKey(req: ReadRequest<Versioned>): Promise<CacheOutcome<string>> {
     if (parts.keys !== 'versioned' || req.dependsOn.length === 0) return { ok: true, value: req.key };
     const r = await cache.run('read-versions', (redis) =>
-      evalScript(redis, READ_VERSIONS, req.dependsOn.map(versionKey), [Date.now()]),
+      evalScript(
+        redis,
+        READ_VERSIONS,
+        req.dependsOn.map((d) => versionKey(d, prefix)),
+        [Date.now()],
+      ),
     );
     if (!r.ok) return r;
-    return { ok: true, value: `${req.key}@${(r.value as unknown[]).map(String).join('.')}` };
+    return { ok: true, value: versionedKey(req.key, (r.value as unknown[]).map(String)) };
   }
 
   // --- miss path under the rebuild guard -------------------------------------------------------
@@ -332,7 +339,7 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
       let failure: CacheError | null = null;
 
       if (parts.keys === 'versioned' && req.bumps.length > 0) {
-        failure = await bumpVersions(cache, req.bumps);
+        failure = await bumpVersions(cache, req.bumps, prefix);
         if (failure) repairs.addBumps(req.bumps);
       }
       const dels = [...req.invalidates];

@@ -1,7 +1,7 @@
 /**
  * Counter part.
  *   direct        every increment is one DB write; reads read the DB.
- *   write-behind  increments are buffered in Redis (INCRBY on `wb:pending:<id>`) and a flush loop
+ *   write-behind  increments are buffered in Redis (INCRBY on `<prefix>counter:<id>:pending`) and a flush loop
  *                 moves them to the DB, one DB write per counter per flush.
  *
  * Write-behind never counts an increment twice: a flush first moves the pending amount into this
@@ -64,8 +64,9 @@ export function writeBehindCounters(deps: {
   instanceId: string;
   failClosed: boolean;
   options: StrategyOptions;
+  prefix: string;
 }): Counters & { flush(): Promise<void> } {
-  const { cache, events, failClosed, options: o } = deps;
+  const { cache, events, failClosed, options: o, prefix } = deps;
   // Unique per process, so a restarted instance never adopts (and re-applies) an old entry.
   const field = `${deps.instanceId}:${randomBytes(4).toString('hex')}`;
   const counters = new Map<number, CounterState>();
@@ -91,7 +92,7 @@ export function writeBehindCounters(deps: {
     return value;
   };
 
-  const keysOf = (id: number) => [pendingCounterKey(id), inflightCounterKey(id)];
+  const keysOf = (id: number) => [pendingCounterKey(id, prefix), inflightCounterKey(id, prefix)];
 
   const toPair = (v: unknown): [number, number] => {
     const a = v as [unknown, unknown];
@@ -101,7 +102,7 @@ export function writeBehindCounters(deps: {
   async function flushOne(id: number): Promise<void> {
     const s = counters.get(id);
     if (!s) return;
-    const inflight = inflightCounterKey(id);
+    const inflight = inflightCounterKey(id, prefix);
     if (s.committed !== undefined) {
       const entry = s.committed;
       const c = await cache.run('wb-clear', (r) => evalScript(r, CLEAR_INFLIGHT, [inflight], [field, entry]));

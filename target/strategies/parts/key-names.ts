@@ -1,10 +1,25 @@
 /**
- * Auxiliary Redis keys the strategies create next to the value keys. One place, so the
- * key-count-by-namespace report can group them (prefix before the first ':').
+ * Helper keys the strategies create next to the value keys, following keys.ts: a helper extends
+ * the key it guards (`…:lock`, `…:lease`), a versioned value key ends in `:v<versions>`, version
+ * counters and counter buffers live under the target's key prefix, so the key-count report groups
+ * them with their entity (keys.ts keyNamespace).
  */
-export const lockKey = (valueKey: string): string => `lock:${valueKey}`;
-export const leaseKey = (valueKey: string): string => `lease:${valueKey}`;
-/** Version counter of an aggregate namespace such as `team:12` (versioning). */
-export const versionKey = (aggregate: string): string => `ver:${aggregate}`;
-export const pendingCounterKey = (counterId: number): string => `wb:pending:${counterId}`;
-export const inflightCounterKey = (counterId: number): string => `wb:inflight:${counterId}`;
+import {
+  DEFAULT_KEY_PREFIX,
+  leaseKey as keysLeaseKey,
+  lockKey as keysLockKey,
+  namespaceVersionKey,
+  withVersion,
+} from '../../keys.ts';
+
+export const lockKey = (valueKey: string): string => keysLockKey(valueKey);
+export const leaseKey = (valueKey: string): string => keysLeaseKey(valueKey);
+/** `team:12` → `cb:team:12:ver` (versioning). */
+export const versionKey = (aggregate: string, prefix = DEFAULT_KEY_PREFIX): string =>
+  namespaceVersionKey(aggregate, prefix);
+export const versionedKey = (valueKey: string, versions: string[]): string =>
+  withVersion(valueKey, versions.map(Number));
+export const pendingCounterKey = (counterId: number, prefix = DEFAULT_KEY_PREFIX): string =>
+  `${prefix}counter:${counterId}:pending`;
+export const inflightCounterKey = (counterId: number, prefix = DEFAULT_KEY_PREFIX): string =>
+  `${prefix}counter:${counterId}:inflight`;

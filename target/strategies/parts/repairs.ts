@@ -17,11 +17,13 @@ export class Repairs {
   private readonly bumps = new Set<string>();
   private running: Promise<void> | null = null;
   private readonly cache: CacheClient;
+  private readonly prefix: string;
   /** Repairs dropped because the set was full (their keys may be stale until TTL). */
   dropped = 0;
 
-  constructor(cache: CacheClient) {
+  constructor(cache: CacheClient, prefix: string) {
     this.cache = cache;
+    this.prefix = prefix;
   }
 
   get size(): number {
@@ -67,7 +69,7 @@ export class Repairs {
     const bumps = [...this.bumps];
     for (let i = 0; i < bumps.length; i += CHUNK) {
       const chunk = bumps.slice(i, i + CHUNK);
-      const r = await bump(this.cache, chunk);
+      const r = (await bumpVersions(this.cache, chunk, this.prefix)) === null;
       if (!r) return;
       for (const a of chunk) this.bumps.delete(a);
     }
@@ -75,13 +77,18 @@ export class Repairs {
 }
 
 /** Bumps aggregate versions; returns the failure, or null on success. */
-export async function bumpVersions(cache: CacheClient, aggregates: string[]): Promise<CacheError | null> {
+export async function bumpVersions(
+  cache: CacheClient,
+  aggregates: string[],
+  prefix: string,
+): Promise<CacheError | null> {
   const r = await cache.run('bump-versions', (redis) =>
-    evalScript(redis, BUMP_VERSIONS, aggregates.map(versionKey), [Date.now()]),
+    evalScript(
+      redis,
+      BUMP_VERSIONS,
+      aggregates.map((a) => versionKey(a, prefix)),
+      [Date.now()],
+    ),
   );
   return r.ok ? null : r.error;
-}
-
-async function bump(cache: CacheClient, aggregates: string[]): Promise<boolean> {
-  return (await bumpVersions(cache, aggregates)) === null;
 }
