@@ -1,0 +1,289 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LoadProgress, runBuiltinLoad } from '../harness/driver/builtin.ts';
+import type { HistoryRecord } from '../harness/results/schema.ts';
+import type { LoadShape, Scenario } from '../scenarios/types.ts';
+
+const now = () => performance.timeOrigin + performance.now();
+const dir = mkdtempSync(join(tmpdir(), 'cb-driver-'));
+let historyN = 0;
+const historyFile = () => join(dir, `history-${++historyN}.ndjson`);
+
+/** A tiny JSON server shaped like the target: versions in every body; stalls on demand. */
+interface TestServer {
+  url: string;
+  server: Server;
+  stall: { from: number; until: number };
+  /** Paths that never get an answer (to exercise the request timeout). */
+  blackholePrefix?: string;
+  hits: number;
+}
+
+async function startServer(): Promise<TestServer> {
+  const ts: TestServer = {
+    url: '',
+    server: undefined as unknown as Server,
+    stall: { from: 0, until: 0 },
+    hits: 0,
+  };
+  ts.server = createServer((req, res) => {
+    ts.hits++;
+    const arrived = now();
+    req.resume();
+    req.on('end', () => {
+      if (ts.blackholePrefix && req.url?.startsWith(ts.blackholePrefix)) return;
+      const m = /^\/(users|counters)\/(\d+)/.exec(req.url ?? '');
+      const body =
+        m?.[1] === 'users'
+          ? { user: { id: Number(m[2]) }, versions: { [`user:${m[2]}`]: 7 } }
+          : { value: 41, pending: 0 };
+      const send = () => {
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(body));
+      };
+      if (arrived >= ts.stall.from && arrived < ts.stall.until) setTimeout(send, ts.stall.until - arrived);
+      else send();
+    });
+  });
+  ts.server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => ts.server.listen(0, '127.0.0.1', () => r()));
+  ts.url = `http://127.0.0.1:${(ts.server.address() as AddressInfo).port}`;
+  return ts;
+}
+
+function scenario(
+  load: Partial<LoadShape> & Pick<LoadShape, 'phases'>,
+  mix: Scenario['mix'] = { 'read-user': 1 },
+): Scenario {
+  return {
+    name: 'driver-test',
+    question: 'q?',
+    description: '',
+    load: { arrivals: 'constant', maxInFlight: 256, ...load },
+    keys: { type: 'zipf', exponent: 1.1 },
+    mix,
+    data: { users: 100, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
+    cache: {},
+    start: 'warm',
+    faults: [],
+    budgets: {},
+  };
+}
+
+function readHistory(path: string): HistoryRecord[] {
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as HistoryRecord);
+}
+
+let a: TestServer;
+let b: TestServer;
+beforeAll(async () => {
+  a = await startServer();
+  b = await startServer();
+});
+afterAll(async () => {
+  for (const s of [a, b]) {
+    s.server.closeAllConnections();
+    await new Promise((r) => s.server.close(r));
+  }
+});
+
+describe('built-in open-model driver', () => {
+  it('achieves the requested rate with 0 dropped on a fast server, spreads over instances, writes the history', async () => {
+    const path = historyFile();
+    const progress: LoadProgress[] = [];
+    const startAt = now() + 1500;
+    const r = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 3000, rate: 300 }] }, { 'read-user': 3, 'incr-counter': 1 }),
+      targets: [a.url, b.url],
+      seed: 42,
+      historyPath: path,
+      startAt,
+      onProgress: (p) => progress.push(p),
+    });
+    console.log(
+      'fast server:',
+      JSON.stringify({ ...r.load, perOp: undefined, overall: r.load.overall.latency }),
+    );
+    expect(r.loadStartedAt).toBe(startAt);
+    expect(r.startLateMs).toBe(0);
+    expect(r.aborted).toBe(false);
+    expect(r.load.scheduled).toBe(900);
+    expect(r.load.sent).toBe(900);
+    expect(r.load.dropped).toBe(0);
+    expect(r.load.errors).toBe(0);
+    expect(r.load.completed).toBe(900);
+    expect(r.load.requestedRate).toBe(300);
+    expect(Math.abs(r.load.achievedRate - 300) / 300).toBeLessThan(0.01);
+    expect(r.load.schedulingLag.count).toBe(900);
+    expect(r.load.driverCpu).toBeGreaterThan(0);
+    expect(r.load.driverPeakRssMB).toBeGreaterThan(10);
+    expect(r.series.t0).toBe(startAt);
+    expect(r.series.requests).toEqual([300, 300, 300]);
+    expect(r.series.dropped).toEqual([0, 0, 0]);
+    expect(r.series.p99.every((v) => v > 0)).toBe(true);
+    expect(Object.keys(r.load.perOp).sort()).toEqual(['incr-counter', 'read-user']);
+    expect(r.load.overall.statuses).toEqual({ '200': 900 });
+    // Zipf: user:1 is the hottest key.
+    expect(r.hottestKeys[0]?.key).toBe('user:1');
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+
+    const hist = readHistory(path);
+    expect(hist.length).toBe(900);
+    const byInstance = [0, 0];
+    for (const h of hist) {
+      byInstance[h.instance] = (byInstance[h.instance] ?? 0) + 1;
+      expect(h.start).toBeGreaterThanOrEqual(h.scheduled);
+      expect(h.end).toBeGreaterThan(h.start);
+      if (h.op === 'read-user') {
+        expect(h.kind).toBe('read');
+        expect(h.versions).toEqual({ [h.key]: 7 });
+      } else {
+        expect([h.kind, h.value]).toEqual(['incr', 1]);
+      }
+    }
+    expect(byInstance).toEqual([450, 450]);
+  });
+
+  it('follows ramping and poisson schedules', async () => {
+    const ramp = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 2000, rate: 100, to: 300 }] }),
+      targets: [a.url],
+      seed: 1,
+      historyPath: historyFile(),
+    });
+    expect(ramp.load.sent).toBe(400);
+    expect(ramp.series.requests[0]).toBeLessThan(ramp.series.requests[1] as number);
+    const poisson = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 2000, rate: 300 }], arrivals: 'poisson' }),
+      targets: [a.url],
+      seed: 1,
+      historyPath: historyFile(),
+    });
+    expect(Math.abs(poisson.load.sent - 600)).toBeLessThan(4 * Math.sqrt(600));
+    expect(poisson.load.dropped).toBe(0);
+  });
+
+  it('measures latency from the scheduled time: a 1 s server stall shows in every request scheduled during it', async () => {
+    const path = historyFile();
+    const startAt = now() + 1500;
+    a.stall = { from: startAt + 1000, until: startAt + 2000 };
+    const r = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 3000, rate: 200 }], maxInFlight: 1000 }),
+      targets: [a.url],
+      seed: 2,
+      historyPath: path,
+      startAt,
+    });
+    a.stall = { from: 0, until: 0 };
+    console.log(
+      '1 s stall, open model: latency',
+      JSON.stringify(r.load.overall.latency),
+      'p99/s',
+      r.series.p99,
+    );
+    expect(r.load.dropped).toBe(0);
+    expect(r.load.sent).toBe(600);
+    // Requests scheduled right at the stall start wait ~1 s; the max is close to 1000 ms.
+    expect(r.load.overall.latency.max).toBeGreaterThan(950);
+    expect(r.load.overall.latency.max).toBeLessThan(1200);
+    // About a third of all requests fell into the stall: p50 of those ≈ 500 ms, so overall p90 is high.
+    expect(r.load.overall.latency.p90).toBeGreaterThan(300);
+    expect(r.series.p99[1]).toBeGreaterThan(900);
+    expect(r.series.p99[0]).toBeLessThan(100);
+    // Per request: latency ≈ stall end − scheduled time.
+    const hist = readHistory(path);
+    const inStall = hist.filter((h) => h.scheduled >= startAt + 1050 && h.scheduled < startAt + 1950);
+    expect(inStall.length).toBeGreaterThan(150);
+    for (const h of inStall) {
+      const expected = startAt + 2000 - h.scheduled;
+      expect(Math.abs(h.end - h.scheduled - expected)).toBeLessThan(100);
+    }
+  });
+
+  it('counts arrivals beyond the in-flight cap as dropped, never hides them', async () => {
+    const startAt = now() + 1500;
+    a.stall = { from: startAt + 500, until: startAt + 1500 };
+    const r = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 2500, rate: 200 }], maxInFlight: 20 }),
+      targets: [a.url],
+      seed: 3,
+      historyPath: historyFile(),
+      startAt,
+    });
+    a.stall = { from: 0, until: 0 };
+    console.log(
+      'stall with cap 20:',
+      JSON.stringify({ sent: r.load.sent, dropped: r.load.dropped, perSecond: r.series.dropped }),
+    );
+    expect(r.load.scheduled).toBe(500);
+    expect(r.load.sent + r.load.dropped).toBe(500);
+    // 200 arrivals during the 1 s stall, 20 of them fit under the cap: ~180 dropped.
+    expect(r.load.dropped).toBeGreaterThan(160);
+    expect(r.load.dropped).toBeLessThan(200);
+    expect(r.series.dropped.reduce((x, y) => x + y, 0)).toBe(r.load.dropped);
+    expect(r.load.achievedRate).toBeLessThan(r.load.requestedRate * 0.7);
+    expect(r.load.errors).toBe(0);
+  });
+
+  it('times out unanswered requests as errors with status 0', async () => {
+    a.blackholePrefix = '/counters/';
+    const path = historyFile();
+    const r = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 1000, rate: 50 }] }, { 'read-user': 1, 'read-counter': 1 }),
+      targets: [a.url],
+      seed: 4,
+      historyPath: path,
+      requestTimeoutMs: 300,
+    });
+    a.blackholePrefix = undefined;
+    const perOp = r.load.perOp['read-counter'];
+    expect(perOp?.errors).toBe(perOp?.count);
+    expect(perOp?.statuses).toEqual({ '0': perOp?.count });
+    expect(r.load.perOp['read-user']?.errors).toBe(0);
+    expect(r.load.errors).toBe(perOp?.count);
+    const failed = readHistory(path).filter((h) => h.status === 0);
+    expect(failed.length).toBe(perOp?.count);
+    for (const h of failed) {
+      expect(h.error).toBeTruthy();
+      expect(h.end - h.scheduled).toBeGreaterThanOrEqual(290);
+    }
+  });
+
+  it('stops early on abort and returns what it measured', async () => {
+    const ac = new AbortController();
+    const startAt = now() + 1500;
+    setTimeout(() => ac.abort(), startAt + 700 - now());
+    const r = await runBuiltinLoad({
+      scenario: scenario({ phases: [{ duration: 10_000, rate: 100 }] }),
+      targets: [a.url],
+      seed: 5,
+      historyPath: historyFile(),
+      signal: ac.signal,
+      startAt,
+    });
+    expect(now() - startAt).toBeLessThan(2000);
+    expect(r.aborted).toBe(true);
+    expect(r.load.sent).toBeGreaterThan(30);
+    expect(r.load.sent).toBeLessThan(100);
+    expect(r.load.completed).toBe(r.load.sent);
+  });
+
+  it('rejects without targets', async () => {
+    await expect(
+      runBuiltinLoad({
+        scenario: scenario({ phases: [{ duration: 100, rate: 1 }] }),
+        targets: [],
+        seed: 1,
+        historyPath: historyFile(),
+      }),
+    ).rejects.toThrow(/no target/);
+  });
+});
