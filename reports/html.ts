@@ -147,7 +147,7 @@ function stampedeTable(cells: CellResult[], analyses: Map<CellResult, CellAnalys
     .filter(({ s }) => s.rebuilds > 0)
     .map(
       ({ c, s }) =>
-        `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
+        `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}<span class="rel">${e(s.hotKey ?? '')}</span></td><td>${fixed(s.rebuildsPerExpiryAllKeys, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
           .slice(0, 3)
           .map((k) => `${e(k.key)} (max ${k.maxRebuildsPerEpisode})`)
           .join(
@@ -159,7 +159,7 @@ function stampedeTable(cells: CellResult[], analyses: Map<CellResult, CellAnalys
         )}</td></tr>`,
     );
   if (!rows.length) return '';
-  return `<details><summary>Stampede detail (rebuild episodes)</summary><div class="tw"><table><tr><th>strategy</th><th>rebuilds</th><th>episodes</th><th>per expiry</th><th>max</th><th>max concurrent</th><th>episodes &gt; 1</th><th class="l">stampeding keys</th><th>DB peak around expiries / median per s</th><th class="l">by instance</th></tr>${rows.join('')}</table></div></details>`;
+  return `<details><summary>Stampede detail (rebuild episodes)</summary><div class="tw"><table><tr><th>strategy</th><th>rebuilds</th><th>episodes</th><th>per expiry (hot key)</th><th>per expiry (all keys)</th><th>max</th><th>max concurrent</th><th>episodes &gt; 1</th><th class="l">stampeding keys</th><th>DB peak around expiries / median per s</th><th class="l">by instance</th></tr>${rows.join('')}</table></div></details>`;
 }
 
 function stalenessTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
@@ -238,7 +238,7 @@ const METHODOLOGY = `<section id="methodology"><h2>Methodology</h2>
 <ul>
 <li><b>Open-model load.</b> Requests are sent at their scheduled arrival times whether or not earlier ones returned. Latency is measured from the scheduled time, so a stalled target shows its full delay (no coordinated omission). Arrivals that could not be sent because the in-flight cap was reached are counted as dropped and flagged.</li>
 <li><b>DB load</b> is the target's own count of queries (all instances), per second and per HTTP request, cross-checked against <code>pg_stat_statements</code> (a difference above 0.5% is flagged).</li>
-<li><b>Rebuild</b>: one database load caused by a cache miss or a refresh, recorded by the target with start and end. <b>Expiry episode</b>: per key, rebuilds (from every instance) grouped by overlap — a rebuild that starts while another rebuild of the key is running, or within a 50 ms grace after the last one ended, joins the episode. Rebuilds per expiry is the mean episode size (ideal 1); max concurrent is a sweep over start/end events.</li>
+<li><b>Rebuild</b>: one database load caused by a cache miss or a refresh, recorded by the target with start and end. <b>Expiry episode</b>: per key, rebuilds (from every instance) grouped by overlap — a rebuild that starts while another rebuild of the key is running, or within a 50 ms grace after the last one ended, joins the episode. Rebuilds per expiry is the mean episode size of the hot key — the key with the most rebuilds (ideal 1); the mean over all keys is shown in the stampede detail. Max concurrent is a sweep over start/end events.</li>
 <li><b>Stale read</b> (history check): a read of key k that returned version v is stale if a write of k with a version above v had completed before the read started. Age = read start − completion of the earliest such write. Reads of aggregates check each member's version; the read is stale if any is. Failed reads are not checked; failed writes are not counted as writes. Reads stale for longer than the TTL are correctness bugs.</li>
 <li><b>Fault windows</b> are cut at the times Toxiproxy acknowledged applying and removing the fault, not at the plan. Inside a window: error rate (non-2xx), p50/p99 of end − scheduled, and DB queries/s versus the same-length window before. <b>Recovery</b>: the time from removal until hit ratio (≥ 90% of the pre-fault mean) and per-second p99 (≤ pre-fault p90 of per-second p99 + max(10%, 1 ms)) hold for 3 consecutive seconds.</li>
 <li><b>Validity</b>: a cell is untrusted when the achieved rate is more than 2% short, more than 1% of arrivals were dropped, the load generator used more than 90% of a core, scheduling lag p99 exceeded 100 ms, a fault was not applied, the history was unreadable, or the cell failed. Untrusted cells are marked and left out of verdicts.</li>

@@ -30,7 +30,7 @@ function table(s: ScenarioAnalysis, d: Detail): string {
     return `| ${name} | ${cols.map((c) => m(formatMetric(c, r.metrics[c]))).join(' | ')} | ${rel} |`;
   });
   const notes = d.notes
-    ? `\n<sub>${cols.map((c) => `${m(METRICS[c].label)}: ${m(METRICS[c].how)}`).join(' · ')}</sub>\n`
+    ? `\n\n<sub>${cols.map((c) => `${m(METRICS[c].label)}: ${m(METRICS[c].how)}`).join(' · ')}</sub>\n`
     : '';
   return [head, sep, ...rows].join('\n') + notes;
 }

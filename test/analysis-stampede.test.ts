@@ -45,6 +45,29 @@ describe('stampede episodes', () => {
     expect(maxConcurrency([ev('k', 'i1', 0, 10), ev('k', 'i2', 9, 20), ev('k', 'i2', 9.5, 9.8)])).toBe(3);
   });
 
+  it("headline rebuilds per expiry is the hot key's; cold one-rebuild keys do not dilute it", () => {
+    const { cell } = synthCell({ scenario: 'hot-key', strategy: 'cache-aside', seconds: 4 });
+    cell.rebuilds = [];
+    for (let e = 0; e < 3; e++)
+      for (let k = 0; k < 4; k++)
+        cell.rebuilds.push(
+          ev(
+            'team-report:1',
+            k % 2 ? 'i2' : 'i1',
+            cell.loadStartedAt + e * 1000 + k,
+            cell.loadStartedAt + e * 1000 + 35,
+          ),
+        );
+    for (let u = 0; u < 100; u++)
+      cell.rebuilds.push(ev(`user:${u}`, 'i1', cell.loadStartedAt + u * 30, cell.loadStartedAt + u * 30 + 2));
+    const s = analyzeStampede(cell);
+    expect(s.hotKey).toBe('team-report:1');
+    expect(s.rebuildsPerExpiry).toBe(4);
+    expect(s.rebuildsPerExpiryAllKeys).toBeCloseTo(112 / 103, 9);
+    expect(s.maxConcurrentPerKey).toBe(4);
+    expect(s.episodesWithMultiple).toBe(3);
+  });
+
   it('cell analysis: cache-aside stampedes, lock keeps ~1 rebuild per expiry', () => {
     const ca = analyzeStampede(synthCell({ scenario: 'hot-key', strategy: 'cache-aside', seed: 1 }).cell);
     const lock = analyzeStampede(synthCell({ scenario: 'hot-key', strategy: 'lock', seed: 1 }).cell);

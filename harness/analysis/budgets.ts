@@ -28,7 +28,7 @@ export const BUDGETS: Record<BudgetKey, BudgetDef> = {
     fmt: num,
   },
   rebuildsPerExpiry: {
-    metric: 'mean rebuilds per expiry',
+    metric: 'mean rebuilds per expiry of the hot key',
     value: (a) =>
       a.stampede.rebuildsPerExpiry === null
         ? { value: null, note: 'no rebuilds happened', passIfNull: true }

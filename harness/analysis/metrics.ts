@@ -14,6 +14,7 @@ export type MetricId =
   | 'errorRate'
   | 'hitRatio'
   | 'rebuildsPerExpiry'
+  | 'rebuildsPerExpiryAllKeys'
   | 'maxRebuildsPerExpiry'
   | 'maxConcurrentRebuilds'
   | 'dbPeakAroundExpiries'
@@ -91,7 +92,14 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'rebuilds / expiry',
     unit: '',
     better: 'lower',
-    how: 'mean rebuilds per expiry episode (rebuilds of a key overlapping in time, all instances merged); ideal 1',
+    how: 'mean rebuilds per expiry episode of the hot key (the key with the most rebuilds); an episode = rebuilds of the key overlapping in time, all instances merged; ideal 1',
+  },
+  rebuildsPerExpiryAllKeys: {
+    id: 'rebuildsPerExpiryAllKeys',
+    label: 'rebuilds / expiry (all keys)',
+    unit: '',
+    better: 'lower',
+    how: 'mean rebuilds per expiry episode over every key (rarely read keys pull it towards 1)',
   },
   maxRebuildsPerExpiry: {
     id: 'maxRebuildsPerExpiry',
@@ -207,6 +215,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     errorRate: a.latency.errorRate,
     hitRatio: a.cacheHealth.hitRatio,
     rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
+    rebuildsPerExpiryAllKeys: a.stampede.rebuildsPerExpiryAllKeys ?? null,
     maxRebuildsPerExpiry: a.stampede.episodes ? a.stampede.maxRebuildsPerExpiry : null,
     maxConcurrentRebuilds: a.stampede.episodes ? a.stampede.maxConcurrentPerKey : null,
     dbPeakAroundExpiries: a.stampede.dbPeakAroundExpiries,

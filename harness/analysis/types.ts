@@ -57,8 +57,17 @@ export interface StampedeKeySummary {
 export interface StampedeAnalysis {
   rebuilds: number;
   episodes: number;
-  /** Mean rebuilds per expiry episode (ideal 1); null when there was no rebuild. */
+  /**
+   * Mean rebuilds per expiry episode of the HOT key — the key with the most rebuilds (ideal 1);
+   * null when there was no rebuild. The headline figure: budgets, gate and verdicts use it.
+   */
   rebuildsPerExpiry: number | null;
+  hotKey: string | null;
+  /**
+   * Mean over ALL episodes of all keys. Rarely read keys contribute one-rebuild episodes (their
+   * cold or post-TTL first miss), which pull this towards 1 whatever the strategy does.
+   */
+  rebuildsPerExpiryAllKeys: number | null;
   maxRebuildsPerExpiry: number;
   /** Largest number of rebuilds of one key running at the same instant, all instances merged. */
   maxConcurrentPerKey: number;
