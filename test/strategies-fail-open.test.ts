@@ -21,6 +21,8 @@ beforeEach(() => fx.reset());
 const log = (line: string) => console.log(`[fail-open] ${line}`);
 const CACHING = strategyNames().filter((n) => n !== 'no-cache');
 const READS = 40;
+/** Scheduling noise on 2 shared cores (other test files run in parallel). */
+const SLACK_MS = 100;
 const OP_BUDGET = CACHE_CLIENT_DEFAULTS.commandTimeoutMs + 25;
 /** The breaker probes after openMs (or at once on reconnect); reconnect backoff ≤ 500 ms. */
 const RECOVERY_BOUND_MS = CACHE_CLIENT_DEFAULTS.openMs + CACHE_CLIENT_DEFAULTS.reconnectMaxDelayMs + 1_000;
@@ -102,7 +104,7 @@ describe('Redis down (proxy disabled)', () => {
 
     await fx.redisDown();
     // Refused connections fail at once: the bound is DB time plus a small margin.
-    await readsDuringFault(all, 'proxy disabled', OP_BUDGET + db.max + 50);
+    await readsDuringFault(all, 'proxy disabled', OP_BUDGET + db.max + SLACK_MS);
 
     const t0 = performance.now();
     const err = await closed.strategy.read(fx.itemRead(1)).catch((e: unknown) => e);
@@ -150,7 +152,7 @@ describe('Redis blackholed (timeout toxic, replies dropped)', () => {
       const r = await h.strategy.read(fx.itemRead(15));
       expect(r.source).toBe('fallback');
     }
-    await readsDuringFault(all, 'blackhole', OP_BUDGET + db.max + 50);
+    await readsDuringFault(all, 'blackhole', OP_BUDGET + db.max + SLACK_MS);
 
     const t0 = performance.now();
     const err = await closed.strategy.read(fx.itemRead(1)).catch((e: unknown) => e);
