@@ -10,7 +10,7 @@ import { DbError } from './db.ts';
 import { endpointContext, type TargetInstrumentation } from './instrumentation.ts';
 import { entityKey, type Keys, TEAM_MEMBERS_DEFAULTS } from './keys.ts';
 import type { TargetMetrics } from './metrics.ts';
-import type { IncrementRequest, ReadSource, Strategy, Versioned } from './strategy.ts';
+import type { IncrementRequest, ReadResult, ReadSource, Strategy, Versioned } from './strategy.ts';
 
 export interface AppDeps {
   db: Db;
@@ -212,20 +212,28 @@ export function createApp(deps: AppDeps): express.Express {
   const jsonBody = express.json({ limit: deps.maxBodyBytes, strict: false, type: 'application/json' });
 
   /** Wraps a handler: endpoint context for DB counting, request count, latency, errors. */
-  const route =
-    (endpoint: string, handler: (req: Request, res: Response) => Promise<void>) =>
-    (req: Request, res: Response, next: NextFunction): void => {
+  const route = (endpoint: string, handler: (req: Request, res: Response) => Promise<void>) => {
+    const observe = metrics.observer(endpoint);
+    // Kept allocation-light: this runs on every request, including the cache-hit path.
+    return (req: Request, res: Response, next: NextFunction): void => {
       const t0 = performance.now();
       events.httpRequest(endpoint);
-      res.once('finish', () => metrics.observe(endpoint, res.statusCode, performance.now() - t0));
       res.setHeader('x-instance', instanceId);
-      endpointContext.run(endpoint, () => handler(req, res)).catch(next);
+      endpointContext.run(endpoint, handler, req, res).then(
+        () => observe(res.statusCode, performance.now() - t0),
+        (err: unknown) => {
+          next(err);
+          observe(res.statusCode, performance.now() - t0);
+        },
+      );
     };
+  };
 
-  const sendRead = (res: Response, source: ReadSource, value: Versioned): void => {
-    res.setHeader('x-cache', noCache ? 'none' : X_CACHE[source]);
+  // A hit carries the cached JSON text (ReadResult.json): send it as is, no re-serialization.
+  const sendRead = (res: Response, r: ReadResult<Versioned>): void => {
+    res.setHeader('x-cache', noCache ? 'none' : X_CACHE[r.source]);
     res.setHeader('content-type', 'application/json; charset=utf-8');
-    res.end(JSON.stringify(value));
+    res.end(r.json ?? JSON.stringify(r.value));
   };
 
   const userValue = (u: UserRow) => ({ user: u, versions: { [entityKey('user', u.id)]: u.version } });
@@ -244,7 +252,7 @@ export function createApp(deps: AppDeps): express.Express {
           return userValue(u);
         },
       });
-      sendRead(res, r.source, r.value);
+      sendRead(res, r);
     }),
   );
 
@@ -296,7 +304,7 @@ export function createApp(deps: AppDeps): express.Express {
           return { team: t, versions };
         },
       });
-      sendRead(res, r.source, r.value);
+      sendRead(res, r);
     }),
   );
 
@@ -315,7 +323,7 @@ export function createApp(deps: AppDeps): express.Express {
           return { report, versions };
         },
       });
-      sendRead(res, r.source, r.value);
+      sendRead(res, r);
     }),
   );
 

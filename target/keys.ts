@@ -63,14 +63,18 @@ export function leaseKey(key: string): string {
 }
 
 /**
- * Namespace of a cache key for key-count reports: the entity kind plus what about it,
- * without ids, parameters, versions. `cb:team:7:members:v3` → "team-members", `cb:user:4` → "user",
- * `cb:user:4:lock` → "user-lock".
+ * Namespace of a cache key for key-count reports: the words of the key without the prefix, ids,
+ * parameters and versions. `cb:team:7:members:v3` → "team-members", `cb:user:4` → "user",
+ * `cb:user:4:lock` → "user-lock"; helper keys that wrap a value key (`lock:cb:user:4`) keep their
+ * wrapper word first → "lock-user".
  */
 export function keyNamespace(key: string, prefix = DEFAULT_KEY_PREFIX): string {
-  const rest = key.startsWith(prefix) ? key.slice(prefix.length) : key;
-  const parts = rest.split(':').filter((p) => p !== '' && !/^[0-9]+$/.test(p) && !/^v[0-9.]+$/.test(p));
-  const words = parts.filter((p) => !p.includes('='));
+  const prefixWord = prefix.replace(/:$/, '');
+  const words = key
+    .split(':')
+    .filter(
+      (p) => p !== '' && p !== prefixWord && !/^[0-9]+$/.test(p) && !/^v[0-9.]+$/.test(p) && !p.includes('='),
+    );
   return words.length === 0 ? 'other' : words.join('-');
 }
 

@@ -10,6 +10,8 @@ export interface TargetMetrics {
   readonly registry: Registry;
   /** One finished HTTP request. */
   observe(endpoint: string, status: number, ms: number): void;
+  /** `observe` bound to one endpoint, with its label children cached per status (hot path). */
+  observer(endpoint: string): (status: number, ms: number) => void;
   /** Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>;
 }
@@ -116,6 +118,17 @@ export function createMetrics(
         children.set(k, child);
       }
       child.observe(ms / 1000);
+    },
+    observer(endpoint) {
+      const byStatus = new Map<number, { observe(v: number): void }>();
+      return (status, ms) => {
+        let child = byStatus.get(status);
+        if (!child) {
+          child = latency.labels({ endpoint, status: String(status) });
+          byStatus.set(status, child);
+        }
+        child.observe(ms / 1000);
+      };
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() };

@@ -51,6 +51,9 @@ describe('keys', () => {
     expect(keyNamespace('cb:team:7:members:limit=10:v2')).toBe('team-members');
     expect(keyNamespace('cb:user:42')).toBe('user');
     expect(keyNamespace('cb:user:42:lock')).toBe('user-lock');
+    expect(keyNamespace('lock:cb:user:42')).toBe('lock-user');
+    expect(keyNamespace('wb:pending:3')).toBe('wb-pending');
+    expect(keyNamespace('x:user:1', 'x:')).toBe('user');
   });
 });
 
