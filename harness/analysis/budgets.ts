@@ -98,7 +98,10 @@ export function checkBudgets(cell: CellResult, a: CellAnalysis): BudgetCheck[] {
       limit,
       value,
       passed,
-      message: `${def.metric}: ${shown} ${passed ? '<=' : value === null ? '—' : '>'} budget ${def.fmt(limit)}`,
+      message:
+        value === null
+          ? `${def.metric}: ${shown} (budget ${def.fmt(limit)}${passed ? ', not applicable' : ''})`
+          : `${def.metric}: ${shown} ${passed ? '<=' : '>'} budget ${def.fmt(limit)}`,
     });
   }
   return out;
