@@ -74,6 +74,45 @@ describe('stampede: 100 concurrent reads of one cold key whose load takes 200 ms
   });
 });
 
+describe('composition', () => {
+  it('jitter+lock: one rebuild for a stampede, and jittered TTLs', async () => {
+    const { strategy } = await fx.make('jitter+lock');
+    const results = await Promise.all(
+      Array.from({ length: 50 }, () => strategy.read(fx.itemRead(8, { sleepS: 0.2 }))),
+    );
+    expect(results.every((r) => r.value.item.id === 8)).toBe(true);
+    for (let id = 1; id <= 10; id++) await strategy.read(fx.itemRead(id));
+    const pttls = await Promise.all(Array.from({ length: 10 }, (_, i) => fx.redis.pttl(`item:${i + 1}`)));
+    const spread = Math.max(...pttls) - Math.min(...pttls);
+    log(
+      `jitter+lock: 50 concurrent cold reads → DB loads=${fx.loadsOf('item:8')}; PTTL spread over 10 keys ${spread} ms`,
+    );
+    expect(fx.loadsOf('item:8')).toBe(1);
+    expect(Math.min(...pttls)).toBeGreaterThan(25_000);
+    expect(Math.max(...pttls)).toBeLessThanOrEqual(36_000);
+    expect(spread).toBeGreaterThan(500);
+  });
+
+  it('xfetch+lock: early recomputes never overlap (the lock coordinates them), still 0 misses', async () => {
+    const { strategy, events } = await fx.make('xfetch+lock', { options: { ttlMs: 600 } });
+    await strategy.read(fx.itemRead(10, { sleepS: 0.1 }));
+    const end = performance.now() + 3_000;
+    const reader = async () => {
+      while (performance.now() < end) {
+        await strategy.read(fx.itemRead(10, { sleepS: 0.1 }));
+        await sleep(2);
+      }
+    };
+    await Promise.all([reader(), reader(), reader(), reader()]);
+    const early = events.rebuildsOf('early');
+    log(
+      `xfetch+lock (ttl 600 ms, load 100 ms, 3000 ms): misses after warm-up=${events.misses - 1}, early=${early}`,
+    );
+    expect(events.misses - 1).toBe(0);
+    expect(events.maxConcurrentRebuilds).toBe(1);
+  });
+});
+
 describe('xfetch: a hot key read continuously over several TTLs', () => {
   const HOT = 3;
   const TTL = 800;

@@ -3,6 +3,7 @@
  * Guarantees: reads are as fresh as the database; one DB query per read.
  * Costs: the full DB load; every read pays DB latency.
  * Fails: only when the database does; a Redis outage changes nothing. Composes with nothing.
+ * Options: ttlMs is accepted and ignored (scenarios pass one cache setting to every strategy).
  */
 import { defineStrategy } from './parts/define.ts';
 

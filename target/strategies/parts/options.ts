@@ -35,8 +35,9 @@ const COMMON = { ttlMs: 30_000 };
 
 /** Defaults of the options each part reads; a module's `defaults` is the union for its parts. */
 export function defaultsFor(parts: Parts): Partial<StrategyOptions> {
-  if (parts.cache === 'none') return {};
   const d: Partial<StrategyOptions> = { ...COMMON };
+  // no-cache accepts (and ignores) ttlMs, so one scenario's cache settings fit every strategy.
+  if (parts.cache === 'none') return d;
   if (parts.ttl === 'jitter') d.jitterFraction = 0.2;
   if (parts.guard === 'lock' || parts.freshness === 'stale-while-revalidate') d.lockTtlMs = 5_000;
   if (parts.guard !== 'none') Object.assign(d, { waitMs: 2_000, pollMs: 10 });
