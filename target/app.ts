@@ -386,6 +386,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Known paths with a method they do not support: 405 with the allowed ones.
   const methodNotAllowed = (allow: string) => (req: Request, res: Response) => {
+    res.setHeader('x-instance', instanceId);
     res.setHeader('allow', allow);
     res.status(405).json({ error: `method ${req.method} is not allowed on this path; allowed: ${allow}` });
   };
@@ -397,6 +398,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.all('/metrics', methodNotAllowed('GET, HEAD'));
 
   app.use((req: Request, res: Response) => {
+    res.setHeader('x-instance', instanceId);
     res.status(404).json({ error: `no route ${req.method} ${show(req.path)}` });
   });
 
@@ -409,6 +411,7 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     res.setHeader('x-cache', res.getHeader('x-cache') ?? 'none');
+    res.setHeader('x-instance', instanceId);
     res.status(status).json({ error: message });
   });
 

@@ -276,6 +276,7 @@ export class Db {
   readonly pool: pg.Pool;
   private readonly opts: DbOptions;
   poolErrors = 0;
+  private readonly guarded = new WeakSet<pg.PoolClient>();
 
   constructor(opts: DbOptions) {
     this.opts = opts;
@@ -314,6 +315,12 @@ export class Db {
     }
     const t1 = performance.now();
     if (waits) sink.poolWait(t1 - t0);
+    // pg-pool listens for errors only on idle clients; a checked-out client whose socket dies
+    // between queries would emit 'error' with no listener and crash the process.
+    if (!this.guarded.has(client)) {
+      this.guarded.add(client);
+      client.on('error', () => {});
+    }
     const endpoint = currentEndpoint();
     let failed: unknown;
     try {
