@@ -36,6 +36,15 @@ describe.each(strategyNames())('%s', (name) => {
     expect(events.fallbacks).toBe(0);
   });
 
+  it('an unreadable cached value is treated as a miss and replaced', async () => {
+    const { strategy } = await fx.make(name);
+    await fx.redis.set('item:1', '{"not json', 'PX', 60_000);
+    const r = await strategy.read(fx.itemRead(1));
+    expect(r.value.item).toEqual(await fx.dbItem(1));
+    if (caches)
+      expect(JSON.parse((await fx.redis.get('item:1'))!.replace(/^~[^\n]*\n/, ''))).toEqual(r.value);
+  });
+
   it('after a write completes, entity and aggregate reads return the new version', async () => {
     const { strategy } = await fx.make(name);
     const id = 5;

@@ -36,6 +36,11 @@ import { ttlPolicy } from './ttl.ts';
 
 const BREAKER_OPEN: CacheError = { kind: 'breaker-open', message: 'circuit breaker open', sent: false };
 
+interface Cached {
+  entry: Entry;
+  value: unknown;
+}
+
 interface Loaded<T> {
   value: T;
   json: string;
@@ -116,10 +121,20 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
     return cache.set(key, raw, pxMs);
   }
 
-  const fromCache = <T>(e: Entry, source: 'cache' | 'stale'): ReadResult<T> => ({
-    value: JSON.parse(e.json) as T,
+  /** A value key's content, or null when it cannot be read (then it is treated as a miss). */
+  function readCached(raw: string | null): Cached | null {
+    const entry = raw === null ? null : decodeEntry(raw);
+    if (!entry) return null;
+    try {
+      return { entry, value: JSON.parse(entry.json) };
+    } catch {
+      return null;
+    }
+  }
+  const fromCache = <T>(c: Cached, source: 'cache' | 'stale'): ReadResult<T> => ({
+    value: c.value as T,
     source,
-    json: e.json,
+    json: c.entry.json,
   });
   const fromDb = <T>(l: Loaded<T>): ReadResult<T> => ({ value: l.value, source: 'db', json: l.json });
 
@@ -183,8 +198,8 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
       }
       if (typeof r.value === 'string') {
         noteWait();
-        const e = decodeEntry(r.value);
-        if (e) return fromCache(e, 'cache');
+        const c = readCached(r.value);
+        if (c) return fromCache(c, 'cache');
         const loaded = await load(req, 'miss'); // unreadable value: replace it
         await store(key, loaded);
         return fromDb(loaded);
@@ -309,24 +324,24 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
       const key = resolved.value;
       const got = await cache.get(key);
       if (!got.ok) return fallbackRead(req, got.error);
-      const entry = got.value === null ? null : decodeEntry(got.value);
-      if (entry) {
-        const verdict = freshness.judge(entry, Date.now());
+      const cached = readCached(got.value);
+      if (cached) {
+        const verdict = freshness.judge(cached.entry, Date.now());
         if (verdict === 'fresh') {
           events.hit(req.namespace);
-          return fromCache(entry, 'cache');
+          return fromCache(cached, 'cache');
         }
         if (verdict === 'stale') {
           events.staleServed(req.namespace);
           refreshInBackground(req, key);
-          return fromCache(entry, 'stale');
+          return fromCache(cached, 'stale');
         }
         // xfetch chose this request to recompute early: still a hit (the value was valid).
         events.hit(req.namespace);
         const early = () => refresh(req, key, 'early');
         const loaded =
           parts.coalesce === 'in-process' ? await coalesce(`early\0${key}`, early) : await early();
-        return loaded ? fromDb(loaded) : fromCache(entry, 'cache');
+        return loaded ? fromDb(loaded) : fromCache(cached, 'cache');
       }
       events.miss(req.namespace);
       if (parts.coalesce === 'in-process') return coalesce(key, () => missPath(req, key));
