@@ -4,7 +4,8 @@
  * process).
  * Guarantees: at most one rebuild per key at a time per instance, so rebuilds per expiry =
  * number of instances. Keeps protecting the DB while Redis is down (fallback loads coalesce too).
- * Costs: nothing across instances; followers share the leader's latency and its errors.
+ * Costs: nothing across instances; followers share the leader's latency and its errors, and a
+ * follower that joins a load begun before a write completed gets the pre-write value.
  * Fails: open — as cache-aside, with coalesced fallbacks; closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000).
  */
