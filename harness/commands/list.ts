@@ -7,8 +7,10 @@ export async function listCommand(): Promise<void> {
   const out: string[] = ['Scenarios:'];
   for (const name of listScenarios()) out.push(`  ${name.padEnd(18)} ${loadScenario(name).question}`);
   out.push('', 'Strategies (compose with "+", e.g. jitter+lock):');
-  for (const name of strategyNames()) out.push(`  ${name.padEnd(24)} ${(await loadStrategyModule(name)).summary}`);
+  for (const name of strategyNames())
+    out.push(`  ${name.padEnd(24)} ${(await loadStrategyModule(name)).summary}`);
   out.push('', 'Profiles:');
-  for (const p of Object.values(PROFILES)) out.push(`  ${p.name.padEnd(10)} durations ×${p.durationScale}, rates ×${p.rateScale}`);
+  for (const p of Object.values(PROFILES))
+    out.push(`  ${p.name.padEnd(10)} durations ×${p.durationScale}, rates ×${p.rateScale}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

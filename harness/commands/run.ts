@@ -1,8 +1,8 @@
 /** `cachebench run`: flags → RunOptions → pipeline → reports (→ gate). */
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
-import { DEFAULT_COMPARISON, runMatrix } from '../pipeline/run.ts';
 import { readResults } from '../pipeline/results-store.ts';
+import { DEFAULT_COMPARISON, runMatrix } from '../pipeline/run.ts';
 
 export interface RunFlags {
   scenarios?: string;
@@ -36,10 +36,16 @@ function timestamp(): string {
 
 export async function runCommand(f: RunFlags): Promise<void> {
   if (!['quick', 'standard', 'full'].includes(f.profile)) {
-    throw new UsageError('BAD_PROFILE', `--profile: "${f.profile}" is not a profile (allowed: quick, standard, full)`);
+    throw new UsageError(
+      'BAD_PROFILE',
+      `--profile: "${f.profile}" is not a profile (allowed: quick, standard, full)`,
+    );
   }
   if (f.driver !== 'builtin') {
-    throw new UsageError('BAD_DRIVER', `--driver: "${f.driver}" is not available in run yet (allowed: builtin)`);
+    throw new UsageError(
+      'BAD_DRIVER',
+      `--driver: "${f.driver}" is not available in run yet (allowed: builtin)`,
+    );
   }
   let scenarios = list(f.scenarios);
   let strategies = list(f.strategies);
@@ -61,7 +67,8 @@ export async function runCommand(f: RunFlags): Promise<void> {
     if (strategies.length === 0) strategies = DEFAULT_COMPARISON.strategies;
   }
   if (scenarios.length === 0) throw new UsageError('NO_SCENARIOS', '--scenarios is required (or --default)');
-  if (strategies.length === 0) throw new UsageError('NO_STRATEGIES', '--strategies is required (or --default)');
+  if (strategies.length === 0)
+    throw new UsageError('NO_STRATEGIES', '--strategies is required (or --default)');
   outDir = path.resolve(outDir ?? path.join('runs', timestamp()));
 
   const { runDir, results } = await runMatrix({
@@ -79,7 +86,10 @@ export async function runCommand(f: RunFlags): Promise<void> {
     },
     command: ['cachebench', ...process.argv.slice(2)].join(' '),
     resumeFrom,
-    analyzeCell: async (cell, dir) => (await import('../analysis/index.ts')).analyzeCell(cell, dir) as Promise<Record<string, unknown>>,
+    analyzeCell: async (cell, dir) => {
+      const { analyzeCell } = await import('../analysis/index.ts');
+      return (await analyzeCell(cell, dir)) as unknown as Record<string, unknown>;
+    },
   });
 
   process.stderr.write(`\nresults: ${path.join(runDir, 'results.json')} (${results.cells.length} cells)\n`);

@@ -44,8 +44,12 @@ export interface CellContext {
   onProgress?: (p: CellProgress) => void;
 }
 
-/** Lead time between scheduling the load and its first arrival, so faults and sampler align. */
-const START_LEAD_MS = 300;
+/**
+ * Lead time between scheduling the load and its first arrival, so faults and sampler share the
+ * origin. The driver's worker needs ~0.5–1 s to boot; if it is still late, the driver reports
+ * startLateMs and the lag shows in the scheduling-lag validity check.
+ */
+const START_LEAD_MS = 1500;
 
 async function flushRedis(url: string): Promise<void> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -74,11 +78,23 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   const progress = (p: Partial<CellProgress> & Pick<CellProgress, 'phase'>) =>
     ctx.onProgress?.({ elapsedMs: 0, totalMs, sent: 0, errors: 0, dropped: 0, ratePerSec: 0, ...p });
 
+  const phaseMs: Record<string, number> = {};
+  let mark = performance.now();
+  const lap = (name: string) => {
+    const now = performance.now();
+    phaseMs[name] = Math.round(now - mark);
+    mark = now;
+  };
   progress({ phase: 'setup' });
   await resetToxiproxy(infra.toxiproxyUrl);
   await flushRedis(infra.redisUrl);
-  await seedDatabase(infra.postgresUrl, { users: s.data.users, teams: s.data.teams, counters: s.data.counters }, ctx.seed);
+  await seedDatabase(
+    infra.postgresUrl,
+    { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
+    ctx.seed,
+  );
 
+  lap('reset+seed');
   const strategyOptions = { ...s.cache };
   const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
   const targets = await startTargets({
@@ -90,13 +106,16 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     reportCostMs: s.data.reportCostMs,
     userReadCostMs: s.data.userReadCostMs,
   });
+  lap('startTargets');
   try {
     if (s.start === 'warm') {
       progress({ phase: 'warm' });
       await warmCache(targets.urls[0]!, s);
     }
+    lap('warm');
     await Promise.all(targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })));
     await resetPgStatStatements(infra.postgresUrl);
+    lap('zero');
     ctx.signal?.throwIfAborted();
 
     const loadStartedAt = Date.now() + START_LEAD_MS;
@@ -117,7 +136,14 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
         startAt: loadStartedAt,
         signal: ctx.signal,
         onProgress: (p) =>
-          progress({ phase: 'load', elapsedMs: p.elapsedMs, sent: p.sent, errors: p.errors, dropped: p.dropped, ratePerSec: p.ratePerSec }),
+          progress({
+            phase: 'load',
+            elapsedMs: p.elapsedMs,
+            sent: p.sent,
+            errors: p.errors,
+            dropped: p.dropped,
+            ratePerSec: p.ratePerSec,
+          }),
       });
     } finally {
       // Faults are always removed (the executor resets Toxiproxy) before we collect.
@@ -125,6 +151,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     }
     const faults = await faultsPromise;
     const targetSeries = await sampler.stop();
+    lap('load');
 
     progress({ phase: 'collect', elapsedMs: totalMs });
     const [statsAll, rebuildsAll, pgStat, redis] = await Promise.all([
@@ -134,6 +161,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       redisSnapshot(infra.redisUrl),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
+    lap('collect');
     const rebuilds = rebuildsAll.flat().sort((a, b) => a.start - b.start);
 
     const n = loadOut.series.requests.length;
@@ -161,7 +189,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       scenario_spec: s as unknown as Record<string, unknown>,
       strategyOptions,
       ttlMs,
-      load: loadOut.load,
+      load: { ...loadOut.load, startLateMs: loadOut.startLateMs },
       series,
       faults,
       target: mergeStats(statsAll),
@@ -169,9 +197,11 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       pgStatStatements: pgStat,
       redis,
       historyFile,
+      phaseMs,
     };
   } finally {
     await targets.stop();
+    lap('stop');
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
   }
 }

@@ -9,7 +9,6 @@ import { PG_STAT_TARGET_FILTER } from '../../target/db.ts';
 import { keyNamespace } from '../../target/keys.ts';
 import type { PgStatSnapshot, RedisSnapshot } from '../results/schema.ts';
 
-
 export async function redisSnapshot(url: string): Promise<RedisSnapshot> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   r.on('error', () => {});

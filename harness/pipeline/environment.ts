@@ -11,7 +11,11 @@ function git(args: string[]): string | undefined {
   }
 }
 
-export function collectEnvironment(versions: { redis?: string; postgres?: string; toxiproxy?: string }): RunEnvironment {
+export function collectEnvironment(versions: {
+  redis?: string;
+  postgres?: string;
+  toxiproxy?: string;
+}): RunEnvironment {
   const cpus = os.cpus();
   const sha = git(['rev-parse', 'HEAD']);
   return {

@@ -14,10 +14,12 @@ export class Progress {
   private lastPrint = 0;
   private readonly runStart = Date.now();
   private readonly cellDurations: number[] = [];
-  constructor(
-    private total: number,
-    private readonly out: NodeJS.WriteStream = process.stderr,
-  ) {}
+  private total: number;
+  private readonly out: NodeJS.WriteStream;
+  constructor(total: number, out: NodeJS.WriteStream = process.stderr) {
+    this.total = total;
+    this.out = out;
+  }
 
   cellDone(ms: number): void {
     this.cellDurations.push(ms);

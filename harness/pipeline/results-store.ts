@@ -19,7 +19,10 @@ export function writeResults(runDir: string, results: RunResults): void {
 export function readResults(dirOrFile: string): { runDir: string; results: RunResults } {
   const file = dirOrFile.endsWith('.json') ? dirOrFile : path.join(dirOrFile, RESULTS_FILE);
   if (!fs.existsSync(file)) {
-    throw new UsageError('NO_RESULTS', `${dirOrFile}: no ${RESULTS_FILE} found (expected a run directory written by 'cachebench run')`);
+    throw new UsageError(
+      'NO_RESULTS',
+      `${dirOrFile}: no ${RESULTS_FILE} found (expected a run directory written by 'cachebench run')`,
+    );
   }
   let parsed: unknown;
   try {

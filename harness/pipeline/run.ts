@@ -47,11 +47,14 @@ export interface PlannedCell {
 }
 
 /** Resolves names to definitions up front, so a typo fails before anything starts. */
-export async function planMatrix(o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>): Promise<{
+export async function planMatrix(
+  o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>,
+): Promise<{
   cells: PlannedCell[];
   strategyDefaults: Map<string, Record<string, unknown>>;
 }> {
-  if (o.scenarios.length === 0) throw new UsageError('NO_SCENARIOS', `--scenarios: empty (allowed: ${listScenarios().join(', ')})`);
+  if (o.scenarios.length === 0)
+    throw new UsageError('NO_SCENARIOS', `--scenarios: empty (allowed: ${listScenarios().join(', ')})`);
   if (o.strategies.length === 0) throw new UsageError('NO_STRATEGIES', '--strategies: empty');
   const scenarios = o.scenarios.map((n) => applyProfile(loadScenario(n), o.profile));
   const strategyDefaults = new Map<string, Record<string, unknown>>();
@@ -112,7 +115,9 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
     abort.abort(new Error('interrupted'));
     results.run.finishedAt = undefined;
     writeResults(o.outDir, results);
-    progress.log(`interrupted: ${results.cells.length} finished cell(s) kept in ${o.outDir}; complete with --resume ${o.outDir}`);
+    progress.log(
+      `interrupted: ${results.cells.length} finished cell(s) kept in ${o.outDir}; complete with --resume ${o.outDir}`,
+    );
   });
 
   log(`provisioning (${o.infra.infra})…`);

@@ -62,10 +62,13 @@ export function startSampler(controlUrls: string[], t0: number): { stop(): Promi
     const now = Date.now();
     const index = Math.max(0, Math.ceil((now - t0) / 1000));
     const at = t0 + index * 1000;
-    timer = setTimeout(() => {
-      inflight = sample(index);
-      schedule();
-    }, Math.max(0, at - now));
+    timer = setTimeout(
+      () => {
+        inflight = sample(index);
+        schedule();
+      },
+      Math.max(0, at - now),
+    );
   };
   schedule();
 

@@ -16,7 +16,11 @@ const KEYSPACE: Partial<Record<Operation, 'users' | 'teams'>> = {
   'read-team-report': 'teams',
 };
 
-export async function warmCache(targetUrl: string, scenario: Scenario, concurrency = 64): Promise<{ requests: number; ms: number }> {
+export async function warmCache(
+  targetUrl: string,
+  scenario: Scenario,
+  concurrency = 64,
+): Promise<{ requests: number; ms: number }> {
   const paths: string[] = [];
   for (const [op, weight] of Object.entries(scenario.mix) as [Operation, number][]) {
     const path = WARM_PATHS[op];
@@ -41,6 +45,7 @@ export async function warmCache(targetUrl: string, scenario: Scenario, concurren
   } finally {
     await pool.close();
   }
-  if (failures > 0) throw new Error(`warm-up: ${failures} of ${paths.length} reads failed against ${targetUrl}`);
+  if (failures > 0)
+    throw new Error(`warm-up: ${failures} of ${paths.length} reads failed against ${targetUrl}`);
   return { requests: paths.length, ms: Math.round(performance.now() - t0) };
 }

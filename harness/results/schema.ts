@@ -104,6 +104,8 @@ export interface LoadStats {
   schedulingLag: LatencySummary;
   /** Driver process CPU use as a fraction of one core over the load phase. */
   driverCpu: number;
+  /** How late the driver's worker was ready for the planned start, ms (0 = on time). */
+  startLateMs?: number;
   driverPeakRssMB: number;
   overall: OpStats;
   perOp: Record<string, OpStats>;
@@ -185,6 +187,8 @@ export interface CellResult {
   redis?: RedisSnapshot;
   /** Relative path (from the run dir) of the NDJSON operation history (see HistoryRecord). */
   historyFile: string;
+  /** Wall time of each pipeline step of the cell (reset+seed, startTargets, warm, load, …), ms. */
+  phaseMs?: Record<string, number>;
   /** Filled by harness/analysis when the cell ends; reports read only this and the raw fields. */
   analysis?: Record<string, unknown>;
 }
