@@ -250,9 +250,10 @@ async function orchestrate(o: {
       `hit-path: ${tool}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds; ` +
         `body ${Buffer.byteLength(body)} bytes; node ${process.version}`,
     );
-    // Short warm-up of both (JIT, connection pools), not counted.
-    await load(floorUrl, o.connections, 1);
-    await load(targetUrl, o.connections, 1);
+    // Warm-up of both (JIT tiers, connection pools), not counted: with only a second the
+    // target's first measured rounds were still visibly slower.
+    await load(floorUrl, o.connections, o.duration);
+    await load(targetUrl, o.connections, o.duration);
 
     const res: Record<'floor' | 'target', number[]> = { floor: [], target: [] };
     // CPU µs per request of the server process: unlike req/s it barely moves when other work
