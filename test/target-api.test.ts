@@ -6,9 +6,10 @@
  */
 import net from 'node:net';
 import os from 'node:os';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TargetStats } from '../harness/results/schema.ts';
-import { seedDatabase } from '../target/db.ts';
+import { PG_STAT_TARGET_FILTER, seedDatabase } from '../target/db.ts';
 import { startTarget, type TargetHandle } from '../target/instance.ts';
 import { toxiproxy, useInfra } from './helpers/infra.ts';
 
@@ -174,6 +175,48 @@ describe('target API (cache-aside)', () => {
         s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
       });
       expect(err, `control port reachable on ${addr}`).toBe('ECONNREFUSED');
+    }
+  });
+});
+
+describe('DB query accounting through the API (no-cache)', () => {
+  it('counts exactly the queries each endpoint issues, equal to pg_stat_statements calls', async () => {
+    const { redisUrl, postgresUrl } = infra();
+    await seedDatabase(postgresUrl, { users: 100, teams: 5, counters: 5 }, 4);
+    const t = await startTarget({ redisUrl, postgresUrl, strategy: 'no-cache', reportCostMs: 1 });
+    const pgc = new pg.Client({ connectionString: postgresUrl });
+    await pgc.connect();
+    try {
+      await pgc.query('SELECT pg_stat_statements_reset()');
+      await fetch(`${t.controlUrl}/reset`, { method: 'POST' });
+      for (let i = 1; i <= 10; i++) expect((await call(t.url, 'GET', `/users/${i}`)).status).toBe(200);
+      for (let i = 1; i <= 4; i++)
+        expect((await call(t.url, 'PUT', `/users/${i}`, { name: `n${i}` })).status).toBe(200);
+      for (let i = 1; i <= 3; i++) expect((await call(t.url, 'GET', `/teams/${i}/members`)).status).toBe(200);
+      for (let i = 1; i <= 2; i++) expect((await call(t.url, 'GET', `/teams/${i}/report`)).status).toBe(200);
+      for (let i = 0; i < 5; i++) expect((await call(t.url, 'POST', '/counters/1/incr')).status).toBe(200);
+      expect((await call(t.url, 'GET', '/counters/2')).status).toBe(200);
+      expect((await call(t.url, 'GET', '/users/5000')).status).toBe(404);
+      expect((await call(t.url, 'GET', '/users/abc')).status).toBe(400);
+
+      const s = await stats(t);
+      expect(s.dbQueriesByEndpoint).toEqual({
+        'read-user': 11, // 10 reads + 1 for the unknown id; the malformed one never reaches the DB
+        'update-user': 8, // team lookup + UPDATE
+        'read-team-members': 3,
+        'read-team-report': 2,
+        'incr-counter': 6, // existence check once per counter, then one UPDATE per increment
+        'read-counter': 2, // existence check once + the read
+      });
+      expect(s.writeBehind.dbWrites).toBe(5);
+      const r = await pgc.query<{ calls: string }>(
+        `SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_statements WHERE ${PG_STAT_TARGET_FILTER}`,
+      );
+      expect(Number(r.rows[0]!.calls)).toBe(s.dbQueries);
+      expect(s.dbQueries).toBe(32);
+    } finally {
+      await pgc.end();
+      await t.stop();
     }
   });
 });
