@@ -62,14 +62,21 @@ export function resolveImages(
   };
 }
 
-/** Ryuk cannot be pulled without a registry; our stop() and the leftover reaper replace it. */
-function disableRyukUnlessAsked(): void {
+/**
+ * Settings testcontainers reads once, before its first engine call; the user's own values win.
+ * - Ryuk cannot be pulled without a registry; our stop() and the leftover reaper replace it.
+ * - Ports are published on 127.0.0.1 only, so that is the host to reach them on. Without this,
+ *   a machine that has /.dockerenv (an image-built VM, a dev container) makes testcontainers
+ *   use the bridge gateway (172.17.0.1), where nothing listens.
+ */
+function configureTestcontainers(): void {
   process.env.TESTCONTAINERS_RYUK_DISABLED ??= 'true';
+  process.env.TESTCONTAINERS_HOST_OVERRIDE ??= '127.0.0.1';
 }
 
 /** True when a container engine answers within `timeoutMs` (for `--infra auto`). */
 export async function dockerAvailable(timeoutMs = 5_000): Promise<boolean> {
-  disableRyukUnlessAsked();
+  configureTestcontainers();
   let timer: NodeJS.Timeout | undefined;
   try {
     const { getContainerRuntimeClient } = await import('testcontainers');
@@ -174,7 +181,7 @@ function toxiproxyVersion(reported: string, image: string): string {
 }
 
 export async function startContainerInfra(opts: ContainerInfraOptions = {}): Promise<InfraHandle> {
-  disableRyukUnlessAsked();
+  configureTestcontainers();
   const log = opts.log ?? (() => {});
   const images = resolveImages(opts.images);
   const { GenericContainer, Network, Wait } = await import('testcontainers');

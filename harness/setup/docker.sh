@@ -81,11 +81,12 @@ cmd_up() {
         die "missing ${missing[*]}: run 'sudo apt-get update && sudo apt-get install -y ${missing[*]}' then run this script again as root"
       fi
     else
-      log "apt-get install ${missing[*]}"
-      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >&2 || {
+      mkdir -p "$STATE"
+      log "apt-get install ${missing[*]} (log: $STATE/apt.log)"
+      apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 -y -qq "$@" >>"$STATE/apt.log" 2>&1; }
+      apt_get install "${missing[@]}" || {
         log "install failed; retrying after apt-get update"
-        apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${missing[@]}" >&2
+        apt_get update && apt_get install "${missing[@]}" || { tail -20 "$STATE/apt.log" >&2; die "apt-get install ${missing[*]} failed"; }
       }
       log "installed ${missing[*]} ($(elapsed) s)"
     fi
