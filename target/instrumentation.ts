@@ -202,7 +202,9 @@ export class TargetInstrumentation implements Instrumentation {
       dbQueries: c.dbQueries.total,
       dbQueriesByEndpoint: c.dbQueries.byObject(),
       dbTimeMs: round3(c.dbTimeMs.total),
+      dbTimeMsByEndpoint: Object.fromEntries([...c.dbTimeMs.by].map(([k, v]) => [k, round3(v)])),
       poolWaits: c.poolWaits.total,
+      poolWaitMs: round3(c.poolWaitMs.total),
       httpRequests: c.httpRequests.total,
       httpRequestsByEndpoint: c.httpRequests.byObject(),
       cache: {
@@ -253,7 +255,9 @@ export function mergeTargetStats(all: TargetStats[]): TargetStats {
     dbQueries: sum((s) => s.dbQueries),
     dbQueriesByEndpoint: sumRec(all.map((s) => s.dbQueriesByEndpoint)),
     dbTimeMs: round3(sum((s) => s.dbTimeMs)),
+    dbTimeMsByEndpoint: sumRec(all.map((s) => s.dbTimeMsByEndpoint ?? {})),
     poolWaits: sum((s) => s.poolWaits),
+    poolWaitMs: round3(sum((s) => s.poolWaitMs ?? 0)),
     httpRequests: sum((s) => s.httpRequests),
     httpRequestsByEndpoint: sumRec(all.map((s) => s.httpRequestsByEndpoint)),
     cache: {

@@ -126,7 +126,9 @@ describe('instrumentation', () => {
     expect(s.dbQueries).toBe(3);
     expect(s.dbQueriesByEndpoint).toEqual({ 'read-user': 2, 'update-user': 1 });
     expect(s.dbTimeMs).toBe(5);
+    expect(s.dbTimeMsByEndpoint).toEqual({ 'read-user': 4, 'update-user': 1 });
     expect(s.poolWaits).toBe(1);
+    expect(s.poolWaitMs).toBe(3);
     expect(s.cache).toMatchObject({
       hits: 2,
       misses: 1,

@@ -125,7 +125,11 @@ export interface TargetStats {
   dbQueries: number;
   dbQueriesByEndpoint: Record<string, number>;
   dbTimeMs: number;
+  /** DB time per endpoint, ms (optional: added after v1 shipped; absent in older results). */
+  dbTimeMsByEndpoint?: Record<string, number>;
   poolWaits: number;
+  /** Total time queries waited for a pooled connection, ms (optional, as above). */
+  poolWaitMs?: number;
   httpRequests: number;
   httpRequestsByEndpoint: Record<string, number>;
   cache: {
