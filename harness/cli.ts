@@ -150,7 +150,8 @@ export async function main(argv: string[]): Promise<number> {
 // import.meta.main only exists from Node 24.2; engines allow 22.22.
 if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   const code = await main(process.argv);
-  const { runCleanups } = await import('./infra/cleanup.ts');
+  const { interruptedBy, runCleanups, signalExitCode } = await import('./infra/cleanup.ts');
   await runCleanups();
-  process.exit(code);
+  const sig = interruptedBy();
+  process.exit(sig ? signalExitCode(sig) : code);
 }

@@ -7,6 +7,16 @@ type Cleanup = { name: string; fn: () => Promise<void>; killSync: () => void };
 const cleanups: Cleanup[] = [];
 let installed = false;
 let shuttingDown = false;
+let receivedSignal: NodeJS.Signals | undefined;
+
+/** The signal that interrupted this process, if any: the CLI's exit code must say so. */
+export function interruptedBy(): NodeJS.Signals | undefined {
+  return receivedSignal;
+}
+
+export function signalExitCode(sig: NodeJS.Signals): number {
+  return sig === 'SIGINT' ? 130 : sig === 'SIGHUP' ? 129 : 143;
+}
 
 export function registerCleanup(
   name: string,
@@ -46,8 +56,9 @@ function install(): void {
   const onSignal = (sig: NodeJS.Signals) => {
     if (shuttingDown) return;
     shuttingDown = true;
+    receivedSignal = sig;
     process.stderr.write(`\n${sig}: stopping everything this run started…\n`);
-    const code = sig === 'SIGINT' ? 130 : 143;
+    const code = signalExitCode(sig);
     // Bound the whole shutdown: a wedged child must not keep the harness alive forever.
     const hard = setTimeout(() => {
       for (const c of cleanups) c.killSync();
