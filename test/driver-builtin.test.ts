@@ -202,10 +202,13 @@ describe('built-in open-model driver', () => {
     const hist = readHistory(path);
     const inStall = hist.filter((h) => h.scheduled >= startAt + 1050 && h.scheduled < startAt + 1950);
     expect(inStall.length).toBeGreaterThan(150);
-    for (const h of inStall) {
-      const expected = startAt + 2000 - h.scheduled;
-      expect(Math.abs(h.end - h.scheduled - expected)).toBeLessThan(100);
-    }
+    // No request scheduled in the stall escapes it, and typically it ends right when the stall does
+    // (a loaded machine may delay single responses, hence the median).
+    const excess = inStall
+      .map((h) => h.end - h.scheduled - (startAt + 2000 - h.scheduled))
+      .sort((x, y) => x - y);
+    expect(excess[0]).toBeGreaterThan(-20);
+    expect(Math.abs(excess[Math.floor(excess.length / 2)] as number)).toBeLessThan(50);
   });
 
   it('counts arrivals beyond the in-flight cap as dropped, never hides them', async () => {

@@ -342,8 +342,16 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
 
   // Progress and RSS sampling: once a second, cheap enough to leave on.
   let lastSent = 0;
+  const debug = process.env.CACHEBENCH_DRIVER_DEBUG === '1';
   const progressTimer = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage.rss());
+    if (debug) {
+      const m = process.memoryUsage();
+      const mb = (v: number) => Math.round(v / 1048576);
+      process.stderr.write(
+        `[driver] t=${Math.round(now() - t0)} inFlight=${inFlight} sent=${sent} dropped=${dropped} rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`,
+      );
+    }
     const progress: WorkerProgress = {
       elapsedMs: Math.round(now() - t0),
       sent,

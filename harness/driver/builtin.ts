@@ -65,7 +65,13 @@ export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadRes
   };
   if (opts.startAt !== undefined) input.startAt = opts.startAt;
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./builtin-worker.ts', import.meta.url), { workerData: input });
+    // Heap limits keep the driver's footprint bounded (1M operations within ~300 MB RSS for the
+    // whole process): the live set is small (histograms, per-key counts, in-flight requests), so
+    // a tighter old generation just makes V8 collect sooner instead of growing the heap.
+    const worker = new Worker(new URL('./builtin-worker.ts', import.meta.url), {
+      workerData: input,
+      resourceLimits: { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 160 },
+    });
     let settled = false;
     const onAbort = () => worker.postMessage({ type: 'abort' });
     opts.signal?.addEventListener('abort', onAbort, { once: true });
