@@ -343,6 +343,22 @@ export class Db {
     }
   }
 
+  /**
+   * Startup check that the database is reachable and seeded. Untagged and uncounted on purpose:
+   * it is not load the target puts on the database.
+   */
+  async ping(): Promise<void> {
+    const safeUrl = this.opts.url.replace(/\/\/[^@/]*@/, '//');
+    try {
+      await this.pool.query('SELECT 1 FROM users LIMIT 1');
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      const hint =
+        e.code === '42P01' ? 'the schema is missing: seed the database first' : (e.message ?? String(err));
+      throw new DbError(classify(err), `postgresUrl: cannot use PostgreSQL at ${safeUrl}: ${hint}`, err);
+    }
+  }
+
   async getUser(id: number): Promise<UserRow | null> {
     const cost = this.opts.userReadCostMs;
     const rows =

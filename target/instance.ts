@@ -89,6 +89,8 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       sink: events,
     });
     cleanups.push(() => db.close());
+    // Fail at start with a clear message rather than answer every request with a 503.
+    await db.ping();
     const cache = await createCacheClient({
       url: opts.redisUrl,
       commandTimeoutMs: opts.redisCommandTimeoutMs,
