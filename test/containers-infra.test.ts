@@ -6,7 +6,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  chooseImages,
   DEFAULT_IMAGES,
+  dockerAvailable,
   LOCAL_IMAGES,
   PROXY_PORTS,
   resolveImages,
@@ -70,6 +72,10 @@ describe.skipIf(skip !== undefined)('startContainerInfra (real engine)', () => {
     await infra?.stop();
   }, 60_000);
 
+  it('dockerAvailable() says yes (what --infra auto asks)', async () => {
+    expect(await dockerAvailable()).toBe(true);
+  });
+
   it('starts all three, published on 127.0.0.1 only, with versions', () => {
     const i = infra!;
     expect(i.kind).toBe('containers');
@@ -125,6 +131,33 @@ describe.skipIf(skip !== undefined)('startContainerInfra (real engine)', () => {
     await toxiproxy(i.toxiproxyUrl, 'POST', '/proxies/redis', { enabled: true });
     expect(await ping(i.redisProxyUrl)).toBe('PONG');
   });
+
+  it('falls back to the local builds only where nobody chose an image and the official one is absent', async () => {
+    const present = missingImages(Object.values(DEFAULT_IMAGES)).length === 0;
+    const auto = await chooseImages({}, {});
+    if (!present) {
+      // No registry here: the official images are not on the engine, the local builds are.
+      for (const s of ['redis', 'postgres', 'toxiproxy'] as const) {
+        const official = missingImages([DEFAULT_IMAGES[s]]).length === 0;
+        expect(auto.images[s]).toBe(official ? DEFAULT_IMAGES[s] : LOCAL_IMAGES[s]);
+      }
+    }
+    const chosen = await chooseImages(
+      { redis: 'example.invalid/redis:1' },
+      { CACHEBENCH_POSTGRES_IMAGE: 'x/pg:1' },
+    );
+    expect(chosen.images.redis).toBe('example.invalid/redis:1');
+    expect(chosen.images.postgres).toBe('x/pg:1');
+  });
+
+  it('an image that is neither local nor pullable fails with a hint, leaving nothing behind', async () => {
+    await expect(
+      // pull: false keeps the test off the network (no registry request at all).
+      startContainerInfra({ images: { ...LOCAL_IMAGES, redis: 'cachebench/no-such-image:0' }, pull: false }),
+    ).rejects.toThrow(/no-such-image.*harness\/setup\/docker\.sh/s);
+    // Only the handle from beforeAll remains.
+    expect(ownContainers()).toHaveLength(3);
+  }, 60_000);
 
   it('stop() removes every container it started and is idempotent', async () => {
     expect(ownContainers()).toHaveLength(3);

@@ -40,6 +40,11 @@ const LABEL_OWNER = 'cachebench.owner-pid';
 
 export interface ContainerInfraOptions {
   images?: { redis?: string; postgres?: string; toxiproxy?: string };
+  /**
+   * Pull missing images (testcontainers' default). false (or CACHEBENCH_IMAGE_PULL=never) keeps
+   * the run off the network: a missing image then fails at once.
+   */
+  pull?: boolean;
   /** Called with one line per step, for progress output. */
   log?: (line: string) => void;
 }
@@ -60,6 +65,36 @@ export function resolveImages(
     postgres: opts.postgres ?? env.CACHEBENCH_POSTGRES_IMAGE ?? DEFAULT_IMAGES.postgres,
     toxiproxy: opts.toxiproxy ?? env.CACHEBENCH_TOXIPROXY_IMAGE ?? DEFAULT_IMAGES.toxiproxy,
   };
+}
+
+/**
+ * resolveImages, then for each service nobody chose explicitly: when the official image is not
+ * on the engine but the local `cachebench/*` one is (harness/setup/docker.sh built it), use the
+ * local one rather than attempt a pull that fails without a registry.
+ */
+export async function chooseImages(
+  opts: ContainerInfraOptions['images'] = {},
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ images: ResolvedImages; substituted: string[] }> {
+  configureTestcontainers();
+  const images = resolveImages(opts, env);
+  const substituted: string[] = [];
+  const { getContainerRuntimeClient, ImageName } = await import('testcontainers');
+  const client = await getContainerRuntimeClient();
+  const has = (name: string) => client.image.exists(ImageName.fromString(name)).catch(() => false);
+  const envName = {
+    redis: 'CACHEBENCH_REDIS_IMAGE',
+    postgres: 'CACHEBENCH_POSTGRES_IMAGE',
+    toxiproxy: 'CACHEBENCH_TOXIPROXY_IMAGE',
+  };
+  for (const service of ['redis', 'postgres', 'toxiproxy'] as const) {
+    if (opts[service] !== undefined || env[envName[service]] !== undefined) continue;
+    if (!(await has(images[service])) && (await has(LOCAL_IMAGES[service]))) {
+      substituted.push(`${images[service]} → ${LOCAL_IMAGES[service]}`);
+      images[service] = LOCAL_IMAGES[service];
+    }
+  }
+  return { images, substituted };
 }
 
 /**
@@ -183,8 +218,10 @@ function toxiproxyVersion(reported: string, image: string): string {
 export async function startContainerInfra(opts: ContainerInfraOptions = {}): Promise<InfraHandle> {
   configureTestcontainers();
   const log = opts.log ?? (() => {});
-  const images = resolveImages(opts.images);
-  const { GenericContainer, Network, Wait } = await import('testcontainers');
+  const { images, substituted } = await chooseImages(opts.images);
+  if (substituted.length > 0)
+    log(`official images not on this engine, using local builds: ${substituted.join(', ')}`);
+  const { GenericContainer, Network, PullPolicy, Wait } = await import('testcontainers');
 
   /** Binds every published port to 127.0.0.1: testcontainers alone publishes on all interfaces. */
   class LoopbackContainer extends GenericContainer {
@@ -197,6 +234,7 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
     }
   }
   const labels = { [LABEL_INFRA]: 'containers', [LABEL_OWNER]: String(process.pid) };
+  const pull = opts.pull ?? process.env.CACHEBENCH_IMAGE_PULL !== 'never';
 
   const leftovers = await reapContainerLeftovers().catch(() => []);
   if (leftovers.length > 0) log(`removed ${leftovers.length} leftover container(s): ${leftovers.join(', ')}`);
@@ -223,6 +261,7 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
         .withNetwork(network)
         .withNetworkAliases('redis')
         .withLabels(labels)
+        .withPullPolicy(pull ? PullPolicy.defaultPolicy() : PullPolicy.neverPull())
         .withExposedPorts(6379)
         .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/i))
         .withStartupTimeout(60_000)
@@ -231,6 +270,7 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
         .withNetwork(network)
         .withNetworkAliases('postgres')
         .withLabels(labels)
+        .withPullPolicy(pull ? PullPolicy.defaultPolicy() : PullPolicy.neverPull())
         .withEnvironment({
           POSTGRES_DB: DATABASE,
           POSTGRES_HOST_AUTH_METHOD: 'trust',
@@ -261,6 +301,7 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
       .withNetwork(network)
       .withNetworkAliases('toxiproxy')
       .withLabels(labels)
+      .withPullPolicy(pull ? PullPolicy.defaultPolicy() : PullPolicy.neverPull())
       .withExposedPorts(TOXIPROXY_API_PORT, PROXY_PORTS.redis, PROXY_PORTS.postgres)
       // The official image is distroless (no shell): an HTTP probe works for both.
       .withWaitStrategy(Wait.forHttp('/version', TOXIPROXY_API_PORT))
@@ -318,11 +359,14 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
   } catch (e) {
     await stop();
     if (e instanceof CachebenchError) throw e;
+    const msg = e instanceof Error ? e.message : String(e);
+    // Without a registry a missing image surfaces as a pull error: say how to get images.
+    const hint = /pull|manifest|no such image|not found|registry/i.test(msg)
+      ? "; images must exist on the engine or be pullable: 'bash harness/setup/docker.sh' builds cachebench/* images locally, CACHEBENCH_{REDIS,POSTGRES,TOXIPROXY}_IMAGE choose others"
+      : '';
     throw new CachebenchError(
       'INFRA_START',
-      `container infra failed to start (images ${images.redis}, ${images.postgres}, ${images.toxiproxy}): ${
-        e instanceof Error ? e.message : String(e)
-      }`,
+      `container infra failed to start (images ${images.redis}, ${images.postgres}, ${images.toxiproxy}): ${msg}${hint}`,
       { cause: e },
     );
   }
