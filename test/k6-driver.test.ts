@@ -112,6 +112,8 @@ describe('runK6Load', () => {
     expect(r.load).toMatchObject({ sent: 4, dropped: 1, scheduled: 5, errors: 0, requestedRate: 2.5 });
     expect(r.series.requests).toEqual([2, 2]);
     expect(r.unenforcedBudgets).toEqual(['dbQueriesPerRequest']);
+    expect(r.loadStartedAt).toBe(T0);
+    expect(r.warnings).toEqual([]);
     expect(logs).toContain('fake k6: running');
 
     const history = fs
@@ -160,10 +162,13 @@ describe('runK6Load', () => {
       seed: 1,
       historyPath: path.join(dir, 'cell-abort', 'history.ndjson'),
       k6Bin: fakeK6,
+      startAt: T0 - 2000,
       signal: ac.signal,
     });
     expect(r.aborted).toBe(true);
     expect(r.exitCode).toBe(105);
+    // Planned 2 s before the load start the fixture reports: the lateness is reported.
+    expect(r.warnings.join(' ')).toMatch(/started the load 2000 ms after the planned start/);
     expect(r.load.sent).toBe(4);
   });
 

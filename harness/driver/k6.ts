@@ -18,6 +18,13 @@ export { parseK6Ndjson } from './k6-parse.ts';
 
 export const K6_ENTRY = path.resolve(import.meta.dirname, '../../scenarios/k6/entry.ts');
 
+/**
+ * Lead time to give `startAt` when planning a k6 run: k6 must start and initialise its
+ * pre-allocated VUs before setup() can hold the load for the planned instant. A late start is
+ * reported in `warnings` (the fault timeline is planned against startAt).
+ */
+export const K6_START_LEAD_MS = 3_000;
+
 /** k6's documented exit codes (errext/exitcodes), for messages that say what happened. */
 export const K6_EXIT_CODES: Record<number, string> = {
   99: 'thresholds failed',
@@ -215,6 +222,11 @@ export async function runK6Load(opts: K6LoadOptions): Promise<K6LoadResult> {
     history.end(() => resolve());
   });
 
+  if (opts.startAt !== undefined && parsed.loadStartedAt - opts.startAt > 100) {
+    parsed.warnings.push(
+      `k6 started the load ${Math.round(parsed.loadStartedAt - opts.startAt)} ms after the planned start (VU initialisation took longer than the lead time; plan startAt at least K6_START_LEAD_MS ahead)`,
+    );
+  }
   // k6 is a separate process: its CPU over its whole life (init included) as a fraction of a core.
   parsed.load.driverCpu = wallS > 0 ? Math.round((lastCpu / wallS) * 1000) / 1000 : 0;
   parsed.load.driverPeakRssMB = Math.round(peakRss * 10) / 10;
