@@ -11,6 +11,7 @@ import {
   dockerAvailable,
   LOCAL_IMAGES,
   PROXY_PORTS,
+  reapContainerLeftovers,
   resolveImages,
   startContainerInfra,
 } from '../harness/infra/containers.ts';
@@ -158,6 +159,26 @@ describe.skipIf(skip !== undefined)('startContainerInfra (real engine)', () => {
     // Only the handle from beforeAll remains.
     expect(ownContainers()).toHaveLength(3);
   }, 60_000);
+
+  it('reaps containers whose owner process is gone, and only those', async () => {
+    // A container "left by" a dead run (PID 2^22 + 1 is above Linux's pid_max limit).
+    const name = `cachebench-leftover-${process.pid}`;
+    docker([
+      'create',
+      '--name',
+      name,
+      '--label',
+      'cachebench.infra=containers',
+      '--label',
+      'cachebench.owner-pid=4194305',
+      LOCAL_IMAGES.redis,
+    ]);
+    const removed = await reapContainerLeftovers();
+    expect(removed).toContain(`/${name}`);
+    expect(docker(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.Names}}'])).toBe('');
+    // Ours (owner alive) stay.
+    expect(ownContainers()).toHaveLength(3);
+  });
 
   it('stop() removes every container it started and is idempotent', async () => {
     expect(ownContainers()).toHaveLength(3);
