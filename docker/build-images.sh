@@ -160,6 +160,8 @@ main() {
     log "no Node >= 22.22 found; skipping cachebench/node:24 (the compose target needs it)"
   fi
   log "images ready in $((SECONDS - t0)) s"
+  log "use them: --infra containers picks them when the official images are absent; for docker-compose:"
+  log "  export CACHEBENCH_REDIS_IMAGE=cachebench/redis:7 CACHEBENCH_POSTGRES_IMAGE=cachebench/postgres:15 CACHEBENCH_TOXIPROXY_IMAGE=cachebench/toxiproxy:${TOXIPROXY_VERSION#v} CACHEBENCH_NODE_IMAGE=cachebench/node:24"
 }
 
 main "$@"
