@@ -5,7 +5,7 @@
  * run, alternating (ABBA order per round pair) so drift and thermal effects hit both alike.
  * Prints req/s per round, the medians, and target/floor (goal >= 0.8).
  *
- *   node harness/bench/hit-path.ts [--rounds 6] [--duration 3] [--connections 32] [--tool wrk|undici]
+ *   node harness/bench/hit-path.ts [--rounds 6] [--duration 3] [--connections 32] [--tool wrk|undici] [--strategy cache-aside]
  *                                  [--redis-url U --postgres-url U]   (default: start local infra)
  *
  * Load tool: wrk when on PATH (apt-get install -y wrk), else a closed-loop undici client in a
@@ -190,6 +190,7 @@ async function orchestrate(o: {
   duration: number;
   connections: number;
   tool?: string;
+  strategy: string;
   redisUrl?: string;
   postgresUrl?: string;
 }): Promise<void> {
@@ -216,8 +217,8 @@ async function orchestrate(o: {
     // Direct Redis/PostgreSQL (no Toxiproxy hop) for both sides: the floor has none either.
     const targets = await startTargets({
       instances: 1,
-      strategy: 'cache-aside',
-      strategyOptions: { ttlMs: 3_600_000 },
+      strategy: o.strategy,
+      strategyOptions: o.strategy.endsWith('.ts') ? {} : { ttlMs: 3_600_000 },
       redisUrl,
       postgresUrl,
       keyPrefix: 'bench:',
@@ -248,7 +249,7 @@ async function orchestrate(o: {
 
     console.log(
       `hit-path: ${tool}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds; ` +
-        `body ${Buffer.byteLength(body)} bytes; node ${process.version}`,
+        `strategy ${o.strategy}; body ${Buffer.byteLength(body)} bytes; node ${process.version}`,
     );
     // Warm-up of both (JIT tiers, connection pools), not counted: with only a second the
     // target's first measured rounds were still visibly slower.
@@ -283,7 +284,7 @@ async function orchestrate(o: {
     const pairRatios = res.target.map((x, i) => x / res.floor[i]!);
     const ratio = median(pairRatios);
     console.log(`floor  (express + 1 ioredis GET): median ${f.toFixed(0)} req/s`);
-    console.log(`target (cache-aside hit)         : median ${t.toFixed(0)} req/s`);
+    console.log(`target (${o.strategy} hit): median ${t.toFixed(0)} req/s`);
     console.log(`per-round ratios target/floor: ${pairRatios.map((r) => r.toFixed(3)).join(' ')}`);
     console.log(
       `ratio target/floor (median of per-round ratios): ${ratio.toFixed(3)} (goal >= 0.8) ${ratio >= 0.8 ? 'OK' : 'BELOW GOAL'}`,
@@ -311,6 +312,7 @@ const program = new Command('hit-path')
   .option('--duration <s>', 'seconds per run', positiveInt, 3)
   .option('--connections <n>', 'concurrent connections', positiveInt, 32)
   .option('--tool <tool>', 'wrk | undici (default: wrk when installed)')
+  .option('--strategy <spec>', 'strategy whose hit path is measured', 'cache-aside')
   .option('--url <url>', 'internal: undici-client target')
   .option('--redis-url <url>', 'use this Redis instead of starting local infra')
   .option('--postgres-url <url>', 'use this PostgreSQL instead of starting local infra')
@@ -327,6 +329,7 @@ const opts = program.opts<{
   duration: number;
   connections: number;
   tool?: string;
+  strategy: string;
   url?: string;
   redisUrl?: string;
   postgresUrl?: string;
