@@ -72,10 +72,20 @@ describe('recovery time', () => {
     const cell = handCell(hit, p99);
     const r = recoveryTime(cell, faultWindows(cell)[0]!);
     expect(r.recoveryMs).toBeCloseTo(13_000 - 9100, 6);
+    expect(r.confirmedSeconds).toBe(3);
+    // The load ends 1 s into the good stretch: recovered, but confirmed over 1 s only.
     const short = handCell(hit.slice(0, 14), p99.slice(0, 14));
     const r2 = recoveryTime(short, faultWindows(short)[0]!);
-    expect(r2.recovered).toBe(false);
-    expect(r2.recoveryMs).toBeNull();
+    expect(r2).toMatchObject({ recovered: true, confirmedSeconds: 1 });
+    expect(r2.recoveryMs).toBeCloseTo(13_000 - 9100, 6);
+    // The load ends while p99 is still high: not recovered.
+    const never = handCell(hit.slice(0, 13), p99.slice(0, 13));
+    const r3 = recoveryTime(never, faultWindows(never)[0]!);
+    expect(r3).toMatchObject({ recovered: false, recoveryMs: null, confirmedSeconds: 0 });
+    // And validity says why the figure is weak.
+    const a = analyzeCellRecords(short, []);
+    expect(a.validity.flags.map((f) => f.code)).toContain('recovery-unconfirmed');
+    expect(a.validity.trusted).toBe(true);
   });
 
   it('expiry spikes that were routine before the fault do not count as "not recovered"', () => {

@@ -68,6 +68,38 @@ describe('stampede episodes', () => {
     expect(s.episodesWithMultiple).toBe(3);
   });
 
+  it('fallback loads are not expiry rebuilds; with no cache hit at all the per-expiry figures do not apply', () => {
+    const { cell } = synthCell({ scenario: 'redis-outage', strategy: 'cache-aside', seconds: 4 });
+    const t = cell.loadStartedAt;
+    cell.rebuilds = [
+      ev('user:1', 'i1', t, t + 30),
+      ...Array.from({ length: 6 }, (_, k) => ({
+        ...ev('user:1', 'i2', t + 1000 + k, t + 1030),
+        reason: 'fallback' as const,
+      })),
+    ];
+    const s = analyzeStampede(cell);
+    expect(s).toMatchObject({
+      applies: true,
+      rebuilds: 1,
+      fallbackLoads: 6,
+      episodes: 1,
+      rebuildsPerExpiry: 1,
+    });
+    expect(s.byReason).toEqual({ miss: 1, fallback: 6 });
+    // no-cache: the target counts every read as a miss and a rebuild, but nothing was ever cached.
+    const nc = synthCell({ scenario: 'hot-key', strategy: 'no-cache', seconds: 4 }).cell;
+    nc.rebuilds = Array.from({ length: 5 }, (_, k) => ev('user:1', 'i1', t + k, t + 40));
+    nc.target.cache.misses = 5;
+    const sn = analyzeStampede(nc);
+    expect(sn).toMatchObject({
+      applies: false,
+      rebuilds: 5,
+      rebuildsPerExpiry: null,
+      rebuildsPerExpiryAllKeys: null,
+    });
+  });
+
   it('cell analysis: cache-aside stampedes, lock keeps ~1 rebuild per expiry', () => {
     const ca = analyzeStampede(synthCell({ scenario: 'hot-key', strategy: 'cache-aside', seed: 1 }).cell);
     const lock = analyzeStampede(synthCell({ scenario: 'hot-key', strategy: 'lock', seed: 1 }).cell);

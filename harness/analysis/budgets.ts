@@ -29,10 +29,17 @@ export const BUDGETS: Record<BudgetKey, BudgetDef> = {
   },
   rebuildsPerExpiry: {
     metric: 'mean rebuilds per expiry of the hot key',
-    value: (a) =>
-      a.stampede.rebuildsPerExpiry === null
-        ? { value: null, note: 'no rebuilds happened', passIfNull: true }
-        : { value: a.stampede.rebuildsPerExpiry },
+    value: (a) => {
+      if (a.stampede.applies === false)
+        return {
+          value: null,
+          note: 'the cache served no read: expiry episodes do not apply',
+          passIfNull: true,
+        };
+      if (a.stampede.rebuildsPerExpiry === null)
+        return { value: null, note: 'no rebuilds happened', passIfNull: true };
+      return { value: a.stampede.rebuildsPerExpiry };
+    },
     fmt: num,
   },
   staleBeyondTtl: {

@@ -17,7 +17,9 @@
  *   floor keeps sub-millisecond jitter from reading as "not recovered". Recovered = the first
  *   second, among those starting at or after removedAt, from which CONFIRM_SECONDS (3)
  *   consecutive seconds are back; recovery time = that second's start − removedAt (1 s
- *   resolution). If the run ends first, the window did not recover (recoveryMs null).
+ *   resolution). If the load ends before 3 seconds can be observed but every second from some
+ *   point to the end is back, that point counts, with recoveryConfirmedSeconds < 3 and a
+ *   validity warning; otherwise the window did not recover (recoveryMs null).
  */
 import type { CellResult, FaultRecord, HistoryRecord } from '../results/schema.ts';
 import { isOk } from './history.ts';
@@ -188,6 +190,8 @@ export interface RecoveryResult {
   preP99: number | null;
   recovered: boolean;
   recoveryMs: number | null;
+  /** Consecutive back seconds that confirmed the recovery: CONFIRM_SECONDS, fewer at the load end, 0. */
+  confirmedSeconds: number;
 }
 
 /** Recovery of hit ratio and p99 after a window, from the per-second series (see header). */
@@ -230,10 +234,27 @@ export function recoveryTime(
     run = back(i) ? run + 1 : 0;
     if (run === CONFIRM_SECONDS) {
       const start = i - CONFIRM_SECONDS + 1;
-      return { preHitRatio: preHit, preP99, recovered: true, recoveryMs: t0 + start * 1000 - w.to };
+      return {
+        preHitRatio: preHit,
+        preP99,
+        recovered: true,
+        recoveryMs: t0 + start * 1000 - w.to,
+        confirmedSeconds: CONFIRM_SECONDS,
+      };
     }
   }
-  return { preHitRatio: preHit, preP99, recovered: false, recoveryMs: null };
+  // The load ended before CONFIRM_SECONDS could be observed: if every second from some point to
+  // the end is back, report that point, with the shorter confirmation (validity warns about it).
+  if (run > 0) {
+    return {
+      preHitRatio: preHit,
+      preP99,
+      recovered: true,
+      recoveryMs: t0 + (n - run) * 1000 - w.to,
+      confirmedSeconds: run,
+    };
+  }
+  return { preHitRatio: preHit, preP99, recovered: false, recoveryMs: null, confirmedSeconds: 0 };
 }
 
 const EMPTY: Percentiles = { count: 0, p50: null, p99: null, max: null };
@@ -268,6 +289,8 @@ export function analyzeFailOpen(
         preP99: null,
         recovered: false,
         recoveryMs: null,
+        recoveryConfirmedSeconds: 0,
+        tailMs: null,
         staleReadsAfterEnd: 0,
         staleReadsAfterRecovery: 0,
       };
@@ -307,6 +330,8 @@ export function analyzeFailOpen(
       preP99: rec.preP99,
       recovered: rec.recovered,
       recoveryMs: rec.recoveryMs,
+      recoveryConfirmedSeconds: rec.confirmedSeconds,
+      tailMs: loadEnd(cell) - w.to,
       staleReadsAfterEnd: stale ? stale.staleBetween(w.to, next) : 0,
       staleReadsAfterRecovery:
         stale && rec.recoveryMs !== null ? stale.staleBetween(w.to + rec.recoveryMs, next) : 0,

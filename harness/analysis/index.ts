@@ -38,6 +38,7 @@ function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
     .filter((f) => f.ok && typeof f.removedAt === 'number')
     .map((f) => f.removedAt!);
   const l = cell.load;
+  const failOpen = analyzeFailOpen(cell, h.acc, h.checker);
   return {
     analysisVersion: ANALYSIS_VERSION,
     latency: {
@@ -51,9 +52,14 @@ function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
     dbLoad,
     stampede: analyzeStampede(cell),
     staleness: h.checker ? h.checker.result(windowEnds) : null,
-    failOpen: analyzeFailOpen(cell, h.acc, h.checker),
+    failOpen,
     cacheHealth: analyzeCacheHealth(cell),
-    validity: analyzeValidity(cell, { dbLoad, historyError: h.historyError, historyMalformed: h.malformed }),
+    validity: analyzeValidity(cell, {
+      dbLoad,
+      failOpen,
+      historyError: h.historyError,
+      historyMalformed: h.malformed,
+    }),
   };
 }
 

@@ -204,6 +204,8 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     return v.length ? Math.max(...v) : null;
   };
   const wb = a.failOpen.writeBehind;
+  // Older analyses have no `applies`: treat them as applicable.
+  const stampede = a.stampede.episodes > 0 && a.stampede.applies !== false;
   let recovery: number | null = null;
   if (applied.length) recovery = a.failOpen.allRecovered ? (a.failOpen.maxRecoveryMs ?? 0) / 1000 : null;
   return {
@@ -216,9 +218,9 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     hitRatio: a.cacheHealth.hitRatio,
     rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
     rebuildsPerExpiryAllKeys: a.stampede.rebuildsPerExpiryAllKeys ?? null,
-    maxRebuildsPerExpiry: a.stampede.episodes ? a.stampede.maxRebuildsPerExpiry : null,
-    maxConcurrentRebuilds: a.stampede.episodes ? a.stampede.maxConcurrentPerKey : null,
-    dbPeakAroundExpiries: a.stampede.dbPeakAroundExpiries,
+    maxRebuildsPerExpiry: stampede ? a.stampede.maxRebuildsPerExpiry : null,
+    maxConcurrentRebuilds: stampede ? a.stampede.maxConcurrentPerKey : null,
+    dbPeakAroundExpiries: stampede ? a.stampede.dbPeakAroundExpiries : null,
     staleReadRatio: a.staleness?.staleReadRatio ?? null,
     staleAgeP99: a.staleness?.age.p99 ?? null,
     staleBeyondTtl: a.staleness ? a.staleness.staleBeyondTtl : null,

@@ -122,8 +122,21 @@ export function dbPeakAround(cell: CellResult, starts: readonly number[], radius
   return peak;
 }
 
+/**
+ * Stampede figures apply when the cell's cache ever served a read: with no hit at all (no-cache,
+ * or Redis unreachable for the whole cell) every read is a source load and "rebuilds per expiry"
+ * would only measure request concurrency.
+ */
+export function stampedeApplies(cell: CellResult): boolean {
+  return cell.target.cache.hits + cell.target.cache.staleServed > 0;
+}
+
 export function analyzeStampede(cell: CellResult, graceMs = DEFAULT_GRACE_MS): StampedeAnalysis {
-  const episodes = groupEpisodes(cell.rebuilds, graceMs);
+  // Fallback loads (Redis failed, read answered from the DB) are neither a miss nor a refresh:
+  // counted by reason, kept out of expiry episodes.
+  const expiryRebuilds = cell.rebuilds.filter((r) => r.reason !== 'fallback');
+  const episodes = groupEpisodes(expiryRebuilds, graceMs);
+  const applies = stampedeApplies(cell);
   const byReason: Record<string, number> = {};
   const byInstance: Record<string, number> = {};
   for (const r of cell.rebuilds) {
@@ -169,11 +182,13 @@ export function analyzeStampede(cell: CellResult, graceMs = DEFAULT_GRACE_MS): S
       hot = k;
   }
   return {
-    rebuilds: cell.rebuilds.length,
+    applies,
+    rebuilds: expiryRebuilds.length,
+    fallbackLoads: cell.rebuilds.length - expiryRebuilds.length,
     episodes: episodes.length,
-    rebuildsPerExpiry: hot ? hot.rebuilds / hot.episodes : null,
+    rebuildsPerExpiry: applies && hot ? hot.rebuilds / hot.episodes : null,
     hotKey: hot ? hot.key : null,
-    rebuildsPerExpiryAllKeys: episodes.length ? cell.rebuilds.length / episodes.length : null,
+    rebuildsPerExpiryAllKeys: applies && episodes.length ? expiryRebuilds.length / episodes.length : null,
     maxRebuildsPerExpiry: maxPer,
     maxConcurrentPerKey: maxConc,
     episodesWithMultiple: multi,

@@ -55,7 +55,12 @@ export interface StampedeKeySummary {
 }
 
 export interface StampedeAnalysis {
+  /** False when the cache served no read at all (no-cache): the per-expiry figures are null. */
+  applies: boolean;
+  /** Rebuilds caused by a miss or a refresh (fallback loads excluded). */
   rebuilds: number;
+  /** Reads answered from the DB because Redis failed; not part of any episode. */
+  fallbackLoads: number;
   episodes: number;
   /**
    * Mean rebuilds per expiry episode of the HOT key — the key with the most rebuilds (ideal 1);
@@ -138,6 +143,10 @@ export interface FaultWindowAnalysis {
   recovered: boolean;
   /** ms from removedAt to the start of the first second of the confirming run; null if never. */
   recoveryMs: number | null;
+  /** Seconds that confirmed the recovery (3; fewer when the load ended first; 0 if not recovered). */
+  recoveryConfirmedSeconds: number;
+  /** ms from the window end to the load end: the time there was to observe a recovery. */
+  tailMs: number | null;
   staleReadsAfterEnd: number;
   staleReadsAfterRecovery: number;
 }

@@ -5,7 +5,8 @@
  */
 import type { CellResult } from '../results/schema.ts';
 import { PG_STAT_TOLERANCE } from './db-load.ts';
-import type { DbLoadAnalysis, ValidityAnalysis, ValidityFlag } from './types.ts';
+import { CONFIRM_SECONDS } from './fail-open.ts';
+import type { DbLoadAnalysis, FailOpenAnalysis, ValidityAnalysis, ValidityFlag } from './types.ts';
 
 export const VALIDITY_THRESHOLDS = {
   /** Achieved rate may be this fraction short of the requested rate. */
@@ -23,6 +24,7 @@ export const VALIDITY_THRESHOLDS = {
 
 export interface ValidityInputs {
   dbLoad: DbLoadAnalysis;
+  failOpen?: FailOpenAnalysis;
   /** Set when the history file could not be read. */
   historyError?: string;
   historyMalformed?: number;
@@ -124,6 +126,18 @@ export function analyzeValidity(
       }
     }
   });
+  for (const w of inputs.failOpen?.windows ?? []) {
+    if (!w.applied || w.recoveryConfirmedSeconds >= CONFIRM_SECONDS) continue;
+    const tail = w.tailMs === null ? '?' : (w.tailMs / 1000).toFixed(1);
+    if (w.recovered || (w.tailMs !== null && w.tailMs < CONFIRM_SECONDS * 1000)) {
+      add(
+        'recovery-unconfirmed',
+        'warning',
+        `fault #${w.index + 1}: the load ends ${tail} s after it, so recovery ${w.recovered ? `was confirmed over only ${w.recoveryConfirmedSeconds} s` : 'could not be observed'} (${CONFIRM_SECONDS} s wanted)`,
+        `leave at least ${CONFIRM_SECONDS + 2} s of load after the last fault (longer phase or --profile standard)`,
+      );
+    }
+  }
   const db = inputs.dbLoad;
   if (db.pgStatMismatch && db.pgStatRelativeDiff !== null) {
     add(
