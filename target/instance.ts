@@ -189,6 +189,8 @@ export interface StartTargetsInput
   stopGraceMs?: number;
   /** Forward the children's stderr to ours, prefixed with the instance id (default true). */
   forwardLogs?: boolean;
+  /** Called when a started child exits other than through `stop()`. */
+  onExit?: (instanceId: string, code: number | null, signal: NodeJS.Signals | null) => void;
 }
 
 export interface TargetsHandle {
@@ -289,6 +291,7 @@ export async function startTargets(input: StartTargetsInput): Promise<TargetsHan
     startTimeoutMs = 30_000,
     stopGraceMs = 5_000,
     forwardLogs = true,
+    onExit,
     ...common
   } = input;
   // Validate once here so a bad option fails with its message, not as N crashed children.
@@ -356,6 +359,16 @@ export async function startTargets(input: StartTargetsInput): Promise<TargetsHan
       });
     });
     await waitHealthy(ready.controlUrl, Date.now() + startTimeoutMs);
+    child.once('exit', (code, signal) => {
+      if (stopping) return;
+      // A target dying mid-run turns a cell's numbers into nonsense: say so loudly, and let the
+      // caller react (mark the cell invalid).
+      const last = tail.trim().split('\n').pop();
+      process.stderr.write(
+        `[${instanceId}] exited unexpectedly (${signal ?? `code ${code}`})${last ? `: ${last}` : ''}\n`,
+      );
+      onExit?.(instanceId, code, signal);
+    });
     return ready;
   });
 

@@ -372,6 +372,33 @@ describe('target CLI', () => {
     expect(r.stderr).toMatch(/--redis-url/);
   });
 
+  it('reports a child that dies mid-run through onExit', async () => {
+    const exits: string[] = [];
+    const t = await startTargets({
+      instances: 2,
+      redisUrl: infra().redisUrl,
+      postgresUrl: infra().postgresUrl,
+      strategy: 'no-cache',
+      forwardLogs: false,
+      onExit: (id, _code, signal) => exits.push(`${id} ${signal}`),
+    });
+    try {
+      expect(new Set(t.urls).size).toBe(2);
+      const ids = await Promise.all(
+        t.urls.map(async (u) => (await fetch(`${u}/users/1`)).headers.get('x-instance')),
+      );
+      expect(ids).toEqual(['target-1', 'target-2']);
+      process.kill(t.pids[1]!, 'SIGKILL');
+      const deadline = Date.now() + 5000;
+      while (exits.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(exits).toEqual(['target-2 SIGKILL']);
+    } finally {
+      await t.stop();
+    }
+    // stop() is not reported as an unexpected exit.
+    expect(exits).toHaveLength(1);
+  });
+
   it('children exit when the parent that started them is killed', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-parent-'));
     const script = path.join(dir, 'parent.ts');
