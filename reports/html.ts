@@ -46,6 +46,15 @@ details{margin:6px 0}summary{cursor:pointer;color:#374151}
 .small{font-size:12px;color:var(--muted)}
 `;
 
+/** Repeat label for tables: the pipeline numbers repeats from 1; shown only when there are several. */
+function rep(results: RunResults, repeat: number): string {
+  return results.run.repeats > 1 ? ` #${repeat}` : '';
+}
+
+function firstRepeat(cells: CellResult[], strategy: string): number {
+  return Math.min(...cells.filter((c) => c.strategy === strategy).map((c) => c.repeat));
+}
+
 function rowsWithBaseline(s: ScenarioAnalysis, cols: MetricId[]): string {
   const focus = s.focus[0] as MetricId | undefined;
   const relCol = focus && cols.includes(focus) ? focus : cols[0];
@@ -112,18 +121,22 @@ function chartsFor(results: RunResults, scenario: string, colors: Map<string, st
   return `<div class="charts">${charts
     .map(
       (c) =>
-        `<figure>${renderLineChart({ ...c, shades })}<figcaption>${e(c.title)} — one line per strategy, repeat 1. ${caption}</figcaption></figure>`,
+        `<figure>${renderLineChart({ ...c, shades })}<figcaption>${e(c.title)} — one line per strategy (first repeat). ${caption}</figcaption></figure>`,
     )
     .join('')}</div>`;
 }
 
-function faultTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+function faultTable(
+  results: RunResults,
+  cells: CellResult[],
+  analyses: Map<CellResult, CellAnalysis>,
+): string {
   const rows: string[] = [];
   for (const c of cells) {
     const a = analyses.get(c)!;
     for (const w of a.failOpen.windows) {
       rows.push(
-        `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td class="l">${e(w.label)}</td>` +
+        `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td class="l">${e(w.label)}</td>` +
           (w.applied
             ? `<td>${fixed((w.appliedAt! - c.loadStartedAt) / 1000, 2)}–${fixed((w.appliedAt! + (w.durationMs ?? 0) - c.loadStartedAt) / 1000, 2)} s</td>` +
               `<td>${w.requests}</td><td>${pct(w.errorRate, 2)}<span class="rel">before ${pct(w.before.errorRate, 2)}</span></td>` +
@@ -141,13 +154,17 @@ function faultTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>
 <ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds.</li></ul>`;
 }
 
-function stampedeTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+function stampedeTable(
+  results: RunResults,
+  cells: CellResult[],
+  analyses: Map<CellResult, CellAnalysis>,
+): string {
   const rows = cells
     .map((c) => ({ c, s: analyses.get(c)!.stampede }))
     .filter(({ s }) => s.rebuilds > 0)
     .map(
       ({ c, s }) =>
-        `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}<span class="rel">${e(s.hotKey ?? '')}</span></td><td>${fixed(s.rebuildsPerExpiryAllKeys, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
+        `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}<span class="rel">${e(s.hotKey ?? '')}</span></td><td>${fixed(s.rebuildsPerExpiryAllKeys, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
           .slice(0, 3)
           .map((k) => `${e(k.key)} (max ${k.maxRebuildsPerEpisode})`)
           .join(
@@ -162,14 +179,18 @@ function stampedeTable(cells: CellResult[], analyses: Map<CellResult, CellAnalys
   return `<details><summary>Stampede detail (rebuild episodes)</summary><div class="tw"><table><tr><th>strategy</th><th>rebuilds</th><th>episodes</th><th>per expiry (hot key)</th><th>per expiry (all keys)</th><th>max</th><th>max concurrent</th><th>episodes &gt; 1</th><th class="l">stampeding keys</th><th>DB peak around expiries / median per s</th><th class="l">by instance</th></tr>${rows.join('')}</table></div></details>`;
 }
 
-function stalenessTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+function stalenessTable(
+  results: RunResults,
+  cells: CellResult[],
+  analyses: Map<CellResult, CellAnalysis>,
+): string {
   const rows: string[] = [];
   const examples: string[] = [];
   for (const c of cells) {
     const s = analyses.get(c)!.staleness;
     if (!s) continue;
     rows.push(
-      `<tr><td>${e(c.strategy)}${c.repeat ? ` #${c.repeat + 1}` : ''}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
+      `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
     );
     for (const x of s.beyondTtlExamples.slice(0, 5))
       examples.push(
@@ -187,7 +208,7 @@ function stalenessTable(cells: CellResult[], analyses: Map<CellResult, CellAnaly
 
 function healthTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
   const rows = cells
-    .filter((c) => c.repeat === 0)
+    .filter((c) => c.repeat === firstRepeat(cells, c.strategy))
     .map((c) => {
       const h = analyses.get(c)!.cacheHealth;
       const ns = Object.entries(h.keysByNamespace)
@@ -200,7 +221,7 @@ function healthTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis
           .join(', '),
       )}</td></tr>`;
     });
-  return `<details><summary>Cache health (repeat 1)</summary><div class="tw"><table><tr><th>strategy</th><th>hit ratio</th><th>worst second</th><th>evictions</th><th>memory</th><th>keys</th><th>avg value</th><th>Redis errors / timeouts</th><th>fallbacks</th><th>stale served</th><th class="l">hottest keys</th></tr>${rows.join('')}</table></div></details>`;
+  return `<details><summary>Cache health (first repeat)</summary><div class="tw"><table><tr><th>strategy</th><th>hit ratio</th><th>worst second</th><th>evictions</th><th>memory</th><th>keys</th><th>avg value</th><th>Redis errors / timeouts</th><th>fallbacks</th><th>stale served</th><th class="l">hottest keys</th></tr>${rows.join('')}</table></div></details>`;
 }
 
 function scenarioSection(
@@ -217,7 +238,7 @@ function scenarioSection(
     ? `<details${failed.length ? ' open' : ''}><summary>Budgets: ${budgets.length - failed.length} passed, ${failed.length} failed</summary><div class="tw"><table><tr><th>strategy</th><th class="l">budget</th><th class="l">result</th><th></th></tr>${budgets
         .map(
           (b) =>
-            `<tr><td>${e(b.strategy)}${b.repeat ? ` #${b.repeat + 1}` : ''}</td><td class="l mono">${e(b.budget)}</td><td class="l">${e(b.message)}</td><td>${b.passed ? '<span class="badge ok">pass</span>' : '<span class="badge bad">fail</span>'}</td></tr>`,
+            `<tr><td>${e(b.strategy)}${rep(results, b.repeat)}</td><td class="l mono">${e(b.budget)}</td><td class="l">${e(b.message)}</td><td>${b.passed ? '<span class="badge ok">pass</span>' : '<span class="badge bad">fail</span>'}</td></tr>`,
         )
         .join('')}</table></div></details>`
     : '';
@@ -226,10 +247,10 @@ ${s.question ? `<p class="q"><b>Question.</b> ${e(s.question)}</p>` : ''}
 <div class="verdict"><b>Verdict.</b> ${e(s.verdict)}</div>
 ${chartsFor(results, s.scenario, colors)}
 ${rowsWithBaseline(s, columnsFor(s, 7))}
-${faultTable(cells, analyses)}
+${faultTable(results, cells, analyses)}
 ${budgetHtml}
-${stampedeTable(cells, analyses)}
-${stalenessTable(cells, analyses)}
+${stampedeTable(results, cells, analyses)}
+${stalenessTable(results, cells, analyses)}
 ${healthTable(cells, analyses)}
 </section>`;
 }

@@ -30,7 +30,7 @@ export function renderJunit(results: RunResults): string {
     for (const b of list) {
       const cell = byCell.get(b.cellId);
       const v = cell ? cellAnalysis(cell).validity : null;
-      const name = `${b.budget}${results.run.repeats > 1 ? ` [repeat ${b.repeat + 1}]` : ''}`;
+      const name = `${b.budget}${results.run.repeats > 1 ? ` [repeat ${b.repeat}]` : ''}`;
       out.push(
         `    <testcase classname="${x(`cachebench.${scenario}.${b.strategy}`)}" name="${x(name)}" time="0">`,
       );

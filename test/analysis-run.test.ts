@@ -65,7 +65,7 @@ describe('analyzeRun', () => {
       saturated: ['lock'],
     });
     const a = analyzeRun(r2);
-    expect(a.untrustedCells.map((c) => c.cellId)).toEqual(['hot-key/lock/0']);
+    expect(a.untrustedCells.map((c) => c.cellId)).toEqual(['hot-key/lock/1']);
     expect(a.scenarios[0]!.verdict).toMatch(/Not ranked \(untrusted numbers\): lock\.$/);
     expect(a.scenarios[0]!.verdict).not.toMatch(/^Lock keeps/);
   });

@@ -108,7 +108,7 @@ describe('JUnit, Markdown, JSON reports', () => {
     expect(j.format).toBe('cachebench-summary');
     expect(j.cells).toHaveLength(results.cells.length);
     expect(j.analysis.scenarios).toHaveLength(3);
-    const wb = j.cells.find((c: { id: string }) => c.id === 'counter-outage/write-behind/0');
+    const wb = j.cells.find((c: { id: string }) => c.id === 'counter-outage/write-behind/1');
     expect(wb.metrics.lostIncrements).toBeGreaterThan(0);
   });
 
