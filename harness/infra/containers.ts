@@ -242,7 +242,11 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
   let network: StartedNetwork | undefined;
   const started: StartedTestContainer[] = [];
   let stopping: Promise<void> | undefined;
+  // Like the local provisioner's child processes, a started stack keeps this process alive until
+  // stop(): containers live outside it, and an exit without stop() would leak them.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   const stop = (): Promise<void> => {
+    clearInterval(keepAlive);
     stopping ??= (async () => {
       // Toxiproxy first so no client sees half-stopped backends through it.
       const order = [...started].reverse();
