@@ -65,10 +65,13 @@ cmd_status() {
 }
 
 cmd_up() {
-  # --- Packages. `docker` may exist as a bare client, so the daemon binary is what counts.
+  # --- Packages. `docker` may exist as a bare client, so the daemon binary is what counts; an
+  # engine that already answers (a system service, a remote DOCKER_HOST) needs no docker.io.
   local missing=()
-  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-  command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+  if ! engine_up; then
+    command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+    command -v docker >/dev/null 2>&1 || missing+=(docker.io)
+  fi
   command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
   command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
   if [ "${#missing[@]}" -gt 0 ]; then
