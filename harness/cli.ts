@@ -71,6 +71,11 @@ export function buildProgram(): Command {
     .option('--redis-url <url>', 'with --infra external')
     .option('--postgres-url <url>', 'with --infra external')
     .option('--toxiproxy-url <url>', 'with --infra external')
+    .option(
+      '--redis-proxy-url <url>',
+      'with --infra external: Redis as the target reaches it through Toxiproxy',
+    )
+    .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
     .option('--no-reports', 'write results.json only')
     .addOption(infraOption())
     .action(async (opts) => (await import('./commands/run.ts')).runCommand(opts));

@@ -21,6 +21,8 @@ export interface RunFlags {
   redisUrl?: string;
   postgresUrl?: string;
   toxiproxyUrl?: string;
+  redisProxyUrl?: string;
+  postgresProxyUrl?: string;
   reports: boolean;
 }
 
@@ -41,12 +43,21 @@ export async function runCommand(f: RunFlags): Promise<void> {
       `--profile: "${f.profile}" is not a profile (allowed: quick, standard, full)`,
     );
   }
-  if (f.driver !== 'builtin') {
+  if (!['builtin', 'k6', 'auto'].includes(f.driver)) {
     throw new UsageError(
       'BAD_DRIVER',
-      `--driver: "${f.driver}" is not available in run yet (allowed: builtin)`,
+      `--driver: "${f.driver}" is not a load driver (allowed: builtin, k6, auto)`,
     );
   }
+  const { findK6 } = await import('../driver/k6.ts');
+  const k6 = findK6();
+  if (f.driver === 'k6' && !k6) {
+    throw new UsageError(
+      'NO_K6',
+      '--driver k6: no k6 binary found (set K6_BIN or put k6 on PATH; or use --driver builtin)',
+    );
+  }
+  const driver = f.driver === 'builtin' || !k6 ? 'builtin' : 'k6';
   let scenarios = list(f.scenarios);
   let strategies = list(f.strategies);
   let outDir = f.out;
@@ -80,9 +91,16 @@ export async function runCommand(f: RunFlags): Promise<void> {
     seed: f.seed,
     outDir,
     baselineStrategy: f.baselineStrategy,
+    driver,
     infra: {
       infra: f.infra,
-      external: { redisUrl: f.redisUrl, postgresUrl: f.postgresUrl, toxiproxyUrl: f.toxiproxyUrl },
+      external: {
+        redisUrl: f.redisUrl,
+        postgresUrl: f.postgresUrl,
+        toxiproxyUrl: f.toxiproxyUrl,
+        redisProxyUrl: f.redisProxyUrl,
+        postgresProxyUrl: f.postgresProxyUrl,
+      },
     },
     command: ['cachebench', ...process.argv.slice(2)].join(' '),
     resumeFrom,

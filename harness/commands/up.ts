@@ -39,6 +39,9 @@ export async function upCommand(opts: {
       ].join('\n'),
     );
   }
-  // Wait forever; the SIGINT/SIGTERM handler in cleanup.ts stops the stack and exits.
+  // Stay alive until a signal: a pending promise alone does not hold Node's event loop open
+  // (with containers nothing else would), so keep a timer. The SIGINT/SIGTERM handler in
+  // cleanup.ts stops the stack and exits.
+  setInterval(() => {}, 1 << 30);
   await new Promise(() => {});
 }

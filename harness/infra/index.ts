@@ -6,7 +6,14 @@ import type { InfraHandle } from './types.ts';
 export interface StartInfraOptions {
   infra: 'local' | 'containers' | 'external' | 'auto';
   local?: LocalInfraOptions;
-  external?: { redisUrl?: string; postgresUrl?: string; toxiproxyUrl?: string };
+  external?: {
+    redisUrl?: string;
+    postgresUrl?: string;
+    toxiproxyUrl?: string;
+    /** Where the target reaches Redis/PostgreSQL through Toxiproxy (defaults: read from the proxies). */
+    redisProxyUrl?: string;
+    postgresProxyUrl?: string;
+  };
   log?: (line: string) => void;
 }
 
@@ -22,7 +29,7 @@ export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
       return startLocalInfra({ ...o.local, log: o.log });
     case 'containers': {
       const { startContainerInfra } = await import('./containers.ts');
-      return startContainerInfra({});
+      return startContainerInfra({ log: o.log });
     }
     case 'external': {
       const e = o.external ?? {};
@@ -38,6 +45,9 @@ export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
         redisUrl: e.redisUrl!,
         postgresUrl: e.postgresUrl!,
         toxiproxyUrl: e.toxiproxyUrl!,
+        redisProxyUrl: e.redisProxyUrl,
+        postgresProxyUrl: e.postgresProxyUrl,
+        log: o.log,
       });
     }
   }

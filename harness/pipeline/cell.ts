@@ -12,6 +12,7 @@ import type { Scenario } from '../../scenarios/types.ts';
 import { seedDatabase } from '../../target/db.ts';
 import { startTargets } from '../../target/instance.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
+import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import type { InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, RebuildEvent } from '../results/schema.ts';
@@ -40,6 +41,7 @@ export interface CellContext {
   repeat: number;
   seed: number;
   instances: number;
+  driver: 'builtin' | 'k6';
   signal?: AbortSignal;
   onProgress?: (p: CellProgress) => void;
 }
@@ -118,7 +120,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     lap('zero');
     ctx.signal?.throwIfAborted();
 
-    const loadStartedAt = Date.now() + START_LEAD_MS;
+    const loadStartedAt = Date.now() + (ctx.driver === 'k6' ? K6_START_LEAD_MS : START_LEAD_MS);
     const sampler = startSampler(targets.controlUrls, loadStartedAt);
     const faultsPromise = runFaultTimeline({
       toxiproxyUrl: infra.toxiproxyUrl,
@@ -126,9 +128,11 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       loadStartedAt,
       signal: ctx.signal,
     });
-    let loadOut: Awaited<ReturnType<typeof runBuiltinLoad>>;
+    let loadOut: Omit<Awaited<ReturnType<typeof runBuiltinLoad>>, 'startLateMs'> & { startLateMs?: number };
+    // Both drivers take the same inputs and return the same normalized shape.
+    const runLoad = ctx.driver === 'k6' ? runK6Load : runBuiltinLoad;
     try {
-      loadOut = await runBuiltinLoad({
+      loadOut = await runLoad({
         scenario: s,
         targets: targets.urls,
         seed: ctx.seed * 1000 + ctx.repeat,
@@ -189,7 +193,10 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       scenario_spec: s as unknown as Record<string, unknown>,
       strategyOptions,
       ttlMs,
-      load: { ...loadOut.load, startLateMs: loadOut.startLateMs },
+      load: {
+        ...loadOut.load,
+        startLateMs: loadOut.startLateMs ?? Math.max(0, Math.round(loadOut.loadStartedAt - loadStartedAt)),
+      },
       series,
       faults,
       target: mergeStats(statsAll),

@@ -32,6 +32,7 @@ export interface RunOptions {
   outDir: string;
   baselineStrategy: string;
   infra: StartInfraOptions;
+  driver: 'builtin' | 'k6';
   command: string;
   /** Existing results to complete (resume). */
   resumeFrom?: RunResults;
@@ -92,7 +93,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       repeats: o.repeats,
       instances: o.instances,
       infra: o.infra.infra === 'auto' ? 'local' : o.infra.infra,
-      driver: 'builtin',
+      driver: o.driver,
       scenarios: o.scenarios,
       strategies: o.strategies,
       baselineStrategy: o.baselineStrategy,
@@ -144,6 +145,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
           repeat: c.repeat,
           seed: o.seed,
           instances: o.instances,
+          driver: o.driver,
           signal: abort.signal,
           onProgress: (p) => progress.update(index, label, p),
         });
