@@ -1,6 +1,7 @@
 /** Shared pieces of the renderers: escaping, column choice, small formatters. */
 import type { MetricId } from '../harness/analysis/metrics.ts';
-import type { ScenarioAnalysis } from '../harness/analysis/types.ts';
+import type { RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
+import type { RunResults } from '../harness/results/schema.ts';
 
 export function escapeHtml(s: unknown): string {
   return String(s)
@@ -85,3 +86,11 @@ export const PALETTE = [
   '#7c3aed',
   '#0d9488',
 ];
+
+/** The baseline the tables really use: the requested one, or what analyzeRun fell back to. */
+export function effectiveBaseline(results: RunResults, run: RunAnalysis): { name: string; note: string } {
+  const used = [...new Set(run.scenarios.map((s) => s.baselineStrategy))];
+  const asked = results.run.baselineStrategy;
+  if (used.length === 0 || (used.length === 1 && used[0] === asked)) return { name: asked, note: '' };
+  return { name: used.join(', '), note: `${asked} is not in this run` };
+}

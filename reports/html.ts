@@ -8,7 +8,17 @@ import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness
 import type { CellAnalysis, RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
-import { bytes, columnsFor, escapeHtml as e, fixed, isoTime, PALETTE, pct, slug } from './common.ts';
+import {
+  bytes,
+  columnsFor,
+  escapeHtml as e,
+  effectiveBaseline,
+  fixed,
+  isoTime,
+  PALETTE,
+  pct,
+  slug,
+} from './common.ts';
 
 const CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
@@ -324,13 +334,14 @@ export function renderHtml(results: RunResults): string {
         `<tr><td><a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a></td><td class="l">${e(s.question)}</td><td class="l">${e(s.verdict)}</td></tr>`,
     )
     .join('');
+  const base = effectiveBaseline(results, run);
   const flagCount = results.cells.reduce((n, c) => n + analyses.get(c)!.validity.flags.length, 0);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>cachebench report — ${e(r.id)}</title><style>${CSS}</style></head>
 <body><main>
 <h1>cachebench report</h1>
-<p class="sub">Run <span class="mono">${e(r.id)}</span> · ${e(isoTime(r.startedAt))} · profile ${e(r.profile)} · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strateg${r.strategies.length === 1 ? 'y' : 'ies'} × ${r.repeats} repeat(s) · baseline <b>${e(r.baselineStrategy)}</b></p>
+<p class="sub">Run <span class="mono">${e(r.id)}</span> · ${e(isoTime(r.startedAt))} · profile ${e(r.profile)} · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strateg${r.strategies.length === 1 ? 'y' : 'ies'} × ${r.repeats} repeat(s) · baseline <b>${e(base.name)}</b>${base.note ? ` (${e(base.note)})` : ''}</p>
 <div class="cards">
 <div class="card"><b>${results.cells.length}</b><span>cells</span></div>
 <div class="card ${trusted === results.cells.length ? 'ok' : 'bad'}"><b>${trusted}/${results.cells.length}</b><span>trusted cells</span></div>

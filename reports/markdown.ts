@@ -7,7 +7,7 @@ import { analyzeRun, cellAnalysis } from '../harness/analysis/index.ts';
 import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
 import type { RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
-import { columnsFor, escapeMd as m } from './common.ts';
+import { columnsFor, effectiveBaseline, escapeMd as m } from './common.ts';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -39,9 +39,10 @@ function build(results: RunResults, run: RunAnalysis, d: Detail): string {
   const r = results.run;
   const out: string[] = [];
   const untrusted = run.untrustedCells.length;
+  const base = effectiveBaseline(results, run);
   out.push(`## cachebench — ${m(r.id)}`);
   out.push(
-    `Profile **${m(r.profile)}** · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strategies × ${r.repeats} repeat(s) · baseline **${m(r.baselineStrategy)}** · ` +
+    `Profile **${m(r.profile)}** · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strategies × ${r.repeats} repeat(s) · baseline **${m(base.name)}**${base.note ? ` (${m(base.note)})` : ''} · ` +
       `budgets: **${run.budgets.length - run.budgetsFailed}/${run.budgets.length} passed** · ` +
       `trusted cells: **${results.cells.length - untrusted}/${results.cells.length}**`,
   );

@@ -155,6 +155,37 @@ describe('recovery time', () => {
     expect(w.before.errorRate).toBe(0);
   });
 
+  it('write-behind bound: increments invisible during the outage are not lost; missing after it they are', () => {
+    const cell = handCell(
+      Array.from({ length: 20 }, () => 0.9),
+      Array.from({ length: 20 }, () => 5),
+    );
+    const t0 = cell.loadStartedAt;
+    const op = (kind: 'incr' | 'read', at: number, value: number): HistoryRecord => ({
+      op: kind === 'incr' ? 'incr-counter' : 'read-counter',
+      kind,
+      key: 'counter:1',
+      scheduled: t0 + at,
+      start: t0 + at,
+      end: t0 + at + 2,
+      status: 200,
+      instance: 0,
+      value,
+    });
+    const run = (records: HistoryRecord[]) => {
+      const acc = new FaultWindowAccumulator(faultWindows(cell));
+      for (const r of records) acc.add(r);
+      return acc.lostLowerBound();
+    };
+    const base = [op('read', 1000, 10), op('incr', 2000, 1), op('incr', 3000, 1), op('incr', 6000, 1)];
+    // Last read inside the fault window [5.2 s, 9.1 s) shows 11: buffered increments invisible, not lost.
+    expect(run([...base, op('read', 7000, 11)])).toBeNull();
+    // After the fault: 13 is complete; 12 misses one; a later complete read clears a transient gap.
+    expect(run([...base, op('read', 12000, 13)])).toEqual({ lost: 0, counters: 1 });
+    expect(run([...base, op('read', 12000, 12)])).toEqual({ lost: 1, counters: 1 });
+    expect(run([...base, op('read', 12000, 12), op('read', 13000, 13)])).toEqual({ lost: 0, counters: 1 });
+  });
+
   it('write-behind: increments acknowledged during an outage and missing from later reads are counted', () => {
     const { cell, history } = synthCell({
       scenario: 'counter-outage',
