@@ -164,6 +164,21 @@ function faultTable(
 <ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds.</li></ul>`;
 }
 
+function dbTable(results: RunResults, cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+  const rows = cells.map((c) => {
+    const d = analyses.get(c)!.dbLoad;
+    const eps = Object.entries(d.queriesPerRequestByEndpoint)
+      .map(([k, v]) => `${k}: ${fixed(v, 2)}`)
+      .join(', ');
+    const pg =
+      d.pgStatCalls === null
+        ? '–'
+        : `${d.pgStatCalls} (${pct(d.pgStatRelativeDiff, 2)})${d.pgStatMismatch ? ' <span class="badge warn">mismatch</span>' : ''}`;
+    return `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${d.totalQueries}</td><td>${fixed(d.queriesPerRequest, 3)}</td><td>${fixed(d.meanPerSecond, 0)}</td><td>${d.peakPerSecond}${d.peakSecond === null ? '' : `<span class="rel">at ${d.peakSecond} s</span>`}</td><td>${fixed(d.dbTimeMs, 0)} ms<span class="rel">${fixed(d.meanQueryMs, 2)} ms/query</span></td><td>${d.poolWaits}${d.poolWaitMs === null || d.poolWaitMs === undefined ? '' : `<span class="rel">${fixed(d.poolWaitMs, 0)} ms</span>`}</td><td>${pg}</td><td class="l small">${e(eps)}</td></tr>`;
+  });
+  return `<details><summary>DB load detail</summary><div class="tw"><table><tr><th>strategy</th><th>queries</th><th>per request</th><th>mean /s</th><th>peak /s</th><th>DB time</th><th>pool waits</th><th>pg_stat_statements calls (diff)</th><th class="l">queries per request by endpoint</th></tr>${rows.join('')}</table></div></details>`;
+}
+
 function stampedeTable(
   results: RunResults,
   cells: CellResult[],
@@ -259,6 +274,7 @@ ${chartsFor(results, s.scenario, colors)}
 ${rowsWithBaseline(s, columnsFor(s, 7))}
 ${faultTable(results, cells, analyses)}
 ${budgetHtml}
+${dbTable(results, cells, analyses)}
 ${stampedeTable(results, cells, analyses)}
 ${stalenessTable(results, cells, analyses)}
 ${healthTable(cells, analyses)}

@@ -43,6 +43,8 @@ export function analyzeDbLoad(cell: CellResult): DbLoadAnalysis {
     dbTimeMs: t.dbTimeMs,
     meanQueryMs: ratio(t.dbTimeMs, t.dbQueries),
     poolWaits: t.poolWaits,
+    poolWaitMs: typeof t.poolWaitMs === 'number' ? t.poolWaitMs : null,
+    dbTimeMsByEndpoint: { ...(t.dbTimeMsByEndpoint ?? {}) },
     pgStatCalls: pg ? pg.calls : null,
     pgStatRelativeDiff: pgDiff,
     pgStatMismatch: pgDiff !== null && pgDiff > PG_STAT_TOLERANCE,

@@ -30,6 +30,10 @@ export interface DbLoadAnalysis {
   /** dbTimeMs / totalQueries. */
   meanQueryMs: number | null;
   poolWaits: number;
+  /** Total time queries waited for a pooled connection, ms; null when the target did not report it. */
+  poolWaitMs: number | null;
+  /** DB time per endpoint, ms (when reported). */
+  dbTimeMsByEndpoint: Record<string, number>;
   pgStatCalls: number | null;
   /** |pgStatCalls − totalQueries| / totalQueries; null when pg_stat_statements was not sampled. */
   pgStatRelativeDiff: number | null;
