@@ -32,7 +32,7 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:12.
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:10px;margin:16px 0}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:var(--bg)}
 .card b{display:block;font-size:22px}.card span{color:var(--muted);font-size:12px}
-.card.bad b{color:var(--bad)}.card.ok b{color:var(--ok)}
+.card.bad b{color:var(--bad)}.card.ok b{color:var(--ok)}.card.warn b{color:var(--warn)}
 table{border-collapse:collapse;width:100%;margin:6px 0 10px;font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:5px 8px;text-align:right;vertical-align:top}
 th{background:var(--bg);font-weight:600;color:#374151;font-size:12px;line-height:1.3}
@@ -362,7 +362,7 @@ export function renderHtml(results: RunResults): string {
 <div class="card"><b>${results.cells.length}</b><span>cells</span></div>
 <div class="card ${trusted === results.cells.length ? 'ok' : 'bad'}"><b>${trusted}/${results.cells.length}</b><span>trusted cells</span></div>
 <div class="card ${failedBudgets ? 'bad' : 'ok'}"><b>${run.budgets.length - failedBudgets}/${run.budgets.length}</b><span>budgets passed</span></div>
-<div class="card ${flagCount ? 'bad' : 'ok'}"><b>${flagCount}</b><span>validity flags</span></div>
+<div class="card ${run.untrustedCells.length ? 'bad' : flagCount ? 'warn' : 'ok'}"><b>${flagCount}</b><span>validity flags</span></div>
 </div>
 ${
   run.untrustedCells.length
