@@ -104,6 +104,7 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       instanceId: opts.instanceId,
       policy: opts.policy,
       options: strategyOptions,
+      keyPrefix: opts.keyPrefix,
     });
     cleanups.push(async () => strategy.close?.());
     const metrics = createMetrics(events, {

@@ -35,7 +35,12 @@ fi
 
 # --- npm dependencies: reinstall only when the lock file changed since the last install.
 stamp="$ROOT/node_modules/.cachebench-installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ "$ROOT/package.json" -nt "$stamp" ]; then
+needs_install() { [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ "$ROOT/package.json" -nt "$stamp" ]; }
+# Several commands may start at once on a fresh clone (tests, a bench): one installs, the others
+# wait for it instead of wiping node_modules under each other.
+exec 9>"$CACHE/npm-install.lock"
+flock 9
+if needs_install; then
   log "installing npm dependencies"
   if [ -f "$ROOT/package-lock.json" ]; then
     (cd "$ROOT" && npm ci --no-audit --no-fund --loglevel=error >&2)
@@ -44,6 +49,7 @@ if [ ! -f "$stamp" ] || [ "$ROOT/package-lock.json" -nt "$stamp" ] || [ "$ROOT/p
   fi
   mkdir -p "$ROOT/node_modules" && touch "$stamp"
 fi
+flock -u 9
 export PATH="$ROOT/node_modules/.bin:$PATH"
 
 # --- Debian packages: redis-server, PostgreSQL (with contrib for pg_stat_statements).
