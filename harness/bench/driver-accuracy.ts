@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     'memory-rate': { type: 'string', default: '10000' },
     'memory-seconds': { type: 'string', default: '100' },
     trivial: { type: 'boolean', default: false },
+    'max-in-flight': { type: 'string', default: '512' },
   },
 });
 const parts = new Set(String(args.only).split(','));
@@ -184,10 +185,10 @@ async function main() {
         historyPath: join(dir, 'prime.ndjson'),
       });
       console.log(
-        `\n[1] rate accuracy: ${rate} req/s for ${seconds} s against ${label}; load average ${load()}`,
+        `\n[1] rate accuracy: ${rate} req/s for ${seconds} s against ${label}, in-flight cap ${args['max-in-flight']}; load average ${load()}`,
       );
       const r = await runBuiltinLoad({
-        scenario: scenario('accuracy', rate, seconds * 1000, 512, 10_000),
+        scenario: scenario('accuracy', rate, seconds * 1000, Number(args['max-in-flight']), 10_000),
         targets: [url],
         seed: 1,
         historyPath: join(dir, 'accuracy.ndjson'),
@@ -201,6 +202,12 @@ async function main() {
       );
       console.log(`    scheduling lag: ${ms(l.schedulingLag)}`);
       console.log(`    latency (from scheduled time): ${ms(l.overall.latency)}`);
+      const worst = r.series.p99
+        .map((p99, i) => ({ i, p99, dropped: r.series.dropped[i] ?? 0 }))
+        .sort((x, y) => y.p99 - x.p99)
+        .slice(0, 3)
+        .map((w) => `s${w.i}: p99 ${w.p99.toFixed(1)} ms, dropped ${w.dropped}`);
+      console.log(`    worst seconds: ${worst.join('; ')}`);
       console.log(
         `    driver CPU ${(l.driverCpu * 100).toFixed(1)}% of a core, peak RSS ${l.driverPeakRssMB} MB; load average ${load()}`,
       );
