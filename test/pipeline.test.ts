@@ -66,7 +66,8 @@ describe('cachebench run', () => {
     }
     await new Promise((r) => setTimeout(r, 1500));
     child.kill('SIGINT');
-    expect(await exited).toBe(130);
+    const code = await exited;
+    expect(code, stderr).toBe(130);
     const partial = readResults(out)!;
     expect(partial.cells.length).toBeGreaterThanOrEqual(1);
     expect(partial.cells.length).toBeLessThan(3);

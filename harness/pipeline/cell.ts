@@ -128,6 +128,8 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       loadStartedAt,
       signal: ctx.signal,
     });
+    // Handled now (awaited below): a rejection while the load runs must not crash the process.
+    faultsPromise.catch(() => {});
     let loadOut: Omit<Awaited<ReturnType<typeof runBuiltinLoad>>, 'startLateMs'> & { startLateMs?: number };
     // Both drivers take the same inputs and return the same normalized shape.
     const runLoad = ctx.driver === 'k6' ? runK6Load : runBuiltinLoad;
@@ -153,10 +155,13 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       // Faults are always removed (the executor resets Toxiproxy) before we collect.
       await faultsPromise.catch(() => {});
     }
+    ctx.signal?.throwIfAborted();
     const faults = await faultsPromise;
     const targetSeries = await sampler.stop();
     lap('load');
 
+    // Interrupted: nothing more to measure, and the services are being stopped.
+    ctx.signal?.throwIfAborted();
     progress({ phase: 'collect', elapsedMs: totalMs });
     const [statsAll, rebuildsAll, pgStat, redis] = await Promise.all([
       Promise.all(targets.controlUrls.map(fetchStats)),

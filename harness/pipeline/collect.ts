@@ -59,6 +59,8 @@ export async function redisSnapshot(url: string): Promise<RedisSnapshot> {
 
 export async function resetPgStatStatements(url: string): Promise<void> {
   const c = new pg.Client({ connectionString: url });
+  // A server shutting down under us (Ctrl-C) must surface as a rejected query, not a crash.
+  c.on('error', () => {});
   await c.connect();
   try {
     await c.query('SELECT pg_stat_statements_reset()');
@@ -69,6 +71,8 @@ export async function resetPgStatStatements(url: string): Promise<void> {
 
 export async function pgStatSnapshot(url: string): Promise<PgStatSnapshot> {
   const c = new pg.Client({ connectionString: url });
+  // A server shutting down under us (Ctrl-C) must surface as a rejected query, not a crash.
+  c.on('error', () => {});
   await c.connect();
   try {
     const r = await c.query<{ query: string; calls: string; total: number; mean: number }>(
