@@ -227,6 +227,7 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
   const cpu0 = threadCpuMicros();
 
   let drained: (() => void) | undefined;
+  let pumpOnCompletion: (() => void) | undefined;
   const finish = (
     secIndex: number,
     opName: string,
@@ -258,6 +259,7 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
     recordMs(sh, latencyMs);
     history.write(rec);
     if (inFlight === 0 && drained) drained();
+    pumpOnCompletion?.();
   };
 
   const dispatch = (scheduledAt: number) => {
@@ -368,24 +370,39 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
   }, 200);
 
   // The scheduler: send everything that is due, then wait for the next arrival (see pause()).
+  // pump() also runs after every completion: a burst of responses (a target that stalled and
+  // recovered) is handled callback by callback in one event-loop phase, and sends due meanwhile
+  // go out between those callbacks instead of after the whole burst.
   let next = arrivals.next();
-  let burst = 0;
-  while (!next.done && !isAborted()) {
-    const due = t0 + next.value;
-    const gap = due - now();
-    if (gap <= 0) {
-      dispatch(due);
-      next = arrivals.next();
-      // After a long stall everything overdue goes out at once; let I/O in now and then.
-      if (++burst >= 256) {
-        burst = 0;
-        await immediate();
+  let pumping = false;
+  const pump = (limit: number): boolean => {
+    if (pumping) return true;
+    pumping = true;
+    try {
+      for (let n = 0; n < limit; n++) {
+        if (next.done || isAborted()) return false;
+        const due = t0 + next.value;
+        if (due > now()) return false;
+        dispatch(due);
+        next = arrivals.next();
       }
+      return true; // more may be due: yield to I/O first
+    } finally {
+      pumping = false;
+    }
+  };
+  pumpOnCompletion = () => pump(64);
+  while (!next.done && !isAborted()) {
+    // After a long stall everything overdue goes out at once: let I/O in every 256 sends.
+    if (pump(256)) {
+      await immediate();
       continue;
     }
-    burst = 0;
-    await pause(gap);
+    if (next.done || isAborted()) break;
+    const gap = t0 + next.value - now();
+    if (gap > 0) await pause(gap);
   }
+  pumpOnCompletion = undefined;
   const aborted = isAborted();
   // Arrivals left unscheduled by an abort are neither sent nor dropped: the run is cut short.
 
