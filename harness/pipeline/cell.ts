@@ -97,7 +97,10 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   );
 
   lap('reset+seed');
-  const strategyOptions = { ...s.cache };
+  // A scenario's cache settings apply to every strategy in the matrix; each strategy takes the
+  // ones it declares (jitterFraction means nothing to lock). The target itself still rejects an
+  // unknown option, so a typo in a strategy's own options fails loudly.
+  const strategyOptions = Object.fromEntries(Object.entries(s.cache).filter(([k]) => k in ctx.strategyDefaults));
   const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
   const targets = await startTargets({
     instances: ctx.instances,
