@@ -30,6 +30,8 @@ export interface WorkerInput {
   seed: number;
   historyPath: string;
   startAt?: number;
+  /** Boot, say 'ready', and take the start time from the parent's StartMessage. */
+  waitForStart?: boolean;
   requestTimeoutMs: number;
   /** Upper bound on connections per target (the in-flight cap is spread over targets). */
   maxConnectionsPerTarget: number;
@@ -64,7 +66,19 @@ export interface WorkerResult {
 export type WorkerMessage =
   | { type: 'progress'; progress: WorkerProgress }
   | { type: 'done'; result: WorkerResult }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string }
+  /** Sent when `waitForStart` is set and the worker is ready; the parent answers with StartMessage. */
+  | { type: 'ready' };
+
+export interface StartMessage {
+  type: 'start';
+  startAt: number;
+}
+
+let startResolve: ((startAt: number) => void) | undefined;
+const startGiven = new Promise<number>((r) => {
+  startResolve = r;
+});
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -220,8 +234,14 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
 
   // A given start time is kept even when we are late, so that faults scheduled on the same origin
   // stay aligned; being late then shows as scheduling lag and in `startLateMs`.
-  const readyAt = now();
-  const t0 = input.startAt ?? readyAt + 20;
+  let readyAt = now();
+  let startAt = input.startAt;
+  if (input.waitForStart) {
+    parentPort?.postMessage({ type: 'ready' } satisfies WorkerMessage);
+    startAt = await startGiven;
+    readyAt = now();
+  }
+  const t0 = startAt ?? readyAt + 20;
   const startLateMs = Math.max(0, Math.round(readyAt - t0));
   await waitUntil(t0, isAborted);
   const cpu0 = threadCpuMicros();
@@ -469,8 +489,12 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
 
 if (parentPort) {
   let abortFlag = false;
-  parentPort.on('message', (m: { type?: string }) => {
-    if (m?.type === 'abort') abortFlag = true;
+  parentPort.on('message', (m: { type?: string; startAt?: number }) => {
+    if (m?.type === 'abort') {
+      abortFlag = true;
+      // An abort before the start must not leave the worker waiting for it.
+      startResolve?.(now());
+    } else if (m?.type === 'start' && typeof m.startAt === 'number') startResolve?.(m.startAt);
   });
   run(workerData as WorkerInput, () => abortFlag).then(
     (result) => {

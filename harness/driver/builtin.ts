@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Scenario } from '../../scenarios/types.ts';
 import type { CellSeries, LoadStats } from '../results/schema.ts';
-import type { WorkerInput, WorkerMessage, WorkerProgress } from './builtin-worker.ts';
+import type { StartMessage, WorkerInput, WorkerMessage, WorkerProgress } from './builtin-worker.ts';
 
 export type LoadProgress = WorkerProgress;
 
@@ -23,6 +23,11 @@ export interface BuiltinLoadOptions {
    * the origin is kept (faults stay aligned) and overdue arrivals go out at once, with their lag.
    */
   startAt?: number;
+  /**
+   * Instead of a fixed `startAt`: called once the worker has booted; returns the start time.
+   * Lets the caller align faults to a start that is only a few ms ahead, with no boot guesswork.
+   */
+  onReady?: () => number;
   onProgress?: (p: LoadProgress) => void;
   /** Aborting stops new arrivals, waits up to 2 s for in-flight requests, and resolves with what was measured (`aborted: true`). */
   signal?: AbortSignal;
@@ -64,6 +69,7 @@ export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadRes
     maxConnectionsPerTarget: opts.maxConnectionsPerTarget ?? 512,
   };
   if (opts.startAt !== undefined) input.startAt = opts.startAt;
+  if (opts.onReady) input.waitForStart = true;
   return new Promise((resolve, reject) => {
     // Heap limits keep the driver's footprint bounded (1M operations within ~300 MB RSS for the
     // whole process): the live set is small (histograms, per-key counts, in-flight requests), so
@@ -82,7 +88,9 @@ export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadRes
       fn();
     };
     worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'progress') opts.onProgress?.(m.progress);
+      if (m.type === 'ready')
+        worker.postMessage({ type: 'start', startAt: opts.onReady!() } satisfies StartMessage);
+      else if (m.type === 'progress') opts.onProgress?.(m.progress);
       else if (m.type === 'done') settle(() => resolve(m.result));
       else if (m.type === 'error') settle(() => reject(new LoadDriverError(`load driver: ${m.message}`)));
     });

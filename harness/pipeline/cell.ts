@@ -15,7 +15,7 @@ import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import type { InfraHandle } from '../infra/types.ts';
-import type { CellResult, CellSeries, RebuildEvent } from '../results/schema.ts';
+import type { CellResult, CellSeries, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, mergeStats, startSampler } from './sampler.ts';
@@ -46,12 +46,8 @@ export interface CellContext {
   onProgress?: (p: CellProgress) => void;
 }
 
-/**
- * Lead time between scheduling the load and its first arrival, so faults and sampler share the
- * origin. The driver's worker needs ~0.5–1 s to boot; if it is still late, the driver reports
- * startLateMs and the lag shows in the scheduling-lag validity check.
- */
-const START_LEAD_MS = 1500;
+/** Start of the load after the driver's worker says it is ready: enough to arm the sampler and faults. */
+const READY_LEAD_MS = 50;
 
 async function flushRedis(url: string): Promise<void> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -100,7 +96,9 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   // A scenario's cache settings apply to every strategy in the matrix; each strategy takes the
   // ones it declares (jitterFraction means nothing to lock). The target itself still rejects an
   // unknown option, so a typo in a strategy's own options fails loudly.
-  const strategyOptions = Object.fromEntries(Object.entries(s.cache).filter(([k]) => k in ctx.strategyDefaults));
+  const strategyOptions = Object.fromEntries(
+    Object.entries(s.cache).filter(([k]) => k in ctx.strategyDefaults),
+  );
   const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
   const targets = await startTargets({
     instances: ctx.instances,
@@ -123,16 +121,28 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     lap('zero');
     ctx.signal?.throwIfAborted();
 
-    const loadStartedAt = Date.now() + (ctx.driver === 'k6' ? K6_START_LEAD_MS : START_LEAD_MS);
-    const sampler = startSampler(targets.controlUrls, loadStartedAt);
-    const faultsPromise = runFaultTimeline({
-      toxiproxyUrl: infra.toxiproxyUrl,
-      faults: s.faults,
-      loadStartedAt,
-      signal: ctx.signal,
-    });
-    // Handled now (awaited below): a rejection while the load runs must not crash the process.
-    faultsPromise.catch(() => {});
+    const zeroedAt = Date.now();
+
+    // The sampler and the fault timeline share the load's origin. The built-in driver reports
+    // when its worker has booted and takes the start time then (a few ms ahead); k6 needs a
+    // fixed lead chosen up front.
+    let loadStartedAt = 0;
+    let sampler: ReturnType<typeof startSampler> | undefined;
+    let faultsPromise: Promise<FaultRecord[]> = Promise.resolve([]);
+    const begin = (at: number) => {
+      loadStartedAt = at;
+      sampler = startSampler(targets.controlUrls, at);
+      faultsPromise = runFaultTimeline({
+        toxiproxyUrl: infra.toxiproxyUrl,
+        faults: s.faults,
+        loadStartedAt: at,
+        signal: ctx.signal,
+      });
+      // Handled now (awaited below): a rejection while the load runs must not crash the process.
+      faultsPromise.catch(() => {});
+      return at;
+    };
+    if (ctx.driver === 'k6') begin(Date.now() + K6_START_LEAD_MS);
     let loadOut: Omit<Awaited<ReturnType<typeof runBuiltinLoad>>, 'startLateMs'> & { startLateMs?: number };
     // Both drivers take the same inputs and return the same normalized shape.
     const runLoad = ctx.driver === 'k6' ? runK6Load : runBuiltinLoad;
@@ -142,7 +152,9 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
         targets: targets.urls,
         seed: ctx.seed * 1000 + ctx.repeat,
         historyPath: path.join(ctx.runDir, historyFile),
-        startAt: loadStartedAt,
+        ...(ctx.driver === 'k6'
+          ? { startAt: loadStartedAt }
+          : { onReady: () => begin(Date.now() + READY_LEAD_MS) }),
         signal: ctx.signal,
         onProgress: (p) =>
           progress({
@@ -160,7 +172,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     }
     ctx.signal?.throwIfAborted();
     const faults = await faultsPromise;
-    const targetSeries = await sampler.stop();
+    const targetSeries = await sampler!.stop();
     lap('load');
 
     // Interrupted: nothing more to measure, and the services are being stopped.
@@ -168,7 +180,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     progress({ phase: 'collect', elapsedMs: totalMs });
     const [statsAll, rebuildsAll, pgStat, redis] = await Promise.all([
       Promise.all(targets.controlUrls.map(fetchStats)),
-      Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, loadStartedAt - START_LEAD_MS))),
+      Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, zeroedAt))),
       pgStatSnapshot(infra.postgresUrl),
       redisSnapshot(infra.redisUrl),
     ]);
