@@ -56,7 +56,7 @@ export function buildProgram(): Command {
     .option('--scenarios <list>', 'comma-separated scenario names or files')
     .option(
       '--strategies <list>',
-      'comma-separated strategy names (a+b composes), or paths to strategy modules',
+      'comma-separated strategies: names (a+b composes), module paths, or label=spec',
     )
     .option('--profile <name>', 'quick | standard | full', 'standard')
     .option('--repeats <n>', 'repeats per cell', intArg('--repeats', 1, 100), 1)

@@ -45,12 +45,13 @@ export function baselineFromResults(results: RunResults): Baseline {
     if (cell.status !== 'ok' || !cell.analysis) continue;
     const a = cell.analysis as unknown as CellAnalysis;
     const key = groupKey(cell.scenario, cell.strategy);
-    const g = (groups[key] ??= {
+    groups[key] ??= {
       scenario: cell.scenario,
       strategy: cell.strategy,
       metrics: {},
       untrusted: 0,
-    });
+    };
+    const g = groups[key];
     if (!a.validity.trusted) g.untrusted++;
     for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {
       g.metrics[id] ??= [];

@@ -11,6 +11,7 @@ import { Redis } from 'ioredis';
 import type { Scenario } from '../../scenarios/types.ts';
 import { seedDatabase } from '../../target/db.ts';
 import { startTargets } from '../../target/instance.ts';
+import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { resetToxiproxy, runFaultTimeline } from '../faults.ts';
@@ -18,7 +19,7 @@ import type { InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
 import { cellDir, cellId } from './results-store.ts';
-import { fetchStats, mergeStats, startSampler } from './sampler.ts';
+import { fetchStats, startSampler } from './sampler.ts';
 import { warmCache } from './warmup.ts';
 
 export interface CellProgress {
@@ -35,7 +36,10 @@ export interface CellContext {
   runDir: string;
   infra: InfraHandle;
   scenario: Scenario;
+  /** Label in results and reports. */
   strategy: string;
+  /** What the target loads (defaults to the label). */
+  strategySpec?: string;
   /** The strategy's option defaults (for the TTL the cell ran with). */
   strategyDefaults: Record<string, unknown>;
   repeat: number;
@@ -102,7 +106,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
   const targets = await startTargets({
     instances: ctx.instances,
-    strategy: ctx.strategy,
+    strategy: ctx.strategySpec ?? ctx.strategy,
     strategyOptions,
     redisUrl: infra.redisProxyUrl,
     postgresUrl: infra.postgresProxyUrl,
@@ -212,6 +216,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       loadStartedAt,
       scenario_spec: s as unknown as Record<string, unknown>,
       strategyOptions,
+      ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,
       load: {
         ...loadOut.load,
@@ -219,7 +224,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       },
       series,
       faults,
-      target: mergeStats(statsAll),
+      target: mergeTargetStats(statsAll),
       rebuilds,
       pgStatStatements: pgStat,
       redis,

@@ -43,8 +43,29 @@ export interface RunOptions {
 
 export interface PlannedCell {
   scenario: Scenario;
+  /** The label in results and reports. */
   strategy: string;
+  /** What the target loads: a catalog name, "a+b", or a module path. */
+  spec: string;
   repeat: number;
+}
+
+/**
+ * `label=spec` names a strategy spec in reports (e.g. `mine=./my-strategy.ts`, or
+ * `lock=cache-aside` to rehearse a broken lock against a lock baseline); a bare spec is its own label.
+ */
+export function parseStrategyArg(arg: string): { label: string; spec: string } {
+  const eq = arg.indexOf('=');
+  if (eq < 0) return { label: arg, spec: arg };
+  const label = arg.slice(0, eq).trim();
+  const spec = arg.slice(eq + 1).trim();
+  if (!/^[a-z0-9][a-z0-9+._-]*$/i.test(label) || !spec) {
+    throw new UsageError(
+      'BAD_STRATEGY_LABEL',
+      `--strategies: "${arg}" is not label=spec (label: letters, digits, + . _ -; spec: a strategy name or path)`,
+    );
+  }
+  return { label, spec };
 }
 
 /** Resolves names to definitions up front, so a typo fails before anything starts. */
@@ -59,9 +80,17 @@ export async function planMatrix(
   if (o.strategies.length === 0) throw new UsageError('NO_STRATEGIES', '--strategies: empty');
   const scenarios = o.scenarios.map((n) => applyProfile(loadScenario(n), o.profile));
   const strategyDefaults = new Map<string, Record<string, unknown>>();
-  for (const spec of o.strategies) {
+  const parsed = o.strategies.map(parseStrategyArg);
+  const labels = new Set<string>();
+  for (const { label, spec } of parsed) {
+    if (labels.has(label))
+      throw new UsageError(
+        'DUPLICATE_STRATEGY',
+        `--strategies: "${label}" appears twice (labels must be unique)`,
+      );
+    labels.add(label);
     try {
-      strategyDefaults.set(spec, (await loadStrategyModule(spec)).defaults);
+      strategyDefaults.set(label, (await loadStrategyModule(spec)).defaults);
     } catch (e) {
       throw new UsageError('UNKNOWN_STRATEGY', `--strategies: ${(e as Error).message}`, { cause: e });
     }
@@ -71,7 +100,7 @@ export async function planMatrix(
   const cells: PlannedCell[] = [];
   for (let repeat = 1; repeat <= o.repeats; repeat++) {
     for (const scenario of scenarios) {
-      for (const strategy of o.strategies) cells.push({ scenario, strategy, repeat });
+      for (const { label, spec } of parsed) cells.push({ scenario, strategy: label, spec, repeat });
     }
   }
   return { cells, strategyDefaults };
@@ -141,6 +170,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
           infra,
           scenario: c.scenario,
           strategy: c.strategy,
+          strategySpec: c.spec,
           strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
           repeat: c.repeat,
           seed: o.seed,

@@ -86,39 +86,3 @@ export function startSampler(controlUrls: string[], t0: number): { stop(): Promi
     },
   };
 }
-
-/** Sums per-instance stats into one TargetStats. */
-export function mergeStats(all: TargetStats[]): TargetStats {
-  const sumRec = (recs: Record<string, number>[]) => {
-    const out: Record<string, number> = {};
-    for (const r of recs) for (const [k, v] of Object.entries(r)) out[k] = (out[k] ?? 0) + v;
-    return out;
-  };
-  const sum = (f: (s: TargetStats) => number) => all.reduce((a, s) => a + f(s), 0);
-  return {
-    instances: all.length,
-    dbQueries: sum((s) => s.dbQueries),
-    dbQueriesByEndpoint: sumRec(all.map((s) => s.dbQueriesByEndpoint)),
-    dbTimeMs: sum((s) => s.dbTimeMs),
-    poolWaits: sum((s) => s.poolWaits),
-    httpRequests: sum((s) => s.httpRequests),
-    httpRequestsByEndpoint: sumRec(all.map((s) => s.httpRequestsByEndpoint)),
-    cache: {
-      hits: sum((s) => s.cache.hits),
-      misses: sum((s) => s.cache.misses),
-      staleServed: sum((s) => s.cache.staleServed),
-      fallbacks: sum((s) => s.cache.fallbacks),
-      redisErrors: sum((s) => s.cache.redisErrors),
-      redisTimeouts: sum((s) => s.cache.redisTimeouts),
-      breakerOpens: sum((s) => s.cache.breakerOpens),
-      lockWaits: sum((s) => s.cache.lockWaits),
-      backgroundRefreshes: sum((s) => s.cache.backgroundRefreshes),
-    },
-    writeBehind: {
-      increments: sum((s) => s.writeBehind.increments),
-      flushed: sum((s) => s.writeBehind.flushed),
-      lost: sum((s) => s.writeBehind.lost),
-      dbWrites: sum((s) => s.writeBehind.dbWrites),
-    },
-  };
-}

@@ -180,6 +180,8 @@ export interface CellResult {
   /** The resolved scenario (profile applied), so a report can explain the cell on its own. */
   scenario_spec: Record<string, unknown>;
   strategyOptions: Record<string, unknown>;
+  /** When the label differs from what ran (`--strategies label=spec`): the spec the target loaded. */
+  strategySpec?: string;
   /** The cache TTL in ms the cell ran with, for "stale beyond TTL". */
   ttlMs: number;
   load: LoadStats;
