@@ -9,7 +9,9 @@ const WORKFLOW = path.resolve(import.meta.dirname, '../docs/ci/cachebench-gate.y
 
 describe('docs/ci/cachebench-gate.yml', () => {
   const text = fs.readFileSync(WORKFLOW, 'utf8');
-  const wf = YAML.parse(text) as { jobs: Record<string, { steps: { run?: string; uses?: string; with?: Record<string, unknown> }[] }> };
+  const wf = YAML.parse(text) as {
+    jobs: Record<string, { steps: { run?: string; uses?: string; with?: Record<string, unknown> }[] }>;
+  };
   const steps = Object.values(wf.jobs).flatMap((j) => j.steps);
 
   it('runs the README test command and gates with --baseline', () => {
@@ -19,7 +21,9 @@ describe('docs/ci/cachebench-gate.yml', () => {
   });
 
   it('writes the Markdown to the step summary and uploads the HTML report', () => {
-    expect(steps.some((s) => s.run?.includes('GITHUB_STEP_SUMMARY') && s.run.includes('report.md'))).toBe(true);
+    expect(steps.some((s) => s.run?.includes('GITHUB_STEP_SUMMARY') && s.run.includes('report.md'))).toBe(
+      true,
+    );
     const upload = steps.find((s) => s.uses?.startsWith('actions/upload-artifact'));
     expect(String(upload?.with?.path)).toContain('report.html');
   });
