@@ -123,7 +123,7 @@ export interface Profile {
 }
 
 export const PROFILES: Record<ProfileName, Profile> = {
-  quick: { name: 'quick', durationScale: 0.2, rateScale: 0.5 },
+  quick: { name: 'quick', durationScale: 0.2, rateScale: 1 },
   standard: { name: 'standard', durationScale: 1, rateScale: 1 },
   full: { name: 'full', durationScale: 3, rateScale: 1.5 },
 };
