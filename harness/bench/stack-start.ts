@@ -21,4 +21,6 @@ for (let i = 0; i < n; i++) {
   console.log(`start ${i + 1}/${n}: ${(t1 - t0).toFixed(0)} ms, stop ${(t2 - t1).toFixed(0)} ms`);
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-console.log(`median cold start: ${median(starts).toFixed(0)} ms (min ${Math.min(...starts).toFixed(0)}, max ${Math.max(...starts).toFixed(0)}); median stop: ${median(stops).toFixed(0)} ms`);
+console.log(
+  `median cold start: ${median(starts).toFixed(0)} ms (min ${Math.min(...starts).toFixed(0)}, max ${Math.max(...starts).toFixed(0)}); median stop: ${median(stops).toFixed(0)} ms`,
+);
