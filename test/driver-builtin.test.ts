@@ -203,12 +203,13 @@ describe('built-in open-model driver', () => {
     const inStall = hist.filter((h) => h.scheduled >= startAt + 1050 && h.scheduled < startAt + 1950);
     expect(inStall.length).toBeGreaterThan(150);
     // No request scheduled in the stall escapes it, and typically it ends right when the stall does
-    // (a loaded machine may delay single responses, hence the median).
+    // (a loaded machine may delay single responses, hence the median; ~200 responses released at
+    // once take tens of ms to drain on a busy CI box, so the bound is 150 ms against a 1 s stall).
     const excess = inStall
       .map((h) => h.end - h.scheduled - (startAt + 2000 - h.scheduled))
       .sort((x, y) => x - y);
     expect(excess[0]).toBeGreaterThan(-20);
-    expect(Math.abs(excess[Math.floor(excess.length / 2)] as number)).toBeLessThan(50);
+    expect(Math.abs(excess[Math.floor(excess.length / 2)] as number)).toBeLessThan(150);
   });
 
   it('counts arrivals beyond the in-flight cap as dropped, never hides them', async () => {
