@@ -7,6 +7,7 @@ import path from 'node:path';
 import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/types.ts';
 import { loadStrategyModule } from '../../target/strategies/index.ts';
+import type { CellAnalysis } from '../analysis/types.ts';
 import { UsageError } from '../errors.ts';
 import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
 import { type StartInfraOptions, startInfra } from '../infra/index.ts';
@@ -200,6 +201,10 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       progress.log(
         `✔ [${index}/${planned.length}] ${label}: ${cell.load.achievedRate.toFixed(0)} req/s, p99 ${cell.load.overall.latency.p99.toFixed(1)} ms, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
       );
+      // Untrusted numbers must be seen at the terminal too, not only in the report.
+      for (const f of (cell.analysis as CellAnalysis | undefined)?.validity.flags ?? []) {
+        if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
+      }
     }
   } finally {
     await infra.stop();
