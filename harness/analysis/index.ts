@@ -189,7 +189,7 @@ export function analyzeRun(results: RunResults): RunAnalysis {
       baselineStrategy: baseline,
       rows,
       focus,
-      verdict: verdict(rows, focus),
+      verdict: verdict(rows, focus, baseline === 'no-cache' ? baseline : undefined),
     });
   }
   return {
