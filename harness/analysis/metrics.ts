@@ -169,7 +169,7 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'recovery',
     unit: 's',
     better: 'lower',
-    how: 'time after the fault until hit ratio and p99 stay within 10% of pre-fault for 3 s (worst window)',
+    how: 'time after the fault until hit ratio and p99 stay within 10% of pre-fault for 3 s (worst window); measured on whole seconds of the series, so about 1.0 s means back in the first whole second after the fault ended',
   },
   staleAfterRecovery: {
     id: 'staleAfterRecovery',
