@@ -4,7 +4,6 @@
  * (creating missing proxies, cleaning leftovers, errors) against the local stack.
  */
 import { execFileSync } from 'node:child_process';
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_IMAGES } from '../harness/infra/containers.ts';
@@ -13,25 +12,7 @@ import { startLocalInfra } from '../harness/infra/local.ts';
 import { freePort } from '../harness/infra/ports.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
 import { docker, dockerSkipReason, missingImages } from './helpers/docker.ts';
-import { toxiproxy } from './helpers/infra.ts';
-
-async function ping(url: string): Promise<string> {
-  const c = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1_000,
-    commandTimeout: 1_000,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return await c.ping();
-  } finally {
-    c.disconnect();
-  }
-}
+import { redisPing as ping, toxiproxy } from './helpers/infra.ts';
 
 async function selectOne(url: string): Promise<number> {
   const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });

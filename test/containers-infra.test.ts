@@ -2,7 +2,6 @@
  * The containers provisioner against a real Docker engine, with the local cachebench/* images
  * (no registry). Skips, saying why, only when no engine answers.
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,7 +16,7 @@ import {
 } from '../harness/infra/containers.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
 import { docker, dockerSkipReason, missingImages } from './helpers/docker.ts';
-import { toxiproxy } from './helpers/infra.ts';
+import { redisPing as ping, toxiproxy } from './helpers/infra.ts';
 
 describe('resolveImages', () => {
   it('prefers options, then CACHEBENCH_*_IMAGE, then pinned official images', () => {
@@ -31,24 +30,6 @@ describe('resolveImages', () => {
     for (const image of Object.values(DEFAULT_IMAGES)) expect(image).toMatch(/:\d+(\.\d+)*$/);
   });
 });
-
-async function ping(url: string): Promise<string> {
-  const c = new Redis(url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: 1_000,
-    commandTimeout: 1_000,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    return await c.ping();
-  } finally {
-    c.disconnect();
-  }
-}
 
 const skip = dockerSkipReason('containers provisioner');
 

@@ -38,59 +38,45 @@ for (let i = 0; i < lines; i++) {
   const id = 1 + Math.floor(rnd() ** 2 * 5000);
   const hist = versions.get(id) ?? [{ v: 1, end: 0 }];
   const r = rnd();
-  let rec: object;
+  let op: string;
+  let key = `user:${id}`;
+  let recVersions: Record<string, number>;
   if (r < 0.1) {
     const v = hist[hist.length - 1]!.v + 1;
     hist.push({ v, end });
     versions.set(id, hist);
     if (!down(start)) cached.delete(id);
     writes++;
-    rec = {
-      op: 'update-user',
-      kind: 'write',
-      key: `user:${id}`,
-      scheduled,
-      start,
-      end,
-      status: 200,
-      instance: i % 2,
-      versions: { [`user:${id}`]: v },
-    };
+    op = 'update-user';
+    recVersions = { [key]: v };
   } else if (r < 0.2) {
-    const vs: Record<string, number> = {};
+    recVersions = {};
     for (const m of [id, (id % 4999) + 1, ((id + 7) % 4999) + 1]) {
       const h = versions.get(m);
-      vs[`user:${m}`] = h ? h[h.length - 1]!.v : 1;
+      recVersions[`user:${m}`] = h ? h[h.length - 1]!.v : 1;
     }
-    rec = {
-      op: 'read-team-members',
-      kind: 'read',
-      key: `team:${id % 100}`,
-      scheduled,
-      start,
-      end,
-      status: 200,
-      instance: i % 2,
-      versions: vs,
-    };
+    op = 'read-team-members';
+    key = `team:${id % 100}`;
   } else {
     let v = cached.get(id);
     if (v === undefined) {
       v = hist.filter((w) => w.end < start).reduce((m, w) => Math.max(m, w.v), 1);
       cached.set(id, v);
     }
-    rec = {
-      op: 'read-user',
-      kind: 'read',
-      key: `user:${id}`,
-      scheduled,
-      start,
-      end,
-      status: 200,
-      instance: i % 2,
-      versions: { [`user:${id}`]: v },
-    };
+    op = 'read-user';
+    recVersions = { [key]: v };
   }
+  const rec = {
+    op,
+    kind: op === 'update-user' ? 'write' : 'read',
+    key,
+    scheduled,
+    start,
+    end,
+    status: 200,
+    instance: i % 2,
+    versions: recVersions,
+  };
   if (!out.write(`${JSON.stringify(rec)}\n`)) await once(out, 'drain');
 }
 out.end();

@@ -18,10 +18,11 @@ import {
   arrivalOffsets,
   createRequestGenerator,
   createRng,
+  type PlannedRequest,
   parseResponse,
   totalDurationMs,
 } from '../../scenarios/workload.ts';
-import type { HistoryRecord, LoadStats, OpStats } from '../results/schema.ts';
+import type { CellSeries, HistoryRecord, LoadStats, OpStats } from '../results/schema.ts';
 import { createHistogram, type Histogram, percentileMs, recordMs, summarize } from './histogram.ts';
 
 export interface WorkerInput {
@@ -46,16 +47,20 @@ export interface WorkerProgress {
   ratePerSec: number;
 }
 
+function baseRecord(
+  plan: PlannedRequest,
+  scheduled: number,
+  start: number,
+  end: number,
+  status: number,
+  instance: number,
+): HistoryRecord {
+  return { op: plan.op, kind: plan.kind, key: plan.key, scheduled, start, end, status, instance };
+}
+
 export interface WorkerResult {
   load: LoadStats;
-  series: {
-    t0: number;
-    requests: number[];
-    errors: number[];
-    dropped: number[];
-    p50: number[];
-    p99: number[];
-  };
+  series: Pick<CellSeries, 't0' | 'requests' | 'errors' | 'dropped' | 'p50' | 'p99'>;
   hottestKeys: { key: string; requests: number }[];
   loadStartedAt: number;
   aborted: boolean;
@@ -323,16 +328,7 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
         const status = res.statusCode;
         const isError = status >= 400;
         const info = parseResponse(plan.op, status, parsed);
-        const rec: HistoryRecord = {
-          op: plan.op,
-          kind: plan.kind,
-          key: plan.key,
-          scheduled: scheduledAt,
-          start,
-          end,
-          status,
-          instance,
-        };
+        const rec = baseRecord(plan, scheduledAt, start, end, status, instance);
         if (info.versions) rec.versions = info.versions;
         const value = info.value ?? plan.value;
         if (value !== undefined) rec.value = value;
@@ -346,17 +342,8 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
       .catch((err: unknown) => {
         const end = now();
         const e = err as { code?: string; message?: string };
-        const rec: HistoryRecord = {
-          op: plan.op,
-          kind: plan.kind,
-          key: plan.key,
-          scheduled: scheduledAt,
-          start,
-          end,
-          status: 0,
-          instance,
-          error: e.code ?? e.message ?? String(err),
-        };
+        const rec = baseRecord(plan, scheduledAt, start, end, 0, instance);
+        rec.error = e.code ?? e.message ?? String(err);
         if (plan.value !== undefined) rec.value = plan.value;
         finish(secIndex, plan.op, rec, end - scheduledAt, true, '0');
       });

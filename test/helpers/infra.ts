@@ -2,6 +2,7 @@
  * vitest helper: one real local stack (Redis, PostgreSQL, Toxiproxy) per test file.
  * `const infra = useInfra();` then `infra()` inside tests returns the started InfraHandle.
  */
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
 import { startLocalInfra } from '../../harness/infra/local.ts';
 import type { InfraHandle } from '../../harness/infra/types.ts';
@@ -30,4 +31,23 @@ export async function toxiproxy(url: string, method: string, path: string, body?
   const text = await r.text();
   if (!r.ok) throw new Error(`toxiproxy ${method} ${path}: ${r.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
+}
+
+/** One PING over a fresh fail-fast connection (1 s timeouts, no retries): proves a URL answers. */
+export async function redisPing(url: string): Promise<string> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1_000,
+    commandTimeout: 1_000,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return await c.ping();
+  } finally {
+    c.disconnect();
+  }
 }
