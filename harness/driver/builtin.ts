@@ -5,8 +5,13 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Scenario } from '../../scenarios/types.ts';
-import type { CellSeries, LoadStats } from '../results/schema.ts';
-import type { StartMessage, WorkerInput, WorkerMessage, WorkerProgress } from './builtin-worker.ts';
+import type {
+  StartMessage,
+  WorkerInput,
+  WorkerMessage,
+  WorkerProgress,
+  WorkerResult,
+} from './builtin-worker.ts';
 
 export type LoadProgress = WorkerProgress;
 
@@ -37,16 +42,8 @@ export interface BuiltinLoadOptions {
   maxConnectionsPerTarget?: number;
 }
 
-export interface BuiltinLoadResult {
-  load: LoadStats;
-  series: Pick<CellSeries, 't0' | 'requests' | 'errors' | 'dropped' | 'p50' | 'p99'>;
-  hottestKeys: { key: string; requests: number }[];
-  loadStartedAt: number;
-  /** True when the signal cut the load short. */
-  aborted: boolean;
-  /** How late the worker was ready for `startAt`, ms (0 = on time). */
-  startLateMs: number;
-}
+/** What the worker measured (see WorkerResult); `aborted` is true when the signal cut it short. */
+export type BuiltinLoadResult = WorkerResult;
 
 export class LoadDriverError extends Error {
   readonly code = 'LOAD_DRIVER_FAILED';
