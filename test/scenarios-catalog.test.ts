@@ -53,7 +53,7 @@ describe('catalog design', () => {
     'counter-outage',
   ];
 
-  // 16 s of load + ~2.5 s of per-cell setup: 7 strategies × 4 scenarios in about 8.5 minutes.
+  // 16 s of load + ~2.5 s of per-cell setup: 6 strategies × 4 scenarios in about 7.5 minutes.
   it('every scenario: moderate rates, standard 16 s, quick ≤ 7 s, no-cache within the DB pool', () => {
     for (const name of names) {
       const s = loadScenario(name);

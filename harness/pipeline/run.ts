@@ -19,7 +19,7 @@ import { cellId, writeResults } from './results-store.ts';
 
 export const DEFAULT_COMPARISON = {
   scenarios: ['hot-key', 'mass-expiry', 'write-race', 'redis-outage'],
-  strategies: ['no-cache', 'cache-aside', 'jitter', 'lock', 'versioning', 'write-through', 'lease'],
+  strategies: ['no-cache', 'cache-aside', 'jitter', 'lock', 'versioning', 'write-through'],
   profile: 'standard',
 };
 
