@@ -17,6 +17,7 @@ import {
   isoTime,
   PALETTE,
   pct,
+  relativeColumn,
   slug,
 } from './common.ts';
 
@@ -66,8 +67,7 @@ function firstRepeat(cells: CellResult[], strategy: string): number {
 }
 
 function rowsWithBaseline(s: ScenarioAnalysis, cols: MetricId[]): string {
-  const focus = s.focus[0] as MetricId | undefined;
-  const relCol = focus && cols.includes(focus) ? focus : cols[0];
+  const relCol = relativeColumn(s, cols);
   const head =
     `<tr><th>strategy</th>${cols.map((c) => `<th title="${e(METRICS[c].how)}">${e(METRICS[c].label)}</th>`).join('')}` +
     `<th>relative to baseline<span class="rel">${relCol ? e(METRICS[relCol].label) : ''}</span></th><th>trusted</th></tr>`;

@@ -4,10 +4,10 @@
  * If the full form is too big it drops detail in steps rather than cutting mid-table.
  */
 import { analyzeRun, cellAnalysis } from '../harness/analysis/index.ts';
-import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
+import { formatMetric, formatRelative, METRICS } from '../harness/analysis/metrics.ts';
 import type { RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
-import { columnsFor, effectiveBaseline, escapeMd as m } from './common.ts';
+import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -20,7 +20,7 @@ interface Detail {
 
 function table(s: ScenarioAnalysis, d: Detail): string {
   const cols = columnsFor(s, d.columns);
-  const focus = (s.focus[0] as MetricId | undefined) ?? cols[0];
+  const focus = relativeColumn(s, cols);
   const head = `| strategy | ${cols.map((c) => m(METRICS[c].label)).join(' | ')} | vs ${m(s.baselineStrategy)}${focus ? ` (${m(METRICS[focus].label)})` : ''} |`;
   const sep = `|---|${cols.map(() => '--:').join('|')}|--:|`;
   const rows = s.rows.map((r) => {
