@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isAlive } from '../harness/infra/processes.ts';
@@ -11,8 +12,12 @@ import { readPids, stateRoot } from '../harness/infra/reaper.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../harness/cli.ts');
 
-function cli(args: string[]) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000 });
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: { ...process.env, ...env },
+  });
 }
 
 /** Starts `cachebench up --json` and resolves with its URLs and PIDs once it is up. */
@@ -70,16 +75,17 @@ describe('cachebench CLI: bad input', () => {
     const srv = net.createServer();
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     const port = (srv.address() as net.AddressInfo).port;
-    const before = fs.existsSync(stateRoot()) ? fs.readdirSync(stateRoot()).length : 0;
-    const r = cli(['up', '--redis-port', String(port)]);
+    // Its own state root: other test files start stacks in parallel in the shared one.
+    const state = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-cli-state-'));
+    const r = cli(['up', '--redis-port', String(port)], { CACHEBENCH_STATE_DIR: state });
     srv.close();
     expect(r.status).toBe(2);
     expect(r.stderr.trim()).toBe(
       `cachebench: --redis-port: port ${port} on 127.0.0.1 is already in use (choose a free port, or omit --redis-port for a random one)`,
     );
     // The port check happens before anything is spawned: no new state dir, no process.
-    const after = fs.existsSync(stateRoot()) ? fs.readdirSync(stateRoot()).length : 0;
-    expect(after).toBeLessThanOrEqual(before);
+    expect(fs.readdirSync(state)).toEqual([]);
+    fs.rmSync(state, { recursive: true, force: true });
   });
 
   it('--help on a subcommand exits 0 and documents its flags', () => {
