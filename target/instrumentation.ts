@@ -20,6 +20,8 @@ export interface Instrumentation {
   writeBehindIncrement(n: number): void;
   writeBehindFlushed(n: number): void;
   writeBehindLost(n: number): void;
+  /** Increments written straight to the DB because Redis never received them (fail-open). */
+  writeBehindDirect(n: number): void;
 }
 
 /** Epoch ms as a float, comparable across the processes of one machine (results/schema.ts). */
@@ -77,6 +79,8 @@ const TALLY_NAMES = [
   'wbIncrements',
   'wbFlushed',
   'wbLost',
+  'wbDirect',
+  'wbFlushWrites',
   'counterDbWrites',
 ] as const;
 export type TallyName = (typeof TALLY_NAMES)[number];
@@ -149,9 +153,13 @@ export class TargetInstrumentation implements Instrumentation {
   }
   writeBehindFlushed(n: number): void {
     this.current.wbFlushed.add('counter', n);
+    this.current.wbFlushWrites.add('counter');
   }
   writeBehindLost(n: number): void {
     this.current.wbLost.add('counter', n);
+  }
+  writeBehindDirect(n: number): void {
+    this.current.wbDirect.add('counter', n);
   }
 
   // --- fed by the target itself (routes, pg wrapper, cache client callbacks) ---
@@ -222,6 +230,8 @@ export class TargetInstrumentation implements Instrumentation {
         increments: c.wbIncrements.total,
         flushed: c.wbFlushed.total,
         lost: c.wbLost.total,
+        direct: c.wbDirect.total,
+        flushWrites: c.wbFlushWrites.total,
         dbWrites: c.counterDbWrites.total,
       },
     };
@@ -275,6 +285,8 @@ export function mergeTargetStats(all: TargetStats[]): TargetStats {
       increments: sum((s) => s.writeBehind.increments),
       flushed: sum((s) => s.writeBehind.flushed),
       lost: sum((s) => s.writeBehind.lost),
+      direct: sum((s) => s.writeBehind.direct ?? 0),
+      flushWrites: sum((s) => s.writeBehind.flushWrites ?? 0),
       dbWrites: sum((s) => s.writeBehind.dbWrites),
     },
   };

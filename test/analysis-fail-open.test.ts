@@ -221,4 +221,41 @@ describe('recovery time', () => {
     );
     expect(direct.failOpen.writeBehind!.historyLostLowerBound).toBe(0);
   });
+
+  it('write-behind: DB writes per increment divides every counter DB write by every acknowledged increment', () => {
+    const { cell, history } = synthCell({
+      scenario: 'counter-outage',
+      strategy: 'write-behind',
+      counters: true,
+      seconds: 12,
+      historyRate: 100,
+      faults: [{ atS: 4, forS: 3, proxy: 'redis', down: true }],
+    });
+    const acked = history
+      .filter((h) => h.kind === 'incr' && h.status === 200)
+      .reduce((s, h) => s + (h.value ?? 1), 0);
+    expect(acked).toBeGreaterThan(100);
+    // The shape of a real quick counter-outage run: a third of the increments went straight to
+    // the DB while Redis was down, the rest were buffered and flushed in 16 writes.
+    const direct = Math.round(acked / 3);
+    cell.target.writeBehind = {
+      increments: acked - direct,
+      flushed: acked - direct,
+      lost: 0,
+      direct,
+      flushWrites: 16,
+      dbWrites: direct + 16,
+    };
+    const wb = analyzeCellRecords(cell, history).failOpen.writeBehind!;
+    expect(wb.increments).toBe(acked);
+    expect(wb.buffered).toBe(acked - direct);
+    expect(wb.dbWritesPerIncrement).toBeCloseTo((direct + 16) / acked, 9);
+    expect(wb.flushWritesPerBufferedIncrement).toBeCloseTo(16 / (acked - direct), 9);
+    // An older results file without the split still gets a ratio over the acknowledged increments.
+    delete cell.target.writeBehind.direct;
+    delete cell.target.writeBehind.flushWrites;
+    const old = analyzeCellRecords(cell, history).failOpen.writeBehind!;
+    expect(old.dbWritesPerIncrement).toBeCloseTo((direct + 16) / acked, 9);
+    expect(old.flushWritesPerBufferedIncrement).toBeNull();
+  });
 });

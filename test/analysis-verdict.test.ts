@@ -52,4 +52,14 @@ describe('verdict: secondary metrics', () => {
     ];
     expect(verdict(rows, ['faultErrorRate', 'recoverySeconds'])).toMatch(/; recovery 1\.0 s for all\.$/);
   });
+
+  it('names who a secondary metric applies to when only some strategies have it', () => {
+    const rows = [
+      row('a', { faultErrorRate: 0, flushWritesPerBufferedIncrement: null }),
+      row('write-behind', { faultErrorRate: 0.5, flushWritesPerBufferedIncrement: 0.05 }),
+    ];
+    expect(verdict(rows, ['faultErrorRate', 'flushWritesPerBufferedIncrement'])).toMatch(
+      /; flush writes \/ buffered increment 0\.05 for write-behind\.$/,
+    );
+  });
 });

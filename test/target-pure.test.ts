@@ -112,6 +112,7 @@ describe('instrumentation', () => {
     ev.writeBehindIncrement(4);
     ev.writeBehindFlushed(3);
     ev.writeBehindLost(1);
+    ev.writeBehindDirect(2);
     ev.counterDbWrite();
     ev.httpRequest('read-user');
     const v = await ev.rebuild('cb:user:1', 'miss', async () => 7);
@@ -139,7 +140,14 @@ describe('instrumentation', () => {
       breakerOpens: 1,
       lockWaits: 1,
     });
-    expect(s.writeBehind).toEqual({ increments: 4, flushed: 3, lost: 1, dbWrites: 1 });
+    expect(s.writeBehind).toEqual({
+      increments: 4,
+      flushed: 3,
+      lost: 1,
+      direct: 2,
+      flushWrites: 1,
+      dbWrites: 1,
+    });
 
     const events = ev.rebuildsSince(0);
     expect(events.map((e) => [e.key, e.reason, e.instance])).toEqual([

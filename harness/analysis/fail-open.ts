@@ -369,15 +369,22 @@ function writeBehind(cell: CellResult, acc: FaultWindowAccumulator | null): Writ
   const wb = cell.target.writeBehind;
   const hist = acc?.lostLowerBound() ?? null;
   if (wb.increments === 0 && !acc?.incrRecords) return null;
-  // Only write-behind counts increments in the target; the others write each one to the DB, so
-  // the acknowledged increments of the history are the denominator for them.
-  const increments = wb.increments || acc?.incrAcked || 0;
+  // The denominator is every acknowledged increment, from the history when there is one. The
+  // target's `increments` are only the buffered ones: dividing all DB writes (which include the
+  // direct writes of increments Redis never received) by them overstated write-behind's DB writes
+  // per increment during an outage (0.85 instead of 0.47 on a quick counter-outage run).
+  const direct = wb.direct ?? 0;
+  const increments = acc?.incrRecords ? acc.incrAcked : wb.increments + direct;
   return {
     increments,
+    buffered: wb.increments,
+    direct,
     flushed: wb.flushed,
     lost: wb.lost,
     dbWrites: wb.dbWrites,
     dbWritesPerIncrement: ratio(wb.dbWrites, increments),
+    flushWritesPerBufferedIncrement:
+      wb.increments > 0 && wb.flushWrites !== undefined ? wb.flushWrites / wb.increments : null,
     historyLostLowerBound: hist ? hist.lost : null,
     countersChecked: hist ? hist.counters : 0,
   };

@@ -27,7 +27,8 @@ export type MetricId =
   | 'recoverySeconds'
   | 'staleAfterRecovery'
   | 'lostIncrements'
-  | 'dbWritesPerIncrement';
+  | 'dbWritesPerIncrement'
+  | 'flushWritesPerBufferedIncrement';
 
 export interface MetricDef {
   id: MetricId;
@@ -190,7 +191,14 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'DB writes / increment',
     unit: '',
     better: 'lower',
-    how: "target's counter DB writes ÷ increments",
+    how: "target's counter DB writes (flushes and direct writes) ÷ acknowledged increments",
+  },
+  flushWritesPerBufferedIncrement: {
+    id: 'flushWritesPerBufferedIncrement',
+    label: 'flush writes / buffered increment',
+    unit: '',
+    better: 'lower',
+    how: 'write-behind: DB writes made by flushes ÷ increments buffered in Redis (the saving of buffering, outages aside)',
   },
 };
 
@@ -231,6 +239,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     staleAfterRecovery: applied.length ? applied.reduce((s, w) => s + w.staleReadsAfterRecovery, 0) : null,
     lostIncrements: wb ? Math.max(wb.lost, wb.historyLostLowerBound ?? 0) : null,
     dbWritesPerIncrement: wb ? wb.dbWritesPerIncrement : null,
+    flushWritesPerBufferedIncrement: wb ? wb.flushWritesPerBufferedIncrement : null,
   };
 }
 

@@ -156,12 +156,18 @@ export interface FaultWindowAnalysis {
 }
 
 export interface WriteBehindAnalysis {
+  /** Acknowledged increments (the history's sum when it exists, else buffered + direct). */
   increments: number;
+  /** Of those, buffered in Redis (write-behind) and written straight to the DB on a Redis failure. */
+  buffered: number;
+  direct: number;
   flushed: number;
   lost: number;
   dbWrites: number;
-  /** dbWrites / increments. */
+  /** dbWrites / increments: what the DB really took per acknowledged increment, fallbacks included. */
   dbWritesPerIncrement: number | null;
+  /** Flush writes / buffered increments: the buffering's own saving (null when nothing was buffered). */
+  flushWritesPerBufferedIncrement: number | null;
   /** From the history: acknowledged increments missing from the last read of each counter. */
   historyLostLowerBound: number | null;
   countersChecked: number;

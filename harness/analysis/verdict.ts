@@ -20,7 +20,12 @@ const FOCUS: Record<string, MetricId[]> = {
   'redis-blackhole': ['faultErrorRate', 'faultP99', 'recoverySeconds'],
   'db-slow': ['p99', 'errorRate', 'queriesPerRequest'],
   'cold-start': ['dbPeak', 'rebuildsPerExpiry', 'p99'],
-  'counter-outage': ['lostIncrements', 'faultErrorRate', 'dbWritesPerIncrement'],
+  'counter-outage': [
+    'lostIncrements',
+    'faultErrorRate',
+    'dbWritesPerIncrement',
+    'flushWritesPerBufferedIncrement',
+  ],
 };
 
 export function focusMetrics(scenario: string, hasFaults: boolean): MetricId[] {
@@ -71,7 +76,8 @@ export function verdict(rows: StrategyRow[], focus: MetricId[], reference?: stri
         `best ${def.label}: ${names(best)} (${formatMetric(id, bestV)}; worst ${formatMetric(id, worstV)})`,
       );
     } else {
-      parts.push(`${def.label} ${formatMetric(id, bestV)} for all`);
+      const who = withValue.length === trusted.length ? 'all' : names(withValue);
+      parts.push(`${def.label} ${formatMetric(id, bestV)} for ${who}`);
     }
   }
   let text = parts.length

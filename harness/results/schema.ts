@@ -143,7 +143,18 @@ export interface TargetStats {
     lockWaits: number;
     backgroundRefreshes: number;
   };
-  writeBehind: { increments: number; flushed: number; lost: number; dbWrites: number };
+  writeBehind: {
+    /** Increments buffered in Redis (write-behind only). */
+    increments: number;
+    flushed: number;
+    lost: number;
+    /** Increments written straight to the DB because Redis never received them (absent in older runs). */
+    direct?: number;
+    /** DB writes made by flushes (absent in older runs). */
+    flushWrites?: number;
+    /** Every DB write of a counter increment: flushes, direct fallbacks, direct strategies. */
+    dbWrites: number;
+  };
 }
 
 export interface RedisSnapshot {

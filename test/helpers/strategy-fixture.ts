@@ -56,6 +56,7 @@ export class RecordingInstrumentation implements Instrumentation {
   wbIncrements = 0;
   wbFlushed = 0;
   wbLost = 0;
+  wbDirect = 0;
   readonly rebuilds: RebuildEvent[] = [];
   private active = 0;
   maxConcurrentRebuilds = 0;
@@ -101,6 +102,9 @@ export class RecordingInstrumentation implements Instrumentation {
   }
   writeBehindLost(n: number): void {
     this.wbLost += n;
+  }
+  writeBehindDirect(n: number): void {
+    this.wbDirect += n;
   }
   rebuildsOf(reason?: RebuildEvent['reason']): number {
     return this.rebuilds.filter((r) => reason === undefined || r.reason === reason).length;

@@ -162,6 +162,7 @@ export function writeBehindCounters(deps: {
     if (error.sent === false) {
       events.fallback('counter');
       const value = await req.incrementInDb(req.by);
+      events.writeBehindDirect(req.by);
       return { value, pending: 0 };
     }
     dirty.add(req.counterId); // if Redis did apply it, it must still be flushed
