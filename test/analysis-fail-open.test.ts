@@ -84,7 +84,10 @@ describe('recovery time', () => {
     expect(r3).toMatchObject({ recovered: false, recoveryMs: null, confirmedSeconds: 0 });
     // And validity says why the figure is weak.
     const a = analyzeCellRecords(short, []);
-    expect(a.validity.flags.map((f) => f.code)).toContain('recovery-unconfirmed');
+    const flag = a.validity.flags.find((f) => f.code === 'recovery-unconfirmed')!;
+    expect(flag.message).toMatch(
+      /^fault #1: back \d+\.\d s after it ended, but the load stopped \d+\.\d s after it, so recovery was confirmed over only [12] s \(3 s wanted\)$/,
+    );
     expect(a.validity.trusted).toBe(true);
   });
 

@@ -133,8 +133,10 @@ export function analyzeValidity(
       add(
         'recovery-unconfirmed',
         'warning',
-        `fault #${w.index + 1}: the load ends ${tail} s after it, so recovery ${w.recovered ? `was confirmed over only ${w.recoveryConfirmedSeconds} s` : 'could not be observed'} (${CONFIRM_SECONDS} s wanted)`,
-        `leave at least ${CONFIRM_SECONDS + 2} s of load after the last fault (longer phase or --profile standard)`,
+        w.recovered && w.recoveryMs !== null
+          ? `fault #${w.index + 1}: back ${(w.recoveryMs / 1000).toFixed(1)} s after it ended, but the load stopped ${tail} s after it, so recovery was confirmed over only ${w.recoveryConfirmedSeconds} s (${CONFIRM_SECONDS} s wanted)`
+          : `fault #${w.index + 1}: the load stopped ${tail} s after it, so recovery could not be observed (${CONFIRM_SECONDS} s wanted)`,
+        `leave at least the recovery time + ${CONFIRM_SECONDS} s of load after the last fault (longer phase or --profile standard)`,
       );
     }
   }
