@@ -53,17 +53,15 @@ export function columnsFor(s: ScenarioAnalysis, max = 8): MetricId[] {
 
 /**
  * The metric of the "relative to baseline" column: the first focus metric (then table column)
- * for which the baseline row has a ratio to offer. On hot-key the no-cache baseline has no
- * rebuilds, so "rebuilds / expiry relative to no-cache" would be a column of dashes; DB queries per
- * request relative to no-cache says something instead.
+ * for which some strategy has a ratio to the baseline. On hot-key the no-cache baseline has no
+ * rebuilds, so "rebuilds / expiry relative to no-cache" would be a column of dashes; the next
+ * focus metric (p99 latency) has ratios.
  */
 export function relativeColumn(s: ScenarioAnalysis, cols: MetricId[]): MetricId | undefined {
   const candidates = [...(s.focus as MetricId[]), ...cols];
-  const base = s.rows.find((r) => r.strategy === s.baselineStrategy);
-  const useful = candidates.find((id) =>
-    s.rows.some((r) => r.strategy !== s.baselineStrategy && typeof r.relative[id] === 'number'),
-  );
-  return base ? (useful ?? candidates[0]) : candidates[0];
+  const hasRatio = (id: MetricId) =>
+    s.rows.some((r) => r.strategy !== s.baselineStrategy && typeof r.relative[id] === 'number');
+  return candidates.find(hasRatio) ?? candidates[0];
 }
 
 export function isoTime(ms: number | undefined): string {

@@ -10,6 +10,18 @@ import type { CellResult, HistoryRecord } from '../harness/results/schema.ts';
 import { synthCell } from './fixtures/synthetic.ts';
 
 /** A cell whose series we overwrite by hand: 20 s, fault recorded at [5.2 s, 9.1 s). */
+/** A synthetic 12 s counter-outage cell with a history, with or without a 3 s Redis outage at 4 s. */
+function counterOutage(strategy: string, outage: boolean) {
+  return synthCell({
+    scenario: 'counter-outage',
+    strategy,
+    counters: true,
+    seconds: 12,
+    historyRate: 100,
+    ...(outage ? { faults: [{ atS: 4, forS: 3, proxy: 'redis' as const, down: true }] } : {}),
+  });
+}
+
 function handCell(hit: (number | null)[], p99: number[], db?: number[]): CellResult {
   const { cell } = synthCell({ scenario: 'redis-outage', strategy: 'cache-aside', seconds: hit.length });
   const t0 = cell.series.t0;
@@ -190,14 +202,7 @@ describe('recovery time', () => {
   });
 
   it('write-behind: increments acknowledged during an outage and missing from later reads are counted', () => {
-    const { cell, history } = synthCell({
-      scenario: 'counter-outage',
-      strategy: 'write-behind',
-      counters: true,
-      seconds: 12,
-      historyRate: 100,
-      faults: [{ atS: 4, forS: 3, proxy: 'redis', down: true }],
-    });
+    const { cell, history } = counterOutage('write-behind', true);
     const a = analyzeCellRecords(cell, history);
     const lost = history.filter(
       (h) =>
@@ -206,34 +211,13 @@ describe('recovery time', () => {
     expect(a.failOpen.writeBehind).not.toBeNull();
     expect(a.failOpen.writeBehind!.historyLostLowerBound).toBeGreaterThan(0);
     expect(a.failOpen.writeBehind!.historyLostLowerBound).toBeLessThanOrEqual(lost);
-    const direct = analyzeCellRecords(
-      synthCell({
-        scenario: 'counter-outage',
-        strategy: 'no-cache',
-        counters: true,
-        seconds: 12,
-        historyRate: 100,
-      }).cell,
-      synthCell({
-        scenario: 'counter-outage',
-        strategy: 'no-cache',
-        counters: true,
-        seconds: 12,
-        historyRate: 100,
-      }).history,
-    );
+    const noCache = counterOutage('no-cache', false);
+    const direct = analyzeCellRecords(noCache.cell, noCache.history);
     expect(direct.failOpen.writeBehind!.historyLostLowerBound).toBe(0);
   });
 
   it('write-behind: DB writes per increment divides every counter DB write by every acknowledged increment', () => {
-    const { cell, history } = synthCell({
-      scenario: 'counter-outage',
-      strategy: 'write-behind',
-      counters: true,
-      seconds: 12,
-      historyRate: 100,
-      faults: [{ atS: 4, forS: 3, proxy: 'redis', down: true }],
-    });
+    const { cell, history } = counterOutage('write-behind', true);
     const acked = history
       .filter((h) => h.kind === 'incr' && h.status === 200)
       .reduce((s, h) => s + (h.value ?? 1), 0);
