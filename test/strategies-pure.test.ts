@@ -11,10 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { classifyRedisError, createCacheClient } from '../target/cache-client.ts';
 import { loadStrategyModule, strategyNames } from '../target/strategies/index.ts';
 import { decodeEntry, encodeEntry } from '../target/strategies/parts/envelope.ts';
-import { xfetchShouldRecompute } from '../target/strategies/parts/freshness.ts';
 import { readOptions } from '../target/strategies/parts/options.ts';
-import { BASE_PARTS } from '../target/strategies/parts/parts.ts';
-import { ttlPolicy } from '../target/strategies/parts/ttl.ts';
+import { jitter, type PolicyEnv, ttl, xfetchShouldRecompute } from '../target/strategies/policies/index.ts';
 
 describe('registry', () => {
   it('lists the 11 catalog strategies, each loadable under its own name', async () => {
@@ -74,9 +72,8 @@ describe('registry', () => {
 });
 
 describe('options', () => {
-  const parts = { ...BASE_PARTS, ttl: 'jitter' as const };
   it('fills defaults and accepts numeric strings from a CLI', () => {
-    const o = readOptions('jitter', parts, { ttlMs: '1500', unrelated: 'x' });
+    const o = readOptions('jitter', { ttlMs: '1500', unrelated: 'x' });
     expect(o.ttlMs).toBe(1500);
     expect(o.jitterFraction).toBe(0.2);
   });
@@ -86,7 +83,7 @@ describe('options', () => {
     ['jitterFraction', -1],
     ['beta', 'abc'],
   ])('rejects %s=%s naming the field, the value and the range', (field, value) => {
-    expect(() => readOptions('jitter', parts, { [field]: value })).toThrow(
+    expect(() => readOptions('jitter', { [field]: value })).toThrow(
       new RegExp(`option ${field}=.*${JSON.stringify(value)}.*allowed`),
     );
   });
@@ -133,13 +130,13 @@ describe('xfetch', () => {
 
 describe('ttl', () => {
   it('jitter stays within [ttl, ttl·(1+fraction)) and spreads', () => {
-    const o = readOptions('jitter', { ...BASE_PARTS, ttl: 'jitter' }, { ttlMs: 10_000, jitterFraction: 0.5 });
-    const next = ttlPolicy('jitter', o);
-    const values = Array.from({ length: 500 }, next);
+    const env = { options: readOptions('jitter', { ttlMs: 10_000, jitterFraction: 0.5 }) } as PolicyEnv;
+    const next = jitter().create(env).ttl!;
+    const values = Array.from({ length: 500 }, () => next());
     expect(Math.min(...values)).toBeGreaterThanOrEqual(10_000);
     expect(Math.max(...values)).toBeLessThanOrEqual(15_000);
     expect(new Set(values).size).toBeGreaterThan(100);
-    expect(ttlPolicy('fixed', o)()).toBe(10_000);
+    expect(ttl().create(env).ttl!()).toBe(10_000);
   });
 });
 

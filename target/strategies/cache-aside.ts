@@ -10,10 +10,9 @@
  * failed GET; closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
 
 export default defineStrategy({
   name: 'cache-aside',
   summary: 'GET, on miss load DB and SET PX ttl; write = DB then DEL',
-  parts: {},
 });

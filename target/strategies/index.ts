@@ -6,14 +6,14 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { StrategyModule } from '../strategy.ts';
 import cacheAside from './cache-aside.ts';
+import { type CatalogModule, moduleFromPlan } from './define.ts';
 import jitter from './jitter.ts';
 import lease from './lease.ts';
 import lock from './lock.ts';
 import noCache from './no-cache.ts';
-import type { CatalogModule } from './parts/define.ts';
-import { moduleFromParts } from './parts/define.ts';
 import { StrategyCompositionError, StrategyModuleError, UnknownStrategyError } from './parts/errors.ts';
-import { mergeParts } from './parts/parts.ts';
+import { type Declaration, planOf } from './policies/compose.ts';
+import type { PolicySlots } from './policies/types.ts';
 import singleFlight from './single-flight.ts';
 import staleWhileRevalidate from './stale-while-revalidate.ts';
 import versioning from './versioning.ts';
@@ -21,7 +21,7 @@ import writeBehind from './write-behind.ts';
 import writeThrough from './write-through.ts';
 import xfetch from './xfetch.ts';
 
-export { defineStrategy } from './parts/define.ts';
+export { type CatalogModule, defineStrategy, type StrategyDefinition } from './define.ts';
 export {
   CacheUnavailableError,
   StrategyCompositionError,
@@ -30,6 +30,7 @@ export {
   StrategyOptionError,
   UnknownStrategyError,
 } from './parts/errors.ts';
+export * from './policies/index.ts';
 
 const CATALOG: CatalogModule[] = [
   noCache,
@@ -46,7 +47,7 @@ const CATALOG: CatalogModule[] = [
 ];
 const BY_NAME = new Map(CATALOG.map((m) => [m.name, m]));
 
-/** The 11 catalog names, in DESIGN.md order. */
+/** The 11 catalog names, in the order of the README's strategy table. */
 export function strategyNames(): string[] {
   return CATALOG.map((m) => m.name);
 }
@@ -72,11 +73,22 @@ export async function loadStrategyModule(spec: string): Promise<StrategyModule> 
     if (seen.has(n)) throw new StrategyCompositionError(trimmed, `'${n}' is listed twice`);
     seen.add(n);
   }
-  const merged = mergeParts(modules.map((m) => ({ name: m.name, parts: m.parts })));
-  if (typeof merged === 'string') throw new StrategyCompositionError(trimmed, merged);
+  const plan = planOf(modules.map((m) => m.declaration));
+  if (typeof plan === 'string') throw new StrategyCompositionError(trimmed, plan);
   const name = names.join('+');
-  const declared = Object.assign({}, ...modules.map((m) => m.parts));
-  return moduleFromParts(name, modules.map((m) => m.summary).join(' + '), declared, merged);
+  const declaration = { name, ...mergeSlots(modules.map((m) => m.declaration)) };
+  return moduleFromPlan(name, modules.map((m) => m.summary).join(' + '), declaration, plan);
+}
+
+/** The slots of several declarations as one (lists concatenated), so a composition composes further. */
+function mergeSlots(declarations: Declaration[]): PolicySlots {
+  const out: Record<string, unknown[]> = {};
+  for (const d of declarations)
+    for (const slot of ['guard', 'freshness', 'keys', 'write', 'counters'] as const) {
+      const p = d[slot];
+      if (p !== undefined) out[slot] = [...(out[slot] ?? []), ...(Array.isArray(p) ? p : [p])];
+    }
+  return out as PolicySlots;
 }
 
 async function importUserModule(path: string): Promise<StrategyModule> {

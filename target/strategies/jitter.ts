@@ -6,10 +6,11 @@
  * Fails: as cache-aside.
  * Options: ttlMs (30000), jitterFraction (0.2).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { jitter } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'jitter',
   summary: 'cache-aside with TTL = ttl × (1 + random·jitterFraction) against mass expiry',
-  parts: { ttl: 'jitter' },
+  freshness: jitter(),
 });

@@ -11,10 +11,11 @@
  * CACHE_UNAVAILABLE.
  * Options: ttlMs (30000), leaseTtlMs (5000), waitMs (2000), pollMs (10).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { lease } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'lease',
   summary: 'lease tokens on miss; writes invalidate the lease so late stale SETs are rejected',
-  parts: { guard: 'lease' },
+  guard: lease(),
 });

@@ -10,10 +10,11 @@
  * down there is no lock, so misses are not coordinated. closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000), lockTtlMs (5000), waitMs (2000), pollMs (10).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { lock } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'lock',
   summary: 'cache-aside + SET NX PX rebuild lock; losers poll briefly and re-read',
-  parts: { guard: 'lock' },
+  guard: lock(),
 });

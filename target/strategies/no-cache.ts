@@ -5,10 +5,10 @@
  * Fails: only when the database does; a Redis outage changes nothing. Composes with nothing.
  * Options: ttlMs is accepted and ignored (scenarios pass one cache setting to every strategy).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
 
 export default defineStrategy({
   name: 'no-cache',
   summary: 'DB on every request; the baseline (Redis unused)',
-  parts: { cache: 'none' },
+  uncached: true,
 });

@@ -9,10 +9,11 @@
  * Fails: open — as cache-aside, with coalesced fallbacks; closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { singleFlight } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'single-flight',
   summary: 'in-process coalescing of concurrent loads per key (rebuilds = instances)',
-  parts: { coalesce: 'in-process' },
+  guard: singleFlight(),
 });

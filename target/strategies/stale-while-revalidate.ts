@@ -11,10 +11,11 @@
  * hit); closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000, soft), staleTtlMs (30000), refreshLockMs (5000).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { staleWhileRevalidate } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'stale-while-revalidate',
   summary: 'soft + hard TTL: serve stale after soft expiry, one background refresh',
-  parts: { freshness: 'stale-while-revalidate' },
+  freshness: staleWhileRevalidate(),
 });

@@ -12,10 +12,11 @@
  * closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { versioned } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'versioning',
   summary: 'aggregate keys carry a namespace version; writes INCR it, old keys orphaned until TTL',
-  parts: { keys: 'versioned' },
+  keys: versioned(),
 });

@@ -8,10 +8,11 @@
  * refused while the breaker is open, CACHE_UNAVAILABLE after commit if the SET and DEL failed.
  * Options: ttlMs (30000).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { through } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'write-through',
   summary: 'write = DB then SET the new value (DEL if SET fails); reads after writes hit',
-  parts: { write: 'write-through' },
+  write: through(),
 });

@@ -9,10 +9,11 @@
  * Fails: open — as cache-aside; closed — CACHE_UNAVAILABLE.
  * Options: ttlMs (30000), beta (1; > 1 recomputes earlier).
  */
-import { defineStrategy } from './parts/define.ts';
+import { defineStrategy } from './define.ts';
+import { xfetch } from './policies/index.ts';
 
 export default defineStrategy({
   name: 'xfetch',
   summary: 'probabilistic early recomputation (XFetch, β configurable): ≈0 misses on hot keys',
-  parts: { freshness: 'xfetch' },
+  freshness: xfetch(),
 });

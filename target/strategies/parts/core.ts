@@ -1,7 +1,7 @@
 /**
- * The cache-aside core every catalog strategy is assembled from (see parts.ts for the
- * dimensions). Read: resolve key → GET → judge freshness → on a miss rebuild under the guard.
- * Write: DB first, then invalidate (or write through), bump versions, drop leases.
+ * The pipeline every strategy runs, over its policies (policies/types.ts). Read: resolve the key
+ * (keys) → GET → judge freshness → on a miss rebuild under the guard. Write: DB first, then the
+ * key policy (version bumps), the write policy (DEL or SET) and the guard's helper keys.
  *
  * Failure rules, the same for every composition:
  *   - A read touches Redis only while the breaker admits it; the first failed Redis call of a
@@ -12,8 +12,7 @@
  *     returns; fail-closed refuses writes while the breaker is open and throws after the commit
  *     if invalidation failed (the write is committed; the error says so).
  */
-import { randomBytes } from 'node:crypto';
-import type { CacheError, CacheOutcome } from '../../cache-client.ts';
+import type { CacheError } from '../../cache-client.ts';
 import { DEFAULT_KEY_PREFIX } from '../../keys.ts';
 import type {
   ReadRequest,
@@ -23,355 +22,118 @@ import type {
   Versioned,
   WriteRequest,
 } from '../../strategy.ts';
-import { type Counters, directCounters, writeBehindCounters } from './counters.ts';
-import { decodeEntry, type Entry } from './envelope.ts';
+import { instantiate, type Plan } from '../policies/compose.ts';
+import type {
+  CounterHooks,
+  FreshnessHooks,
+  GuardHooks,
+  KeyHooks,
+  PolicyEnv,
+  WriteHooks,
+} from '../policies/types.ts';
+import { direct } from '../policies/writes/direct.ts';
 import { CacheUnavailableError } from './errors.ts';
-import { freshnessPolicy } from './freshness.ts';
-import { leaseKey, lockKey, versionedKey, versionKey } from './key-names.ts';
 import { readOptions } from './options.ts';
-import type { Parts } from './parts.ts';
-import { bumpVersions, Repairs } from './repairs.ts';
-import { evalScript, GET_OR_ACQUIRE, LEASE_SET, READ_VERSIONS, RELEASE_IF_OWNER } from './scripts.ts';
-import { ttlPolicy } from './ttl.ts';
+import { ReadKit } from './read-kit.ts';
+import { Refresher } from './refresh.ts';
+import { Repairs } from './repairs.ts';
 
 const BREAKER_OPEN: CacheError = { kind: 'breaker-open', message: 'circuit breaker open', sent: false };
 
-interface Cached {
-  entry: Entry;
-  value: unknown;
+/** What a hook nobody provides does: cache-aside. */
+function defaults(env: PolicyEnv) {
+  const guard: GuardHooks = {
+    async miss(m) {
+      const loaded = await m.load('miss');
+      await m.store(loaded);
+      return m.fromDb(loaded);
+    },
+    refreshPermit: async () => null, // replaced below by the freshness policy's
+    onWrite: () => [],
+    coalesce: (_id, fn) => fn(),
+  };
+  const freshness: FreshnessHooks = {
+    ttl: () => env.options.ttlMs,
+    stamp: (json, _loadMs, ttlMs) => ({ raw: json, pxMs: ttlMs }),
+    judge: () => 'fresh',
+    // No coordination: e.g. xfetch alone, whose probability spreads recomputes (as in the paper).
+    refreshPermit: async (key) => ({
+      store: (raw, pxMs) => env.cache.set(key, raw, pxMs),
+      release: async () => {},
+    }),
+  };
+  const keys: KeyHooks = {
+    resolve: async (req) => ({ ok: true, value: req.key }),
+    onWrite: async () => null,
+  };
+  const write: WriteHooks = { afterCommit: async (c) => ({ del: [c.req.key], failure: null }) };
+  return { guard, freshness, keys, write, counters: direct().create(env) as CounterHooks };
 }
 
-interface Loaded<T> {
-  value: T;
-  json: string;
-  loadMs: number;
-}
-
-/** Permission to refresh a value that is still cached (stale or early). */
-interface RefreshPermit {
-  store(raw: string, pxMs: number): Promise<unknown>;
-  release(): Promise<unknown>;
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const newToken = () => randomBytes(9).toString('base64url');
-
-/** Stops timers and awaits background work, bounded so a hung DB cannot block shutdown. */
-async function settle(promises: Iterable<Promise<unknown>>, ms: number): Promise<void> {
-  await Promise.race([Promise.allSettled([...promises]), sleep(ms)]);
-}
-
-export function createComposedStrategy(name: string, parts: Parts, ctx: StrategyContext): Strategy {
-  const o = readOptions(name, parts, ctx.options);
+export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyContext): Strategy {
+  const options = readOptions(name, ctx.options);
+  if (plan.uncached) return uncached(name, ctx);
   const { cache, events } = ctx;
   const failClosed = ctx.policy === 'fail-closed';
   const prefix = ctx.keyPrefix ?? DEFAULT_KEY_PREFIX;
-
-  if (parts.cache === 'none') {
-    return {
-      name,
-      async read<T extends Versioned>(req: ReadRequest<T>): Promise<ReadResult<T>> {
-        events.miss(req.namespace);
-        return { value: await events.rebuild(req.key, 'miss', req.load), source: 'db' };
-      },
-      write: (req) => req.write(),
-      ...counterMethods(directCounters()),
-    };
-  }
-
-  const nextTtl = ttlPolicy(parts.ttl, o);
-  const freshness = freshnessPolicy(parts.freshness, o);
   const repairs = new Repairs(cache, prefix);
-  const coalesced = new Map<string, Promise<unknown>>();
-  const refreshing = new Set<string>();
-  const background = new Set<Promise<unknown>>();
-  /** Last observed load time per namespace: δ for values written through (xfetch). */
-  const lastLoadMs = new Map<string, number>();
-  const counters: Counters =
-    parts.counters === 'write-behind'
-      ? writeBehindCounters({ cache, events, instanceId: ctx.instanceId, failClosed, options: o, prefix })
-      : directCounters();
+  const env: PolicyEnv = { cache, events, options, failClosed, instanceId: ctx.instanceId, prefix, repairs };
+  const d = defaults(env);
+  const guard = instantiate(name, plan.slots.guard, env, d.guard);
+  const freshness = instantiate(name, plan.slots.freshness, env, d.freshness);
+  const keys = instantiate(name, plan.slots.keys, env, d.keys);
+  const write = instantiate(name, plan.slots.write, env, d.write);
+  const counters = instantiate(name, plan.slots.counters, env, d.counters);
+  const kit = new ReadKit(env, guard, freshness);
+  const refresher = new Refresher(
+    env,
+    kit,
+    guard.provided.has('refreshPermit') ? guard.refreshPermit : freshness.refreshPermit,
+  );
 
-  /** In-process single-flight: concurrent callers with the same id share one promise. */
-  function coalesce<R>(id: string, fn: () => Promise<R>): Promise<R> {
-    const running = coalesced.get(id);
-    if (running) return running as Promise<R>;
-    const p = fn().finally(() => coalesced.delete(id));
-    coalesced.set(id, p);
-    return p;
-  }
-
-  async function load<T extends Versioned>(
-    req: ReadRequest<T>,
-    reason: 'miss' | 'refresh' | 'early' | 'lease',
-  ) {
-    const t0 = performance.now();
-    const value = await events.rebuild(req.key, reason, req.load);
-    const loadMs = performance.now() - t0;
-    lastLoadMs.set(req.namespace, loadMs);
-    return { value, json: JSON.stringify(value), loadMs } satisfies Loaded<T>;
-  }
-
-  function stamp(json: string, loadMs: number) {
-    return freshness.stamp(json, loadMs, nextTtl(), Date.now());
-  }
-
-  function store(key: string, loaded: Loaded<unknown>): Promise<CacheOutcome<boolean>> {
-    const { raw, pxMs } = stamp(loaded.json, loaded.loadMs);
-    return cache.set(key, raw, pxMs);
-  }
-
-  /** A value key's content, or null when it cannot be read (then it is treated as a miss). */
-  function readCached(raw: string | null): Cached | null {
-    const entry = raw === null ? null : decodeEntry(raw);
-    if (!entry) return null;
-    try {
-      return { entry, value: JSON.parse(entry.json) };
-    } catch {
-      return null;
-    }
-  }
-  const fromCache = <T>(c: Cached, source: 'cache' | 'stale'): ReadResult<T> => ({
-    value: c.value as T,
-    source,
-    json: c.entry.json,
-  });
-  const fromDb = <T>(l: Loaded<T>): ReadResult<T> => ({ value: l.value, source: 'db', json: l.json });
-
-  async function fallbackRead<T extends Versioned>(
-    req: ReadRequest<T>,
-    error: CacheError,
-  ): Promise<ReadResult<T>> {
-    if (failClosed) throw new CacheUnavailableError(`read ${req.key}`, error);
-    events.fallback(req.namespace);
-    const loadIt = () => events.rebuild(req.key, 'fallback', req.load);
-    // single-flight keeps protecting the DB while Redis is down; the other guards live in Redis.
-    const value =
-      parts.coalesce === 'in-process' ? await coalesce(`fallback\0${req.key}`, loadIt) : await loadIt();
-    return { value, source: 'fallback' };
-  }
-
-  async function resolveKey(req: ReadRequest<Versioned>): Promise<CacheOutcome<string>> {
-    if (parts.keys !== 'versioned' || req.dependsOn.length === 0) return { ok: true, value: req.key };
-    const r = await cache.run('read-versions', (redis) =>
-      evalScript(
-        redis,
-        READ_VERSIONS,
-        req.dependsOn.map((d) => versionKey(d, prefix)),
-        [Date.now()],
-      ),
-    );
-    if (!r.ok) return r;
-    return { ok: true, value: versionedKey(req.key, (r.value as unknown[]).map(String)) };
-  }
-
-  // --- miss path under the rebuild guard -------------------------------------------------------
-
-  async function missPath<T extends Versioned>(req: ReadRequest<T>, key: string): Promise<ReadResult<T>> {
-    if (parts.guard === 'none') {
-      const loaded = await load(req, 'miss');
-      await store(key, loaded);
-      return fromDb(loaded);
-    }
-    return guardedMiss(req, key);
-  }
-
-  /** lock / lease: one caller across all instances rebuilds; the others poll for its value. */
-  async function guardedMiss<T extends Versioned>(req: ReadRequest<T>, key: string): Promise<ReadResult<T>> {
-    const lease = parts.guard === 'lease';
-    const guardKey = lease ? leaseKey(key) : lockKey(key);
-    const guardTtl = lease ? o.leaseTtlMs : o.lockTtlMs;
-    const token = newToken();
-    const started = performance.now();
-    let poll = o.pollMs;
-    let waited = false;
-    const noteWait = () => {
-      if (waited) events.lockWait(performance.now() - started);
-    };
-    for (;;) {
-      const r = await cache.run(lease ? 'lease-get' : 'lock-get', (redis) =>
-        evalScript(redis, GET_OR_ACQUIRE, [key, guardKey], [token, guardTtl]),
-      );
-      if (!r.ok) {
-        noteWait();
-        return fallbackRead(req, r.error);
-      }
-      if (typeof r.value === 'string') {
-        noteWait();
-        const c = readCached(r.value);
-        if (c) return fromCache(c, 'cache');
-        const loaded = await load(req, 'miss'); // unreadable value: replace it
-        await store(key, loaded);
-        return fromDb(loaded);
-      }
-      if (Number(r.value) === 1) {
-        noteWait();
-        return holderRebuild(req, key, guardKey, token, lease);
-      }
-      const elapsed = performance.now() - started;
-      if (elapsed >= o.waitMs) {
-        // Bounded wait: load for this caller only; the guard holder will fill the cache.
-        noteWait();
-        return fromDb(await load(req, 'miss'));
-      }
-      waited = true;
-      await sleep(Math.min(poll, o.waitMs - elapsed) * (0.8 + 0.4 * Math.random()));
-      poll = Math.min(poll * 1.5, o.pollMs * 4);
-    }
-  }
-
-  async function holderRebuild<T extends Versioned>(
-    req: ReadRequest<T>,
-    key: string,
-    guardKey: string,
-    token: string,
-    lease: boolean,
-  ): Promise<ReadResult<T>> {
-    let loaded: Loaded<T>;
-    try {
-      loaded = await load(req, lease ? 'lease' : 'miss');
-    } catch (err) {
-      // Let the next caller try at once rather than wait for the guard to expire.
-      await cache.run('release', (redis) => evalScript(redis, RELEASE_IF_OWNER, [guardKey], [token]));
-      throw err;
-    }
-    if (lease) {
-      const { raw, pxMs } = stamp(loaded.json, loaded.loadMs);
-      // Rejected (0) when a write invalidated the lease meanwhile: the value may be stale.
-      await cache.run('lease-set', (redis) =>
-        evalScript(redis, LEASE_SET, [key, guardKey], [token, raw, pxMs]),
-      );
-    } else {
-      await store(key, loaded);
-      await cache.run('release', (redis) => evalScript(redis, RELEASE_IF_OWNER, [guardKey], [token]));
-    }
-    return fromDb(loaded);
-  }
-
-  // --- refresh of a value still cached (stale-while-revalidate, xfetch) -------------------------
-
-  async function acquireRefresh(key: string): Promise<RefreshPermit | null> {
-    const plainStore = (raw: string, pxMs: number) => cache.set(key, raw, pxMs);
-    if (parts.guard === 'lease') {
-      const token = newToken();
-      const lk = leaseKey(key);
-      const got = await cache.set(lk, token, o.leaseTtlMs, { nx: true });
-      if (!got.ok || !got.value) return null;
-      return {
-        store: (raw, pxMs) =>
-          cache.run('lease-set', (r) => evalScript(r, LEASE_SET, [key, lk], [token, raw, pxMs])),
-        release: () => cache.run('release', (r) => evalScript(r, RELEASE_IF_OWNER, [lk], [token])),
-      };
-    }
-    if (parts.guard === 'lock' || parts.freshness === 'stale-while-revalidate') {
-      const token = newToken();
-      const lk = lockKey(key);
-      const ttl = parts.guard === 'lock' ? o.lockTtlMs : o.refreshLockMs;
-      const got = await cache.set(lk, token, ttl, { nx: true });
-      if (!got.ok || !got.value) return null;
-      return {
-        store: plainStore,
-        release: () => cache.run('release', (r) => evalScript(r, RELEASE_IF_OWNER, [lk], [token])),
-      };
-    }
-    // xfetch alone: the probability spreads recomputes; no coordination (as in the paper).
-    return { store: plainStore, release: async () => {} };
-  }
-
-  async function refresh<T extends Versioned>(
-    req: ReadRequest<T>,
-    key: string,
-    reason: 'refresh' | 'early',
-  ): Promise<Loaded<T> | null> {
-    const permit = await acquireRefresh(key);
-    if (!permit) return null;
-    try {
-      if (reason === 'refresh') events.backgroundRefresh();
-      const loaded = await load(req, reason);
-      const { raw, pxMs } = stamp(loaded.json, loaded.loadMs);
-      await permit.store(raw, pxMs);
-      return loaded;
-    } finally {
-      await permit.release();
-    }
-  }
-
-  function refreshInBackground(req: ReadRequest<Versioned>, key: string): void {
-    if (refreshing.has(key)) return;
-    refreshing.add(key);
-    const p = refresh(req, key, 'refresh')
-      .catch(() => {}) // a failed refresh leaves the stale value; the next stale hit retries
-      .finally(() => {
-        refreshing.delete(key);
-        background.delete(p);
-      });
-    background.add(p);
-  }
-
-  // --- the strategy ----------------------------------------------------------------------------
-
-  const strategy: Strategy = {
+  return {
     name,
 
     async read<T extends Versioned>(req: ReadRequest<T>): Promise<ReadResult<T>> {
-      if (!cache.available()) return fallbackRead(req, BREAKER_OPEN);
+      if (!cache.available()) return kit.fallback(req, BREAKER_OPEN);
       if (repairs.size > 0) {
         await repairs.flush();
-        if (repairs.touches(req.key, req.dependsOn)) return fallbackRead(req, BREAKER_OPEN);
+        if (repairs.touches(req.key, req.dependsOn)) return kit.fallback(req, BREAKER_OPEN);
       }
-      const resolved = await resolveKey(req);
-      if (!resolved.ok) return fallbackRead(req, resolved.error);
+      const resolved = await keys.resolve(req);
+      if (!resolved.ok) return kit.fallback(req, resolved.error);
       const key = resolved.value;
       const got = await cache.get(key);
-      if (!got.ok) return fallbackRead(req, got.error);
-      const cached = readCached(got.value);
-      if (cached) {
-        const verdict = freshness.judge(cached.entry, Date.now());
-        if (verdict === 'fresh') {
-          events.hit(req.namespace);
-          return fromCache(cached, 'cache');
-        }
-        if (verdict === 'stale') {
-          events.staleServed(req.namespace);
-          refreshInBackground(req, key);
-          return fromCache(cached, 'stale');
-        }
-        // xfetch chose this request to recompute early: still a hit (the value was valid).
-        events.hit(req.namespace);
-        const early = () => refresh(req, key, 'early');
-        const loaded =
-          parts.coalesce === 'in-process' ? await coalesce(`early\0${key}`, early) : await early();
-        return loaded ? fromDb(loaded) : fromCache(cached, 'cache');
+      if (!got.ok) return kit.fallback(req, got.error);
+      const cached = kit.decode(got.value);
+      if (!cached) {
+        events.miss(req.namespace);
+        return guard.coalesce(key, () => guard.miss(kit.miss(req, key)));
       }
-      events.miss(req.namespace);
-      if (parts.coalesce === 'in-process') return coalesce(key, () => missPath(req, key));
-      return missPath(req, key);
+      const verdict = freshness.judge(cached.entry, Date.now());
+      if (verdict === 'fresh') {
+        events.hit(req.namespace);
+        return kit.fromCache(cached, 'cache');
+      }
+      if (verdict === 'stale') {
+        events.staleServed(req.namespace);
+        refresher.inBackground(req, key);
+        return kit.fromCache(cached, 'stale');
+      }
+      // xfetch chose this request to recompute early: still a hit (the value was valid).
+      events.hit(req.namespace);
+      const loaded = await guard.coalesce(`early\0${key}`, () => refresher.refresh(req, key, 'early'));
+      return loaded ? kit.fromDb(loaded) : kit.fromCache(cached, 'cache');
     },
 
     async write<T extends Versioned>(req: WriteRequest<T>): Promise<T> {
       if (failClosed && !cache.available()) throw new CacheUnavailableError(`write ${req.key}`, BREAKER_OPEN);
       const value = await req.write();
-      let failure: CacheError | null = null;
-
-      if (parts.keys === 'versioned' && req.bumps.length > 0) {
-        failure = await bumpVersions(cache, req.bumps, prefix);
-        if (failure) repairs.addBumps(req.bumps);
-      }
-      const dels = [...req.invalidates];
-      if (parts.write === 'write-through') {
-        const { raw, pxMs } = stamp(JSON.stringify(value), lastLoadMs.get(req.namespace) ?? 0);
-        const set = await cache.set(req.key, raw, pxMs);
-        if (!set.ok) {
-          failure ??= set.error;
-          dels.push(req.key); // a half-applied SET must not leave the old value behind
-        }
-      } else {
-        dels.push(req.key);
-      }
-      if (parts.guard === 'lease') {
-        // Invalidate the leases too: a holder that loaded before this write cannot SET its value.
-        dels.push(...[req.key, ...req.invalidates].map(leaseKey));
-      }
+      let failure = await keys.onWrite(req);
+      const stamp = () => kit.stamp(JSON.stringify(value), kit.lastLoadMs(req.namespace));
+      const after = await write.afterCommit({ req, value, stamp });
+      failure ??= after.failure;
+      const dels = [...req.invalidates, ...after.del, ...guard.onWrite(req)];
       const del = await cache.del(...dels);
       if (!del.ok) {
         failure ??= del.error;
@@ -382,16 +144,27 @@ export function createComposedStrategy(name: string, parts: Parts, ctx: Strategy
       return value;
     },
 
-    ...counterMethods(counters),
+    increment: (req) => counters.increment(req),
+    readCounter: (req) => counters.readCounter(req),
 
     async close() {
       await counters.close();
-      await settle(background, 2_000);
+      await refresher.settle(2_000);
     },
   };
-  return strategy;
 }
 
-function counterMethods(c: Counters): Pick<Strategy, 'increment' | 'readCounter'> {
-  return { increment: (req) => c.increment(req), readCounter: (req) => c.readCounter(req) };
+/** no-cache: Redis is never touched. */
+function uncached(name: string, { events }: StrategyContext): Strategy {
+  const counters = direct().create({} as PolicyEnv) as CounterHooks;
+  return {
+    name,
+    async read<T extends Versioned>(req: ReadRequest<T>): Promise<ReadResult<T>> {
+      events.miss(req.namespace);
+      return { value: await events.rebuild(req.key, 'miss', req.load), source: 'db' };
+    },
+    write: (req) => req.write(),
+    increment: (req) => counters.increment(req),
+    readCounter: (req) => counters.readCounter(req),
+  };
 }

@@ -1,90 +1,118 @@
 /**
- * Strategy options: defaults per part, and validation of what the user gave. Unknown option
- * names are ignored on purpose: a scenario passes one option set (e.g. ttlMs) to every strategy
- * in the matrix, including ones that do not use it.
+ * Strategy options, declared once: each row is an option's default, allowed range and meaning.
+ * A policy lists the option names it reads; a strategy's `defaults` are `ttlMs` plus the rows its
+ * policies list. Unknown option names are ignored on purpose: a scenario passes one option set
+ * (e.g. ttlMs) to every strategy in the matrix, including ones that do not use it.
  */
 import { StrategyOptionError } from './errors.ts';
-import type { Parts } from './parts.ts';
 
-export interface StrategyOptions {
-  /** Base TTL of a cached value. For stale-while-revalidate: the soft TTL. */
-  ttlMs: number;
-  /** jitter: TTL = ttlMs × (1 + U[0, jitterFraction)). */
-  jitterFraction: number;
-  /** lock: lifetime of the rebuild lock (a dead holder's lock expires after this). */
-  lockTtlMs: number;
-  /** lock / lease: how long a loser waits for the winner's value before loading itself. */
-  waitMs: number;
-  /** lock / lease: first poll interval while waiting (backs off ×1.5 to 4× this). */
-  pollMs: number;
-  /** lease: lifetime of a lease token. */
-  leaseTtlMs: number;
-  /** stale-while-revalidate: how long after the soft TTL a stale value may still be served. */
-  staleTtlMs: number;
-  /** stale-while-revalidate: lifetime of the cross-instance refresh lock. */
-  refreshLockMs: number;
-  /** xfetch: β of Vattani et al.; > 1 recomputes earlier, < 1 later. */
-  beta: number;
-  /** write-behind: flush period. */
-  flushIntervalMs: number;
-  /** write-behind: how long this process trusts its last known DB value of a counter. */
-  counterBaseTtlMs: number;
+interface OptionRow {
+  default: number;
+  min: number;
+  max: number;
+  integer: boolean;
+  doc: string;
 }
 
-const COMMON = { ttlMs: 30_000 };
+export const STRATEGY_OPTIONS = {
+  ttlMs: {
+    default: 30_000,
+    min: 1,
+    max: 86_400_000,
+    integer: true,
+    doc: 'base TTL (stale-while-revalidate: the soft TTL)',
+  },
+  jitterFraction: {
+    default: 0.2,
+    min: 0,
+    max: 10,
+    integer: false,
+    doc: 'jitter: TTL = ttlMs × (1 + U[0, jitterFraction))',
+  },
+  lockTtlMs: {
+    default: 5_000,
+    min: 1,
+    max: 600_000,
+    integer: true,
+    doc: 'lock: lifetime of the rebuild lock (a dead holder stops blocking after it)',
+  },
+  waitMs: {
+    default: 2_000,
+    min: 0,
+    max: 600_000,
+    integer: true,
+    doc: 'lock / lease: how long a loser waits for the winner before loading itself',
+  },
+  pollMs: {
+    default: 10,
+    min: 1,
+    max: 60_000,
+    integer: true,
+    doc: 'lock / lease: first poll interval while waiting (backs off ×1.5 to 4× this)',
+  },
+  leaseTtlMs: {
+    default: 5_000,
+    min: 1,
+    max: 600_000,
+    integer: true,
+    doc: 'lease: lifetime of a lease token',
+  },
+  staleTtlMs: {
+    default: 30_000,
+    min: 0,
+    max: 86_400_000,
+    integer: true,
+    doc: 'stale-while-revalidate: how long after the soft TTL a stale value may be served',
+  },
+  refreshLockMs: {
+    default: 5_000,
+    min: 1,
+    max: 600_000,
+    integer: true,
+    doc: 'stale-while-revalidate: lifetime of the cross-instance refresh lock',
+  },
+  beta: {
+    default: 1,
+    min: 0,
+    max: 100,
+    integer: false,
+    doc: 'xfetch: β of Vattani et al.; > 1 recomputes earlier, < 1 later',
+  },
+  flushIntervalMs: {
+    default: 1_000,
+    min: 10,
+    max: 3_600_000,
+    integer: true,
+    doc: 'write-behind: flush period',
+  },
+  counterBaseTtlMs: {
+    default: 1_000,
+    min: 0,
+    max: 3_600_000,
+    integer: true,
+    doc: 'write-behind: how long this process trusts its last known DB value of a counter',
+  },
+} as const satisfies Record<string, OptionRow>;
 
-/** Defaults of the options each part reads; a module's `defaults` is the union for its parts. */
-export function defaultsFor(parts: Parts): Partial<StrategyOptions> {
-  const d: Partial<StrategyOptions> = { ...COMMON };
-  // no-cache accepts (and ignores) ttlMs, so one scenario's cache settings fit every strategy.
-  if (parts.cache === 'none') return d;
-  if (parts.ttl === 'jitter') d.jitterFraction = 0.2;
-  if (parts.guard === 'lock' || parts.freshness === 'stale-while-revalidate') d.lockTtlMs = 5_000;
-  if (parts.guard !== 'none') Object.assign(d, { waitMs: 2_000, pollMs: 10 });
-  if (parts.guard === 'lease') d.leaseTtlMs = 5_000;
-  if (parts.freshness === 'stale-while-revalidate')
-    Object.assign(d, { staleTtlMs: 30_000, refreshLockMs: 5_000 });
-  if (parts.freshness === 'xfetch') d.beta = 1;
-  if (parts.counters === 'write-behind')
-    Object.assign(d, { flushIntervalMs: 1_000, counterBaseTtlMs: 1_000 });
+export type OptionName = keyof typeof STRATEGY_OPTIONS;
+export type StrategyOptions = Record<OptionName, number>;
+
+const NAMES = Object.keys(STRATEGY_OPTIONS) as OptionName[];
+
+/** The defaults of the given options (ttlMs always: every scenario passes it). */
+export function defaultsOf(names: Iterable<OptionName>): Partial<StrategyOptions> {
+  const d: Partial<StrategyOptions> = { ttlMs: STRATEGY_OPTIONS.ttlMs.default };
+  for (const n of names) d[n] = STRATEGY_OPTIONS[n].default;
   return d;
 }
 
-const ALL_DEFAULTS: StrategyOptions = {
-  ttlMs: 30_000,
-  jitterFraction: 0.2,
-  lockTtlMs: 5_000,
-  waitMs: 2_000,
-  pollMs: 10,
-  leaseTtlMs: 5_000,
-  staleTtlMs: 30_000,
-  refreshLockMs: 5_000,
-  beta: 1,
-  flushIntervalMs: 1_000,
-  counterBaseTtlMs: 1_000,
-};
-
-const RULES: Record<keyof StrategyOptions, { min: number; max: number; integer: boolean }> = {
-  ttlMs: { min: 1, max: 86_400_000, integer: true },
-  jitterFraction: { min: 0, max: 10, integer: false },
-  lockTtlMs: { min: 1, max: 600_000, integer: true },
-  waitMs: { min: 0, max: 600_000, integer: true },
-  pollMs: { min: 1, max: 60_000, integer: true },
-  leaseTtlMs: { min: 1, max: 600_000, integer: true },
-  staleTtlMs: { min: 0, max: 86_400_000, integer: true },
-  refreshLockMs: { min: 1, max: 600_000, integer: true },
-  beta: { min: 0, max: 100, integer: false },
-  flushIntervalMs: { min: 10, max: 3_600_000, integer: true },
-  counterBaseTtlMs: { min: 0, max: 3_600_000, integer: true },
-};
-
 /** Validates the known options (numbers or numeric strings from a CLI) and fills defaults. */
-export function readOptions(strategy: string, parts: Parts, given: Record<string, unknown>): StrategyOptions {
-  const out: StrategyOptions = { ...ALL_DEFAULTS, ...defaultsFor(parts) };
-  for (const name of Object.keys(RULES) as (keyof StrategyOptions)[]) {
+export function readOptions(strategy: string, given: Record<string, unknown>): StrategyOptions {
+  const out = Object.fromEntries(NAMES.map((n) => [n, STRATEGY_OPTIONS[n].default])) as StrategyOptions;
+  for (const name of NAMES) {
     const raw = given[name];
     if (raw === undefined) continue;
-    const rule = RULES[name];
+    const rule: OptionRow = STRATEGY_OPTIONS[name];
     const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
     const ok =
       typeof value === 'number' &&

@@ -1,8 +1,7 @@
 /**
- * Counter part.
- *   direct        every increment is one DB write; reads read the DB.
- *   write-behind  increments are buffered in Redis (INCRBY on `<prefix>counter:<id>:pending`) and a flush loop
- *                 moves them to the DB, one DB write per counter per flush.
+ * behind counter policy (write-behind): increments are buffered in Redis (INCRBY on
+ * `<prefix>counter:<id>:pending`) and a flush loop moves them to the DB, one DB write per counter
+ * per flush. (The default, `direct` in direct.ts, makes every increment one DB write.)
  *
  * Write-behind never counts an increment twice: a flush first moves the pending amount into this
  * flusher's in-flight entry `seq:n` (one Lua step, GETDEL semantics), writes n to the DB, then
@@ -26,27 +25,18 @@
  * several instances a read can miss another instance's flush for at most counterBaseTtlMs.
  */
 import { randomBytes } from 'node:crypto';
-import type { CacheClient, CacheError } from '../../cache-client.ts';
-import type { Instrumentation } from '../../instrumentation.ts';
-import type { CounterValue, IncrementRequest } from '../../strategy.ts';
-import { CacheUnavailableError } from './errors.ts';
-import { inflightCounterKey, pendingCounterKey } from './key-names.ts';
-import type { StrategyOptions } from './options.ts';
-import { BUFFER_INCREMENT, CLEAR_INFLIGHT, evalScript, READ_BUFFER, TAKE_PENDING } from './scripts.ts';
-
-export interface Counters {
-  increment(req: IncrementRequest): Promise<CounterValue>;
-  readCounter(req: IncrementRequest): Promise<CounterValue>;
-  close(): Promise<void>;
-}
-
-export function directCounters(): Counters {
-  return {
-    increment: async (req) => ({ value: await req.incrementInDb(req.by), pending: 0 }),
-    readCounter: async (req) => ({ value: await req.readDb(), pending: 0 }),
-    close: async () => {},
-  };
-}
+import type { CacheError } from '../../../cache-client.ts';
+import type { CounterValue, IncrementRequest } from '../../../strategy.ts';
+import { CacheUnavailableError } from '../../parts/errors.ts';
+import { inflightCounterKey, pendingCounterKey } from '../../parts/key-names.ts';
+import {
+  BUFFER_INCREMENT,
+  CLEAR_INFLIGHT,
+  evalScript,
+  READ_BUFFER,
+  TAKE_PENDING,
+} from '../../parts/scripts.ts';
+import type { CounterHooks, CounterPolicy, PolicyEnv } from '../types.ts';
 
 interface CounterState {
   incrementInDb: (by: number) => Promise<number>;
@@ -58,14 +48,16 @@ interface CounterState {
 
 const BREAKER_OPEN: CacheError = { kind: 'breaker-open', message: 'circuit breaker open', sent: false };
 
-export function writeBehindCounters(deps: {
-  cache: CacheClient;
-  events: Instrumentation;
-  instanceId: string;
-  failClosed: boolean;
-  options: StrategyOptions;
-  prefix: string;
-}): Counters & { flush(): Promise<void> } {
+export function behind(): CounterPolicy {
+  return {
+    name: 'behind',
+    provides: ['increment', 'readCounter', 'close'],
+    options: ['flushIntervalMs', 'counterBaseTtlMs'],
+    create: writeBehindCounters,
+  };
+}
+
+function writeBehindCounters(deps: PolicyEnv): CounterHooks & { flush(): Promise<void> } {
   const { cache, events, failClosed, options: o, prefix } = deps;
   // Unique per process, so a restarted instance never adopts (and re-applies) an old entry.
   const field = `${deps.instanceId}:${randomBytes(4).toString('hex')}`;

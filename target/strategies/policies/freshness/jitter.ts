@@ -1,0 +1,15 @@
+/**
+ * jitter freshness: TTL = ttlMs × (1 + U[0, jitterFraction)), so keys written together (a
+ * warm-up, a deploy) do not expire together. Provides only `ttl`: stacks on xfetch or
+ * stale-while-revalidate.
+ */
+import type { FreshnessPolicy } from '../types.ts';
+
+export function jitter(random: () => number = Math.random): FreshnessPolicy {
+  return {
+    name: 'jitter',
+    provides: ['ttl'],
+    options: ['jitterFraction'],
+    create: ({ options: o }) => ({ ttl: () => Math.round(o.ttlMs * (1 + random() * o.jitterFraction)) }),
+  };
+}

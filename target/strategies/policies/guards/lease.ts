@@ -1,0 +1,55 @@
+/**
+ * lease guard (the memcache lease of Nishtala et al., NSDI 2013): a miss takes `<key>:lease`
+ * (token, NX PX leaseTtlMs); the holder's SET is applied only while its token is still the
+ * current one (Lua compare-and-set). A write DELs the leases of every key it invalidates, so a
+ * holder that loaded before the write has its late, stale SET rejected.
+ */
+import type { Versioned } from '../../../strategy.ts';
+import { leaseKey } from '../../parts/key-names.ts';
+import { evalScript, LEASE_SET } from '../../parts/scripts.ts';
+import type { GuardPolicy, Miss, PolicyEnv, RefreshPermit } from '../types.ts';
+import { acquireOrWait, newToken, releaseIfOwner } from './wait-for-holder.ts';
+
+function leaseSet(env: PolicyEnv, key: string, token: string, raw: string, pxMs: number) {
+  // Rejected (0) when a write invalidated the lease meanwhile: the value may be stale.
+  return env.cache.run('lease-set', (r) =>
+    evalScript(r, LEASE_SET, [key, leaseKey(key)], [token, raw, pxMs]),
+  );
+}
+
+async function leasePermit(env: PolicyEnv, key: string): Promise<RefreshPermit | null> {
+  const token = newToken();
+  const got = await env.cache.set(leaseKey(key), token, env.options.leaseTtlMs, { nx: true });
+  if (!got.ok || !got.value) return null;
+  return {
+    store: (raw, pxMs) => leaseSet(env, key, token, raw, pxMs),
+    release: () => releaseIfOwner(env.cache, leaseKey(key), token),
+  };
+}
+
+export function lease(): GuardPolicy {
+  return {
+    name: 'lease',
+    provides: ['miss', 'refreshPermit', 'onWrite'],
+    options: ['leaseTtlMs', 'waitMs', 'pollMs'],
+    create: (env) => ({
+      miss: <T extends Versioned>(m: Miss<T>) =>
+        acquireOrWait(env, m, {
+          guardKey: leaseKey(m.key),
+          ttlMs: env.options.leaseTtlMs,
+          op: 'lease-get',
+          async rebuild(m, token) {
+            const loaded = await m.load('lease').catch(async (err: unknown) => {
+              await releaseIfOwner(env.cache, this.guardKey, token);
+              throw err;
+            });
+            const { raw, pxMs } = m.stamp(loaded);
+            await leaseSet(env, m.key, token, raw, pxMs);
+            return m.fromDb(loaded);
+          },
+        }),
+      refreshPermit: (key) => leasePermit(env, key),
+      onWrite: (req) => [req.key, ...req.invalidates].map(leaseKey),
+    }),
+  };
+}

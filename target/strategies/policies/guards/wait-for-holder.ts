@@ -1,0 +1,71 @@
+/**
+ * The cross-instance wait shared by lock and lease: one Lua step GETs the value or takes the guard
+ * key (NX PX). The taker rebuilds; the others poll for its value (backoff from pollMs to 4×pollMs)
+ * for at most waitMs, then load for themselves without SETting (the holder fills the cache).
+ */
+import { randomBytes } from 'node:crypto';
+import type { CacheClient } from '../../../cache-client.ts';
+import type { ReadResult, Versioned } from '../../../strategy.ts';
+import { evalScript, GET_OR_ACQUIRE, RELEASE_IF_OWNER } from '../../parts/scripts.ts';
+import type { Miss, PolicyEnv } from '../types.ts';
+
+export const newToken = (): string => randomBytes(9).toString('base64url');
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function releaseIfOwner(cache: CacheClient, guardKey: string, token: string): Promise<unknown> {
+  return cache.run('release', (r) => evalScript(r, RELEASE_IF_OWNER, [guardKey], [token]));
+}
+
+export interface HeldGuard {
+  guardKey: string;
+  ttlMs: number;
+  /** Operation name in cache-client metrics ('lock-get', 'lease-get'). */
+  op: string;
+  /** What the caller that took the guard does (load, store under the guard's rules, release). */
+  rebuild<T extends Versioned>(m: Miss<T>, token: string): Promise<ReadResult<T>>;
+}
+
+export async function acquireOrWait<T extends Versioned>(
+  env: PolicyEnv,
+  m: Miss<T>,
+  g: HeldGuard,
+): Promise<ReadResult<T>> {
+  const { cache, events, options: o } = env;
+  const token = newToken();
+  const started = performance.now();
+  let poll = o.pollMs;
+  let waited = false;
+  const noteWait = () => {
+    if (waited) events.lockWait(performance.now() - started);
+  };
+  for (;;) {
+    const r = await cache.run(g.op, (redis) =>
+      evalScript(redis, GET_OR_ACQUIRE, [m.key, g.guardKey], [token, g.ttlMs]),
+    );
+    if (!r.ok) {
+      noteWait();
+      return m.fallback(r.error);
+    }
+    if (typeof r.value === 'string') {
+      noteWait();
+      const hit = m.hit(r.value);
+      if (hit) return hit;
+      const loaded = await m.load('miss'); // unreadable value: replace it
+      await m.store(loaded);
+      return m.fromDb(loaded);
+    }
+    if (Number(r.value) === 1) {
+      noteWait();
+      return g.rebuild(m, token);
+    }
+    const elapsed = performance.now() - started;
+    if (elapsed >= o.waitMs) {
+      // Bounded wait: load for this caller only; the guard holder will fill the cache.
+      noteWait();
+      return m.fromDb(await m.load('miss'));
+    }
+    waited = true;
+    await sleep(Math.min(poll, o.waitMs - elapsed) * (0.8 + 0.4 * Math.random()));
+    poll = Math.min(poll * 1.5, o.pollMs * 4);
+  }
+}
