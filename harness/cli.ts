@@ -1,31 +1,20 @@
 #!/usr/bin/env node
 /**
  * The `cachebench` entry. Tiny on purpose: each subcommand's module is imported only when that
- * subcommand runs, so `cachebench doctor` does not load echarts or testcontainers.
+ * subcommand runs, so `cachebench doctor` does not load echarts or testcontainers. Commands
+ * with many flags (run, check-strategy) declare them in their own file, which loads its heavy
+ * parts only when it runs.
  * Exit codes: 0 ok, 1 failure (or a regression for `compare`), 2 usage error.
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { declareCheckStrategyCommand } from './commands/check-strategy.ts';
+import { infraOption, intArg } from './commands/flags.ts';
+import { declareRunCommand } from './commands/run.ts';
 import { CachebenchError } from './errors.ts';
 
-const INFRA = ['local', 'containers', 'external', 'auto'];
-
-function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!/^-?\d+$/.test(v) || n < min || n > max) {
-      throw new CachebenchError(
-        'BAD_FLAG',
-        `${name}: "${v}" is not an integer in ${min}..${max === Number.MAX_SAFE_INTEGER ? '∞' : max}`,
-        { exitCode: 2 },
-      );
-    }
-    return n;
-  };
-}
-
-const COMMANDS = 'run, report, compare, baseline, doctor, up, list';
+const COMMANDS = 'run, report, compare, baseline, doctor, up, list, check-strategy';
 
 /** Commander's messages, reduced to one line that also says what is allowed. */
 function oneLine(str: string): string {
@@ -45,40 +34,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`${oneLine(str)}\n`) });
 
-  const infraOption = () =>
-    new Option('--infra <kind>', 'where Redis/PostgreSQL/Toxiproxy come from')
-      .choices(INFRA)
-      .default('local');
-
-  program
-    .command('run')
-    .description('run a matrix of scenarios × strategies and write results.json + reports')
-    .option('--scenarios <list>', 'comma-separated scenario names or files')
-    .option(
-      '--strategies <list>',
-      'comma-separated strategies: names (a+b composes), module paths, or label=spec',
-    )
-    .option('--profile <name>', 'quick | standard | full', 'standard')
-    .option('--repeats <n>', 'repeats per cell', intArg('--repeats', 1, 100), 1)
-    .option('--instances <n>', 'target instances', intArg('--instances', 1, 16), 1)
-    .option('--seed <n>', 'PRNG seed', intArg('--seed', 0), 1)
-    .option('--out <dir>', 'output directory (default runs/<timestamp>)')
-    .option('--resume <dir>', 'complete an interrupted run in <dir>')
-    .option('--baseline <file>', 'gate the run against a saved baseline (exit 1 on regression)')
-    .option('--baseline-strategy <name>', 'strategy the "relative" columns compare to', 'no-cache')
-    .option('--driver <name>', 'builtin | k6 | auto', 'builtin')
-    .option('--default', 'the default comparison (README quick start)')
-    .option('--redis-url <url>', 'with --infra external')
-    .option('--postgres-url <url>', 'with --infra external')
-    .option('--toxiproxy-url <url>', 'with --infra external')
-    .option(
-      '--redis-proxy-url <url>',
-      'with --infra external: Redis as the target reaches it through Toxiproxy',
-    )
-    .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
-    .option('--no-reports', 'write results.json only')
-    .addOption(infraOption())
-    .action(async (opts) => (await import('./commands/run.ts')).runCommand(opts));
+  declareRunCommand(program);
 
   program
     .command('report')
@@ -123,6 +79,8 @@ export function buildProgram(): Command {
     .command('list')
     .description('list scenarios, strategies and profiles')
     .action(async () => (await import('./commands/list.ts')).listCommand());
+
+  declareCheckStrategyCommand(program);
 
   return program;
 }

@@ -1,9 +1,51 @@
-/** `cachebench run`: flags → RunOptions → pipeline → reports (→ gate). */
+/**
+ * `cachebench run`: its flags, and flags → RunOptions → pipeline → reports (→ gate). The CLI
+ * imports this file to declare the command; the pipeline loads only when the command runs.
+ */
 import path from 'node:path';
+import { type Command, Option } from 'commander';
 import { UsageError } from '../errors.ts';
-import { readResults } from '../pipeline/results-store.ts';
-import { DEFAULT_COMPARISON, runMatrix } from '../pipeline/run.ts';
+import type { RunResults } from '../results/schema.ts';
+import { infraOption, intArg } from './flags.ts';
 
+const PROFILES = ['quick', 'standard', 'full'];
+const DRIVERS = ['builtin', 'k6', 'auto'];
+
+export function declareRunCommand(program: Command): Command {
+  return program
+    .command('run')
+    .description('run a matrix of scenarios × strategies and write results.json + reports')
+    .option('--scenarios <list>', 'comma-separated scenario names or files')
+    .option(
+      '--strategies <list>',
+      'comma-separated strategies: names (a+b composes), module paths, or label=spec',
+    )
+    .addOption(
+      new Option('--profile <name>', 'duration and rate scale').choices(PROFILES).default('standard'),
+    )
+    .option('--repeats <n>', 'repeats per cell', intArg('--repeats', 1, 100), 1)
+    .option('--instances <n>', 'target instances', intArg('--instances', 1, 16), 1)
+    .option('--seed <n>', 'PRNG seed', intArg('--seed', 0), 1)
+    .option('--out <dir>', 'output directory (default runs/<timestamp>)')
+    .option('--resume <dir>', 'complete an interrupted run in <dir>')
+    .option('--baseline <file>', 'gate the run against a saved baseline (exit 1 on regression)')
+    .option('--baseline-strategy <name>', 'strategy the "relative" columns compare to', 'no-cache')
+    .addOption(new Option('--driver <name>', 'load driver').choices(DRIVERS).default('builtin'))
+    .option('--default', 'the default comparison (README quick start)')
+    .option('--redis-url <url>', 'with --infra external')
+    .option('--postgres-url <url>', 'with --infra external')
+    .option('--toxiproxy-url <url>', 'with --infra external')
+    .option(
+      '--redis-proxy-url <url>',
+      'with --infra external: Redis as the target reaches it through Toxiproxy',
+    )
+    .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
+    .option('--no-reports', 'write results.json only')
+    .addOption(infraOption())
+    .action((opts: RunFlags) => runCommand(opts));
+}
+
+/** The options declared above, as commander hands them over. */
 export interface RunFlags {
   scenarios?: string;
   strategies?: string;
@@ -37,18 +79,8 @@ function timestamp(): string {
 }
 
 export async function runCommand(f: RunFlags): Promise<void> {
-  if (!['quick', 'standard', 'full'].includes(f.profile)) {
-    throw new UsageError(
-      'BAD_PROFILE',
-      `--profile: "${f.profile}" is not a profile (allowed: quick, standard, full)`,
-    );
-  }
-  if (!['builtin', 'k6', 'auto'].includes(f.driver)) {
-    throw new UsageError(
-      'BAD_DRIVER',
-      `--driver: "${f.driver}" is not a load driver (allowed: builtin, k6, auto)`,
-    );
-  }
+  const { readResults } = await import('../pipeline/results-store.ts');
+  const { DEFAULT_COMPARISON, runMatrix } = await import('../pipeline/run.ts');
   const { findK6 } = await import('../driver/k6.ts');
   const k6 = findK6();
   if (f.driver === 'k6' && !k6) {
@@ -61,7 +93,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
   let scenarios = list(f.scenarios);
   let strategies = list(f.strategies);
   let outDir = f.out;
-  let resumeFrom: ReturnType<typeof readResults>['results'] | undefined;
+  let resumeFrom: RunResults | undefined;
   if (f.resume) {
     const r = readResults(f.resume);
     resumeFrom = r.results;
