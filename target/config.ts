@@ -1,61 +1,12 @@
 /**
- * Options of one target instance, their defaults, and the one validation both entry points
- * (programmatic `startTarget` and the `target/main.ts` CLI) go through, so a bad value gets the
- * same one-line message wherever it comes from.
+ * Options of one target instance, declared once: each row of TARGET_OPTIONS gives an option's
+ * type (through its check), default, validation, CLI flag, environment variable and help text.
+ * The `TargetOptions` type, the defaults, the validation both entry points go through
+ * (programmatic `startTarget` and the `target/main.ts` CLI, so a bad value gets the same one-line
+ * message wherever it comes from), main.ts's flags and the flags `startTargets` passes to a child
+ * are all derived from it.
  */
 import type { FailurePolicy } from './strategy.ts';
-
-export interface TargetOptions {
-  /** HTTP port of the API; 0 = a free port. */
-  port: number;
-  /** Interface the API binds; loopback by default (the harness and the drivers are local). */
-  host: string;
-  /** Port of the loopback-only control server; 0 = a free port. */
-  controlPort: number;
-  /** Catalog name, "a+b" composition, or a path to a user strategy module. */
-  strategy: string;
-  /** Merged over the strategy's defaults. */
-  strategyOptions: Record<string, unknown>;
-  policy: FailurePolicy;
-  redisUrl: string;
-  postgresUrl: string;
-  /** Shows in `x-instance` and in every rebuild event. */
-  instanceId: string;
-  /** Server-side cost of one team report (pg_sleep), ms. */
-  reportCostMs: number;
-  /** Server-side cost of one user read (pg_sleep), ms; 0 = none. */
-  userReadCostMs: number;
-  /** Budget of one Redis command before it counts as a timeout. */
-  redisCommandTimeoutMs: number;
-  /** Size of the PostgreSQL pool. */
-  pgPoolSize: number;
-  /** Bounds a query on a blackholed/slow PostgreSQL (client and server side). */
-  pgQueryTimeoutMs: number;
-  /** Bounds acquiring a pooled connection (including connecting to a blackholed server). */
-  pgConnectionTimeoutMs: number;
-  /** Namespace prefix of every cache key. */
-  keyPrefix: string;
-  /** Largest accepted request body, bytes. */
-  maxBodyBytes: number;
-}
-
-export const TARGET_DEFAULTS: Omit<TargetOptions, 'redisUrl' | 'postgresUrl'> = {
-  port: 0,
-  host: '127.0.0.1',
-  controlPort: 0,
-  strategy: 'cache-aside',
-  strategyOptions: {},
-  policy: 'fail-open',
-  instanceId: 'target-1',
-  reportCostMs: 50,
-  userReadCostMs: 0,
-  redisCommandTimeoutMs: 100,
-  pgPoolSize: 10,
-  pgQueryTimeoutMs: 5000,
-  pgConnectionTimeoutMs: 2000,
-  keyPrefix: 'cb:',
-  maxBodyBytes: 4096,
-};
 
 export class TargetOptionError extends Error {
   readonly code = 'TARGET_BAD_OPTION';
@@ -67,80 +18,227 @@ export class TargetOptionError extends Error {
   }
 }
 
-function intIn(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TargetOptionError(
-      name,
-      `${name}: ${JSON.stringify(value)} is not allowed; expected an integer from ${min} to ${max}`,
-    );
-  }
-  return value;
+interface Row<T> {
+  /** undefined: required. */
+  default: T | undefined;
+  /** Placeholder in the flag (`--port <n>`). */
+  arg: string;
+  doc: string;
+  /** Overrides the flag derived from the option name (kept for compatibility). */
+  flag?: string;
+  /** A CLI or environment string → a value (checked afterwards). */
+  parse(raw: string): unknown;
+  /** Validates a value of any origin; throws TargetOptionError naming the option. */
+  check(name: string, value: unknown): T;
 }
 
-function url(name: string, value: unknown, protocols: string[]): string {
-  if (typeof value !== 'string' || value === '') {
-    throw new TargetOptionError(name, `${name} is required; expected a ${protocols[0]}//host:port URL`);
-  }
-  let parsed: URL;
-  try {
-    parsed = new URL(value);
-  } catch {
-    throw new TargetOptionError(name, `${name}: ${JSON.stringify(value)} is not a URL`);
-  }
-  if (!protocols.includes(parsed.protocol)) {
-    throw new TargetOptionError(
-      name,
-      `${name}: ${JSON.stringify(value)} has protocol ${parsed.protocol}; expected ${protocols.join(' or ')}`,
-    );
-  }
-  return value;
+function int(min: number, max: number, def: number, doc: string, flag?: string): Row<number> {
+  return {
+    default: def,
+    arg: 'n',
+    doc,
+    flag,
+    // Not a number stays a string, so check() names it in the one message every origin gets.
+    parse: (raw) => (/^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw),
+    check(name, value) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+        throw new TargetOptionError(
+          name,
+          `${name}: ${JSON.stringify(value)} is not allowed; expected an integer from ${min} to ${max}`,
+        );
+      }
+      return value;
+    },
+  };
 }
+
+function text(def: string, arg: string, doc: string, pattern: RegExp, allowed: string): Row<string> {
+  return {
+    default: def,
+    arg,
+    doc,
+    parse: (raw) => raw,
+    check(name, value) {
+      if (typeof value !== 'string' || !pattern.test(value))
+        throw new TargetOptionError(
+          name,
+          `${name}: ${JSON.stringify(value)} is not allowed; expected ${allowed}`,
+        );
+      return value;
+    },
+  };
+}
+
+function url(protocols: string[], doc: string): Row<string> {
+  return {
+    default: undefined,
+    arg: 'url',
+    doc,
+    parse: (raw) => raw,
+    check(name, value) {
+      if (typeof value !== 'string' || value === '')
+        throw new TargetOptionError(name, `${name} is required; expected a ${protocols[0]}//host:port URL`);
+      let parsed: URL;
+      try {
+        parsed = new URL(value);
+      } catch {
+        throw new TargetOptionError(name, `${name}: ${JSON.stringify(value)} is not a URL`);
+      }
+      if (!protocols.includes(parsed.protocol)) {
+        throw new TargetOptionError(
+          name,
+          `${name}: ${JSON.stringify(value)} has protocol ${parsed.protocol}; expected ${protocols.join(' or ')}`,
+        );
+      }
+      return value;
+    },
+  };
+}
+
+const strategy: Row<string> = {
+  default: 'cache-aside',
+  arg: 'spec',
+  doc: 'catalog name, "a+b" composition, or a path to a user strategy module',
+  parse: (raw) => raw,
+  check(name, value) {
+    if (typeof value !== 'string' || value.trim() === '')
+      throw new TargetOptionError(name, `${name} is required; expected a catalog name or a module path`);
+    return value;
+  },
+};
+
+const strategyOptions: Row<Record<string, unknown>> = {
+  default: {},
+  arg: 'json',
+  doc: 'strategy options as a JSON object, merged over the strategy defaults',
+  parse(raw) {
+    try {
+      return JSON.parse(raw);
+    } catch {
+      return raw;
+    }
+  },
+  check(name, value) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new TargetOptionError(
+        name,
+        `${name}: ${JSON.stringify(value)} is not allowed; expected a JSON object like '{"ttlMs":5000}'`,
+      );
+    return value as Record<string, unknown>;
+  },
+};
+
+const policy: Row<FailurePolicy> = {
+  default: 'fail-open',
+  arg: 'policy',
+  doc: 'Redis failure policy: fail-open | fail-closed',
+  parse: (raw) => raw,
+  check(name, value) {
+    if (value !== 'fail-open' && value !== 'fail-closed')
+      throw new TargetOptionError(
+        name,
+        `${name}: ${JSON.stringify(value)} is not allowed; expected fail-open or fail-closed`,
+      );
+    return value;
+  },
+};
+
+export const TARGET_OPTIONS = {
+  redisUrl: url(['redis:', 'rediss:'], 'Redis URL the target caches in, e.g. redis://127.0.0.1:6379'),
+  postgresUrl: url(['postgres:', 'postgresql:'], 'PostgreSQL URL of the seeded database'),
+  strategy,
+  strategyOptions,
+  policy,
+  port: int(0, 65535, 0, 'HTTP port of the API; 0 = a free port'),
+  host: text(
+    '127.0.0.1',
+    'host',
+    'interface the API binds (loopback: the harness is local)',
+    /^\S+$/,
+    'a host name or address',
+  ),
+  controlPort: int(0, 65535, 0, 'port of the loopback-only control server; 0 = a free port'),
+  instanceId: text(
+    'target-1',
+    'id',
+    'shows in x-instance and in every rebuild event',
+    /^[A-Za-z0-9._-]{1,64}$/,
+    '1-64 of [A-Za-z0-9._-]',
+  ),
+  reportCostMs: int(0, 60_000, 50, 'server-side cost of one team report (pg_sleep), ms'),
+  userReadCostMs: int(0, 60_000, 0, 'server-side cost of one user read (pg_sleep), ms; 0 = none'),
+  redisCommandTimeoutMs: int(
+    1,
+    60_000,
+    100,
+    'budget of one Redis command before it counts as a timeout',
+    '--redis-timeout-ms',
+  ),
+  pgPoolSize: int(1, 500, 10, 'size of the PostgreSQL pool'),
+  pgQueryTimeoutMs: int(
+    100,
+    600_000,
+    5000,
+    'bounds a query on a blackholed/slow PostgreSQL (client and server side)',
+  ),
+  pgConnectionTimeoutMs: int(
+    100,
+    600_000,
+    2000,
+    'bounds acquiring a pooled connection (including connecting to a blackholed server)',
+  ),
+  keyPrefix: text(
+    'cb:',
+    'prefix',
+    'namespace prefix of every cache key',
+    /^[A-Za-z0-9:_.-]{0,32}$/,
+    'up to 32 of [A-Za-z0-9:_.-]',
+  ),
+  maxBodyBytes: int(64, 10_000_000, 4096, 'largest accepted request body, bytes'),
+} satisfies Record<string, Row<unknown>>;
+
+type Table = typeof TARGET_OPTIONS;
+export type TargetOptionName = keyof Table;
+export type TargetOptions = { [K in TargetOptionName]: ReturnType<Table[K]['check']> };
+
+const NAMES = Object.keys(TARGET_OPTIONS) as TargetOptionName[];
+const row = (name: TargetOptionName): Row<unknown> => TARGET_OPTIONS[name];
+
+/** `redisCommandTimeoutMs` → `--redis-command-timeout-ms` unless the row overrides it. */
+export function flagOf(name: TargetOptionName): string {
+  return row(name).flag ?? `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+/** `redisUrl` → `CACHEBENCH_TARGET_REDIS_URL`. */
+export function envOf(name: TargetOptionName): string {
+  return `CACHEBENCH_TARGET_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export const TARGET_DEFAULTS = Object.fromEntries(
+  NAMES.filter((n) => row(n).default !== undefined).map((n) => [n, row(n).default]),
+) as Omit<TargetOptions, 'redisUrl' | 'postgresUrl'>;
 
 /** Applies the defaults and checks every field; throws TargetOptionError naming the field. */
 export function resolveTargetOptions(
   input: Partial<TargetOptions> & Pick<TargetOptions, 'redisUrl' | 'postgresUrl'>,
 ): TargetOptions {
-  const o: TargetOptions = { ...TARGET_DEFAULTS, ...stripUndefined(input) } as TargetOptions;
-  intIn('port', o.port, 0, 65535);
-  intIn('controlPort', o.controlPort, 0, 65535);
-  if (o.policy !== 'fail-open' && o.policy !== 'fail-closed') {
-    throw new TargetOptionError(
-      'policy',
-      `policy: ${JSON.stringify(o.policy)} is not allowed; expected fail-open or fail-closed`,
-    );
+  const given: Record<string, unknown> = { ...TARGET_DEFAULTS, ...stripUndefined(input) };
+  const out: Record<string, unknown> = {};
+  for (const name of NAMES) out[name] = row(name).check(name, given[name]);
+  return out as TargetOptions;
+}
+
+/** The command line of target/main.ts for the given options (what `startTargets` spawns). */
+export function targetFlags(o: Partial<Record<TargetOptionName, unknown>>): string[] {
+  const args: string[] = [];
+  for (const name of NAMES) {
+    const v = o[name];
+    if (v === undefined) continue;
+    if (typeof v === 'object') {
+      if (v !== null && Object.keys(v).length > 0) args.push(flagOf(name), JSON.stringify(v));
+    } else args.push(flagOf(name), String(v));
   }
-  if (typeof o.strategy !== 'string' || o.strategy.trim() === '') {
-    throw new TargetOptionError('strategy', 'strategy is required; expected a catalog name or a module path');
-  }
-  if (
-    typeof o.strategyOptions !== 'object' ||
-    o.strategyOptions === null ||
-    Array.isArray(o.strategyOptions)
-  ) {
-    throw new TargetOptionError('strategyOptions', 'strategyOptions: expected an object of option → value');
-  }
-  url('redisUrl', o.redisUrl, ['redis:', 'rediss:']);
-  url('postgresUrl', o.postgresUrl, ['postgres:', 'postgresql:']);
-  if (typeof o.instanceId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(o.instanceId)) {
-    throw new TargetOptionError(
-      'instanceId',
-      `instanceId: ${JSON.stringify(o.instanceId)} is not allowed; expected 1-64 of [A-Za-z0-9._-]`,
-    );
-  }
-  intIn('reportCostMs', o.reportCostMs, 0, 60_000);
-  intIn('userReadCostMs', o.userReadCostMs, 0, 60_000);
-  intIn('redisCommandTimeoutMs', o.redisCommandTimeoutMs, 1, 60_000);
-  intIn('pgPoolSize', o.pgPoolSize, 1, 500);
-  intIn('pgQueryTimeoutMs', o.pgQueryTimeoutMs, 100, 600_000);
-  intIn('pgConnectionTimeoutMs', o.pgConnectionTimeoutMs, 100, 600_000);
-  intIn('maxBodyBytes', o.maxBodyBytes, 64, 10_000_000);
-  if (typeof o.keyPrefix !== 'string' || !/^[A-Za-z0-9:_.-]{0,32}$/.test(o.keyPrefix)) {
-    throw new TargetOptionError(
-      'keyPrefix',
-      `keyPrefix: ${JSON.stringify(o.keyPrefix)} is not allowed; expected up to 32 of [A-Za-z0-9:_.-]`,
-    );
-  }
-  return o;
+  return args;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -1,6 +1,6 @@
 /**
  * The target's data source: schema, deterministic seeding, and the only queries the target
- * issues, through a pool wrapper that counts every query per endpoint (DESIGN.md §5 "DB load").
+ * issues, through a pool wrapper that counts every query per endpoint (docs/measurements.md, "DB load").
  *
  * Every query text the target sends starts with TARGET_QUERY_TAG and is parameterized, so its
  * pg_stat_statements entry is stable and the harness can sum `calls` over target queries only

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createApp } from './app.ts';
 import { createCacheClient } from './cache-client.ts';
-import { resolveTargetOptions, TargetOptionError, type TargetOptions } from './config.ts';
+import { resolveTargetOptions, TargetOptionError, type TargetOptions, targetFlags } from './config.ts';
 import { startControlServer } from './control.ts';
 import { Db } from './db.ts';
 import { TargetInstrumentation } from './instrumentation.ts';
@@ -207,30 +207,7 @@ const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
 
 /** CLI flags of target/main.ts for one instance. */
 export function targetArgs(o: StartTargetInput & { strategy?: string }): string[] {
-  const a: string[] = [];
-  const flag = (name: string, v: unknown) => {
-    if (v !== undefined) a.push(`--${name}`, String(v));
-  };
-  flag('port', o.port);
-  flag('host', o.host);
-  flag('control-port', o.controlPort);
-  flag('strategy', o.strategy);
-  if (o.strategyOptions && Object.keys(o.strategyOptions).length > 0) {
-    flag('strategy-options', JSON.stringify(o.strategyOptions));
-  }
-  flag('policy', o.policy);
-  flag('redis-url', o.redisUrl);
-  flag('postgres-url', o.postgresUrl);
-  flag('instance-id', o.instanceId);
-  flag('report-cost-ms', o.reportCostMs);
-  flag('user-read-cost-ms', o.userReadCostMs);
-  flag('redis-timeout-ms', o.redisCommandTimeoutMs);
-  flag('pg-pool-size', o.pgPoolSize);
-  flag('pg-query-timeout-ms', o.pgQueryTimeoutMs);
-  flag('pg-connection-timeout-ms', o.pgConnectionTimeoutMs);
-  flag('key-prefix', o.keyPrefix);
-  flag('max-body-bytes', o.maxBodyBytes);
-  return a;
+  return targetFlags(o);
 }
 
 export interface ReadyMessage {

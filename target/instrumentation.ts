@@ -1,5 +1,5 @@
 /**
- * What the target counts for the harness (DESIGN.md §5). Strategies report through this
+ * What the target counts for the harness (definitions: docs/measurements.md). Strategies report through this
  * interface; the implementation keeps in-process counters, the rebuild event log served on the
  * control endpoint, and the prom-client metrics behind /metrics.
  */

@@ -2,70 +2,52 @@
  * CLI entry of one target instance: `node target/main.ts --redis-url … --postgres-url … [flags]`.
  * Started by hand or as a child of `startTargets`; in the latter case it reports its ports over
  * IPC and exits when the IPC channel closes, so a dead harness never leaves targets behind.
+ * Flags (and CACHEBENCH_TARGET_* environment variables) come from the option table in config.ts.
  * Exit codes: 0 stopped, 1 failed to start or crashed, 2 bad flags.
  */
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { TARGET_DEFAULTS, TargetOptionError } from './config.ts';
-import { type ReadyMessage, startTarget, type TargetHandle } from './instance.ts';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { envOf, flagOf, TARGET_OPTIONS, TargetOptionError, type TargetOptionName } from './config.ts';
+import { type ReadyMessage, type StartTargetInput, startTarget, type TargetHandle } from './instance.ts';
 
 const PROG = 'cachebench-target';
-
-function int() {
-  return (v: string): number => {
-    if (!/^[0-9]+$/.test(v))
-      throw new InvalidArgumentError(`expected a non-negative integer, got ${JSON.stringify(v)}`);
-    return Number(v);
-  };
-}
-
-function jsonObject(v: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(v);
-  } catch {
-    throw new InvalidArgumentError(`expected a JSON object like '{"ttlMs":5000}', got ${JSON.stringify(v)}`);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InvalidArgumentError(`expected a JSON object like '{"ttlMs":5000}', got ${JSON.stringify(v)}`);
-  }
-  return parsed as Record<string, unknown>;
-}
 
 function fail(message: string, code: number): never {
   process.stderr.write(`${PROG}: error: ${message}\n`);
   process.exit(code);
 }
 
+/** One commander option per row of TARGET_OPTIONS; a bad value fails at parse time, naming the flag. */
+function optionFor(name: TargetOptionName): Option {
+  const row = TARGET_OPTIONS[name];
+  const opt = new Option(`${flagOf(name)} <${row.arg}>`, row.doc)
+    .env(envOf(name))
+    .argParser((raw: string) => {
+      const value = row.parse(raw);
+      try {
+        return row.check(name, value);
+      } catch (err) {
+        throw new InvalidArgumentError((err as Error).message);
+      }
+    });
+  if (row.default === undefined) opt.makeOptionMandatory();
+  else if (typeof row.default !== 'object') opt.default(row.default);
+  return opt;
+}
+
 async function main(argv: string[]): Promise<void> {
-  const d = TARGET_DEFAULTS;
   const program = new Command(PROG)
     .description(
       'Run one cachebench target API instance (Express + PostgreSQL + Redis) with a caching strategy',
     )
-    .requiredOption('--redis-url <url>', 'Redis URL the target caches in, e.g. redis://127.0.0.1:6379')
-    .requiredOption('--postgres-url <url>', 'PostgreSQL URL of the seeded database')
-    .option('--strategy <spec>', 'catalog name, "a+b" composition, or a module path', d.strategy)
-    .option('--strategy-options <json>', 'strategy options as a JSON object', jsonObject)
-    .option('--policy <policy>', 'Redis failure policy: fail-open | fail-closed', d.policy)
-    .option('--port <n>', 'API port (0 = free port)', int(), d.port)
-    .option('--host <host>', 'API interface', d.host)
-    .option('--control-port <n>', 'loopback control port (0 = free port)', int(), d.controlPort)
-    .option('--instance-id <id>', 'instance id for x-instance and rebuild events', d.instanceId)
-    .option('--report-cost-ms <n>', 'server-side cost of one team report', int(), d.reportCostMs)
-    .option('--user-read-cost-ms <n>', 'server-side cost of one user read', int(), d.userReadCostMs)
-    .option('--redis-timeout-ms <n>', 'Redis command budget', int(), d.redisCommandTimeoutMs)
-    .option('--pg-pool-size <n>', 'PostgreSQL pool size', int(), d.pgPoolSize)
-    .option('--pg-query-timeout-ms <n>', 'PostgreSQL query timeout', int(), d.pgQueryTimeoutMs)
-    .option(
-      '--pg-connection-timeout-ms <n>',
-      'PostgreSQL connection acquire timeout',
-      int(),
-      d.pgConnectionTimeoutMs,
-    )
-    .option('--key-prefix <prefix>', 'cache key prefix', d.keyPrefix)
-    .option('--max-body-bytes <n>', 'largest accepted request body', int(), d.maxBodyBytes)
     .exitOverride()
     .configureOutput({ writeErr: () => {} });
+  const names = Object.keys(TARGET_OPTIONS) as TargetOptionName[];
+  const attribute = new Map<TargetOptionName, string>();
+  for (const n of names) {
+    const option = optionFor(n);
+    program.addOption(option);
+    attribute.set(n, option.attributeName());
+  }
 
   try {
     program.parse(argv, { from: 'node' });
@@ -76,47 +58,12 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const f = program.opts<{
-    redisUrl: string;
-    postgresUrl: string;
-    strategy: string;
-    strategyOptions?: Record<string, unknown>;
-    policy: string;
-    port: number;
-    host: string;
-    controlPort: number;
-    instanceId: string;
-    reportCostMs: number;
-    userReadCostMs: number;
-    redisTimeoutMs: number;
-    pgPoolSize: number;
-    pgQueryTimeoutMs: number;
-    pgConnectionTimeoutMs: number;
-    keyPrefix: string;
-    maxBodyBytes: number;
-  }>();
+  const flags = program.opts<Record<string, unknown>>();
+  const input = Object.fromEntries(names.map((n) => [n, flags[attribute.get(n)!]])) as StartTargetInput;
 
   let handle: TargetHandle;
   try {
-    handle = await startTarget({
-      redisUrl: f.redisUrl,
-      postgresUrl: f.postgresUrl,
-      strategy: f.strategy,
-      strategyOptions: f.strategyOptions ?? {},
-      policy: f.policy as 'fail-open',
-      port: f.port,
-      host: f.host,
-      controlPort: f.controlPort,
-      instanceId: f.instanceId,
-      reportCostMs: f.reportCostMs,
-      userReadCostMs: f.userReadCostMs,
-      redisCommandTimeoutMs: f.redisTimeoutMs,
-      pgPoolSize: f.pgPoolSize,
-      pgQueryTimeoutMs: f.pgQueryTimeoutMs,
-      pgConnectionTimeoutMs: f.pgConnectionTimeoutMs,
-      keyPrefix: f.keyPrefix,
-      maxBodyBytes: f.maxBodyBytes,
-    });
+    handle = await startTarget(input);
   } catch (err) {
     const e = err as { code?: string; message?: string };
     // Option errors (ours and the strategy registry's) are the user's: exit 2 like bad flags.

@@ -1,5 +1,5 @@
 /**
- * The one small interface every caching strategy implements (DESIGN.md §3).
+ * The one small interface every caching strategy implements (docs/strategies.md).
  *
  * A strategy sees the world through `StrategyContext`: a fail-open/fail-closed Redis wrapper
  * (`cache`), an instrumentation sink (`events`) and its own options. It never talks to `pg`
