@@ -53,61 +53,127 @@ export function behind(): CounterPolicy {
     name: 'behind',
     provides: ['increment', 'readCounter', 'close'],
     options: ['flushIntervalMs', 'counterBaseTtlMs'],
-    create: writeBehindCounters,
+    create: (env) => new WriteBehind(env),
   };
 }
 
-function writeBehindCounters(deps: PolicyEnv): CounterHooks & { flush(): Promise<void> } {
-  const { cache, events, failClosed, options: o, prefix } = deps;
-  // Unique per process, so a restarted instance never adopts (and re-applies) an old entry.
-  const field = `${deps.instanceId}:${randomBytes(4).toString('hex')}`;
-  const counters = new Map<number, CounterState>();
-  const dirty = new Set<number>();
-  let seq = 0;
-  let flushing: Promise<void> | null = null;
-  let closed = false;
+const toPair = (v: unknown): [number, number] => {
+  const a = v as [unknown, unknown];
+  return [Number(a[0]), Number(a[1])];
+};
 
-  const remember = (req: IncrementRequest): CounterState => {
-    let s = counters.get(req.counterId);
+class WriteBehind implements CounterHooks {
+  private readonly env: PolicyEnv;
+  /** Unique per process, so a restarted instance never adopts (and re-applies) an old entry. */
+  private readonly field: string;
+  private readonly counters = new Map<number, CounterState>();
+  private readonly dirty = new Set<number>();
+  private readonly timer: NodeJS.Timeout;
+  private seq = 0;
+  private flushing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(env: PolicyEnv) {
+    this.env = env;
+    this.field = `${env.instanceId}:${randomBytes(4).toString('hex')}`;
+    this.timer = setInterval(() => {
+      if (!this.closed) void this.flush();
+    }, env.options.flushIntervalMs);
+    this.timer.unref();
+  }
+
+  async increment(req: IncrementRequest): Promise<CounterValue> {
+    const { cache, events } = this.env;
+    const s = this.remember(req);
+    if (!cache.available()) return this.notBuffered(req, s, BREAKER_OPEN);
+    const r = await cache.run('wb-incr', (redis) =>
+      evalScript(redis, BUFFER_INCREMENT, this.keysOf(req.counterId), [req.by]),
+    );
+    if (!r.ok) return this.notBuffered(req, s, r.error);
+    this.dirty.add(req.counterId);
+    events.writeBehindIncrement(req.by);
+    const [pending, inflight] = toPair(r.value);
+    return { value: (await this.base(s)) + pending + inflight, pending: pending + inflight };
+  }
+
+  async readCounter(req: IncrementRequest): Promise<CounterValue> {
+    const { cache, events } = this.env;
+    const s = this.remember(req);
+    const r = cache.available()
+      ? await cache.run('wb-read', (redis) => evalScript(redis, READ_BUFFER, this.keysOf(req.counterId), []))
+      : ({ ok: false, error: BREAKER_OPEN } as const);
+    if (!r.ok) {
+      if (this.env.failClosed) throw new CacheUnavailableError(`read counter ${req.counterId}`, r.error);
+      events.fallback('counter');
+      return { value: await req.readDb(), pending: 0 };
+    }
+    const [pending, inflight] = toPair(r.value);
+    return { value: (await this.base(s)) + pending + inflight, pending: pending + inflight };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.flushing;
+    await this.flush();
+  }
+
+  flush(): Promise<void> {
+    this.flushing ??= (async () => {
+      const ids = new Set(this.dirty);
+      for (const [id, s] of this.counters) if (s.committed !== undefined) ids.add(id);
+      for (const id of ids) {
+        if (!this.env.cache.available()) return;
+        await this.flushOne(id);
+      }
+    })().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private remember(req: IncrementRequest): CounterState {
+    let s = this.counters.get(req.counterId);
     if (!s) {
       s = { incrementInDb: req.incrementInDb, readDb: req.readDb };
-      counters.set(req.counterId, s);
+      this.counters.set(req.counterId, s);
     }
     return s;
-  };
+  }
 
-  const base = async (s: CounterState): Promise<number> => {
+  private async base(s: CounterState): Promise<number> {
     const now = Date.now();
-    if (s.base && now - s.base.at < o.counterBaseTtlMs) return s.base.value;
+    if (s.base && now - s.base.at < this.env.options.counterBaseTtlMs) return s.base.value;
     const value = await s.readDb();
     s.base = { value, at: now };
     return value;
-  };
+  }
 
-  const keysOf = (id: number) => [pendingCounterKey(id, prefix), inflightCounterKey(id, prefix)];
+  private keysOf(id: number): string[] {
+    return [pendingCounterKey(id, this.env.prefix), inflightCounterKey(id, this.env.prefix)];
+  }
 
-  const toPair = (v: unknown): [number, number] => {
-    const a = v as [unknown, unknown];
-    return [Number(a[0]), Number(a[1])];
-  };
+  private clear(id: number, entry: string) {
+    const inflight = inflightCounterKey(id, this.env.prefix);
+    return this.env.cache.run('wb-clear', (r) =>
+      evalScript(r, CLEAR_INFLIGHT, [inflight], [this.field, entry]),
+    );
+  }
 
-  async function flushOne(id: number): Promise<void> {
-    const s = counters.get(id);
+  private async flushOne(id: number): Promise<void> {
+    const s = this.counters.get(id);
     if (!s) return;
-    const inflight = inflightCounterKey(id, prefix);
     if (s.committed !== undefined) {
-      const entry = s.committed;
-      const c = await cache.run('wb-clear', (r) => evalScript(r, CLEAR_INFLIGHT, [inflight], [field, entry]));
-      if (!c.ok) return;
+      if (!(await this.clear(id, s.committed)).ok) return;
       s.committed = undefined;
     }
-    seq += 1;
-    const t = await cache.run('wb-take', (r) =>
-      evalScript(r, TAKE_PENDING, keysOf(id), [field, `${Date.now().toString(36)}.${seq}`]),
+    this.seq += 1;
+    const t = await this.env.cache.run('wb-take', (r) =>
+      evalScript(r, TAKE_PENDING, this.keysOf(id), [this.field, `${Date.now().toString(36)}.${this.seq}`]),
     );
     if (!t.ok) return; // maybe taken: the next take returns the same entry
     if (t.value === null || t.value === undefined) {
-      dirty.delete(id);
+      this.dirty.delete(id);
       return;
     }
     const entry = String(t.value);
@@ -118,82 +184,28 @@ function writeBehindCounters(deps: PolicyEnv): CounterHooks & { flush(): Promise
     } catch {
       return; // the entry stays in flight and is retried as is
     }
-    events.writeBehindFlushed(n);
+    this.env.events.writeBehindFlushed(n);
     s.committed = entry;
-    const c = await cache.run('wb-clear', (r) => evalScript(r, CLEAR_INFLIGHT, [inflight], [field, entry]));
-    if (c.ok) s.committed = undefined;
+    if ((await this.clear(id, entry)).ok) s.committed = undefined;
     // Only now: until the entry is cleared, DB value + entry would count n twice.
     s.base = { value: dbValue, at: Date.now() };
   }
 
-  function flush(): Promise<void> {
-    flushing ??= (async () => {
-      const ids = new Set(dirty);
-      for (const [id, s] of counters) if (s.committed !== undefined) ids.add(id);
-      for (const id of ids) {
-        if (!cache.available()) return;
-        await flushOne(id);
-      }
-    })().finally(() => {
-      flushing = null;
-    });
-    return flushing;
-  }
-
-  const timer = setInterval(() => {
-    if (!closed) void flush();
-  }, o.flushIntervalMs);
-  timer.unref();
-
-  async function notBuffered(
+  private async notBuffered(
     req: IncrementRequest,
     s: CounterState,
     error: CacheError,
   ): Promise<CounterValue> {
-    if (failClosed) throw new CacheUnavailableError(`increment counter ${req.counterId}`, error);
+    const { events } = this.env;
+    if (this.env.failClosed) throw new CacheUnavailableError(`increment counter ${req.counterId}`, error);
     if (error.sent === false) {
       events.fallback('counter');
       const value = await req.incrementInDb(req.by);
       events.writeBehindDirect(req.by);
       return { value, pending: 0 };
     }
-    dirty.add(req.counterId); // if Redis did apply it, it must still be flushed
+    this.dirty.add(req.counterId); // if Redis did apply it, it must still be flushed
     events.writeBehindLost(req.by);
-    return { value: await base(s), pending: 0 };
+    return { value: await this.base(s), pending: 0 };
   }
-
-  return {
-    async increment(req) {
-      const s = remember(req);
-      if (!cache.available()) return notBuffered(req, s, BREAKER_OPEN);
-      const r = await cache.run('wb-incr', (redis) =>
-        evalScript(redis, BUFFER_INCREMENT, keysOf(req.counterId), [req.by]),
-      );
-      if (!r.ok) return notBuffered(req, s, r.error);
-      dirty.add(req.counterId);
-      events.writeBehindIncrement(req.by);
-      const [pending, inflight] = toPair(r.value);
-      return { value: (await base(s)) + pending + inflight, pending: pending + inflight };
-    },
-    async readCounter(req) {
-      const s = remember(req);
-      const r = cache.available()
-        ? await cache.run('wb-read', (redis) => evalScript(redis, READ_BUFFER, keysOf(req.counterId), []))
-        : ({ ok: false, error: BREAKER_OPEN } as const);
-      if (!r.ok) {
-        if (failClosed) throw new CacheUnavailableError(`read counter ${req.counterId}`, r.error);
-        events.fallback('counter');
-        return { value: await req.readDb(), pending: 0 };
-      }
-      const [pending, inflight] = toPair(r.value);
-      return { value: (await base(s)) + pending + inflight, pending: pending + inflight };
-    },
-    flush,
-    async close() {
-      closed = true;
-      clearInterval(timer);
-      await flushing;
-      await flush();
-    },
-  };
 }
