@@ -23,14 +23,8 @@ import type {
   WriteRequest,
 } from '../../strategy.ts';
 import { instantiate, type Plan } from '../policies/compose.ts';
-import type {
-  CounterHooks,
-  FreshnessHooks,
-  GuardHooks,
-  KeyHooks,
-  PolicyEnv,
-  WriteHooks,
-} from '../policies/types.ts';
+import { defaultHooks } from '../policies/defaults.ts';
+import type { CounterHooks, PolicyEnv } from '../policies/types.ts';
 import { direct } from '../policies/writes/direct.ts';
 import { CacheUnavailableError } from './errors.ts';
 import { readOptions } from './options.ts';
@@ -40,36 +34,6 @@ import { Repairs } from './repairs.ts';
 
 const BREAKER_OPEN: CacheError = { kind: 'breaker-open', message: 'circuit breaker open', sent: false };
 
-/** What a hook nobody provides does: cache-aside. */
-function defaults(env: PolicyEnv) {
-  const guard: GuardHooks = {
-    async miss(m) {
-      const loaded = await m.load('miss');
-      await m.store(loaded);
-      return m.fromDb(loaded);
-    },
-    refreshPermit: async () => null, // replaced below by the freshness policy's
-    onWrite: () => [],
-    coalesce: (_id, fn) => fn(),
-  };
-  const freshness: FreshnessHooks = {
-    ttl: () => env.options.ttlMs,
-    stamp: (json, _loadMs, ttlMs) => ({ raw: json, pxMs: ttlMs }),
-    judge: () => 'fresh',
-    // No coordination: e.g. xfetch alone, whose probability spreads recomputes (as in the paper).
-    refreshPermit: async (key) => ({
-      store: (raw, pxMs) => env.cache.set(key, raw, pxMs),
-      release: async () => {},
-    }),
-  };
-  const keys: KeyHooks = {
-    resolve: async (req) => ({ ok: true, value: req.key }),
-    onWrite: async () => null,
-  };
-  const write: WriteHooks = { afterCommit: async (c) => ({ del: [c.req.key], failure: null }) };
-  return { guard, freshness, keys, write, counters: direct().create(env) as CounterHooks };
-}
-
 export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyContext): Strategy {
   const options = readOptions(name, ctx.options);
   if (plan.uncached) return uncached(name, ctx);
@@ -78,7 +42,7 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
   const prefix = ctx.keyPrefix ?? DEFAULT_KEY_PREFIX;
   const repairs = new Repairs(cache, prefix);
   const env: PolicyEnv = { cache, events, options, failClosed, instanceId: ctx.instanceId, prefix, repairs };
-  const d = defaults(env);
+  const d = defaultHooks(env);
   const guard = instantiate(name, plan.slots.guard, env, d.guard);
   const freshness = instantiate(name, plan.slots.freshness, env, d.freshness);
   const keys = instantiate(name, plan.slots.keys, env, d.keys);

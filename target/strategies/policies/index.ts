@@ -12,6 +12,7 @@ export { ttl } from './freshness/ttl.ts';
 export { xfetch, xfetchShouldRecompute } from './freshness/xfetch.ts';
 export { lease } from './guards/lease.ts';
 export { lock, lockPermit } from './guards/lock.ts';
+export { none } from './guards/none.ts';
 export { singleFlight } from './guards/single-flight.ts';
 export { acquireOrWait, newToken, releaseIfOwner } from './guards/wait-for-holder.ts';
 export { versioned } from './keys/versioned.ts';
