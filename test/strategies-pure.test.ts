@@ -9,7 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { classifyRedisError, createCacheClient } from '../target/cache-client.ts';
-import { loadStrategyModule, strategyNames } from '../target/strategies/index.ts';
+import {
+  defineStrategy,
+  lease,
+  loadStrategyModule,
+  lock,
+  singleFlight,
+  strategyNames,
+  xfetch,
+} from '../target/strategies/index.ts';
 import { decodeEntry, encodeEntry } from '../target/strategies/parts/envelope.ts';
 import { readOptions } from '../target/strategies/parts/options.ts';
 import { jitter, type PolicyEnv, ttl, xfetchShouldRecompute } from '../target/strategies/policies/index.ts';
@@ -68,6 +76,39 @@ describe('registry', () => {
   it('reports an unusable user module path with INVALID_STRATEGY_MODULE', async () => {
     const err = await loadStrategyModule('./does-not-exist.ts').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'INVALID_STRATEGY_MODULE' });
+  });
+});
+
+describe('policies', () => {
+  it('compose per slot when their hooks differ, with the union of their options as defaults', () => {
+    const m = defineStrategy({
+      name: 'sf-lease-xf',
+      guard: [singleFlight(), lease()],
+      freshness: [jitter(), xfetch()],
+    });
+    expect(Object.keys(m.defaults).sort()).toEqual(
+      ['beta', 'jitterFraction', 'leaseTtlMs', 'pollMs', 'ttlMs', 'waitMs'].sort(),
+    );
+  });
+
+  it('refuse two policies providing the same hook, naming the slot and both policies', () => {
+    expect(() => defineStrategy({ name: 'both', guard: [lock(), lease()] })).toThrow(
+      /cannot compose strategy 'both': .*both choose the rebuild guard \(lock vs lease\)/,
+    );
+  });
+
+  it('refuse something that is not a policy, in one line', () => {
+    const bad = { name: 'x' } as unknown as ReturnType<typeof lock>;
+    expect(() => defineStrategy({ name: 'odd', guard: bad })).toThrow(/expected a policy \{name, provides/);
+  });
+
+  it('a policy whose create() lacks a hook it provides fails when the strategy is created', () => {
+    const liar = { name: 'liar', provides: ['miss'] as const, create: () => ({}) };
+    const m = defineStrategy({ name: 'liar', guard: liar });
+    const ctx = { cache: {}, events: {}, instanceId: 'i', policy: 'fail-open', options: {} } as never;
+    expect(() => m.create(ctx)).toThrow(
+      /policy 'liar' says it provides miss but create\(\) returned no such function/,
+    );
   });
 });
 

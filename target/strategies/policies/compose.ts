@@ -37,6 +37,11 @@ export interface Declaration extends PolicySlots {
 const asList = <P>(p: P | readonly P[] | undefined): P[] =>
   p === undefined ? [] : Array.isArray(p) ? [...p] : [p as P];
 
+function isPolicy(p: unknown): p is Policy<object> {
+  const q = p as Partial<Policy<object>> | null;
+  return typeof q?.name === 'string' && Array.isArray(q.provides) && typeof q.create === 'function';
+}
+
 /** Merges declarations left to right; returns a reason string when they cannot compose. */
 export function planOf(declared: Declaration[]): Plan | string {
   const uncached = declared.find((d) => d.uncached);
@@ -47,6 +52,8 @@ export function planOf(declared: Declaration[]): Plan | string {
     const providedBy = new Map<PropertyKey, Placed>();
     for (const d of declared) {
       for (const policy of asList(d[slot]) as Policy<object>[]) {
+        if (!isPolicy(policy))
+          return `'${d.name}' puts ${JSON.stringify(policy)} in ${slot}; expected a policy {name, provides: [hooks], create(env)}`;
         if (slots[slot].some((p) => p.policy.name === policy.name)) continue;
         const placed = { owner: d.name, policy };
         for (const hook of policy.provides) {
