@@ -6,7 +6,7 @@
 import { strategyOrder } from '../harness/analysis/index.ts';
 import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
 import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
-import { bytes, fixed, isoTime, percent as pct } from '../harness/results/format.ts';
+import { bytes, fixed, formatValue, isoTime, percent as pct } from '../harness/results/format.ts';
 import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
@@ -137,7 +137,7 @@ function faultTable(results: RunResults, cells: CellResult[], analysis: Analyzed
             ? `<td>${fixed((w.appliedAt! - c.loadStartedAt) / 1000, 2)}–${fixed((w.appliedAt! + (w.durationMs ?? 0) - c.loadStartedAt) / 1000, 2)} s</td>` +
               `<td>${w.requests}</td><td>${pct(w.errorRate, 2)}<span class="rel">before ${pct(w.before.errorRate, 2)}</span></td>` +
               `<td>${fixed(w.latency.p50, 1)} / ${fixed(w.latency.p99, 1)} ms<span class="rel">before ${fixed(w.before.latency.p99, 1)} ms</span></td>` +
-              `<td>${w.dbMultiplier === null ? '–' : `${w.dbMultiplier.toFixed(2)}×`}</td>` +
+              `<td>${formatValue('×', w.dbMultiplier)}</td>` +
               `<td>${w.recovered ? `${fixed(w.recoveryMs! / 1000, 1)} s` : '<span class="badge bad">not recovered</span>'}</td>` +
               `<td>${w.staleReadsAfterEnd} / ${w.staleReadsAfterRecovery}</td>`
             : '<td colspan="7"><span class="badge bad">not applied</span></td>') +
