@@ -15,7 +15,5 @@ export async function reportCommand(dir: string, opts: { format: string }): Prom
   const t0 = performance.now();
   const files = await writeReports(runDir, results, formats);
   for (const f of files) process.stdout.write(`${f}\n`);
-  process.stderr.write(
-    `rendered ${results.cells.length} cells in ${millis(performance.now() - t0, 0)}\n`,
-  );
+  process.stderr.write(`rendered ${results.cells.length} cells in ${millis(performance.now() - t0, 0)}\n`);
 }
