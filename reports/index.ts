@@ -25,7 +25,7 @@ export async function writeReports(
   results: RunResults,
   formats: string[] = Object.keys(REPORT_FORMATS),
 ): Promise<string[]> {
-  const unknown = formats.find((f) => !(f in REPORT_FORMATS));
+  const unknown = formats.find((f) => !Object.hasOwn(REPORT_FORMATS, f));
   if (unknown !== undefined)
     throw new Error(
       `format: "${unknown}" is not a report format (allowed: ${Object.keys(REPORT_FORMATS).join(', ')})`,

@@ -144,12 +144,10 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
   const untrusted = [];
   const warnings = [...results.warnings];
   let missing = 0;
-  const analyses = new Map<CellResult, CellAnalysis>();
   const byId = new Map<string, CellAnalysis>();
   for (const c of results.cells) {
     if (!hasStoredAnalysis(c)) missing++;
     const a = cellAnalysis(c);
-    analyses.set(c, a);
     byId.set(c.id, a);
     budgets.push(...checkBudgets(c, a));
     if (!a.validity.trusted) untrusted.push({ cellId: c.id, flags: a.validity.flags });
@@ -170,11 +168,11 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
         ? 'no-cache'
         : strategies[0]!;
     const noCacheQpr = meanOf(
-      cells.filter((c) => c.strategy === 'no-cache').map((c) => analyses.get(c)!.dbLoad.queriesPerRequest),
+      cells.filter((c) => c.strategy === 'no-cache').map((c) => byId.get(c.id)!.dbLoad.queriesPerRequest),
     );
     const rows: StrategyRow[] = strategies.map((strategy) => {
       const mine = cells.filter((c) => c.strategy === strategy);
-      const perCell = mine.map((c) => cellMetrics(analyses.get(c)!));
+      const perCell = mine.map((c) => cellMetrics(byId.get(c.id)!));
       const metrics: Record<string, number | null> = {};
       for (const id of Object.keys(perCell[0]!) as MetricId[])
         metrics[id] = meanOf(perCell.map((m) => m[id]));
@@ -183,7 +181,7 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
       return {
         strategy,
         repeats: mine.length,
-        trusted: mine.every((c) => analyses.get(c)!.validity.trusted),
+        trusted: mine.every((c) => byId.get(c.id)!.validity.trusted),
         metrics,
         relative: {},
       };
