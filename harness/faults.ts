@@ -157,7 +157,7 @@ export interface FaultTimelineOptions {
 export async function runFaultTimeline(opts: FaultTimelineOptions): Promise<FaultRecord[]> {
   const { toxiproxyUrl, faults, loadStartedAt, signal } = opts;
   const records: FaultRecord[] = faults.map((f) => ({
-    spec: structuredClone(f) as unknown as Record<string, unknown>,
+    spec: structuredClone(f),
     plannedAt: f.at,
     plannedFor: f.for,
     ok: false,

@@ -1,4 +1,7 @@
-/** Shared pieces of the renderers: escaping, column choice, small formatters. */
+/**
+ * Shared pieces of the renderers (run reports and the gate's): escaping for each output format,
+ * column choice, colours. Numbers are formatted by harness/results/format.ts.
+ */
 import type { MetricId } from '../harness/analysis/metrics.ts';
 import type { RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
@@ -62,27 +65,6 @@ export function relativeColumn(s: ScenarioAnalysis, cols: MetricId[]): MetricId 
   const hasRatio = (id: MetricId) =>
     s.rows.some((r) => r.strategy !== s.baselineStrategy && typeof r.relative[id] === 'number');
   return candidates.find(hasRatio) ?? candidates[0];
-}
-
-export function isoTime(ms: number | undefined): string {
-  return typeof ms === 'number' && Number.isFinite(ms)
-    ? new Date(ms).toISOString().replace('.000Z', 'Z')
-    : '–';
-}
-
-export function bytes(n: number | null): string {
-  if (n === null) return '–';
-  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${n} B`;
-}
-
-export function pct(v: number | null | undefined, digits = 1): string {
-  return v === null || v === undefined ? '–' : `${(v * 100).toFixed(digits)}%`;
-}
-
-export function fixed(v: number | null | undefined, digits = 1): string {
-  return v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 }
 
 export const PALETTE = [

@@ -1,25 +1,15 @@
 /**
  * The HTML report: one self-contained file (inline CSS, inline SVG charts, no script) an
- * architect can attach to a design doc. A pure function of RunResults: analyses stored in the
- * cells plus analyzeRun for the comparison tables, verdicts and budgets.
+ * architect can attach to a design doc. A pure function of the results and their analysis (the
+ * cells' analyses plus the comparison tables, verdicts and budgets).
  */
-import { analyzeRun, cellAnalysis, strategyOrder } from '../harness/analysis/index.ts';
+import { strategyOrder } from '../harness/analysis/index.ts';
 import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
-import type { CellAnalysis, RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
+import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
+import { bytes, fixed, formatValue, isoTime, percent as pct } from '../harness/results/format.ts';
 import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
-import {
-  bytes,
-  columnsFor,
-  escapeHtml as e,
-  effectiveBaseline,
-  fixed,
-  isoTime,
-  PALETTE,
-  pct,
-  relativeColumn,
-  slug,
-} from './common.ts';
+import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 
 const CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
@@ -136,14 +126,10 @@ function chartsFor(results: RunResults, scenario: string, colors: Map<string, st
     .join('')}</div>`;
 }
 
-function faultTable(
-  results: RunResults,
-  cells: CellResult[],
-  analyses: Map<CellResult, CellAnalysis>,
-): string {
+function faultTable(results: RunResults, cells: CellResult[], analysis: AnalyzedRun): string {
   const rows: string[] = [];
   for (const c of cells) {
-    const a = analyses.get(c)!;
+    const a = analysis.cell(c);
     for (const w of a.failOpen.windows) {
       rows.push(
         `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td class="l">${e(w.label)}</td>` +
@@ -151,7 +137,7 @@ function faultTable(
             ? `<td>${fixed((w.appliedAt! - c.loadStartedAt) / 1000, 2)}–${fixed((w.appliedAt! + (w.durationMs ?? 0) - c.loadStartedAt) / 1000, 2)} s</td>` +
               `<td>${w.requests}</td><td>${pct(w.errorRate, 2)}<span class="rel">before ${pct(w.before.errorRate, 2)}</span></td>` +
               `<td>${fixed(w.latency.p50, 1)} / ${fixed(w.latency.p99, 1)} ms<span class="rel">before ${fixed(w.before.latency.p99, 1)} ms</span></td>` +
-              `<td>${w.dbMultiplier === null ? '–' : `${w.dbMultiplier.toFixed(2)}×`}</td>` +
+              `<td>${formatValue('×', w.dbMultiplier)}</td>` +
               `<td>${w.recovered ? `${fixed(w.recoveryMs! / 1000, 1)} s` : '<span class="badge bad">not recovered</span>'}</td>` +
               `<td>${w.staleReadsAfterEnd} / ${w.staleReadsAfterRecovery}</td>`
             : '<td colspan="7"><span class="badge bad">not applied</span></td>') +
@@ -164,9 +150,9 @@ function faultTable(
 <ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds.</li></ul>`;
 }
 
-function dbTable(results: RunResults, cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+function dbTable(results: RunResults, cells: CellResult[], analysis: AnalyzedRun): string {
   const rows = cells.map((c) => {
-    const d = analyses.get(c)!.dbLoad;
+    const d = analysis.cell(c).dbLoad;
     const eps = Object.entries(d.queriesPerRequestByEndpoint)
       .map(([k, v]) => `${k}: ${fixed(v, 2)}`)
       .join(', ');
@@ -179,13 +165,9 @@ function dbTable(results: RunResults, cells: CellResult[], analyses: Map<CellRes
   return `<details><summary>DB load detail</summary><div class="tw"><table><tr><th>strategy</th><th>queries</th><th>per request</th><th>mean /s</th><th>peak /s</th><th>DB time</th><th>pool waits</th><th>pg_stat_statements calls (diff)</th><th class="l">queries per request by endpoint</th></tr>${rows.join('')}</table></div></details>`;
 }
 
-function stampedeTable(
-  results: RunResults,
-  cells: CellResult[],
-  analyses: Map<CellResult, CellAnalysis>,
-): string {
+function stampedeTable(results: RunResults, cells: CellResult[], analysis: AnalyzedRun): string {
   const rows = cells
-    .map((c) => ({ c, s: analyses.get(c)!.stampede }))
+    .map((c) => ({ c, s: analysis.cell(c).stampede }))
     .filter(({ s }) => s.rebuilds > 0)
     .map(
       ({ c, s }) =>
@@ -204,15 +186,11 @@ function stampedeTable(
   return `<details><summary>Stampede detail (rebuild episodes)</summary><div class="tw"><table><tr><th>strategy</th><th>rebuilds</th><th>episodes</th><th>per expiry (hot key)</th><th>per expiry (all keys)</th><th>max</th><th>max concurrent</th><th>episodes &gt; 1</th><th class="l">stampeding keys</th><th>DB peak around expiries / median per s</th><th class="l">by instance</th></tr>${rows.join('')}</table></div></details>`;
 }
 
-function stalenessTable(
-  results: RunResults,
-  cells: CellResult[],
-  analyses: Map<CellResult, CellAnalysis>,
-): string {
+function stalenessTable(results: RunResults, cells: CellResult[], analysis: AnalyzedRun): string {
   const rows: string[] = [];
   const examples: string[] = [];
   for (const c of cells) {
-    const s = analyses.get(c)!.staleness;
+    const s = analysis.cell(c).staleness;
     if (!s) continue;
     rows.push(
       `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
@@ -231,11 +209,11 @@ function stalenessTable(
   }</details>`;
 }
 
-function healthTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {
+function healthTable(cells: CellResult[], analysis: AnalyzedRun): string {
   const rows = cells
     .filter((c) => c.repeat === firstRepeat(cells, c.strategy))
     .map((c) => {
-      const h = analyses.get(c)!.cacheHealth;
+      const h = analysis.cell(c).cacheHealth;
       const ns = Object.entries(h.keysByNamespace)
         .map(([k, v]) => `${k}: ${v}`)
         .join(', ');
@@ -252,12 +230,11 @@ function healthTable(cells: CellResult[], analyses: Map<CellResult, CellAnalysis
 function scenarioSection(
   results: RunResults,
   s: ScenarioAnalysis,
-  analyses: Map<CellResult, CellAnalysis>,
+  analysis: AnalyzedRun,
   colors: Map<string, string>,
-  run: RunAnalysis,
 ): string {
   const cells = results.cells.filter((c) => c.scenario === s.scenario);
-  const budgets = run.budgets.filter((b) => b.scenario === s.scenario);
+  const budgets = analysis.run.budgets.filter((b) => b.scenario === s.scenario);
   const failed = budgets.filter((b) => !b.passed);
   const budgetHtml = budgets.length
     ? `<details${failed.length ? ' open' : ''}><summary>Budgets: ${budgets.length - failed.length} passed, ${failed.length} failed</summary><div class="tw"><table><tr><th>strategy</th><th class="l">budget</th><th class="l">result</th><th></th></tr>${budgets
@@ -272,12 +249,12 @@ ${s.question ? `<p class="q"><b>Question.</b> ${e(s.question)}</p>` : ''}
 <div class="verdict"><b>Verdict.</b> ${e(s.verdict)}</div>
 ${chartsFor(results, s.scenario, colors)}
 ${rowsWithBaseline(s, columnsFor(s, 7))}
-${faultTable(results, cells, analyses)}
+${faultTable(results, cells, analysis)}
 ${budgetHtml}
-${dbTable(results, cells, analyses)}
-${stampedeTable(results, cells, analyses)}
-${stalenessTable(results, cells, analyses)}
-${healthTable(cells, analyses)}
+${dbTable(results, cells, analysis)}
+${stampedeTable(results, cells, analysis)}
+${stalenessTable(results, cells, analysis)}
+${healthTable(cells, analysis)}
 </section>`;
 }
 
@@ -318,15 +295,11 @@ function environment(results: RunResults): string {
     .join('')}</table></div></section>`;
 }
 
-function validitySection(
-  results: RunResults,
-  analyses: Map<CellResult, CellAnalysis>,
-  run: RunAnalysis,
-): string {
+function validitySection(results: RunResults, analysis: AnalyzedRun): string {
   const items: string[] = [];
-  for (const w of run.warnings) items.push(`<li><span class="badge warn">run</span> ${e(w)}</li>`);
+  for (const w of analysis.run.warnings) items.push(`<li><span class="badge warn">run</span> ${e(w)}</li>`);
   for (const c of results.cells) {
-    for (const f of analyses.get(c)!.validity.flags) {
+    for (const f of analysis.cell(c).validity.flags) {
       items.push(
         `<li><span class="badge ${f.severity === 'error' ? 'bad' : 'warn'}">${f.severity === 'error' ? 'untrusted' : 'warning'}</span> <b>${e(c.id)}</b>: ${e(f.message)} <span class="hint">— ${e(f.hint)}</span></li>`,
       );
@@ -335,9 +308,8 @@ function validitySection(
   return `<section id="validity"><h2>Validity</h2>${items.length ? `<ul class="flags">${items.join('')}</ul>` : '<p>All cells passed the validity checks (rate achieved, nothing dropped, load generator not saturated, faults applied on time).</p>'}</section>`;
 }
 
-export function renderHtml(results: RunResults): string {
-  const run = analyzeRun(results);
-  const analyses = new Map<CellResult, CellAnalysis>(results.cells.map((c) => [c, cellAnalysis(c)]));
+export function renderHtml(results: RunResults, analysis: AnalyzedRun): string {
+  const run = analysis.run;
   const colors = new Map<string, string>();
   for (const s of strategyOrder(results, results.cells))
     colors.set(s, PALETTE[colors.size % PALETTE.length]!);
@@ -351,7 +323,7 @@ export function renderHtml(results: RunResults): string {
     )
     .join('');
   const base = effectiveBaseline(results, run);
-  const flagCount = results.cells.reduce((n, c) => n + analyses.get(c)!.validity.flags.length, 0);
+  const flagCount = results.cells.reduce((n, c) => n + analysis.cell(c).validity.flags.length, 0);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>cachebench report — ${e(r.id)}</title><style>${CSS}</style></head>
@@ -383,8 +355,8 @@ ${
 <nav class="toc">${run.scenarios.map((s) => `<a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a>`).join('')}<a href="#validity">validity</a><a href="#methodology">methodology</a><a href="#environment">environment</a></nav>
 <h2>Summary</h2>
 <div class="tw"><table><tr><th>scenario</th><th class="l">question</th><th class="l">verdict</th></tr>${summary}</table></div>
-${run.scenarios.map((s) => scenarioSection(results, s, analyses, colors, run)).join('\n')}
-${validitySection(results, analyses, run)}
+${run.scenarios.map((s) => scenarioSection(results, s, analysis, colors)).join('\n')}
+${validitySection(results, analysis)}
 ${METHODOLOGY}
 ${environment(results)}
 <p class="small">Generated by cachebench from results.json (schema v${results.schemaVersion}, analysis v${run.analysisVersion}). Charts are static SVG; this file has no script.</p>

@@ -1,6 +1,10 @@
-/** Writes the run's reports next to results.json; each format is a pure function of RunResults. */
+/**
+ * Writes the run's reports next to results.json. The run is analysed once here; each format is a
+ * pure function of (results, analysis).
+ */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { analyzeResults } from '../harness/analysis/index.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { renderHtml } from './html.ts';
 import { renderJson } from './json.ts';
@@ -21,15 +25,17 @@ export async function writeReports(
   results: RunResults,
   formats: string[] = Object.keys(REPORT_FORMATS),
 ): Promise<string[]> {
+  const unknown = formats.find((f) => !Object.hasOwn(REPORT_FORMATS, f));
+  if (unknown !== undefined)
+    throw new Error(
+      `format: "${unknown}" is not a report format (allowed: ${Object.keys(REPORT_FORMATS).join(', ')})`,
+    );
+  const analysis = analyzeResults(results);
   const paths: string[] = [];
   for (const f of formats) {
     const def = REPORT_FORMATS[f as ReportFormat];
-    if (!def)
-      throw new Error(
-        `format: "${f}" is not a report format (allowed: ${Object.keys(REPORT_FORMATS).join(', ')})`,
-      );
     const path = join(runDir, def.file);
-    await writeFile(path, def.render(results));
+    await writeFile(path, def.render(results, analysis));
     paths.push(path);
   }
   return paths;

@@ -2,12 +2,11 @@
  * summary.json: the analysis as data, for dashboards and scripts that do not want to parse the
  * full results.json (which carries series and rebuild events).
  */
-import { analyzeRun, cellAnalysis } from '../harness/analysis/index.ts';
 import { cellMetrics } from '../harness/analysis/metrics.ts';
+import type { AnalyzedRun } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 
-export function renderJson(results: RunResults): string {
-  const analysis = analyzeRun(results);
+export function renderJson(results: RunResults, analyzed: AnalyzedRun): string {
   const { environment, ...run } = results.run;
   return `${JSON.stringify(
     {
@@ -15,9 +14,9 @@ export function renderJson(results: RunResults): string {
       schemaVersion: results.schemaVersion,
       run,
       environment,
-      analysis,
+      analysis: analyzed.run,
       cells: results.cells.map((c) => {
-        const a = cellAnalysis(c);
+        const a = analyzed.cell(c);
         return {
           id: c.id,
           scenario: c.scenario,

@@ -3,12 +3,12 @@
  * budget is a <failure> with the metric, the measured value and the budget; an untrusted cell's
  * cases carry its validity flags in <system-out> so a red build explains itself.
  */
-import { analyzeRun, cellAnalysis } from '../harness/analysis/index.ts';
+import type { AnalyzedRun } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { escapeXml as x } from './common.ts';
 
-export function renderJunit(results: RunResults): string {
-  const run = analyzeRun(results);
+export function renderJunit(results: RunResults, analysis: AnalyzedRun): string {
+  const run = analysis.run;
   const byCell = new Map(results.cells.map((c) => [c.id, c]));
   const suites = new Map<string, typeof run.budgets>();
   for (const b of run.budgets) {
@@ -29,7 +29,7 @@ export function renderJunit(results: RunResults): string {
     );
     for (const b of list) {
       const cell = byCell.get(b.cellId);
-      const v = cell ? cellAnalysis(cell).validity : null;
+      const v = cell ? analysis.cell(cell).validity : null;
       const name = `${b.budget}${results.run.repeats > 1 ? ` [repeat ${b.repeat}]` : ''}`;
       out.push(
         `    <testcase classname="${x(`cachebench.${scenario}.${b.strategy}`)}" name="${x(name)}" time="0">`,

@@ -3,9 +3,8 @@
  * characters): verdicts, one compact table per scenario, failed budgets, validity warnings.
  * If the full form is too big it drops detail in steps rather than cutting mid-table.
  */
-import { analyzeRun, cellAnalysis } from '../harness/analysis/index.ts';
 import { formatMetric, formatRelative, METRICS } from '../harness/analysis/metrics.ts';
-import type { RunAnalysis, ScenarioAnalysis } from '../harness/analysis/types.ts';
+import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';
 
@@ -35,8 +34,9 @@ function table(s: ScenarioAnalysis, d: Detail): string {
   return [head, sep, ...rows].join('\n') + notes;
 }
 
-function build(results: RunResults, run: RunAnalysis, d: Detail): string {
+function build(results: RunResults, analysis: AnalyzedRun, d: Detail): string {
   const r = results.run;
+  const run = analysis.run;
   const out: string[] = [];
   const untrusted = run.untrustedCells.length;
   const base = effectiveBaseline(results, run);
@@ -71,7 +71,7 @@ function build(results: RunResults, run: RunAnalysis, d: Detail): string {
   const flags: string[] = [];
   for (const w of run.warnings) flags.push(`- ⚠️ ${m(w)}`);
   for (const c of results.cells)
-    for (const f of cellAnalysis(c).validity.flags)
+    for (const f of analysis.cell(c).validity.flags)
       flags.push(
         `- ${f.severity === 'error' ? '⛔ untrusted' : '⚠️'} \`${m(c.id)}\`: ${m(f.message)} — _${m(f.hint)}_`,
       );
@@ -96,11 +96,10 @@ const LEVELS: Detail[] = [
   { columns: 3, budgetLines: 5, flagLines: 5, notes: false },
 ];
 
-export function renderMarkdown(results: RunResults): string {
-  const run = analyzeRun(results);
+export function renderMarkdown(results: RunResults, analysis: AnalyzedRun): string {
   let text = '';
   for (const d of LEVELS) {
-    text = build(results, run, d);
+    text = build(results, analysis, d);
     if (Buffer.byteLength(text) <= MARKDOWN_LIMIT) return text;
   }
   // Still too big (hundreds of scenarios): keep whole lines up to the limit.

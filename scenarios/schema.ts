@@ -6,7 +6,15 @@
  */
 import * as z from 'zod';
 import { UsageError } from '../harness/errors.ts';
-import { OPERATIONS, type Scenario, type ToxicSpec, type ToxicType } from './types.ts';
+import {
+  BUDGET_ALIASES,
+  type BudgetMetric,
+  type Budgets,
+  OPERATIONS,
+  type Scenario,
+  type ToxicSpec,
+  type ToxicType,
+} from './types.ts';
 import { totalDurationMs } from './workload.ts';
 
 export type ScenarioErrorCode =
@@ -209,15 +217,36 @@ const dataSchema = obj({
   userReadCostMs: duration().default(0),
 });
 
+/** Budgets are keyed by metric id; the keys older files used are accepted and renamed. */
 const budgetsSchema = obj({
-  p99Ms: positiveNumber().optional(),
+  p99: positiveNumber().optional(),
   errorRate: fraction().optional(),
-  dbQueriesPerRequest: nonNegativeNumber().optional(),
+  queriesPerRequest: nonNegativeNumber().optional(),
   rebuildsPerExpiry: nonNegativeNumber().optional(),
   staleBeyondTtl: nonNegativeNumber().optional(),
-  readErrorsDuringFaults: nonNegativeNumber().optional(),
+  faultReadErrors: nonNegativeNumber().optional(),
   recoverySeconds: nonNegativeNumber().optional(),
   lostIncrements: nonNegativeNumber().optional(),
+  p99Ms: positiveNumber().optional(),
+  dbQueriesPerRequest: nonNegativeNumber().optional(),
+  readErrorsDuringFaults: nonNegativeNumber().optional(),
+}).transform((raw, ctx): Budgets => {
+  const out: Budgets = {};
+  for (const [key, limit] of Object.entries(raw)) {
+    if (limit === undefined) continue;
+    const id = BUDGET_ALIASES[key as keyof typeof BUDGET_ALIASES] ?? (key as BudgetMetric);
+    if (out[id] !== undefined || (id !== key && raw[id as keyof typeof raw] !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `${key} is another name for ${id}; give only one of them`,
+        input: limit,
+        path: [key],
+      });
+      continue;
+    }
+    out[id] = limit;
+  }
+  return out;
 });
 
 const opSchema = oneOf(OPERATIONS);

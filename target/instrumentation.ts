@@ -4,7 +4,7 @@
  * control endpoint, and the prom-client metrics behind /metrics.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { RebuildEvent, TargetStats } from '../harness/results/schema.ts';
+import type { RebuildEvent, TargetStats } from '../contract/types.ts';
 import type { CacheErrorKind } from './cache-client.ts';
 
 export interface Instrumentation {

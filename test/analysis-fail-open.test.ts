@@ -31,7 +31,7 @@ function handCell(hit: (number | null)[], p99: number[], db?: number[]): CellRes
   if (db) cell.series.dbQueries = db;
   cell.faults = [
     {
-      spec: { proxy: 'redis', down: true },
+      spec: { at: 5000, for: 4000, proxy: 'redis', down: true },
       plannedAt: 5000,
       plannedFor: 4000,
       appliedAt: t0 + 5200,

@@ -43,13 +43,13 @@ describe('analyzeRun', () => {
   it('checks budgets per cell: fail-closed breaks the read-error budget, no-cache the DB budget', () => {
     const failed = run.budgets.filter((b) => !b.passed);
     expect(run.budgetsFailed).toBe(failed.length);
-    const readErr = run.budgets.filter((b) => b.budget === 'readErrorsDuringFaults');
+    const readErr = run.budgets.filter((b) => b.budget === 'faultReadErrors');
     expect(readErr).toHaveLength(8);
     expect(readErr.filter((b) => !b.passed).map((b) => b.strategy)).toEqual([
       'cache-aside-fail-closed',
       'cache-aside-fail-closed',
     ]);
-    const dbq = run.budgets.filter((b) => b.budget === 'dbQueriesPerRequest' && !b.passed);
+    const dbq = run.budgets.filter((b) => b.budget === 'queriesPerRequest' && !b.passed);
     expect(dbq.every((b) => b.strategy === 'no-cache')).toBe(true);
     const rpe = run.budgets.filter((b) => b.budget === 'rebuildsPerExpiry');
     expect(rpe.find((b) => b.strategy === 'no-cache')!.passed).toBe(true); // no rebuilds at all

@@ -2,9 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Baseline, BaselineGroup } from '../harness/gate/baseline.ts';
 import { compareBaselines } from '../harness/gate/compare.ts';
-import { gateJunit, gateMarkdown } from '../harness/gate/render.ts';
 import { loadRules } from '../harness/gate/rules.ts';
 import { mannWhitneyGreater } from '../harness/gate/stats.ts';
+import { gateJunit, gateMarkdown } from '../reports/gate.ts';
 
 function baseline(groups: Record<string, Partial<BaselineGroup['metrics']>>): Baseline {
   const g: Record<string, BaselineGroup> = {};

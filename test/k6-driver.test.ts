@@ -70,7 +70,7 @@ const scenario: Scenario = {
   cache: {},
   start: 'warm',
   faults: [],
-  budgets: { p99Ms: 50, errorRate: 0.01, dbQueriesPerRequest: 1 },
+  budgets: { p99: 50, errorRate: 0.01, queriesPerRequest: 1 },
 };
 
 const argsFile = path.join(dir, 'args.txt');
@@ -111,7 +111,7 @@ describe('runK6Load', () => {
     expect(r.aborted).toBe(false);
     expect(r.load).toMatchObject({ sent: 4, dropped: 1, scheduled: 5, errors: 0, requestedRate: 2.5 });
     expect(r.series.requests).toEqual([2, 2]);
-    expect(r.unenforcedBudgets).toEqual(['dbQueriesPerRequest']);
+    expect(r.unenforcedBudgets).toEqual(['queriesPerRequest']);
     expect(r.loadStartedAt).toBe(T0);
     expect(r.warnings).toEqual([]);
     expect(logs).toContain('fake k6: running');

@@ -83,7 +83,7 @@ const scenario: Scenario = {
   cache: {},
   start: 'warm',
   faults: [],
-  budgets: { p99Ms: 80 },
+  budgets: { p99: 80 },
 };
 
 type Entry = { options: unknown; setup: () => { t0: number }; default: () => void };

@@ -37,7 +37,7 @@ function k6Arrivals(s: ReturnType<typeof buildK6Options>['options']['scenarios']
 describe('buildK6Options', () => {
   it('maps a constant phase to constant-arrival-rate with maxVUs = maxInFlight and budgets to thresholds', () => {
     const r = buildK6Options(
-      scenario({ budgets: { p99Ms: 100, errorRate: 0, rebuildsPerExpiry: 1.5, staleBeyondTtl: 0 } }),
+      scenario({ budgets: { p99: 100, errorRate: 0, rebuildsPerExpiry: 1.5, staleBeyondTtl: 0 } }),
     );
     expect(r.options.scenarios).toEqual({
       'phase-0': {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeCellRecords } from '../harness/analysis/index.ts';
+import { analyzeCellRecords, analyzeResults } from '../harness/analysis/index.ts';
 import { renderHtml } from '../reports/html.ts';
 import { CATALOG_LIKE, synthRun } from './fixtures/synthetic.ts';
 
@@ -17,10 +17,10 @@ describe('HTML report', () => {
   for (const c of results.cells.filter((c) => c.scenario === 'redis-outage')) {
     c.faults[0]!.appliedAt = c.loadStartedAt + 7500;
     c.faults[0]!.removedAt = c.loadStartedAt + 12250;
-    c.analysis = analyzeCellRecords(c, histories.get(c.id)!) as unknown as Record<string, unknown>;
+    c.analysis = analyzeCellRecords(c, histories.get(c.id)!);
   }
   results.run.command = `cachebench run --strategy '${EVIL}'`;
-  const html = renderHtml(results);
+  const html = renderHtml(results, analyzeResults(results));
 
   it('is one self-contained document with an inline SVG per chart (3 per scenario)', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
@@ -67,7 +67,7 @@ describe('HTML report', () => {
   it('renders a run whose cells carry no analysis (old results.json) without throwing', () => {
     const copy = structuredClone(results);
     for (const c of copy.cells) delete c.analysis;
-    const h = renderHtml(copy);
+    const h = renderHtml(copy, analyzeResults(copy));
     expect(h).toContain('cell has no stored analysis');
     expect(h.match(/<svg[\s>]/g)).toHaveLength(6);
   });

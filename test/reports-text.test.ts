@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { analyzeResults } from '../harness/analysis/index.ts';
 import { writeReports } from '../reports/index.ts';
 import { renderJson } from '../reports/json.ts';
 import { renderJunit } from '../reports/junit.ts';
@@ -49,11 +50,8 @@ describe('JUnit, Markdown, JSON reports', () => {
   });
 
   it('JUnit: well-formed XML, one testcase per budget per cell, failures carry metric, value and budget', () => {
-    const xml = renderJunit(results);
-    const budgets = results.cells.reduce(
-      (n, c) => n + Object.keys((c.scenario_spec as { budgets: object }).budgets).length,
-      0,
-    );
+    const xml = renderJunit(results, analyzeResults(results));
+    const budgets = results.cells.reduce((n, c) => n + Object.keys(c.scenario_spec.budgets).length, 0);
     const wf = wellFormed(xml);
     expect(wf).toEqual({ ok: true, testcases: budgets });
     const failures = xml.match(/<failure /g)?.length ?? 0;
@@ -68,7 +66,7 @@ describe('JUnit, Markdown, JSON reports', () => {
   });
 
   it('Markdown: verdict per scenario, compact tables, escaped cells', () => {
-    const md = renderMarkdown(results);
+    const md = renderMarkdown(results, analyzeResults(results));
     expect(md).toContain('### hot-key');
     expect(md).toContain('**Verdict:**');
     expect(md).toMatch(/\| strategy \| .* \| vs cache-aside/);
@@ -81,7 +79,7 @@ describe('JUnit, Markdown, JSON reports', () => {
     const many = Array.from({ length: 45 }, (_, i) => ({
       name: `scenario-${i}-with-a-rather-long-name`,
       question: 'What happens to every one of these strategies when the scenario with a long name runs?',
-      budgets: { p99Ms: 1, dbQueriesPerRequest: 0.01, errorRate: 0 },
+      budgets: { p99: 1, queriesPerRequest: 0.01, errorRate: 0 },
     }));
     const big = synthRun({
       scenarios: many,
@@ -98,13 +96,13 @@ describe('JUnit, Markdown, JSON reports', () => {
       seconds: 6,
       historyRate: 5,
     }).results;
-    const md = renderMarkdown(big);
+    const md = renderMarkdown(big, analyzeResults(big));
     expect(Buffer.byteLength(md)).toBeLessThanOrEqual(MARKDOWN_LIMIT);
     expect(md).toContain('### scenario-0-with-a-rather-long-name');
   });
 
   it('JSON summary parses and carries per-cell metrics and the run analysis', () => {
-    const j = JSON.parse(renderJson(results));
+    const j = JSON.parse(renderJson(results, analyzeResults(results)));
     expect(j.format).toBe('cachebench-summary');
     expect(j.cells).toHaveLength(results.cells.length);
     expect(j.analysis.scenarios).toHaveLength(3);

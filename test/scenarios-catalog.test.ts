@@ -1,6 +1,6 @@
 /**
  * The catalog's design arithmetic, checked on the generated request streams: each scenario must
- * make its strategy signature visible (DESIGN.md §3) and stay within what a 2-core machine shared
+ * make its strategy signature visible (docs/design.md) and stay within what a 2-core machine shared
  * with the target can run (no-cache must not saturate the 10-connection PostgreSQL pool).
  */
 import { describe, expect, it } from 'vitest';

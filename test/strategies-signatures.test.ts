@@ -1,5 +1,5 @@
 /**
- * Each strategy's signature (DESIGN.md §3), measured with real concurrency against real Redis
+ * Each strategy's signature (docs/design.md), measured with real concurrency against real Redis
  * (through Toxiproxy) and PostgreSQL. Figures are printed as evidence; assertions are the
  * properties, not the figures.
  */

@@ -1,5 +1,5 @@
 /**
- * Cache health (the observability checklist of DESIGN.md §5): what an operator would watch on a
+ * Cache health (docs/measurements.md): what an operator would watch on a
  * dashboard. Counts come from the target (cell.target.cache, all instances summed) and from a
  * Redis INFO/SCAN snapshot taken at the end of the cell (cell.redis).
  */

@@ -1,5 +1,5 @@
 /**
- * DB load (DESIGN.md §5): what a strategy costs the database. The target's own query count is
+ * DB load (docs/measurements.md): what a strategy costs the database. The target's own query count is
  * the primary figure; pg_stat_statements is the independent witness it is checked against.
  */
 import type { CellResult } from '../results/schema.ts';

@@ -1,5 +1,5 @@
 /**
- * Fail-open behaviour per fault window (DESIGN.md §5). Windows are cut at the RECORDED
+ * Fail-open behaviour per fault window (docs/measurements.md). Windows are cut at the RECORDED
  * appliedAt / removedAt (what Toxiproxy acknowledged), never at the planned offsets.
  *
  * - Requests belong to a window by their *scheduled* time; latency = end − scheduled.

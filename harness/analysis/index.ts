@@ -1,7 +1,8 @@
 /**
  * Analysis entry points. `analyzeCell` runs when a cell ends (it streams the history file twice:
- * writes first, then every record); `analyzeRun` is pure and cheap, so every report can call it
- * on an old results.json and get the tables, verdicts and budget checks of the current rules.
+ * writes first, then every record); `analyzeResults` is pure and cheap: it runs once per render
+ * (also on an old results.json) and gives every renderer the tables, verdicts and budget checks
+ * of the current rules plus each cell's analysis.
  */
 import { isAbsolute, resolve } from 'node:path';
 import type { CellResult, HistoryRecord, RunResults } from '../results/schema.ts';
@@ -15,6 +16,7 @@ import { buildWriteIndexFromFile, StalenessChecker, WriteIndexBuilder } from './
 import { analyzeStampede } from './stampede.ts';
 import {
   ANALYSIS_VERSION,
+  type AnalyzedRun,
   type CellAnalysis,
   type RunAnalysis,
   type ScenarioAnalysis,
@@ -103,9 +105,14 @@ export function analyzeCellWithoutHistory(cell: CellResult): CellAnalysis {
   return assemble(cell, { checker: null, acc: null, historyError: 'cell has no stored analysis' });
 }
 
+/** The stored analysis, or the history-free part for a cell that has none (older file, failed analysis). */
 export function cellAnalysis(cell: CellResult): CellAnalysis {
-  const a = cell.analysis as CellAnalysis | undefined;
-  return a && typeof a === 'object' && 'dbLoad' in a ? a : analyzeCellWithoutHistory(cell);
+  return hasStoredAnalysis(cell) ? cell.analysis! : analyzeCellWithoutHistory(cell);
+}
+
+function hasStoredAnalysis(cell: CellResult): boolean {
+  // A partial object (hand-edited or truncated file) counts as missing rather than crashing a renderer.
+  return typeof cell.analysis === 'object' && cell.analysis !== null && 'dbLoad' in cell.analysis;
 }
 
 function meanOf(values: (number | null)[]): number | null {
@@ -125,17 +132,23 @@ export function strategyOrder(results: RunResults, cells: CellResult[]): string[
   return [...seen].filter((s) => cells.some((c) => c.strategy === s));
 }
 
+/** The run-level analysis alone (what summary.json calls `analysis`). */
 export function analyzeRun(results: RunResults): RunAnalysis {
+  return analyzeResults(results).run;
+}
+
+/** Analyses a run once for rendering: every cell's analysis by id, then the run-level tables. */
+export function analyzeResults(results: RunResults): AnalyzedRun {
   const scenarios: ScenarioAnalysis[] = [];
   const budgets = [];
   const untrusted = [];
   const warnings = [...results.warnings];
   let missing = 0;
-  const analyses = new Map<CellResult, CellAnalysis>();
+  const byId = new Map<string, CellAnalysis>();
   for (const c of results.cells) {
-    if (!(c.analysis && 'dbLoad' in c.analysis)) missing++;
+    if (!hasStoredAnalysis(c)) missing++;
     const a = cellAnalysis(c);
-    analyses.set(c, a);
+    byId.set(c.id, a);
     budgets.push(...checkBudgets(c, a));
     if (!a.validity.trusted) untrusted.push({ cellId: c.id, flags: a.validity.flags });
   }
@@ -147,19 +160,19 @@ export function analyzeRun(results: RunResults): RunAnalysis {
   for (const scenario of scenarioOrder(results)) {
     const cells = results.cells.filter((c) => c.scenario === scenario);
     const strategies = strategyOrder(results, cells);
-    const spec = cells[0]!.scenario_spec as { question?: unknown; faults?: unknown[] };
-    const question = typeof spec.question === 'string' ? spec.question : '';
+    const spec = cells[0]!.scenario_spec;
+    const question = spec.question ?? '';
     const baseline = strategies.includes(results.run.baselineStrategy)
       ? results.run.baselineStrategy
       : strategies.includes('no-cache')
         ? 'no-cache'
         : strategies[0]!;
     const noCacheQpr = meanOf(
-      cells.filter((c) => c.strategy === 'no-cache').map((c) => analyses.get(c)!.dbLoad.queriesPerRequest),
+      cells.filter((c) => c.strategy === 'no-cache').map((c) => byId.get(c.id)!.dbLoad.queriesPerRequest),
     );
     const rows: StrategyRow[] = strategies.map((strategy) => {
       const mine = cells.filter((c) => c.strategy === strategy);
-      const perCell = mine.map((c) => cellMetrics(analyses.get(c)!));
+      const perCell = mine.map((c) => cellMetrics(byId.get(c.id)!));
       const metrics: Record<string, number | null> = {};
       for (const id of Object.keys(perCell[0]!) as MetricId[])
         metrics[id] = meanOf(perCell.map((m) => m[id]));
@@ -168,7 +181,7 @@ export function analyzeRun(results: RunResults): RunAnalysis {
       return {
         strategy,
         repeats: mine.length,
-        trusted: mine.every((c) => analyses.get(c)!.validity.trusted),
+        trusted: mine.every((c) => byId.get(c.id)!.validity.trusted),
         metrics,
         relative: {},
       };
@@ -192,12 +205,20 @@ export function analyzeRun(results: RunResults): RunAnalysis {
       verdict: verdict(rows, focus, baseline === 'no-cache' ? baseline : undefined),
     });
   }
-  return {
+  const run: RunAnalysis = {
     analysisVersion: ANALYSIS_VERSION,
     scenarios,
     budgets,
     budgetsFailed: budgets.filter((b) => !b.passed).length,
     untrustedCells: untrusted,
     warnings,
+  };
+  return {
+    run,
+    cell(c) {
+      const a = byId.get(c.id);
+      if (!a) throw new Error(`${c.id}: not a cell of the analysed run`);
+      return a;
+    },
   };
 }

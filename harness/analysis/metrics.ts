@@ -3,6 +3,7 @@
  * direction and a one-line note on how it was measured (the reports print the note next to the
  * table, so a reader never has to guess what a number means).
  */
+import { formatRatio, formatValue, type Unit } from '../results/format.ts';
 import type { CellAnalysis } from './types.ts';
 
 export type MetricId =
@@ -24,6 +25,7 @@ export type MetricId =
   | 'faultErrorRate'
   | 'faultP99'
   | 'faultDbMultiplier'
+  | 'faultReadErrors'
   | 'recoverySeconds'
   | 'staleAfterRecovery'
   | 'lostIncrements'
@@ -33,7 +35,7 @@ export type MetricId =
 export interface MetricDef {
   id: MetricId;
   label: string;
-  unit: '' | 'ms' | 's' | '%' | '/s' | '×';
+  unit: Unit;
   better: 'lower' | 'higher';
   how: string;
 }
@@ -165,6 +167,13 @@ export const METRICS: Record<MetricId, MetricDef> = {
     better: 'lower',
     how: 'DB queries/s during the window ÷ the same-length window before it (worst window)',
   },
+  faultReadErrors: {
+    id: 'faultReadErrors',
+    label: 'read errors in faults',
+    unit: '',
+    better: 'lower',
+    how: 'failed reads scheduled inside recorded fault windows (fail-open keeps it at 0)',
+  },
   recoverySeconds: {
     id: 'recoverySeconds',
     label: 'recovery',
@@ -235,6 +244,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     faultErrorRate: applied.length ? (faultReq ? faultErr / faultReq : null) : null,
     faultP99: maxOf(applied.map((w) => w.latency.p99)),
     faultDbMultiplier: maxOf(applied.map((w) => w.dbMultiplier)),
+    faultReadErrors: applied.length ? a.failOpen.readErrorsDuringFaults : null,
     recoverySeconds: recovery,
     staleAfterRecovery: applied.length ? applied.reduce((s, w) => s + w.staleReadsAfterRecovery, 0) : null,
     lostIncrements: wb ? Math.max(wb.lost, wb.historyLostLowerBound ?? 0) : null,
@@ -243,20 +253,10 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
   };
 }
 
-/** Formats a metric value for tables: percentages ×100, ms/s with sensible precision. */
+/** A metric value as the tables show it (harness/results/format.ts, by the metric's unit). */
 export function formatMetric(id: MetricId, v: number | null | undefined): string {
-  if (v === null || v === undefined || Number.isNaN(v)) return '–';
-  const d = METRICS[id];
-  if (d.unit === '%') return `${(v * 100).toFixed(v !== 0 && Math.abs(v) < 0.001 ? 3 : v < 0.1 ? 2 : 1)}%`;
-  if (d.unit === 'ms') return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ms`;
-  if (d.unit === 's') return `${v.toFixed(1)} s`;
-  if (d.unit === '×') return `${v.toFixed(2)}×`;
-  if (d.unit === '/s') return `${v.toFixed(0)}/s`;
-  if (Number.isInteger(v)) return String(v);
-  return v < 10 ? v.toFixed(2) : v.toFixed(1);
+  return formatValue(METRICS[id].unit, v);
 }
 
-export function formatRelative(r: number | null | undefined): string {
-  if (r === null || r === undefined || !Number.isFinite(r)) return '–';
-  return `${r.toFixed(r < 10 ? 2 : 1)}×`;
-}
+/** A ratio to the baseline; kept here so callers that format metrics need one import. */
+export const formatRelative = formatRatio;

@@ -1,5 +1,5 @@
 /**
- * Staleness, checked on the operation history the way Jepsen checks histories (DESIGN.md §5):
+ * Staleness, checked on the operation history the way Jepsen checks histories (docs/measurements.md):
  *
  *   a read of key k that returned version v is stale iff some write of k with version > v had
  *   COMPLETED (its end) strictly before the read STARTED (its start);

@@ -1,5 +1,5 @@
 /**
- * Stampede (DESIGN.md §5). A rebuild is one RebuildEvent (a source load caused by a miss or a
+ * Stampede (docs/measurements.md). A rebuild is one RebuildEvent (a source load caused by a miss or a
  * refresh). Rebuilds of one key, merged across every target instance, are grouped into expiry
  * episodes:
  *

@@ -4,6 +4,9 @@
  * can tell that an old results.json was analysed under other rules.
  */
 
+import type { CacheCounters } from '../../contract/types.ts';
+import type { CellResult } from '../results/schema.ts';
+
 export const ANALYSIS_VERSION = 1;
 
 export interface Percentiles {
@@ -184,19 +187,11 @@ export interface FailOpenAnalysis {
   writeBehind: WriteBehindAnalysis | null;
 }
 
-export interface CacheHealthAnalysis {
-  hits: number;
-  misses: number;
+/** The target's cache counters (all instances) plus what Redis and the driver saw. */
+export interface CacheHealthAnalysis extends CacheCounters {
   hitRatio: number | null;
   minHitRatioPerSecond: number | null;
   redisKeyspaceHitRatio: number | null;
-  staleServed: number;
-  fallbacks: number;
-  redisErrors: number;
-  redisTimeouts: number;
-  breakerOpens: number;
-  lockWaits: number;
-  backgroundRefreshes: number;
   evictions: number | null;
   usedMemoryBytes: number | null;
   keys: number | null;
@@ -281,4 +276,14 @@ export interface RunAnalysis {
   budgetsFailed: number;
   untrustedCells: { cellId: string; flags: ValidityFlag[] }[];
   warnings: string[];
+}
+
+/**
+ * A run analysed once, as every renderer receives it next to the results: the run-level analysis
+ * (serialised into summary.json) and each cell's analysis — the stored one, or the history-free
+ * part for a cell that has none.
+ */
+export interface AnalyzedRun {
+  run: RunAnalysis;
+  cell(c: CellResult): CellAnalysis;
 }

@@ -1,5 +1,5 @@
 /**
- * Validity (DESIGN.md §5): can this cell's numbers be trusted? Each check is a flag with a human
+ * Validity (docs/measurements.md): can this cell's numbers be trusted? Each check is a flag with a human
  * message and a fix hint. Severity 'error' makes the cell untrusted (reports mark it, gates
  * refuse to judge on it); 'warning' is shown but keeps the numbers.
  */

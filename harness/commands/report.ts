@@ -1,6 +1,7 @@
 /** `cachebench report <run-dir>`: re-render every report from results.json alone. */
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
+import { millis } from '../results/format.ts';
 
 const FORMATS = ['html', 'md', 'junit', 'json'];
 
@@ -14,7 +15,5 @@ export async function reportCommand(dir: string, opts: { format: string }): Prom
   const t0 = performance.now();
   const files = await writeReports(runDir, results, formats);
   for (const f of files) process.stdout.write(`${f}\n`);
-  process.stderr.write(
-    `rendered ${results.cells.length} cells in ${Math.round(performance.now() - t0)} ms\n`,
-  );
+  process.stderr.write(`rendered ${results.cells.length} cells in ${millis(performance.now() - t0, 0)}\n`);
 }

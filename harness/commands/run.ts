@@ -136,10 +136,6 @@ export async function runCommand(f: RunFlags): Promise<void> {
     },
     command: ['cachebench', ...process.argv.slice(2)].join(' '),
     resumeFrom,
-    analyzeCell: async (cell, dir) => {
-      const { analyzeCell } = await import('../analysis/index.ts');
-      return (await analyzeCell(cell, dir)) as unknown as Record<string, unknown>;
-    },
   });
 
   process.stderr.write(`\nresults: ${path.join(runDir, 'results.json')} (${results.cells.length} cells)\n`);

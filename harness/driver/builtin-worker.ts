@@ -2,7 +2,7 @@
  * The built-in open-model load generator, on its own thread so that the pipeline's work (fault
  * timeline, stats polling) can never delay a send, and the driver's CPU can be measured apart.
  *
- * Measurement rules (DESIGN.md §5): arrivals are scheduled by time whatever the responses do;
+ * Measurement rules (docs/measurements.md): arrivals are scheduled by time whatever the responses do;
  * latency runs from the *scheduled* time, so a stalled server shows up in every request that
  * should have been sent during the stall (no coordinated omission); an arrival that finds the
  * in-flight cap full is dropped and counted.

@@ -144,12 +144,12 @@ export function buildK6Options(scenario: Scenario, input: K6OptionsInput = {}): 
 
   const thresholds: Record<string, string[]> = {};
   const b = scenario.budgets;
-  if (b.p99Ms !== undefined) thresholds[K6_METRICS.request] = [`p(99)<${b.p99Ms}`];
+  if (b.p99 !== undefined) thresholds[K6_METRICS.request] = [`p(99)<${b.p99}`];
   if (b.errorRate !== undefined) thresholds[K6_METRICS.errors] = [`rate<=${b.errorRate}`];
   const unenforcedBudgets = (Object.keys(b) as (keyof Budgets)[]).filter(
-    (k) => b[k] !== undefined && k !== 'p99Ms' && k !== 'errorRate',
+    (k) => b[k] !== undefined && k !== 'p99' && k !== 'errorRate',
   );
-  if (b.p99Ms !== undefined) {
+  if (b.p99 !== undefined) {
     notes.push(
       'the k6 p99 threshold is over the whole run and measures from the iteration start (k6 drops rather than delays late arrivals)',
     );

@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import { cellMetrics, type MetricId } from '../analysis/metrics.ts';
-import type { CellAnalysis } from '../analysis/types.ts';
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
 import type { RunResults } from '../results/schema.ts';
@@ -43,7 +42,7 @@ export function baselineFromResults(results: RunResults): Baseline {
   const groups: Record<string, BaselineGroup> = {};
   for (const cell of [...results.cells].sort((a, b) => a.repeat - b.repeat)) {
     if (cell.status !== 'ok' || !cell.analysis) continue;
-    const a = cell.analysis as unknown as CellAnalysis;
+    const a = cell.analysis;
     const key = groupKey(cell.scenario, cell.strategy);
     groups[key] ??= {
       scenario: cell.scenario,

@@ -1,9 +1,9 @@
 /** Gate entry points used by `cachebench compare` and `cachebench run --baseline`. */
 import fs from 'node:fs';
 import path from 'node:path';
+import { gateJunit, gateMarkdown } from '../../reports/gate.ts';
 import { loadBaselineOrRun } from './baseline.ts';
 import { compareBaselines, type GateVerdict } from './compare.ts';
-import { gateJunit, gateMarkdown } from './render.ts';
 import { loadRules } from './rules.ts';
 
 export async function gateRun(

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { UsageError } from '../errors.ts';
 
-/** Linux's default ephemeral range; Toxiproxy listeners must stay outside it (PLATFORM.md). */
+/** Linux's default ephemeral range; Toxiproxy listeners stay outside it so no outgoing connection can hold their port. */
 const EPHEMERAL_LOW = 32768;
 const EPHEMERAL_HIGH = 61000;
 

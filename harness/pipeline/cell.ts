@@ -214,7 +214,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       startedAt,
       endedAt: Date.now(),
       loadStartedAt,
-      scenario_spec: s as unknown as Record<string, unknown>,
+      scenario_spec: s,
       strategyOptions,
       ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,

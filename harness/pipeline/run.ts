@@ -7,10 +7,11 @@ import path from 'node:path';
 import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/types.ts';
 import { loadStrategyModule } from '../../target/strategies/index.ts';
-import type { CellAnalysis } from '../analysis/types.ts';
+import { analyzeCell } from '../analysis/index.ts';
 import { UsageError } from '../errors.ts';
 import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
 import { type StartInfraOptions, startInfra } from '../infra/index.ts';
+import { fixed, millis, seconds } from '../results/format.ts';
 import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
 import { runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
@@ -37,8 +38,6 @@ export interface RunOptions {
   command: string;
   /** Existing results to complete (resume). */
   resumeFrom?: RunResults;
-  /** Called after each cell is persisted (analysis hook). */
-  analyzeCell?: (cell: CellResult, runDir: string) => Promise<Record<string, unknown>>;
   log?: (line: string) => void;
 }
 
@@ -188,21 +187,19 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
         continue;
       }
       if (interrupted) break;
-      if (o.analyzeCell) {
-        try {
-          cell.analysis = await o.analyzeCell(cell, o.outDir);
-        } catch (e) {
-          results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
-        }
+      try {
+        cell.analysis = await analyzeCell(cell, o.outDir);
+      } catch (e) {
+        results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
       }
       results.cells.push(cell);
       writeResults(o.outDir, results);
       progress.cellDone(Date.now() - t0);
       progress.log(
-        `✔ [${index}/${planned.length}] ${label}: ${cell.load.achievedRate.toFixed(0)} req/s, p99 ${cell.load.overall.latency.p99.toFixed(1)} ms, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+        `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds((Date.now() - t0) / 1000)})`,
       );
       // Untrusted numbers must be seen at the terminal too, not only in the report.
-      for (const f of (cell.analysis as CellAnalysis | undefined)?.validity.flags ?? []) {
+      for (const f of cell.analysis?.validity.flags ?? []) {
         if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
       }
     }

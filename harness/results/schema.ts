@@ -7,6 +7,19 @@
  * the same machine by every process, so driver, target and fault timestamps can be merged.
  */
 
+import type { RebuildEvent, TargetStats } from '../../contract/types.ts';
+import type { FaultSpec, Scenario } from '../../scenarios/types.ts';
+import type { CellAnalysis } from '../analysis/types.ts';
+
+/** What the target and the drivers hand the harness; defined in contract/ so target/ need not import harness/. */
+export type {
+  CacheCounters,
+  HistoryRecord,
+  RebuildEvent,
+  RebuildReason,
+  TargetStats,
+} from '../../contract/types.ts';
+
 export const RESULTS_SCHEMA_VERSION = 1;
 
 export interface LatencySummary {
@@ -53,8 +66,8 @@ export interface RunInfo {
 
 /** One planned fault and what really happened to it. */
 export interface FaultRecord {
-  /** The fault as written in the scenario (see scenarios/schema.ts FaultSpec). */
-  spec: Record<string, unknown>;
+  /** The fault as written in the scenario (profile applied). */
+  spec: FaultSpec;
   /** Planned offsets from the cell's load start, ms. */
   plannedAt: number;
   plannedFor: number;
@@ -111,52 +124,6 @@ export interface LoadStats {
   perOp: Record<string, OpStats>;
 }
 
-/** A rebuild: one source (DB) load caused by a miss or a refresh. From the target instances. */
-export interface RebuildEvent {
-  key: string;
-  instance: string;
-  start: number;
-  end: number;
-  reason: 'miss' | 'refresh' | 'early' | 'lease' | 'fallback';
-}
-
-export interface TargetStats {
-  instances: number;
-  dbQueries: number;
-  dbQueriesByEndpoint: Record<string, number>;
-  dbTimeMs: number;
-  /** DB time per endpoint, ms (optional: added after v1 shipped; absent in older results). */
-  dbTimeMsByEndpoint?: Record<string, number>;
-  poolWaits: number;
-  /** Total time queries waited for a pooled connection, ms (optional, as above). */
-  poolWaitMs?: number;
-  httpRequests: number;
-  httpRequestsByEndpoint: Record<string, number>;
-  cache: {
-    hits: number;
-    misses: number;
-    staleServed: number;
-    fallbacks: number;
-    redisErrors: number;
-    redisTimeouts: number;
-    breakerOpens: number;
-    lockWaits: number;
-    backgroundRefreshes: number;
-  };
-  writeBehind: {
-    /** Increments buffered in Redis (write-behind only). */
-    increments: number;
-    flushed: number;
-    lost: number;
-    /** Increments written straight to the DB because Redis never received them (absent in older runs). */
-    direct?: number;
-    /** DB writes made by flushes (absent in older runs). */
-    flushWrites?: number;
-    /** Every DB write of a counter increment: flushes, direct fallbacks, direct strategies. */
-    dbWrites: number;
-  };
-}
-
 export interface RedisSnapshot {
   version?: string;
   usedMemory: number;
@@ -188,8 +155,11 @@ export interface CellResult {
   endedAt: number;
   /** Load start (epoch ms): series and fault offsets are relative to it. */
   loadStartedAt: number;
-  /** The resolved scenario (profile applied), so a report can explain the cell on its own. */
-  scenario_spec: Record<string, unknown>;
+  /**
+   * The resolved scenario (profile applied), so a report can explain the cell on its own. The
+   * snake_case name is the file's (schema v1); renaming it would break older readers for no gain.
+   */
+  scenario_spec: Scenario;
   strategyOptions: Record<string, unknown>;
   /** When the label differs from what ran (`--strategies label=spec`): the spec the target loaded. */
   strategySpec?: string;
@@ -206,8 +176,11 @@ export interface CellResult {
   historyFile: string;
   /** Wall time of each pipeline step of the cell (reset+seed, startTargets, warm, load, …), ms. */
   phaseMs?: Record<string, number>;
-  /** Filled by harness/analysis when the cell ends; reports read only this and the raw fields. */
-  analysis?: Record<string, unknown>;
+  /**
+   * Filled by harness/analysis when the cell ends; reports read only this and the raw fields.
+   * Absent when the analysis failed; older files may lack fields added since (see cellAnalysis).
+   */
+  analysis?: CellAnalysis;
 }
 
 export interface RunResults {
@@ -215,25 +188,4 @@ export interface RunResults {
   run: RunInfo;
   cells: CellResult[];
   warnings: string[];
-}
-
-/**
- * One line of the history file: one HTTP operation as the driver saw it.
- * `versions` maps entity keys (keys.ts entityKey, e.g. "user:42") to the version the response
- * reflected (reads) or committed (writes).
- */
-export interface HistoryRecord {
-  op: string;
-  kind: 'read' | 'write' | 'incr';
-  /** Entity or aggregate key the operation addressed, e.g. "user:42", "team:7". */
-  key: string;
-  scheduled: number;
-  start: number;
-  end: number;
-  status: number;
-  instance: number;
-  versions?: Record<string, number>;
-  /** Counter ops: the increment / the value read. */
-  value?: number;
-  error?: string;
 }

@@ -1,14 +1,10 @@
-/** The gate's verdict as Markdown (PR comment / step summary) and JUnit (one case per rule × cell). */
-import type { GateVerdict } from './compare.ts';
-
-const mdCell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const xml = (s: string) =>
-  s
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&apos;');
+/**
+ * The gate's verdict as Markdown (PR comment / step summary) and JUnit (one case per rule × cell),
+ * with the same escaping as the run reports: metric labels, strategy names and reasons are user
+ * text (scenario files, `--strategies label=…`) and must not break a table or an XML attribute.
+ */
+import type { GateVerdict } from '../harness/gate/compare.ts';
+import { escapeMd as m, escapeXml as x } from './common.ts';
 
 export function gateMarkdown(v: GateVerdict): string {
   const out: string[] = [];
@@ -20,7 +16,7 @@ export function gateMarkdown(v: GateVerdict): string {
     out.push('| scenario | strategy | metric | baseline | current | rule |', '|---|---|---|---|---|---|');
     for (const r of v.regressions) {
       out.push(
-        `| ${mdCell(r.scenario)} | ${mdCell(r.strategy)} | ${mdCell(r.label)} | ${mdCell(r.baseline)} | ${mdCell(r.current)} | ${mdCell(r.reason)} |`,
+        `| ${m(r.scenario)} | ${m(r.strategy)} | ${m(r.label)} | ${m(r.baseline)} | ${m(r.current)} | ${m(r.reason)} |`,
       );
     }
     out.push('');
@@ -33,11 +29,11 @@ export function gateMarkdown(v: GateVerdict): string {
   for (const r of v.rows) {
     const icon = r.status === 'pass' ? '✅' : r.status === 'regression' ? '❌' : '⏭️';
     out.push(
-      `| ${mdCell(r.scenario)} | ${mdCell(r.strategy)} | ${mdCell(r.label)} | ${icon} ${r.status} | ${mdCell(r.baseline)} | ${mdCell(r.current)} | ${mdCell(r.reason)} |`,
+      `| ${m(r.scenario)} | ${m(r.strategy)} | ${m(r.label)} | ${icon} ${r.status} | ${m(r.baseline)} | ${m(r.current)} | ${m(r.reason)} |`,
     );
   }
   out.push('', '</details>');
-  if (v.warnings.length > 0) out.push('', '**Warnings**', '', ...v.warnings.map((w) => `- ${mdCell(w)}`));
+  if (v.warnings.length > 0) out.push('', '**Warnings**', '', ...v.warnings.map((w) => `- ${m(w)}`));
   return `${out.join('\n')}\n`;
 }
 
@@ -45,12 +41,12 @@ export function gateJunit(v: GateVerdict): string {
   const failures = v.rows.filter((r) => r.status === 'regression').length;
   const skipped = v.rows.filter((r) => r.status === 'skipped').length;
   const cases = v.rows.map((r) => {
-    const name = xml(`${r.scenario}/${r.strategy}: ${r.label}`);
+    const name = x(`${r.scenario}/${r.strategy}: ${r.label}`);
     const body =
       r.status === 'regression'
-        ? `<failure message="${xml(r.reason)}">${xml(`${r.rule}\nbaseline: ${r.baseline}\ncurrent: ${r.current}`)}</failure>`
+        ? `<failure message="${x(r.reason)}">${x(`${r.rule}\nbaseline: ${r.baseline}\ncurrent: ${r.current}`)}</failure>`
         : r.status === 'skipped'
-          ? `<skipped message="${xml(r.reason)}"/>`
+          ? `<skipped message="${x(r.reason)}"/>`
           : '';
     return `    <testcase classname="cachebench.gate" name="${name}">${body}</testcase>`;
   });
