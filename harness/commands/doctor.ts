@@ -1,7 +1,17 @@
-/** `cachebench doctor`: each dependency with version and path, or "missing" with the exact fix. */
+/**
+ * `cachebench doctor`: each dependency with version and path, or "missing" with the exact command
+ * that installs it on this platform. Also the preflight of the commands that start local
+ * infrastructure (`run`, `up`, `check-strategy`): the same checks, one line, before anything
+ * starts. Neither installs anything.
+ */
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { findBinaries } from '../infra/local.ts';
+
+/** The Toxiproxy release the harness is tested with (also pinned in harness/setup/with-env.sh). */
+export const TOXIPROXY_VERSION = 'v2.12.0';
 
 interface Check {
   name: string;
@@ -9,6 +19,28 @@ interface Check {
   version?: string;
   fix: string;
   required: boolean;
+}
+
+/** The tool cache shared with harness/setup/with-env.sh. */
+export function toolCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return (
+    env.CACHEBENCH_CACHE ??
+    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cachebench')
+  );
+}
+
+function cachedToxiproxy(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(toolCacheDir(env), `toxiproxy-${TOXIPROXY_VERSION}`, 'toxiproxy-server');
+}
+
+/**
+ * Points TOXIPROXY_BIN at the tool cache's toxiproxy-server when neither TOXIPROXY_BIN nor PATH
+ * has one, so a packaged install finds what `npm run setup` (or the printed fix) built.
+ */
+export function useToolCache(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.TOXIPROXY_BIN || whichPath('toxiproxy-server')) return;
+  const cached = cachedToxiproxy(env);
+  if (fs.existsSync(cached)) env.TOXIPROXY_BIN = cached;
 }
 
 function version(cmd: string, args: string[], re: RegExp): string | undefined {
@@ -26,10 +58,72 @@ function version(cmd: string, args: string[], re: RegExp): string | undefined {
 
 function whichPath(cmd: string): string | undefined {
   try {
-    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+    return (
+      execFileSync('sh', ['-c', `command -v ${cmd}`], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || undefined
+    );
   } catch {
     return undefined;
   }
+}
+
+export interface Platform {
+  os: NodeJS.Platform;
+  root: boolean;
+  has: (cmd: string) => boolean;
+}
+
+const thisPlatform = (): Platform => ({
+  os: process.platform,
+  root: process.getuid?.() === 0,
+  has: (cmd) => whichPath(cmd) !== undefined,
+});
+
+export type Tool = 'redis-server' | 'postgres' | 'toxiproxy-server' | 'node';
+
+/** The exact command that installs `tool` here: apt (with sudo unless root), dnf, or Homebrew. */
+export function installCommand(
+  tool: Tool,
+  p: Platform = thisPlatform(),
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const sudo = p.root ? '' : 'sudo ';
+  if (tool === 'node') {
+    return p.os === 'darwin'
+      ? 'brew install node@24'
+      : 'nvm install 24 (https://github.com/nvm-sh/nvm), or a Node 24 build from https://nodejs.org/en/download';
+  }
+  if (p.os === 'darwin') {
+    if (tool === 'redis-server') return 'brew install redis';
+    if (tool === 'postgres') return 'brew install postgresql@17 && brew link --force postgresql@17';
+    return 'brew install toxiproxy';
+  }
+  if (tool === 'toxiproxy-server') {
+    const dir = path.dirname(cachedToxiproxy(env));
+    const go = `GOBIN="${dir}" go install github.com/Shopify/toxiproxy/v2/cmd/server@${TOXIPROXY_VERSION} && mv "${dir}/server" "${dir}/toxiproxy-server"`;
+    if (p.has('go')) return go;
+    const getGo = p.has('apt-get')
+      ? `${sudo}apt-get install -y golang-go`
+      : p.has('dnf')
+        ? `${sudo}dnf install -y golang`
+        : 'install Go (https://go.dev/dl)';
+    return `${getGo} && ${go} (or set TOXIPROXY_BIN to a toxiproxy-server binary)`;
+  }
+  const apt = tool === 'redis-server' ? 'redis-server' : 'postgresql postgresql-contrib';
+  const dnf = tool === 'redis-server' ? 'redis' : 'postgresql-server postgresql-contrib';
+  if (p.has('apt-get')) return `${sudo}apt-get update && ${sudo}apt-get install -y ${apt}`;
+  if (p.has('dnf')) return `${sudo}dnf install -y ${dnf}`;
+  return tool === 'redis-server'
+    ? 'install Redis >= 6 so that redis-server is on PATH'
+    : 'install PostgreSQL >= 14 with its contrib modules so that pg_config and initdb are on PATH';
+}
+
+/** pg_stat_statements ships in PostgreSQL's contrib package; the DB-load cross-check needs it. */
+function hasPgStatStatements(): boolean {
+  const share = version('pg_config', ['--sharedir'], /^(.+)$/m);
+  return share !== undefined && fs.existsSync(path.join(share, 'extension', 'pg_stat_statements.control'));
 }
 
 export function collectChecks(): Check[] {
@@ -39,37 +133,39 @@ export function collectChecks(): Check[] {
   const dockerEngine = docker
     ? version('docker', ['info', '--format', '{{.ServerVersion}}'], /^(\S+)/)
     : undefined;
+  const pgOk = bins.pgBin !== undefined && hasPgStatStatements();
   return [
     {
       name: 'node',
       path: process.execPath,
       version: process.versions.node,
-      fix: 'npm run setup (installs node@24 from npm when the system Node is older than 22.22)',
+      fix: installCommand('node'),
       required: true,
     },
     {
       name: 'redis-server',
       path: bins.redis,
       version: bins.redis ? version(bins.redis, ['--version'], /v=(\S+)/) : undefined,
-      fix: 'apt-get install -y redis-server',
+      fix: installCommand('redis-server'),
       required: true,
     },
     {
       name: 'postgres/initdb',
-      path: bins.pgBin ? path.join(bins.pgBin, 'initdb') : undefined,
-      version: bins.pgBin
-        ? version(path.join(bins.pgBin, 'postgres'), ['--version'], /(\d+\.\d+)/)
+      path: pgOk ? path.join(bins.pgBin!, 'initdb') : undefined,
+      version: pgOk
+        ? version(path.join(bins.pgBin!, 'postgres'), ['--version'], /(\d+\.\d+)/)
         : undefined,
-      fix: 'apt-get install -y postgresql postgresql-contrib',
+      fix: `${installCommand('postgres')}${bins.pgBin ? ' (pg_stat_statements is missing: it is in the contrib package)' : ''}`,
       required: true,
     },
     {
       name: 'toxiproxy-server',
       path: bins.toxiproxy,
       version: bins.toxiproxy
-        ? (/toxiproxy-(v[\d.]+)/.exec(bins.toxiproxy)?.[1] ?? version(bins.toxiproxy, ['-version'], /(\S+)$/))
+        ? (/toxiproxy-(v[\d.]+)/.exec(bins.toxiproxy)?.[1] ??
+          version(bins.toxiproxy, ['-version'], /(\S+)$/))
         : undefined,
-      fix: 'npm run setup (go install github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0), or set TOXIPROXY_BIN',
+      fix: installCommand('toxiproxy-server'),
       required: true,
     },
     {
@@ -77,8 +173,8 @@ export function collectChecks(): Check[] {
       path: docker,
       version: dockerEngine,
       fix: docker
-        ? 'start the engine: bash harness/setup/docker.sh (root) — only for --infra containers'
-        : 'apt-get install -y docker.io — only for --infra containers',
+        ? 'start the Docker engine — only for --infra containers'
+        : 'install Docker — only for --infra containers',
       required: false,
     },
     {
@@ -91,17 +187,28 @@ export function collectChecks(): Check[] {
   ];
 }
 
+const ok = (c: Check) => c.path !== undefined && c.version !== undefined;
+
+/**
+ * One line for a command that needs local infrastructure, or undefined when everything is there:
+ * what is missing and the exact commands to run.
+ */
+export function missingToolsLine(command: string): string | undefined {
+  const missing = collectChecks().filter((c) => c.required && !ok(c));
+  if (missing.length === 0) return undefined;
+  return `${command} needs ${missing.map((c) => c.name).join(', ')} (not found on PATH, in TOXIPROXY_BIN or in ${toolCacheDir()}); install: ${missing.map((c) => c.fix).join('; ')}; then check with: cachebench doctor`;
+}
+
 export async function doctorCommand(): Promise<void> {
   const checks = collectChecks();
   const w = Math.max(...checks.map((c) => c.name.length));
   let bad = 0;
   for (const c of checks) {
-    const ok = c.path !== undefined && c.version !== undefined;
-    if (!ok && c.required) bad++;
-    const status = ok
+    if (!ok(c) && c.required) bad++;
+    const status = ok(c)
       ? `${c.version}  ${c.path}`
       : `missing${c.required ? '' : ' (optional)'} — fix: ${c.fix}`;
-    process.stdout.write(`${ok ? '✔' : c.required ? '✘' : '·'} ${c.name.padEnd(w)}  ${status}\n`);
+    process.stdout.write(`${ok(c) ? '✔' : c.required ? '✘' : '·'} ${c.name.padEnd(w)}  ${status}\n`);
   }
   if (bad > 0) {
     process.stdout.write(`\n${bad} required dependenc${bad === 1 ? 'y is' : 'ies are'} missing.\n`);
