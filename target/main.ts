@@ -42,8 +42,17 @@ async function main(argv: string[]): Promise<void> {
     .description(
       'Run one cachebench target API instance (Express + PostgreSQL + Redis) with a caching strategy',
     )
-    .requiredOption('--redis-url <url>', 'Redis URL the target caches in, e.g. redis://127.0.0.1:6379')
-    .requiredOption('--postgres-url <url>', 'PostgreSQL URL of the seeded database')
+    // URLs may carry passwords: prefer the environment, which other local users cannot read.
+    .option(
+      '--redis-url <url>',
+      'Redis URL the target caches in (default $CACHEBENCH_REDIS_URL), e.g. redis://:pw@127.0.0.1:6379',
+      process.env.CACHEBENCH_REDIS_URL,
+    )
+    .option(
+      '--postgres-url <url>',
+      'PostgreSQL URL of the seeded database (default $CACHEBENCH_POSTGRES_URL)',
+      process.env.CACHEBENCH_POSTGRES_URL,
+    )
     .option('--strategy <spec>', 'catalog name, "a+b" composition, or a module path', d.strategy)
     .option('--strategy-options <json>', 'strategy options as a JSON object', jsonObject)
     .option('--policy <policy>', 'Redis failure policy: fail-open | fail-closed', d.policy)
@@ -95,6 +104,10 @@ async function main(argv: string[]): Promise<void> {
     keyPrefix: string;
     maxBodyBytes: number;
   }>();
+
+  if (!f.redisUrl) fail("required option '--redis-url <url>' not specified (or set CACHEBENCH_REDIS_URL)", 2);
+  if (!f.postgresUrl)
+    fail("required option '--postgres-url <url>' not specified (or set CACHEBENCH_POSTGRES_URL)", 2);
 
   let handle: TargetHandle;
   try {

@@ -37,15 +37,13 @@ export function listenersOn(port: number): Listener[] {
 /** Does process `pid` hold socket `inode`? (Readable for our own children; root reads all.) */
 export function holdsSocket(pid: number, inode: number): boolean {
   try {
-    return fs
-      .readdirSync(`/proc/${pid}/fd`)
-      .some((fd) => {
-        try {
-          return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
-        } catch {
-          return false;
-        }
-      });
+    return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`;
+      } catch {
+        return false;
+      }
+    });
   } catch {
     return false;
   }
@@ -55,7 +53,11 @@ export function holdsSocket(pid: number, inode: number): boolean {
  * Refuses (exit 1, one line) when the listener on `port` belongs to another user, or — with
  * `pid` — is not held by that process. `what` names the service in the message.
  */
-export function assertListenerOwned(what: string, port: number, opts: { pid?: number; uids?: number[] } = {}): void {
+export function assertListenerOwned(
+  what: string,
+  port: number,
+  opts: { pid?: number; uids?: number[] } = {},
+): void {
   if (!fs.existsSync('/proc/net/tcp')) return;
   const uid = process.getuid?.();
   const allowed = opts.uids ?? (uid === undefined ? [] : [uid]);

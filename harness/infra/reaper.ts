@@ -55,7 +55,10 @@ export function checkPrivateDir(dir: string, what: string): void {
   const uid = process.getuid?.();
   const fix = 'remove it or set CACHEBENCH_STATE_DIR to a private directory';
   if (!st.isDirectory()) {
-    throw new CachebenchError('STATE_ROOT', `${what} ${dir}: is not a directory (a symlink?); refusing (${fix})`);
+    throw new CachebenchError(
+      'STATE_ROOT',
+      `${what} ${dir}: is not a directory (a symlink?); refusing (${fix})`,
+    );
   }
   if (uid !== undefined && st.uid !== uid) {
     throw new CachebenchError(
