@@ -77,6 +77,7 @@ export function buildProgram(): Command {
     )
     .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
     .option('--no-reports', 'write results.json only')
+    .option('--force', 'replace the cachebench run already in --out')
     .addOption(infraOption())
     .action(async (opts) => (await import('./commands/run.ts')).runCommand(opts));
 

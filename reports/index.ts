@@ -1,6 +1,6 @@
 /** Writes the run's reports next to results.json; each format is a pure function of RunResults. */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFilesAtomic } from '../harness/pipeline/results-store.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { renderHtml } from './html.ts';
 import { renderJson } from './json.ts';
@@ -21,18 +21,19 @@ export async function writeReports(
   results: RunResults,
   formats: string[] = Object.keys(REPORT_FORMATS),
 ): Promise<string[]> {
-  const paths: string[] = [];
+  const files: { path: string; data: string }[] = [];
   for (const f of formats) {
     const def = REPORT_FORMATS[f as ReportFormat];
     if (!def)
       throw new Error(
         `format: "${f}" is not a report format (allowed: ${Object.keys(REPORT_FORMATS).join(', ')})`,
       );
-    const path = join(runDir, def.file);
-    await writeFile(path, def.render(results));
-    paths.push(path);
+    files.push({ path: join(runDir, def.file), data: def.render(results) });
   }
-  return paths;
+  // Rendered first, then written in one synchronous step: after Ctrl-C either every report is
+  // there (each complete) or none is.
+  writeFilesAtomic(files);
+  return files.map((f) => f.path);
 }
 
 export { renderHtml, renderJson, renderJunit, renderMarkdown };

@@ -1,8 +1,9 @@
 /** `cachebench run`: flags → RunOptions → pipeline → reports (→ gate). */
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
-import { readResults } from '../pipeline/results-store.ts';
-import { DEFAULT_COMPARISON, runMatrix } from '../pipeline/run.ts';
+import { redactSecrets } from '../infra/redact.ts';
+import { claimRunDir, readResults } from '../pipeline/results-store.ts';
+import { DEFAULT_COMPARISON, planMatrix, runMatrix } from '../pipeline/run.ts';
 
 export interface RunFlags {
   scenarios?: string;
@@ -24,6 +25,7 @@ export interface RunFlags {
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
   reports: boolean;
+  force?: boolean;
 }
 
 const list = (v: string | undefined) =>
@@ -62,7 +64,16 @@ export async function runCommand(f: RunFlags): Promise<void> {
   let strategies = list(f.strategies);
   let outDir = f.out;
   let resumeFrom: ReturnType<typeof readResults>['results'] | undefined;
+  let release: (() => void) | undefined;
   if (f.resume) {
+    if (f.out || f.force) {
+      throw new UsageError(
+        'BAD_FLAG',
+        `--resume: cannot be combined with ${f.out ? '--out' : '--force'} (the run directory is the one resumed)`,
+      );
+    }
+    // Read (is it a run?), hold the directory, then read again: what we resume is what the lock protects.
+    release = claimRunDir(readResults(f.resume).runDir, 'resume', '--resume');
     const r = readResults(f.resume);
     resumeFrom = r.results;
     outDir = r.runDir;
@@ -81,8 +92,14 @@ export async function runCommand(f: RunFlags): Promise<void> {
   if (strategies.length === 0)
     throw new UsageError('NO_STRATEGIES', '--strategies is required (or --default)');
   outDir = path.resolve(outDir ?? path.join('runs', timestamp()));
+  if (!release) {
+    // Names and files are checked before the directory is claimed: a typo must not leave a run dir.
+    await planMatrix({ scenarios, strategies, profile: f.profile, repeats: f.repeats });
+    release = claimRunDir(outDir, f.force ? 'force' : 'new');
+  }
 
   const { runDir, results } = await runMatrix({
+    runDirClaimed: true,
     scenarios,
     strategies,
     profile: f.profile,
@@ -102,7 +119,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
         postgresProxyUrl: f.postgresProxyUrl,
       },
     },
-    command: ['cachebench', ...process.argv.slice(2)].join(' '),
+    command: redactSecrets(['cachebench', ...process.argv.slice(2)].join(' ')),
     resumeFrom,
     analyzeCell: async (cell, dir) => {
       const { analyzeCell } = await import('../analysis/index.ts');
@@ -116,6 +133,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
     const files = await writeReports(runDir, results);
     for (const file of files) process.stderr.write(`report:  ${file}\n`);
   }
+  release();
   if (f.baseline) {
     const { gateRun } = await import('../gate/index.ts');
     const verdict = await gateRun(f.baseline, runDir);

@@ -2,7 +2,6 @@
  * The run pipeline: resolve the matrix → provision → for each cell run, analyze and persist →
  * reports. results.json is rewritten after every cell; `resume` skips the cells already `ok`.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/types.ts';
@@ -15,7 +14,7 @@ import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../res
 import { runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
 import { Progress } from './progress.ts';
-import { cellId, writeResults } from './results-store.ts';
+import { cellId, claimRunDir, writeResults } from './results-store.ts';
 
 export const DEFAULT_COMPARISON = {
   scenarios: ['hot-key', 'mass-expiry', 'write-race', 'redis-outage'],
@@ -37,6 +36,10 @@ export interface RunOptions {
   command: string;
   /** Existing results to complete (resume). */
   resumeFrom?: RunResults;
+  /** Replace an existing run in outDir (`--force`). */
+  force?: boolean;
+  /** The caller already holds outDir (claimRunDir) and releases it after its reports. */
+  runDirClaimed?: boolean;
   /** Called after each cell is persisted (analysis hook). */
   analyzeCell?: (cell: CellResult, runDir: string) => Promise<Record<string, unknown>>;
   log?: (line: string) => void;
@@ -110,7 +113,9 @@ export async function planMatrix(
 export async function runMatrix(o: RunOptions): Promise<{ runDir: string; results: RunResults }> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const { cells: planned, strategyDefaults } = await planMatrix(o);
-  fs.mkdirSync(o.outDir, { recursive: true });
+  const release = o.runDirClaimed
+    ? () => {}
+    : claimRunDir(o.outDir, o.resumeFrom ? 'resume' : o.force ? 'force' : 'new');
 
   const results: RunResults = o.resumeFrom ?? {
     schemaVersion: RESULTS_SCHEMA_VERSION,
@@ -213,5 +218,6 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
     results.run.finishedAt = Date.now();
     writeResults(o.outDir, results);
   }
+  release();
   return { runDir: o.outDir, results };
 }
