@@ -11,6 +11,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { didYouMean } from '../scenarios/did-you-mean.ts';
 import { createApp } from './app.ts';
 import { createCacheClient } from './cache-client.ts';
 import { resolveTargetOptions, TargetOptionError, type TargetOptions } from './config.ts';
@@ -50,7 +51,7 @@ function mergeStrategyOptions(mod: StrategyModule, given: Record<string, unknown
       const known = Object.keys(mod.defaults);
       throw new TargetOptionError(
         'strategyOptions',
-        `strategy option ${JSON.stringify(k)} is not an option of '${mod.name}'; ` +
+        `strategy option ${JSON.stringify(k)} is not an option of '${mod.name}'${didYouMean(k, Object.keys(mod.defaults))}; ` +
           (known.length ? `known options: ${known.join(', ')}` : 'it takes no options'),
       );
     }

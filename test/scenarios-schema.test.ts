@@ -95,7 +95,7 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
       'scenarios/x.yaml: load.phases[0].rate: expected a number from 0 to 50000 requests/s, got "fast"',
     );
     expect(messageFor(MINIMAL.replace('duration: 30s', 'duration: soon'))).toBe(
-      'scenarios/x.yaml: load.phases[0].duration: expected a positive duration like "30s", "500ms", "2m" or a number of milliseconds, got "soon"',
+      'scenarios/x.yaml: load.phases[0].duration: expected a positive duration like "30s", "500ms", "2m" or a number of milliseconds up to 3600000 ms, got "soon"',
     );
     expect(messageFor(MINIMAL.replace('{ type: uniform }', '{ type: gaussian }'))).toBe(
       'scenarios/x.yaml: keys.type: expected type uniform, zipf or hot-set, got "gaussian"',
