@@ -3,9 +3,9 @@
  * reports. results.json is rewritten after every cell; `resume` skips the cells already `ok`.
  */
 import path from 'node:path';
+import { didYouMean } from '../../scenarios/did-you-mean.ts';
 import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/types.ts';
-import { didYouMean } from '../../scenarios/did-you-mean.ts';
 import { loadStrategyModule, strategyNames } from '../../target/strategies/index.ts';
 import type { CellAnalysis } from '../analysis/types.ts';
 import { UsageError } from '../errors.ts';
