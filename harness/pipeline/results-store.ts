@@ -34,7 +34,7 @@ export function writeFilesAtomic(files: { path: string; data: string }[]): void 
   });
   // The renames are synchronous and back to back: a signal handler (which runs on the event
   // loop) sees either none or all of them done.
-  files.forEach((f, i) => fs.renameSync(tmps[i]!, f.path));
+  for (const [i, f] of files.entries()) fs.renameSync(tmps[i]!, f.path);
   for (const dir of new Set(files.map((f) => path.dirname(f.path)))) {
     const fd = fs.openSync(dir, 'r');
     try {
