@@ -32,7 +32,7 @@ export class ScenarioError extends UsageError {
 }
 
 /**
- * Upper bounds for what a scenario file may ask for (docs/scenarios.md). A typo like `rate: 1e12`
+ * Upper bounds for what a scenario file may ask for (docs/security.md, "Input limits"). A typo like `rate: 1e12`
  * must be refused at load time, not discovered after an hour of dropped arrivals; a huge file is
  * copied into every cell of results.json. The bounds sit far above the catalog's needs.
  */
