@@ -71,6 +71,13 @@ function lockHolder(lockFile: string): LockInfo | undefined {
   return { pid: info.pid, start: info.start };
 }
 
+function locked(flag: string, dir: string, pid: number): UsageError {
+  return new UsageError(
+    'OUT_LOCKED',
+    `${flag}: ${dir} is in use by another cachebench run (pid ${pid || 'unknown'}); nothing was touched (wait for it, or choose another directory)`,
+  );
+}
+
 /**
  * Makes `dir` this process's run directory, before anything is started or written: refuses a
  * file, a non-empty directory that is not a cachebench run, an existing run (unless `resume` or
@@ -96,6 +103,10 @@ export function claimRunDir(dir: string, mode: ClaimMode, flag = '--out'): () =>
       `${flag}: ${dir} is not empty and not a cachebench run directory (no ${RUN_MARKER}); nothing was touched (allowed: a new or empty directory)`,
     );
   }
+  const lockFile = path.join(dir, RUN_LOCK);
+  // A run in progress is named first: whatever the mode, this directory is someone's right now.
+  const current = isRun ? lockHolder(lockFile) : undefined;
+  if (current) throw locked(flag, dir, current.pid);
   if (isRun && mode === 'new') {
     throw new UsageError(
       'OUT_IS_A_RUN',
@@ -107,7 +118,6 @@ export function claimRunDir(dir: string, mode: ClaimMode, flag = '--out'): () =>
   } catch (e) {
     throw new UsageError('BAD_OUT', `${flag}: ${dir}: cannot create (${(e as Error).message})`);
   }
-  const lockFile = path.join(dir, RUN_LOCK);
   const take = () => {
     const fd = fs.openSync(lockFile, 'wx', 0o644);
     fs.writeSync(fd, JSON.stringify({ pid: process.pid, start: procStartTime(process.pid) }));
@@ -118,22 +128,14 @@ export function claimRunDir(dir: string, mode: ClaimMode, flag = '--out'): () =>
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     const holder = lockHolder(lockFile);
-    if (holder) {
-      throw new UsageError(
-        'OUT_LOCKED',
-        `${flag}: ${dir} is in use by another cachebench run (pid ${holder.pid || 'unknown'}); nothing was touched (wait for it, or choose another directory)`,
-      );
-    }
+    if (holder) throw locked(flag, dir, holder.pid);
     // Its holder is gone (killed): take it over. Exclusive create again, so of two runs that
     // both found it stale only one wins.
     fs.rmSync(lockFile, { force: true });
     try {
       take();
     } catch {
-      throw new UsageError(
-        'OUT_LOCKED',
-        `${flag}: ${dir} is in use by another cachebench run (pid ${lockHolder(lockFile)?.pid ?? 'unknown'}); nothing was touched`,
-      );
+      throw locked(flag, dir, lockHolder(lockFile)?.pid ?? 0);
     }
   }
   let released = false;
