@@ -2,9 +2,9 @@
  * Writes the run's reports next to results.json. The run is analysed once here; each format is a
  * pure function of (results, analysis).
  */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { analyzeResults } from '../harness/analysis/index.ts';
+import { writeFilesAtomic } from '../harness/pipeline/results-store.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { renderHtml } from './html.ts';
 import { renderJson } from './json.ts';
@@ -31,14 +31,15 @@ export async function writeReports(
       `format: "${unknown}" is not a report format (allowed: ${Object.keys(REPORT_FORMATS).join(', ')})`,
     );
   const analysis = analyzeResults(results);
-  const paths: string[] = [];
+  const files: { path: string; data: string }[] = [];
   for (const f of formats) {
     const def = REPORT_FORMATS[f as ReportFormat];
-    const path = join(runDir, def.file);
-    await writeFile(path, def.render(results, analysis));
-    paths.push(path);
+    files.push({ path: join(runDir, def.file), data: def.render(results, analysis) });
   }
-  return paths;
+  // Rendered first, then written in one synchronous step: after Ctrl-C either every report is
+  // there (each complete) or none is.
+  writeFilesAtomic(files);
+  return files.map((f) => f.path);
 }
 
 export { renderHtml, renderJson, renderJunit, renderMarkdown };

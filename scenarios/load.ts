@@ -2,11 +2,11 @@
  * Reading scenarios: catalog names or file paths → validated `Scenario`, and profiles applied on
  * top. Kept apart from schema.ts so validation stays free of the file system.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, extname, isAbsolute, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
-import { ScenarioError, validateScenario } from './schema.ts';
+import { LIMITS, plannedArrivals, ScenarioError, validateScenario } from './schema.ts';
 import { PROFILES, type Profile, type ProfileName, type Scenario } from './types.ts';
 
 export const CATALOG_DIR = fileURLToPath(new URL('./catalog/', import.meta.url));
@@ -36,7 +36,20 @@ export function parseScenarioYaml(text: string, label: string, defaultName?: str
     });
     throw new ScenarioError('SCENARIO_YAML', lines);
   }
-  return validateScenario(doc.toJS(), label, defaultName);
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: LIMITS.yamlAliases });
+  } catch (err) {
+    // The yaml package throws a ReferenceError on too many alias expansions (an alias bomb).
+    throw new ScenarioError(
+      'SCENARIO_YAML',
+      [
+        `${label}: YAML: ${(err as Error).message.split('\n')[0]} (allowed: at most ${LIMITS.yamlAliases} alias expansions)`,
+      ],
+      { cause: err },
+    );
+  }
+  return validateScenario(js, label, defaultName);
 }
 
 /**
@@ -61,8 +74,18 @@ export function loadScenario(nameOrPath: string): Scenario {
   }
   let text: string;
   try {
+    const { size } = statSync(file);
+    if (!statSync(file).isFile()) {
+      throw new ScenarioError('SCENARIO_UNREADABLE', [`${displayPath(file)}: not a regular file`]);
+    }
+    if (size > LIMITS.fileBytes) {
+      throw new ScenarioError('SCENARIO_UNREADABLE', [
+        `${displayPath(file)}: ${size} bytes is too large for a scenario file (allowed: at most ${LIMITS.fileBytes} bytes)`,
+      ]);
+    }
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ScenarioError) throw err;
     throw new ScenarioError('SCENARIO_UNREADABLE', [`${displayPath(file)}: ${(err as Error).message}`], {
       cause: err,
     });
@@ -100,5 +123,11 @@ export function applyProfile(s: Scenario, profile: ProfileName | Profile | strin
     at: Math.round(f.at * p.durationScale),
     for: ms(f.for),
   }));
+  const arrivals = plannedArrivals(out.load.phases);
+  if (arrivals > LIMITS.arrivalsPerCell) {
+    throw new ScenarioError('SCENARIO_INVALID', [
+      `scenario ${s.name}: load.phases: profile ${p.name} makes ${Math.round(arrivals)} planned arrivals per cell (allowed: at most ${LIMITS.arrivalsPerCell}; use a smaller profile)`,
+    ]);
+  }
   return out;
 }

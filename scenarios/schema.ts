@@ -39,6 +39,40 @@ export class ScenarioError extends UsageError {
   }
 }
 
+/**
+ * Upper bounds for what a scenario file may ask for (docs/security.md, "Input limits"). A typo like `rate: 1e12`
+ * must be refused at load time, not discovered after an hour of dropped arrivals; a huge file is
+ * copied into every cell of results.json. The bounds sit far above the catalog's needs.
+ */
+export const LIMITS = {
+  /** Bytes of one scenario file. */
+  fileBytes: 256 * 1024,
+  /** YAML aliases (`*name`) in one file: more is a resource-exhaustion pattern (alias bomb). */
+  yamlAliases: 100,
+  /** Arrival rate of a phase (`rate`, `to`), requests per second. */
+  rate: 50_000,
+  phases: 50,
+  /** One phase, ms. */
+  phaseDurationMs: 3_600_000,
+  /** All phases together, ms. */
+  loadDurationMs: 2 * 3_600_000,
+  /** Planned arrivals of one cell (sum of rate × duration), also after a profile scales it. */
+  arrivalsPerCell: 2_000_000,
+  maxInFlight: 4_096,
+  /** Rows of each seeded table (data.users/teams/counters). */
+  dataRows: 1_000_000,
+  /** Server-side cost of one request (data.reportCostMs/userReadCostMs), ms. */
+  costMs: 10_000,
+  faults: 100,
+  /** A fault offset or length, ms. */
+  faultMs: 2 * 3_600_000,
+  cacheOptions: 32,
+  /** Characters of a string field (cache option values, name). */
+  shortText: 256,
+  /** Characters of question/description. */
+  longText: 4_000,
+} as const;
+
 const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -53,11 +87,15 @@ export function parseDuration(v: unknown): number | undefined {
 
 const DURATION_HINT = 'duration like "30s", "500ms", "2m" or a number of milliseconds';
 
-function duration(opts: { positive?: boolean } = {}) {
-  const what = opts.positive ? `expected a positive ${DURATION_HINT}` : `expected a ${DURATION_HINT}`;
+function duration(opts: { positive?: boolean; maxMs?: number } = {}) {
+  const max = opts.maxMs ?? Number.POSITIVE_INFINITY;
+  const bound = Number.isFinite(max) ? ` up to ${max} ms` : '';
+  const what = opts.positive
+    ? `expected a positive ${DURATION_HINT}${bound}`
+    : `expected a ${DURATION_HINT}${bound}`;
   return z.unknown().transform((v, ctx) => {
     const ms = parseDuration(v);
-    if (ms === undefined || (opts.positive && ms <= 0)) {
+    if (ms === undefined || (opts.positive && ms <= 0) || ms > max) {
       ctx.addIssue({ code: 'custom', message: what, input: v });
       return z.NEVER;
     }
@@ -73,10 +111,17 @@ const nonNegativeNumber = () =>
   z
     .number({ error: 'expected a number >= 0' })
     .refine((n) => Number.isFinite(n) && n >= 0, { error: 'expected a number >= 0' });
-const positiveInt = () =>
-  z.number({ error: 'expected a positive integer' }).int({ error: 'expected a positive integer' }).min(1, {
-    error: 'expected a positive integer',
-  });
+const boundedNumber = (max: number, unit: string) =>
+  z
+    .number({ error: `expected a number from 0 to ${max} ${unit}` })
+    .refine((n) => Number.isFinite(n) && n >= 0 && n <= max, {
+      error: `expected a number from 0 to ${max} ${unit}`,
+    });
+const positiveInt = (max = Number.MAX_SAFE_INTEGER) => {
+  const error =
+    max === Number.MAX_SAFE_INTEGER ? 'expected a positive integer' : `expected an integer from 1 to ${max}`;
+  return z.number({ error }).int({ error }).min(1, { error }).max(max, { error });
+};
 const fraction = () =>
   z
     .number({ error: 'expected a number from 0 to 1' })
@@ -99,17 +144,23 @@ function obj<S extends z.ZodRawShape>(shape: S) {
 }
 
 const phaseSchema = obj({
-  duration: duration({ positive: true }),
-  rate: nonNegativeNumber(),
-  to: nonNegativeNumber().optional(),
+  duration: duration({ positive: true, maxMs: LIMITS.phaseDurationMs }),
+  rate: boundedNumber(LIMITS.rate, 'requests/s'),
+  to: boundedNumber(LIMITS.rate, 'requests/s').optional(),
 });
+
+/** Planned arrivals of a load shape: Σ duration × mean rate. */
+export function plannedArrivals(phases: readonly { duration: number; rate: number; to?: number }[]): number {
+  return phases.reduce((sum, p) => sum + ((p.rate + (p.to ?? p.rate)) / 2) * (p.duration / 1000), 0);
+}
 
 const loadSchema = obj({
   phases: z
     .array(phaseSchema, { error: 'expected a list of phases' })
-    .min(1, { error: 'expected at least one phase' }),
+    .min(1, { error: 'expected at least one phase' })
+    .max(LIMITS.phases, { error: `expected at most ${LIMITS.phases} phases` }),
   arrivals: oneOf(['constant', 'poisson']).default('constant'),
-  maxInFlight: positiveInt().default(256),
+  maxInFlight: positiveInt(LIMITS.maxInFlight).default(256),
 });
 
 const keysSchema = z.discriminatedUnion(
@@ -166,8 +217,8 @@ function toxicVariant<T extends ToxicType>(type: T) {
 const TOXIC_TYPES = Object.keys(TOXIC_ATTRIBUTES) as ToxicType[];
 
 const faultSchema = obj({
-  at: duration(),
-  for: duration({ positive: true }),
+  at: duration({ maxMs: LIMITS.faultMs }),
+  for: duration({ positive: true, maxMs: LIMITS.faultMs }),
   proxy: oneOf(['redis', 'postgres']),
   down: z.literal(true, { error: 'expected true (omit the field for a toxic)' }).optional(),
   toxic: z.unknown().optional(),
@@ -210,11 +261,11 @@ function parseToxic(raw: unknown, ctx: z.RefinementCtx): ToxicSpec | undefined {
 }
 
 const dataSchema = obj({
-  users: positiveInt().default(1000),
-  teams: positiveInt().default(50),
-  counters: positiveInt().default(100),
-  reportCostMs: duration().default(0),
-  userReadCostMs: duration().default(0),
+  users: positiveInt(LIMITS.dataRows).default(1000),
+  teams: positiveInt(LIMITS.dataRows).default(50),
+  counters: positiveInt(LIMITS.dataRows).default(100),
+  reportCostMs: duration({ maxMs: LIMITS.costMs }).default(0),
+  userReadCostMs: duration({ maxMs: LIMITS.costMs }).default(0),
 });
 
 /** Budgets are keyed by metric id; the keys older files used are accepted and renamed. */
@@ -253,11 +304,21 @@ const opSchema = oneOf(OPERATIONS);
 
 /** Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations. */
 const cacheSchema = z
-  .record(z.string(), z.union([z.number(), z.string(), z.boolean()]), {
-    error: 'expected a mapping of option → number, string or boolean',
+  .record(
+    z.string(),
+    z.union([z.number(), z.string().max(LIMITS.shortText), z.boolean()], {
+      error: `expected a number, a boolean or a string of at most ${LIMITS.shortText} characters`,
+    }),
+    {
+      error: 'expected a mapping of option → number, string or boolean',
+    },
+  )
+  .refine((rec) => Object.keys(rec).length <= LIMITS.cacheOptions, {
+    error: `expected at most ${LIMITS.cacheOptions} options`,
   })
   .transform((rec, ctx) => {
-    const out: Record<string, number | string | boolean> = {};
+    // Null prototype: option names are user keys and must never meet Object.prototype.
+    const out: Record<string, number | string | boolean> = Object.create(null);
     for (const [k, v] of Object.entries(rec)) {
       if (k.endsWith('Ms') && typeof v === 'string') {
         const ms = parseDuration(v);
@@ -268,17 +329,27 @@ const cacheSchema = z
         out[k] = ms;
       } else out[k] = v;
     }
-    return out;
+    // A plain object again; spreading defines `__proto__` as an own key, never as the prototype.
+    return { ...out };
   });
 
 export const scenarioFileSchema = obj({
-  name: z.string({ error: 'expected a kebab-case name' }).regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, {
-    error: 'expected a kebab-case name',
-  }),
-  question: z.string({ error: 'expected one sentence: the question this scenario answers' }).min(1, {
-    error: 'expected one sentence: the question this scenario answers',
-  }),
-  description: z.string({ error: 'expected text' }).default(''),
+  name: z
+    .string({ error: 'expected a kebab-case name' })
+    .max(64, { error: 'expected a kebab-case name of at most 64 characters' })
+    .regex(/^[a-z0-9]+(-[a-z0-9]+)*$/, {
+      error: 'expected a kebab-case name',
+    }),
+  question: z
+    .string({ error: 'expected one sentence: the question this scenario answers' })
+    .min(1, {
+      error: 'expected one sentence: the question this scenario answers',
+    })
+    .max(LIMITS.longText, { error: `expected at most ${LIMITS.longText} characters` }),
+  description: z
+    .string({ error: 'expected text' })
+    .max(LIMITS.longText, { error: `expected at most ${LIMITS.longText} characters` })
+    .default(''),
   load: loadSchema,
   keys: keysSchema,
   mix: z
@@ -295,10 +366,30 @@ export const scenarioFileSchema = obj({
   data: dataSchema.default({ users: 1000, teams: 50, counters: 100, reportCostMs: 0, userReadCostMs: 0 }),
   cache: cacheSchema.default({}),
   start: oneOf(['warm', 'cold']).default('warm'),
-  faults: z.array(faultSchema, { error: 'expected a list of faults' }).default([]),
+  faults: z
+    .array(faultSchema, { error: 'expected a list of faults' })
+    .max(LIMITS.faults, { error: `expected at most ${LIMITS.faults} faults` })
+    .default([]),
   budgets: budgetsSchema.default({}),
 }).superRefine((s, ctx) => {
   const total = totalDurationMs(s.load as Scenario['load']);
+  if (total > LIMITS.loadDurationMs) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected phases of at most ${LIMITS.loadDurationMs} ms in total`,
+      input: total,
+      path: ['load', 'phases'],
+    });
+  }
+  const arrivals = plannedArrivals(s.load.phases);
+  if (arrivals > LIMITS.arrivalsPerCell) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected at most ${LIMITS.arrivalsPerCell} planned arrivals per cell (Σ rate × duration)`,
+      input: Math.round(arrivals),
+      path: ['load', 'phases'],
+    });
+  }
   s.faults.forEach((f, i) => {
     if (f.at >= total) {
       ctx.addIssue({

@@ -2,7 +2,14 @@
  * The harness's side door into one target instance: counters, the rebuild log, reset. It is a
  * separate server bound to 127.0.0.1 only — never the API's interface — because it exposes
  * internals and a reset that would falsify a run if the load could reach it.
+ *
+ * Loopback is reachable by every local user and by any web page in a local browser, so every
+ * request must also carry the per-process random token as the first path segment (the URL the
+ * harness gets over IPC is `http://127.0.0.1:<port>/<token>`, so clients append routes to it),
+ * name 127.0.0.1/localhost as Host (no DNS rebinding), carry no Origin (browsers always send one
+ * cross-origin), and send JSON or no body at all (no form or text/plain "simple" requests).
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TargetInstrumentation } from './instrumentation.ts';
@@ -33,6 +40,42 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+const JSON_TYPE = /^application\/json\s*(;|$)/i;
+
+/** Why a request is not the harness's, or undefined. Checked before any route runs. */
+export function refuse(
+  req: http.IncomingMessage,
+  token: string,
+  port: number,
+): { status: number; error: string } | undefined {
+  const host = req.headers.host ?? '';
+  if (host !== `${CONTROL_HOST}:${port}` && host !== `localhost:${port}`) {
+    return {
+      status: 403,
+      error: `host: ${JSON.stringify(host)} is not allowed (allowed: ${CONTROL_HOST}:${port})`,
+    };
+  }
+  if (req.headers.origin !== undefined) {
+    return { status: 403, error: 'origin: cross-origin requests are not allowed' };
+  }
+  const type = req.headers['content-type'];
+  if (req.method !== 'GET' && type !== undefined && !JSON_TYPE.test(type)) {
+    return {
+      status: 415,
+      error: `content-type: ${JSON.stringify(type)} is not allowed (allowed: application/json or none)`,
+    };
+  }
+  const given = Buffer.from((req.url ?? '').split(/[/?]/)[1] ?? '');
+  const want = Buffer.from(token);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) {
+    return {
+      status: 401,
+      error: 'token: missing or wrong (the control URL carries it as its first path segment)',
+    };
+  }
+  return undefined;
+}
+
 export async function startControlServer(opts: {
   port: number;
   events: TargetInstrumentation;
@@ -40,10 +83,16 @@ export async function startControlServer(opts: {
   info: () => ControlInfo;
   /** Extra work on reset (e.g. forgetting per-process state); counters are reset here. */
   onReset?: () => void;
+  /** The secret path segment; random per process when omitted. */
+  token?: string;
 }): Promise<ControlServer> {
   const { events, metrics } = opts;
+  const token = opts.token ?? randomBytes(24).toString('base64url');
+  let port = 0;
   const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://control');
+    const refused = refuse(req, token, port);
+    if (refused) return send(res, refused.status, { error: refused.error });
+    const url = new URL((req.url ?? '/').slice(token.length + 1) || '/', 'http://control');
     const route = `${req.method} ${url.pathname}`;
     try {
       switch (route) {
@@ -91,9 +140,9 @@ export async function startControlServer(opts: {
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
   return {
-    url: `http://${CONTROL_HOST}:${port}`,
+    url: `http://${CONTROL_HOST}:${port}/${token}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -7,13 +7,14 @@
  * children also exit by themselves when their parent goes away (IPC channel closed).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import type http from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { didYouMean } from '../scenarios/did-you-mean.ts';
 import { createApp } from './app.ts';
 import { createCacheClient } from './cache-client.ts';
-import { resolveTargetOptions, TargetOptionError, type TargetOptions, targetFlags } from './config.ts';
+import { envOf, resolveTargetOptions, TargetOptionError, type TargetOptions, targetFlags } from './config.ts';
 import { startControlServer } from './control.ts';
 import { Db } from './db.ts';
 import { TargetInstrumentation } from './instrumentation.ts';
@@ -50,12 +51,47 @@ function mergeStrategyOptions(mod: StrategyModule, given: Record<string, unknown
       const known = Object.keys(mod.defaults);
       throw new TargetOptionError(
         'strategyOptions',
-        `strategy option ${JSON.stringify(k)} is not an option of '${mod.name}'; ` +
+        `strategy option ${JSON.stringify(k)} is not an option of '${mod.name}'${didYouMean(k, Object.keys(mod.defaults))}; ` +
           (known.length ? `known options: ${known.join(', ')}` : 'it takes no options'),
       );
     }
   }
   return { ...mod.defaults, ...given };
+}
+
+/**
+ * Limits of the API server. The load drivers send complete requests at once over pooled
+ * keep-alive connections, so a client that takes seconds to send its headers is not a load
+ * driver: it is closed (slowloris). The connection cap is above the largest in-flight bound a
+ * scenario may set (scenarios/schema.ts, load.maxInFlight) times the driver's own pools.
+ */
+export const SERVER_LIMITS = {
+  /** Whole request head must arrive within this. */
+  headersTimeoutMs: 5_000,
+  /** Whole request (head and body) must arrive within this. */
+  requestTimeoutMs: 10_000,
+  /**
+   * Idle keep-alive sockets: longer than the drivers' pools keep them, so a driver never races a
+   * server-side close (an idle socket costs little; the cap bounds how many there can be).
+   */
+  keepAliveTimeoutMs: 65_000,
+  maxConnections: 4_096,
+  /** How often Node checks the two timeouts above (its default, 30 s, would let them run long). */
+  checkIntervalMs: 1_000,
+};
+
+export function createHardenedServer(app: http.RequestListener): http.Server {
+  const server = http.createServer(
+    {
+      headersTimeout: SERVER_LIMITS.headersTimeoutMs,
+      requestTimeout: SERVER_LIMITS.requestTimeoutMs,
+      keepAliveTimeout: SERVER_LIMITS.keepAliveTimeoutMs,
+      connectionsCheckingInterval: SERVER_LIMITS.checkIntervalMs,
+    },
+    app,
+  );
+  server.maxConnections = SERVER_LIMITS.maxConnections;
+  return server;
 }
 
 export async function startTarget(input: StartTargetInput): Promise<TargetHandle> {
@@ -122,11 +158,13 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       maxBodyBytes: opts.maxBodyBytes,
     });
     const server = await new Promise<http.Server>((resolve, reject) => {
-      const s = app.listen(opts.port, opts.host, (err?: Error) => (err ? reject(err) : resolve(s)));
+      const s = createHardenedServer(app);
+      s.once('error', reject);
+      s.listen(opts.port, opts.host, () => {
+        s.off('error', reject);
+        resolve(s);
+      });
     });
-    // Keep-alive longer than typical client pools, so load drivers do not race a server close.
-    server.keepAliveTimeout = 65_000;
-    server.headersTimeout = 66_000;
     cleanups.push(
       () =>
         new Promise<void>((resolve) => {
@@ -203,11 +241,20 @@ export interface TargetsHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+export function targetEnv(o: Pick<StartTargetInput, 'redisUrl' | 'postgresUrl'>): Record<string, string> {
+  return { [envOf('redisUrl')]: o.redisUrl, [envOf('postgresUrl')]: o.postgresUrl };
+}
+
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
 
-/** CLI flags of target/main.ts for one instance. */
+/**
+ * CLI flags of target/main.ts for one instance. The Redis and PostgreSQL URLs carry passwords,
+ * so they go in the environment (`targetEnv`): /proc/<pid>/environ is readable by the owner
+ * only, /proc/<pid>/cmdline by every local user.
+ */
 export function targetArgs(o: StartTargetInput & { strategy?: string }): string[] {
-  return targetFlags(o);
+  // The URLs travel in the environment (targetEnv), never on the command line.
+  return targetFlags({ ...o, redisUrl: undefined, postgresUrl: undefined });
 }
 
 export interface ReadyMessage {
@@ -299,7 +346,7 @@ export async function startTargets(input: StartTargetsInput): Promise<TargetsHan
     });
     const child = spawn(process.execPath, [MAIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, CACHEBENCH_TARGET_CHILD: '1' },
+      env: { ...process.env, ...targetEnv(common), CACHEBENCH_TARGET_CHILD: '1' },
     });
     children.push(child);
     let tail = '';

@@ -113,7 +113,8 @@ describe('connectExternalInfra against a local stack', () => {
         redisUrl: l.redisUrl,
         postgresUrl: l.postgresUrl,
         toxiproxyUrl: l.toxiproxyUrl,
-        redisProxyUrl: `redis://127.0.0.1:${rp}`,
+        // The proxy URLs carry the services' credentials, like every URL the harness uses.
+        redisProxyUrl: l.redisUrl.replace(/:\d+$/, `:${rp}`),
         postgresProxyUrl: l.postgresUrl.replace(/:\d+\//, `:${pp}/`),
       });
       expect(await ping(ext.redisProxyUrl)).toBe('PONG');

@@ -92,10 +92,10 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
 
   it('names the field path, the value and what is allowed', () => {
     expect(messageFor(MINIMAL.replace('rate: 100', 'rate: fast'))).toBe(
-      'scenarios/x.yaml: load.phases[0].rate: expected a number >= 0, got "fast"',
+      'scenarios/x.yaml: load.phases[0].rate: expected a number from 0 to 50000 requests/s, got "fast"',
     );
     expect(messageFor(MINIMAL.replace('duration: 30s', 'duration: soon'))).toBe(
-      'scenarios/x.yaml: load.phases[0].duration: expected a positive duration like "30s", "500ms", "2m" or a number of milliseconds, got "soon"',
+      'scenarios/x.yaml: load.phases[0].duration: expected a positive duration like "30s", "500ms", "2m" or a number of milliseconds up to 3600000 ms, got "soon"',
     );
     expect(messageFor(MINIMAL.replace('{ type: uniform }', '{ type: gaussian }'))).toBe(
       'scenarios/x.yaml: keys.type: expected type uniform, zipf or hot-set, got "gaussian"',
@@ -217,7 +217,7 @@ describe('loading and the catalog', () => {
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, MINIMAL.replace('rate: 100', 'rate: -3'));
     expect(errorOf(() => loadScenario(bad)).message).toContain(
-      'bad.yaml: load.phases[0].rate: expected a number >= 0, got -3',
+      'bad.yaml: load.phases[0].rate: expected a number from 0 to 50000 requests/s, got -3',
     );
     expect(errorOf(() => loadScenario(join(dir, 'missing.yaml'))).code).toBe('SCENARIO_NOT_FOUND');
   });

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { UsageError } from '../errors.ts';
+import { redactSecrets } from '../infra/redact.ts';
 import type { RunResults } from '../results/schema.ts';
 import { infraOption, intArg } from './flags.ts';
 
@@ -41,6 +42,7 @@ export function declareRunCommand(program: Command): Command {
     )
     .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
     .option('--no-reports', 'write results.json only')
+    .option('--force', 'replace the cachebench run already in --out')
     .addOption(infraOption())
     .action((opts: RunFlags) => runCommand(opts));
 }
@@ -66,6 +68,7 @@ export interface RunFlags {
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
   reports: boolean;
+  force?: boolean;
 }
 
 const list = (v: string | undefined) =>
@@ -79,8 +82,8 @@ function timestamp(): string {
 }
 
 export async function runCommand(f: RunFlags): Promise<void> {
-  const { readResults } = await import('../pipeline/results-store.ts');
-  const { DEFAULT_COMPARISON, runMatrix } = await import('../pipeline/run.ts');
+  const { claimRunDir, readResults } = await import('../pipeline/results-store.ts');
+  const { DEFAULT_COMPARISON, planMatrix, runMatrix } = await import('../pipeline/run.ts');
   const { findK6 } = await import('../driver/k6.ts');
   const k6 = findK6();
   if (f.driver === 'k6' && !k6) {
@@ -94,7 +97,16 @@ export async function runCommand(f: RunFlags): Promise<void> {
   let strategies = list(f.strategies);
   let outDir = f.out;
   let resumeFrom: RunResults | undefined;
+  let release: (() => void) | undefined;
   if (f.resume) {
+    if (f.out || f.force) {
+      throw new UsageError(
+        'BAD_FLAG',
+        `--resume: cannot be combined with ${f.out ? '--out' : '--force'} (the run directory is the one resumed)`,
+      );
+    }
+    // Read (is it a run?), hold the directory, then read again: what we resume is what the lock protects.
+    release = claimRunDir(readResults(f.resume).runDir, 'resume', '--resume');
     const r = readResults(f.resume);
     resumeFrom = r.results;
     outDir = r.runDir;
@@ -113,8 +125,14 @@ export async function runCommand(f: RunFlags): Promise<void> {
   if (strategies.length === 0)
     throw new UsageError('NO_STRATEGIES', '--strategies is required (or --default)');
   outDir = path.resolve(outDir ?? path.join('runs', timestamp()));
+  if (!release) {
+    // Names and files are checked before the directory is claimed: a typo must not leave a run dir.
+    await planMatrix({ scenarios, strategies, profile: f.profile, repeats: f.repeats });
+    release = claimRunDir(outDir, f.force ? 'force' : 'new');
+  }
 
   const { runDir, results } = await runMatrix({
+    runDirClaimed: true,
     scenarios,
     strategies,
     profile: f.profile,
@@ -134,7 +152,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
         postgresProxyUrl: f.postgresProxyUrl,
       },
     },
-    command: ['cachebench', ...process.argv.slice(2)].join(' '),
+    command: redactSecrets(['cachebench', ...process.argv.slice(2)].join(' ')),
     resumeFrom,
   });
 
@@ -144,6 +162,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
     const files = await writeReports(runDir, results);
     for (const file of files) process.stderr.write(`report:  ${file}\n`);
   }
+  release();
   if (f.baseline) {
     const { gateRun } = await import('../gate/index.ts');
     const verdict = await gateRun(f.baseline, runDir);

@@ -89,8 +89,38 @@ export function loadBaselineOrRun(p: string): Baseline {
           `${p}: baseline version ${String(doc.version)} is not supported (allowed: ${BASELINE_VERSION})`,
         );
       }
-      return doc as Baseline;
+      const bad = badGroups(doc.groups);
+      if (bad) throw new UsageError('BAD_BASELINE', `${p}: ${bad}`);
+      // Group keys are user data: look-ups must never reach Object.prototype ("constructor").
+      return { ...doc, groups: Object.assign(Object.create(null), doc.groups) } as Baseline;
     }
   }
   return baselineFromResults(readResults(p).results);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The first structural problem of a baseline's groups (what the gate relies on), or undefined. */
+function badGroups(groups: unknown): string | undefined {
+  if (!isObject(groups)) {
+    return `groups: expected a mapping of "scenario/strategy" → group, got ${JSON.stringify(groups) ?? 'nothing'}`;
+  }
+  for (const [key, g] of Object.entries(groups)) {
+    const where = `groups[${JSON.stringify(key)}]`;
+    if (!isObject(g)) return `${where}: expected a group object, got ${JSON.stringify(g)}`;
+    if (typeof g.scenario !== 'string' || typeof g.strategy !== 'string') {
+      return `${where}: expected string fields scenario and strategy`;
+    }
+    if (!isObject(g.metrics))
+      return `${where}.metrics: expected a mapping of metric → values, got ${JSON.stringify(g.metrics) ?? 'nothing'}`;
+    for (const [m, vs] of Object.entries(g.metrics)) {
+      if (!Array.isArray(vs) || vs.some((v) => v !== null && typeof v !== 'number')) {
+        return `${where}.metrics.${m}: expected a list of numbers or null, got ${JSON.stringify(vs)?.slice(0, 60)}`;
+      }
+    }
+    if (typeof g.untrusted !== 'number')
+      return `${where}.untrusted: expected a number, got ${JSON.stringify(g.untrusted) ?? 'nothing'}`;
+  }
+  return undefined;
 }

@@ -4,9 +4,12 @@
  * makes sure the `redis` and `postgres` proxies exist, and on stop() deletes only the proxies it
  * created itself.
  */
+
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { CachebenchError, UsageError } from '../errors.ts';
+import { assertListenerOwned } from './listener.ts';
+import { redactSecrets } from './redact.ts';
 import type { InfraHandle } from './types.ts';
 
 export interface ExternalInfraOptions {
@@ -34,12 +37,15 @@ function parseUrl(flag: string, value: string, protocols: string[]): URL {
   try {
     u = new URL(value);
   } catch {
-    throw new UsageError('BAD_URL', `${flag} '${value}' is not a URL; expected ${protocols[0]}//host:port`);
+    throw new UsageError(
+      'BAD_URL',
+      `${flag} '${redactSecrets(value)}' is not a URL; expected ${protocols[0]}//host:port`,
+    );
   }
   if (!protocols.includes(u.protocol) || !u.hostname) {
     throw new UsageError(
       'BAD_URL',
-      `${flag} '${value}' is not valid; expected ${protocols.join(' or ')}//host:port (got protocol ${u.protocol})`,
+      `${flag} '${redactSecrets(value)}' is not valid; expected ${protocols.join(' or ')}//host:port (got protocol ${u.protocol})`,
     );
   }
   return u;
@@ -47,7 +53,13 @@ function parseUrl(flag: string, value: string, protocols: string[]): URL {
 
 function unreachable(flag: string, url: string, e: unknown): CachebenchError {
   const why = e instanceof Error ? e.message || e.name : String(e);
-  return new CachebenchError('INFRA_UNREACHABLE', `${flag} ${url} did not answer: ${why}`, { cause: e });
+  return new CachebenchError(
+    'INFRA_UNREACHABLE',
+    `${flag} ${redactSecrets(url)} did not answer: ${redactSecrets(why)}`,
+    {
+      cause: e,
+    },
+  );
 }
 
 /** Listen address "0.0.0.0:16379" / "[::]:16379" / "127.0.0.1:16379" → its port. */
@@ -123,6 +135,14 @@ export async function connectExternalInfra(opts: ExternalInfraOptions): Promise<
   if (opts.postgresProxyUrl)
     parseUrl('--postgres-proxy-url', opts.postgresProxyUrl, ['postgres:', 'postgresql:']);
   const toxiproxyUrl = tpU.origin;
+  // Toxiproxy's API has no authentication: on this machine it must be ours (or root's, e.g. a
+  // container engine's port forwarder), never another local user's listener.
+  if (['127.0.0.1', 'localhost', '[::1]'].includes(tpU.hostname)) {
+    const uid = process.getuid?.();
+    assertListenerOwned('--toxiproxy-url', Number(tpU.port || (tpU.protocol === 'https:' ? 443 : 80)), {
+      uids: uid === undefined ? [0] : [uid, 0],
+    });
+  }
 
   const versions: InfraHandle['versions'] = {};
   const checks = await Promise.allSettled([

@@ -1,17 +1,22 @@
 /**
  * `--infra local`: redis-server, a throwaway PostgreSQL cluster and toxiproxy-server as local
  * processes on free loopback ports, with Toxiproxy proxies `redis` and `postgres` in front.
- * Everything lives under one state dir, which stop() removes.
+ * Everything lives under one private state dir, which stop() removes. Redis and PostgreSQL
+ * require a per-run random password (the URLs carry it), because every local user reaches
+ * loopback ports; see docs/security.md.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { CachebenchError } from '../errors.ts';
+import { assertListenerOwned } from './listener.ts';
 import { freePort, requirePort } from './ports.ts';
 import { type ServiceProcess, spawnService, waitUntil } from './processes.ts';
-import { createStateDir, reapLeftovers } from './reaper.ts';
+import { createStateDir, reapLeftovers, recordPath } from './reaper.ts';
 import type { InfraHandle } from './types.ts';
 
 export interface LocalInfraOptions {
@@ -75,11 +80,15 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     missing('PostgreSQL initdb', "run 'npm run setup' (or apt-get install -y postgresql postgresql-contrib)");
   if (!bins.toxiproxy) missing('toxiproxy-server', "run 'npm run setup', or set TOXIPROXY_BIN");
 
-  const reaped = reapLeftovers();
+  const pgUser = postgresUser();
+  const reaped = reapLeftovers(pgUser ? [pgUser.uid] : []);
   if (reaped.killed.length > 0) {
     log(
       `reaped ${reaped.killed.length} process(es) left by an earlier run: ${reaped.killed.map((k) => `${k.name}[${k.pid}]`).join(', ')}`,
     );
+  }
+  for (const r of reaped.refused) {
+    log(`reaper: refused to act on ${r.rec.name ?? '?'}[${r.rec.pid ?? '?'}]: ${r.reason}`);
   }
 
   const taken = new Set<number>();
@@ -97,6 +106,19 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
   };
 
   const stateDir = createStateDir('infra');
+  // Per-run secrets: another local user reaches the loopback ports too, and must be refused.
+  const redisPassword = randomBytes(18).toString('base64url');
+  const pgPassword = randomBytes(18).toString('base64url');
+  // PostgreSQL's files must belong to the user it runs as. Run as the postgres user (we are
+  // root), it cannot enter our private state root, so it gets its own 0700 dir, recorded so
+  // the reaper removes it after a kill -9.
+  let pgBase = stateDir;
+  if (pgUser) {
+    pgBase = fs.mkdtempSync(path.join(os.tmpdir(), 'cachebench-pg-'));
+    recordPath(stateDir, pgBase);
+    fs.chmodSync(pgBase, 0o700);
+    fs.chownSync(pgBase, pgUser.uid, pgUser.gid);
+  }
   const started: ServiceProcess[] = [];
   let stopped = false;
   const stop = async () => {
@@ -104,32 +126,35 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     stopped = true;
     // Toxiproxy first so no client sees half-stopped backends through it, then the databases.
     for (const p of [...started].reverse()) await p.stop();
+    if (pgBase !== stateDir) fs.rmSync(pgBase, { recursive: true, force: true });
     fs.rmSync(stateDir, { recursive: true, force: true });
   };
 
   try {
     // --- Redis: no persistence; a cache under test must not write snapshots mid-run.
+    // The password goes in a 0600 config file, not argv: /proc/<pid>/cmdline is world-readable.
     const redisDir = path.join(stateDir, 'redis');
-    fs.mkdirSync(redisDir);
+    fs.mkdirSync(redisDir, { mode: 0o700 });
+    const redisConf = path.join(stateDir, 'redis.conf');
+    fs.writeFileSync(
+      redisConf,
+      [
+        `port ${ports.redis}`,
+        'bind 127.0.0.1',
+        'save ""',
+        'appendonly no',
+        `dir ${redisDir}`,
+        'protected-mode yes',
+        `requirepass ${redisPassword}`,
+        'maxclients 10000',
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
     const redis = spawnService({
       name: 'redis-server',
       command: bins.redis!,
-      args: [
-        '--port',
-        String(ports.redis),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--dir',
-        redisDir,
-        '--protected-mode',
-        'no',
-        '--maxclients',
-        '10000',
-      ],
+      args: [redisConf],
       logFile: path.join(stateDir, 'redis.log'),
       stateDir,
     });
@@ -137,27 +162,45 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
 
     // --- PostgreSQL: initdb into a dir the postgres user owns, then the postmaster directly
     // (not pg_ctl) so the PID we record is the server's.
-    const pgUser = postgresUser();
-    const pgDir = path.join(stateDir, 'pg');
-    const sockDir = path.join(stateDir, 'pgsock');
+    // Password (SCRAM) authentication on TCP and on the socket, and the socket in a 0700 dir.
+    const pgDir = path.join(pgBase, 'pg');
+    const sockDir = path.join(pgBase, 'pgsock');
+    const pwFile = path.join(pgBase, 'pwfile');
     fs.mkdirSync(pgDir, { mode: 0o700 });
-    fs.mkdirSync(sockDir);
+    fs.mkdirSync(sockDir, { mode: 0o700 });
+    fs.writeFileSync(pwFile, `${pgPassword}\n`, { mode: 0o600 });
     if (pgUser) {
-      fs.chownSync(pgDir, pgUser.uid, pgUser.gid);
-      fs.chownSync(sockDir, pgUser.uid, pgUser.gid);
-      fs.chownSync(stateDir, pgUser.uid, pgUser.gid);
+      for (const p of [pgDir, sockDir, pwFile]) fs.chownSync(p, pgUser.uid, pgUser.gid);
     }
     const t0 = Date.now();
-    execFileSync(
-      path.join(bins.pgBin!, 'initdb'),
-      ['-D', pgDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale', 'C'],
-      {
-        stdio: ['ignore', 'ignore', 'pipe'],
-        uid: pgUser?.uid,
-        gid: pgUser?.gid,
-        cwd: stateDir,
-      },
-    );
+    try {
+      execFileSync(
+        path.join(bins.pgBin!, 'initdb'),
+        [
+          '-D',
+          pgDir,
+          '-A',
+          'scram-sha-256',
+          '--pwfile',
+          pwFile,
+          '-U',
+          'postgres',
+          '--no-sync',
+          '-E',
+          'UTF8',
+          '--locale',
+          'C',
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          uid: pgUser?.uid,
+          gid: pgUser?.gid,
+          cwd: pgBase,
+        },
+      );
+    } finally {
+      fs.rmSync(pwFile, { force: true });
+    }
     log(`initdb ${Date.now() - t0} ms`);
     const postgres = spawnService({
       name: 'postgres',
@@ -171,6 +214,8 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
         sockDir,
         '-c',
         'listen_addresses=127.0.0.1',
+        '-c',
+        'unix_socket_permissions=0700',
         '-c',
         'shared_preload_libraries=pg_stat_statements',
         '-c',
@@ -190,7 +235,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       stateDir,
       uid: pgUser?.uid,
       gid: pgUser?.gid,
-      cwd: stateDir,
+      cwd: pgBase,
       // SIGINT = PostgreSQL's "fast" shutdown: rolls back sessions and exits promptly.
       stopSignal: 'SIGINT',
     });
@@ -206,10 +251,12 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     });
     started.push(toxiproxy);
 
-    const redisUrl = `redis://127.0.0.1:${ports.redis}`;
+    const redisAuth = `:${redisPassword}@`;
+    const pgAuth = `postgres:${pgPassword}@`;
+    const redisUrl = `redis://${redisAuth}127.0.0.1:${ports.redis}`;
     const toxiproxyUrl = `http://127.0.0.1:${ports.toxiproxy}`;
-    const adminUrl = `postgres://postgres@127.0.0.1:${ports.postgres}/postgres`;
-    const postgresUrl = `postgres://postgres@127.0.0.1:${ports.postgres}/${DATABASE}`;
+    const adminUrl = `postgres://${pgAuth}127.0.0.1:${ports.postgres}/postgres`;
+    const postgresUrl = `postgres://${pgAuth}127.0.0.1:${ports.postgres}/${DATABASE}`;
 
     const versions: InfraHandle['versions'] = {};
     await Promise.all([
@@ -265,6 +312,12 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       ),
     ]);
 
+    // Every port we hand out must be held by the process we started, not another user's.
+    const uids = pgUser ? [process.getuid!(), pgUser.uid] : undefined;
+    assertListenerOwned('redis-server', ports.redis, { pid: redis.pid });
+    assertListenerOwned('postgres', ports.postgres, { pid: postgres.pid, uids });
+    assertListenerOwned('toxiproxy-server', ports.toxiproxy, { pid: toxiproxy.pid });
+
     // Database + pg_stat_statements.
     const admin = new pg.Client({ connectionString: adminUrl });
     await admin.connect();
@@ -284,12 +337,15 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       },
     ]);
 
+    assertListenerOwned('toxiproxy proxy redis', ports.redisProxy, { pid: toxiproxy.pid });
+    assertListenerOwned('toxiproxy proxy postgres', ports.postgresProxy, { pid: toxiproxy.pid });
+
     const handle: InfraHandle = {
       kind: 'local',
       redisUrl,
-      redisProxyUrl: `redis://127.0.0.1:${ports.redisProxy}`,
+      redisProxyUrl: `redis://${redisAuth}127.0.0.1:${ports.redisProxy}`,
       postgresUrl,
-      postgresProxyUrl: `postgres://postgres@127.0.0.1:${ports.postgresProxy}/${DATABASE}`,
+      postgresProxyUrl: `postgres://${pgAuth}127.0.0.1:${ports.postgresProxy}/${DATABASE}`,
       toxiproxyUrl,
       versions,
       pids: started.map((p) => p.pid),

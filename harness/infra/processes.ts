@@ -56,7 +56,7 @@ export function spawnService(o: SpawnServiceOptions): ServiceProcess {
     throw new Error(`could not start ${o.name} (${o.command}): see ${o.logFile}`);
   }
   const pid = child.pid;
-  recordPid(o.stateDir, { pid, name: o.name, command: o.command });
+  recordPid(o.stateDir, { pid, name: o.name, command: o.command, uid: o.uid ?? process.getuid?.() });
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => resolve(code));
     child.once('error', () => resolve(null));

@@ -101,7 +101,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   // ones it declares (jitterFraction means nothing to lock). The target itself still rejects an
   // unknown option, so a typo in a strategy's own options fails loudly.
   const strategyOptions = Object.fromEntries(
-    Object.entries(s.cache).filter(([k]) => k in ctx.strategyDefaults),
+    Object.entries(s.cache).filter(([k]) => Object.hasOwn(ctx.strategyDefaults, k)),
   );
   const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
   const targets = await startTargets({

@@ -2,11 +2,11 @@
  * The run pipeline: resolve the matrix → provision → for each cell run, analyze and persist →
  * reports. results.json is rewritten after every cell; `resume` skips the cells already `ok`.
  */
-import fs from 'node:fs';
 import path from 'node:path';
+import { didYouMean } from '../../scenarios/did-you-mean.ts';
 import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.ts';
 import type { Scenario } from '../../scenarios/types.ts';
-import { loadStrategyModule } from '../../target/strategies/index.ts';
+import { loadStrategyModule, strategyNames } from '../../target/strategies/index.ts';
 import { analyzeCell } from '../analysis/index.ts';
 import { UsageError } from '../errors.ts';
 import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
@@ -16,7 +16,7 @@ import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../res
 import { runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
 import { Progress } from './progress.ts';
-import { cellId, writeResults } from './results-store.ts';
+import { cellId, claimRunDir, writeResults } from './results-store.ts';
 
 export const DEFAULT_COMPARISON = {
   scenarios: ['hot-key', 'mass-expiry', 'write-race', 'redis-outage'],
@@ -38,6 +38,10 @@ export interface RunOptions {
   command: string;
   /** Existing results to complete (resume). */
   resumeFrom?: RunResults;
+  /** Replace an existing run in outDir (`--force`). */
+  force?: boolean;
+  /** The caller already holds outDir (claimRunDir) and releases it after its reports. */
+  runDirClaimed?: boolean;
   log?: (line: string) => void;
 }
 
@@ -68,6 +72,54 @@ export function parseStrategyArg(arg: string): { label: string; spec: string } {
   return { label, spec };
 }
 
+/** A strategy module must load within this; a plugin whose import never settles is refused. */
+export const PLUGIN_IMPORT_TIMEOUT_MS = 10_000;
+
+async function importWithTimeout(spec: string) {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${spec}: import did not settle within ${PLUGIN_IMPORT_TIMEOUT_MS} ms (a top-level await that never resolves?)`,
+          ),
+        ),
+      PLUGIN_IMPORT_TIMEOUT_MS,
+    );
+  });
+  try {
+    return await Promise.race([loadStrategyModule(spec), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A scenario's `cache` options apply to every strategy in the matrix, each taking the ones it
+ * declares; a key no strategy declares (in the run or the catalog) is a typo and is refused.
+ */
+async function checkCacheOptions(
+  scenarios: Scenario[],
+  runDefaults: Record<string, unknown>[],
+): Promise<void> {
+  const known = new Set<string>();
+  const catalog = await Promise.all(strategyNames().map((n) => loadStrategyModule(n)));
+  for (const d of [...runDefaults, ...catalog.map((m) => m.defaults)]) {
+    for (const k of Object.keys(d)) known.add(k);
+  }
+  for (const s of scenarios) {
+    for (const k of Object.keys(s.cache)) {
+      if (!known.has(k)) {
+        throw new UsageError(
+          'UNKNOWN_CACHE_OPTION',
+          `scenario ${s.name}: cache.${k}: not an option of any strategy${didYouMean(k, known)} (allowed: ${[...known].sort().join(', ')})`,
+        );
+      }
+    }
+  }
+}
+
 /** Resolves names to definitions up front, so a typo fails before anything starts. */
 export async function planMatrix(
   o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>,
@@ -90,11 +142,12 @@ export async function planMatrix(
       );
     labels.add(label);
     try {
-      strategyDefaults.set(label, (await loadStrategyModule(spec)).defaults);
+      strategyDefaults.set(label, (await importWithTimeout(spec)).defaults);
     } catch (e) {
       throw new UsageError('UNKNOWN_STRATEGY', `--strategies: ${(e as Error).message}`, { cause: e });
     }
   }
+  await checkCacheOptions(scenarios, [...strategyDefaults.values()]);
   // Interleave strategies within a scenario and repeats across the matrix, so slow drift of the
   // shared machine does not land on one strategy.
   const cells: PlannedCell[] = [];
@@ -109,7 +162,9 @@ export async function planMatrix(
 export async function runMatrix(o: RunOptions): Promise<{ runDir: string; results: RunResults }> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const { cells: planned, strategyDefaults } = await planMatrix(o);
-  fs.mkdirSync(o.outDir, { recursive: true });
+  const release = o.runDirClaimed
+    ? () => {}
+    : claimRunDir(o.outDir, o.resumeFrom ? 'resume' : o.force ? 'force' : 'new');
 
   const results: RunResults = o.resumeFrom ?? {
     schemaVersion: RESULTS_SCHEMA_VERSION,
@@ -210,5 +265,6 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
     results.run.finishedAt = Date.now();
     writeResults(o.outDir, results);
   }
+  release();
   return { runDir: o.outDir, results };
 }
