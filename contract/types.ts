@@ -16,6 +16,15 @@ export interface RebuildEvent {
   start: number;
   end: number;
   reason: RebuildReason;
+  // --- target-observed loads (docs/measurements.md "Source loads"); absent in older results ---
+  /** Namespace of the read whose load closure ran. */
+  namespace?: string;
+  /** False when the load threw (it still reached, or tried to reach, the database). */
+  ok?: boolean;
+  /** Ran after its read returned or outside any request (a background refresh). */
+  background?: true;
+  /** The strategy did not label it through ctx.events.rebuild: the target inferred the reason. */
+  inferred?: true;
 }
 
 /** The cache counters of a target (summed over instances in a cell). */
@@ -44,6 +53,32 @@ export interface TargetStats {
   httpRequests: number;
   httpRequestsByEndpoint: Record<string, number>;
   cache: CacheCounters;
+  // --- target-observed sources and the strategy's own claims; absent in older results ---
+  /** What the target observed around the closures it hands a strategy (docs/measurements.md). */
+  sources?: {
+    /** Load closure calls (source loads), background ones included. */
+    loads: number;
+    loadsFailed: number;
+    /** Loads that started after their read returned or outside a request. */
+    loadsBackground: number;
+    /** Every closure call (load, write, counter) by endpoint, or 'background'. */
+    callsByEndpoint: Record<string, number>;
+    /** The calls that threw, same keys. */
+    failedByEndpoint: Record<string, number>;
+    /** Reads the strategy answered (hits + misses + stale + fallbacks as observed). */
+    reads: number;
+    /** Reads answered from the DB after an in-read load the strategy labelled 'early' (xfetch). */
+    earlyReads: number;
+  };
+  /** What the strategy reported through ctx.events (optional annotations, cross-checked). */
+  reported?: {
+    hits: number;
+    misses: number;
+    staleServed: number;
+    /** Read fallbacks only (write-behind's counter fallbacks are not reads). */
+    fallbacks: number;
+    rebuilds: number;
+  };
   writeBehind: {
     /** Increments buffered in Redis (write-behind only). */
     increments: number;

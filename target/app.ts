@@ -7,7 +7,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Db, UserRow } from './db.ts';
 import { DbError } from './db.ts';
-import { endpointContext, type TargetInstrumentation } from './instrumentation.ts';
+import { endpointContext, ReadScope, type TargetInstrumentation } from './instrumentation.ts';
 import { entityKey, type Keys, TEAM_MEMBERS_DEFAULTS } from './keys.ts';
 import type { TargetMetrics } from './metrics.ts';
 import type { IncrementRequest, ReadResult, ReadSource, Strategy, Versioned } from './strategy.ts';
@@ -236,21 +236,39 @@ export function createApp(deps: AppDeps): express.Express {
     res.end(r.json ?? JSON.stringify(r.value));
   };
 
+  /**
+   * Every read goes through here: the load closure the strategy gets is wrapped so the target
+   * itself records each source load, and the read is classified by what the target saw
+   * (instrumentation.ts `settleRead`), whatever the strategy reports.
+   */
+  const observedRead = async <T extends Versioned>(
+    key: string,
+    namespace: string,
+    dependsOn: string[],
+    load: () => Promise<T>,
+  ): Promise<ReadResult<T>> => {
+    const scope = new ReadScope(key, namespace);
+    let r: ReadResult<T>;
+    try {
+      r = await strategy.read({ key, namespace, dependsOn, load: () => events.observeLoad(scope, load) });
+    } catch (err) {
+      events.settleRead(scope, undefined);
+      throw err;
+    }
+    events.settleRead(scope, r.source);
+    return r;
+  };
+
   const userValue = (u: UserRow) => ({ user: u, versions: { [entityKey('user', u.id)]: u.version } });
 
   app.get(
     '/users/:id',
     route('read-user', async (req, res) => {
       const id = parseId('id', req.params.id);
-      const r = await strategy.read({
-        key: keys.user(id),
-        namespace: 'user',
-        dependsOn: [],
-        load: async () => {
-          const u = await db.getUser(id);
-          if (!u) throw new HttpError(404, `user ${id} not found`);
-          return userValue(u);
-        },
+      const r = await observedRead(keys.user(id), 'user', [], async () => {
+        const u = await db.getUser(id);
+        if (!u) throw new HttpError(404, `user ${id} not found`);
+        return userValue(u);
       });
       sendRead(res, r);
     }),
@@ -270,11 +288,12 @@ export function createApp(deps: AppDeps): express.Express {
         namespace: 'user',
         invalidates: [keys.teamMembers(teamId), keys.teamReport(teamId)],
         bumps: [keys.teamNamespace(teamId)],
-        write: async () => {
-          const u = await db.updateUser(id, patch);
-          if (!u) throw new HttpError(404, `user ${id} not found`);
-          return userValue(u);
-        },
+        write: () =>
+          events.observeCall(async () => {
+            const u = await db.updateUser(id, patch);
+            if (!u) throw new HttpError(404, `user ${id} not found`);
+            return userValue(u);
+          }),
       });
       res.setHeader('x-cache', 'none');
       res.json(committed);
@@ -292,18 +311,18 @@ export function createApp(deps: AppDeps): express.Express {
         limit: limit ?? TEAM_MEMBERS_DEFAULTS.limit,
         offset: offset ?? TEAM_MEMBERS_DEFAULTS.offset,
       };
-      const r = await strategy.read({
-        key: keys.teamMembers(teamId, page),
-        namespace: 'team-members',
-        dependsOn: [keys.teamNamespace(teamId)],
-        load: async () => {
+      const r = await observedRead(
+        keys.teamMembers(teamId, page),
+        'team-members',
+        [keys.teamNamespace(teamId)],
+        async () => {
           const t = await db.getTeamMembers(teamId, page);
           if (!t) throw new HttpError(404, `team ${teamId} not found`);
           const versions: Record<string, number> = {};
           for (const m of t.members) versions[entityKey('user', m.id)] = m.version;
           return { team: t, versions };
         },
-      });
+      );
       sendRead(res, r);
     }),
   );
@@ -312,17 +331,17 @@ export function createApp(deps: AppDeps): express.Express {
     '/teams/:id/report',
     route('read-team-report', async (req, res) => {
       const teamId = parseId('id', req.params.id);
-      const r = await strategy.read({
-        key: keys.teamReport(teamId),
-        namespace: 'team-report',
-        dependsOn: [keys.teamNamespace(teamId)],
-        load: async () => {
+      const r = await observedRead(
+        keys.teamReport(teamId),
+        'team-report',
+        [keys.teamNamespace(teamId)],
+        async () => {
           const rep = await db.getTeamReport(teamId);
           if (!rep) throw new HttpError(404, `team ${teamId} not found`);
           const { versions, ...report } = rep;
           return { report, versions };
         },
-      });
+      );
       sendRead(res, r);
     }),
   );
@@ -339,16 +358,19 @@ export function createApp(deps: AppDeps): express.Express {
     return {
       counterId: id,
       by,
-      incrementInDb: async (n) => {
-        const v = await db.incrementCounter(id, n);
-        if (v === null) throw new HttpError(404, `counter ${id} not found`);
-        return v;
-      },
-      readDb: async () => {
-        const v = await db.readCounter(id);
-        if (v === null) throw new HttpError(404, `counter ${id} not found`);
-        return v;
-      },
+      // Counted as source calls too: write-behind's flush calls these from a timer (background).
+      incrementInDb: (n) =>
+        events.observeCall(async () => {
+          const v = await db.incrementCounter(id, n);
+          if (v === null) throw new HttpError(404, `counter ${id} not found`);
+          return v;
+        }),
+      readDb: () =>
+        events.observeCall(async () => {
+          const v = await db.readCounter(id);
+          if (v === null) throw new HttpError(404, `counter ${id} not found`);
+          return v;
+        }),
     };
   };
 

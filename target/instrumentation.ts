@@ -1,19 +1,28 @@
 /**
- * What the target counts for the harness (definitions: docs/measurements.md). Strategies report through this
- * interface; the implementation keeps in-process counters, the rebuild event log served on the
- * control endpoint, and the prom-client metrics behind /metrics.
+ * What the target counts for the harness (docs/measurements.md "Source loads"). The figures are
+ * the target's own observations: app.ts wraps every `load` / `write` / counter closure it hands a
+ * strategy (`observeLoad`, `observeCall`) and classifies each read by the source it returned and
+ * whether a load ran during it (`settleRead`). What a strategy reports through `Instrumentation`
+ * (`ctx.events`) is optional: kept as `reported` for the harness's cross-check and, for
+ * `rebuild`, used only to label the reason of the load it wraps. A strategy that calls nothing
+ * is measured exactly like one that reports everything.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { RebuildEvent, TargetStats } from '../contract/types.ts';
 import type { CacheErrorKind } from './cache-client.ts';
+import type { ReadSource } from './strategy.ts';
 
+/** What a strategy may report (optional annotations; the target observes the same things itself). */
 export interface Instrumentation {
   hit(namespace: string): void;
   miss(namespace: string): void;
   staleServed(namespace: string): void;
   /** A read answered from the DB because Redis failed (fail-open). */
   fallback(namespace: string): void;
-  /** Wraps one source load: records a RebuildEvent {key, instance, start, end, reason}. */
+  /**
+   * Wraps one source load and labels its reason. The target records the load itself (around the
+   * closure it handed out); this only annotates it, and counts as the strategy's claim.
+   */
   rebuild<T>(key: string, reason: RebuildEvent['reason'], load: () => Promise<T>): Promise<T>;
   lockWait(ms: number): void;
   backgroundRefresh(): void;
@@ -38,6 +47,31 @@ export const endpointContext = new AsyncLocalStorage<string>();
 
 export function currentEndpoint(): string {
   return endpointContext.getStore() ?? 'background';
+}
+
+/** Attribution of work done outside any request (timers) or after its read returned. */
+export const BACKGROUND = 'background';
+
+/**
+ * One `strategy.read` as the target sees it. app.ts creates one per read request; the load
+ * closure it hands the strategy reports into it. On a cache hit no load runs, so the only cost
+ * is this object and `settleRead`'s couple of field reads.
+ */
+export class ReadScope {
+  readonly key: string;
+  readonly namespace: string;
+  /** Load closure calls that started while the read was still running. */
+  loads = 0;
+  /** An in-read load was annotated 'early' by the strategy (xfetch's early recompute). */
+  early = false;
+  settled = false;
+  source: ReadSource | undefined = undefined;
+  /** In-read loads that ended before the read returned: their reason depends on its source. */
+  pending: RebuildEvent[] | null = null;
+  constructor(key: string, namespace: string) {
+    this.key = key;
+    this.namespace = namespace;
+  }
 }
 
 /** A count with a breakdown by one label (namespace, endpoint, error kind). */
@@ -76,6 +110,20 @@ const TALLY_NAMES = [
   'lockWaitMs',
   'backgroundRefreshes',
   'rebuilds',
+  // Target-observed closure calls (loads, writes, counter calls) by endpoint or 'background'.
+  'sourceCalls',
+  'sourceCallsFailed',
+  'loads',
+  'loadsFailed',
+  'loadsBackground',
+  'reads',
+  'earlyReads',
+  // What the strategy reported through ctx.events (optional; cross-checked by the harness).
+  'reportedHits',
+  'reportedMisses',
+  'reportedStale',
+  'reportedFallbacks',
+  'reportedRebuilds',
   'wbIncrements',
   'wbFlushed',
   'wbLost',
@@ -110,30 +158,142 @@ export class TargetInstrumentation implements Instrumentation {
     this.maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
   }
 
+  // --- reported by the strategy (ctx.events): claims, cross-checked, never the figures ---
+
   hit(namespace: string): void {
-    this.current.hits.add(namespace);
+    this.current.reportedHits.add(namespace);
   }
   miss(namespace: string): void {
-    this.current.misses.add(namespace);
+    this.current.reportedMisses.add(namespace);
   }
   staleServed(namespace: string): void {
-    this.current.staleServed.add(namespace);
+    this.current.reportedStale.add(namespace);
   }
   fallback(namespace: string): void {
-    this.current.fallbacks.add(namespace);
+    this.current.reportedFallbacks.add(namespace);
   }
 
-  async rebuild<T>(key: string, reason: RebuildEvent['reason'], load: () => Promise<T>): Promise<T> {
-    const start = nowMs();
+  /**
+   * The reason handed to the next load closure call. `rebuild` sets it and calls `load`, which
+   * (when it is the target's closure, called synchronously as every strategy does) takes it at
+   * once; it is cleared as soon as `load()` returns its promise, so it never leaks to another load.
+   */
+  private annotation: RebuildEvent['reason'] | undefined = undefined;
+
+  async rebuild<T>(_key: string, reason: RebuildEvent['reason'], load: () => Promise<T>): Promise<T> {
+    this.current.reportedRebuilds.add(reason);
+    this.annotation = reason;
+    let p: Promise<T>;
     try {
-      return await load();
+      p = load();
     } finally {
-      this.recordRebuild({ key, instance: this.instanceId, start, end: nowMs(), reason });
+      this.annotation = undefined;
     }
+    return p;
+  }
+
+  // --- observed by the target around the closures it hands out (app.ts) ---
+
+  /**
+   * Runs one source load for `scope`'s read and records it as a RebuildEvent. A load that starts
+   * after its read returned (stale-while-revalidate's refresh) or outside any request is
+   * background work: recorded as such, and its DB queries are attributed to 'background'.
+   */
+  observeLoad<T>(scope: ReadScope, load: () => Promise<T>): Promise<T> {
+    const annotated = this.annotation;
+    this.annotation = undefined;
+    const background = scope.settled || endpointContext.getStore() === undefined;
+    if (!background) {
+      scope.loads++;
+      if (annotated === 'early') scope.early = true;
+    }
+    const start = nowMs();
+    const endpoint = background ? BACKGROUND : (endpointContext.getStore() as string);
+    const finish = (ok: boolean) => {
+      const e: RebuildEvent = {
+        key: scope.key,
+        namespace: scope.namespace,
+        instance: this.instanceId,
+        start,
+        end: nowMs(),
+        // Decided at settleRead for an in-read load the strategy did not label.
+        reason: annotated ?? (background ? 'refresh' : 'miss'),
+        ok,
+      };
+      if (background) e.background = true;
+      if (annotated === undefined) e.inferred = true;
+      this.countCall(endpoint, ok);
+      if (!ok) this.current.loadsFailed.add(scope.namespace);
+      if (background) this.current.loadsBackground.add(scope.namespace);
+      if (annotated === undefined && !background && !scope.settled) {
+        if (scope.pending === null) scope.pending = [e];
+        else scope.pending.push(e);
+      } else {
+        if (annotated === undefined && scope.source === 'fallback' && !background) e.reason = 'fallback';
+        this.recordRebuild(e);
+      }
+    };
+    const run = background ? () => endpointContext.run(BACKGROUND, load) : load;
+    return run().then(
+      (v) => {
+        finish(true);
+        return v;
+      },
+      (err: unknown) => {
+        finish(false);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Classifies a finished read by what the target saw: the source the strategy returned and
+   * whether a load closure ran during it. `source` is undefined when the read threw. The hit
+   * path costs two field reads and one tally.
+   */
+  settleRead(scope: ReadScope, source: ReadSource | undefined): void {
+    scope.settled = true;
+    scope.source = source;
+    const ns = scope.namespace;
+    if (source === 'cache' && scope.loads === 0) this.current.hits.add(ns);
+    else if (source === 'stale') this.current.staleServed.add(ns);
+    else if (source === 'fallback') this.current.fallbacks.add(ns);
+    else if (source !== undefined || scope.loads > 0) this.current.misses.add(ns);
+    if (source !== undefined) this.current.reads.add(ns);
+    if (source === 'db' && scope.early) this.current.earlyReads.add(ns);
+    const pending = scope.pending;
+    if (pending !== null) {
+      scope.pending = null;
+      for (const e of pending) {
+        if (source === 'fallback') e.reason = 'fallback';
+        this.recordRebuild(e);
+      }
+    }
+  }
+
+  /** Runs one write or counter closure, counted for the current endpoint (or background). */
+  observeCall<T>(fn: () => Promise<T>): Promise<T> {
+    const endpoint = endpointContext.getStore() ?? BACKGROUND;
+    return fn().then(
+      (v) => {
+        this.countCall(endpoint, true);
+        return v;
+      },
+      (err: unknown) => {
+        this.countCall(endpoint, false);
+        throw err;
+      },
+    );
+  }
+
+  private countCall(endpoint: string, ok: boolean): void {
+    this.current.sourceCalls.add(endpoint);
+    if (!ok) this.current.sourceCallsFailed.add(endpoint);
   }
 
   recordRebuild(e: RebuildEvent): void {
     this.current.rebuilds.add(e.reason);
+    this.current.loads.add(e.namespace ?? 'unknown');
     if (this.events.length >= this.maxEvents) {
       this.droppedEvents++;
       return;
@@ -188,18 +348,13 @@ export class TargetInstrumentation implements Instrumentation {
     this.current.breakerOpens.add('breaker');
   }
 
-  /** Rebuild events that ended at or after `since` (epoch ms), in end order. */
+  /**
+   * Rebuild events that ended at or after `since` (epoch ms). A linear filter: an in-read load is
+   * logged when its read returns, so the log is only nearly in end order.
+   */
   rebuildsSince(since = 0): RebuildEvent[] {
     if (since <= 0) return this.events.slice();
-    // Events are appended when they end, so `end` is non-decreasing: binary-search the start.
-    let lo = 0;
-    let hi = this.events.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.events[mid]!.end < since) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.events.slice(lo);
+    return this.events.filter((e) => e.end >= since);
   }
 
   snapshot(): TargetStats {
@@ -225,6 +380,23 @@ export class TargetInstrumentation implements Instrumentation {
         breakerOpens: c.breakerOpens.total,
         lockWaits: c.lockWaits.total,
         backgroundRefreshes: c.backgroundRefreshes.total,
+      },
+      sources: {
+        loads: c.loads.total,
+        loadsFailed: c.loadsFailed.total,
+        loadsBackground: c.loadsBackground.total,
+        callsByEndpoint: c.sourceCalls.byObject(),
+        failedByEndpoint: c.sourceCallsFailed.byObject(),
+        reads: c.reads.total,
+        earlyReads: c.earlyReads.total,
+      },
+      reported: {
+        hits: c.reportedHits.total,
+        misses: c.reportedMisses.total,
+        staleServed: c.reportedStale.total,
+        // Write-behind's counter fallbacks are not reads: the read figures are compared alone.
+        fallbacks: c.reportedFallbacks.total - (c.reportedFallbacks.by.get('counter') ?? 0),
+        rebuilds: c.reportedRebuilds.total,
       },
       writeBehind: {
         increments: c.wbIncrements.total,
@@ -281,6 +453,7 @@ export function mergeTargetStats(all: TargetStats[]): TargetStats {
       lockWaits: sum((s) => s.cache.lockWaits),
       backgroundRefreshes: sum((s) => s.cache.backgroundRefreshes),
     },
+    ...mergeObserved(all),
     writeBehind: {
       increments: sum((s) => s.writeBehind.increments),
       flushed: sum((s) => s.writeBehind.flushed),
@@ -290,6 +463,42 @@ export function mergeTargetStats(all: TargetStats[]): TargetStats {
       dbWrites: sum((s) => s.writeBehind.dbWrites),
     },
   };
+}
+
+/** The `sources` / `reported` blocks, summed; absent when any instance lacks them (old target). */
+function mergeObserved(all: TargetStats[]): Pick<TargetStats, 'sources' | 'reported'> {
+  const out: Pick<TargetStats, 'sources' | 'reported'> = {};
+  const sources = all.map((s) => s.sources);
+  if (sources.length > 0 && sources.every((s) => s !== undefined)) {
+    const ss = sources as NonNullable<TargetStats['sources']>[];
+    const sumRec = (recs: Record<string, number>[]) => {
+      const r: Record<string, number> = {};
+      for (const x of recs) for (const [k, v] of Object.entries(x)) r[k] = (r[k] ?? 0) + v;
+      return r;
+    };
+    out.sources = {
+      loads: ss.reduce((a, s) => a + s.loads, 0),
+      loadsFailed: ss.reduce((a, s) => a + s.loadsFailed, 0),
+      loadsBackground: ss.reduce((a, s) => a + s.loadsBackground, 0),
+      callsByEndpoint: sumRec(ss.map((s) => s.callsByEndpoint)),
+      failedByEndpoint: sumRec(ss.map((s) => s.failedByEndpoint)),
+      reads: ss.reduce((a, s) => a + s.reads, 0),
+      earlyReads: ss.reduce((a, s) => a + s.earlyReads, 0),
+    };
+  }
+  const reported = all.map((s) => s.reported);
+  if (reported.length > 0 && reported.every((r) => r !== undefined)) {
+    const rr = reported as NonNullable<TargetStats['reported']>[];
+    const sum = (f: (r: NonNullable<TargetStats['reported']>) => number) => rr.reduce((a, r) => a + f(r), 0);
+    out.reported = {
+      hits: sum((r) => r.hits),
+      misses: sum((r) => r.misses),
+      staleServed: sum((r) => r.staleServed),
+      fallbacks: sum((r) => r.fallbacks),
+      rebuilds: sum((r) => r.rebuilds),
+    };
+  }
+  return out;
 }
 
 function round3(n: number): number {

@@ -44,14 +44,43 @@ export function createMetrics(
     });
 
   fromTally('cachebench_target_http_requests_total', 'HTTP requests by endpoint', 'httpRequests', 'endpoint');
-  fromTally('cachebench_target_cache_hits_total', 'Reads answered from Redis', 'hits', 'namespace');
-  fromTally('cachebench_target_cache_misses_total', 'Reads that missed Redis', 'misses', 'namespace');
-  fromTally('cachebench_target_cache_stale_served_total', 'Stale values served', 'staleServed', 'namespace');
+  // Hits, misses, stale serves, fallbacks and rebuilds are what the target observed around the
+  // closures it hands the strategy; the strategy's own ctx.events claims are the reported_* series.
+  fromTally(
+    'cachebench_target_cache_hits_total',
+    'Reads answered from Redis with no source load (observed)',
+    'hits',
+    'namespace',
+  );
+  fromTally(
+    'cachebench_target_cache_misses_total',
+    'Reads answered from the DB (observed)',
+    'misses',
+    'namespace',
+  );
+  fromTally(
+    'cachebench_target_cache_stale_served_total',
+    'Stale values served (observed)',
+    'staleServed',
+    'namespace',
+  );
   fromTally(
     'cachebench_target_cache_fallbacks_total',
-    'Reads answered from the DB because Redis failed',
+    'Reads answered from the DB because Redis failed (observed)',
     'fallbacks',
     'namespace',
+  );
+  fromTally(
+    'cachebench_target_source_calls_total',
+    'Closure calls (loads, writes, counter calls) by endpoint or background (observed)',
+    'sourceCalls',
+    'endpoint',
+  );
+  fromTally(
+    'cachebench_target_reported_rebuilds_total',
+    'Rebuilds the strategy reported through ctx.events, by reason',
+    'reportedRebuilds',
+    'reason',
   );
   fromTally(
     'cachebench_target_db_queries_total',
@@ -68,7 +97,7 @@ export function createMetrics(
   fromTally('cachebench_target_redis_errors_total', 'Failed Redis calls by kind', 'redisErrors', 'kind');
   fromTally(
     'cachebench_target_rebuilds_total',
-    'Source loads caused by a miss or a refresh',
+    'Source loads the target observed, by reason',
     'rebuilds',
     'reason',
   );

@@ -2,7 +2,8 @@
  * The one small interface every caching strategy implements (docs/strategies.md).
  *
  * A strategy sees the world through `StrategyContext`: a fail-open/fail-closed Redis wrapper
- * (`cache`), an instrumentation sink (`events`) and its own options. It never talks to `pg`
+ * (`cache`), an optional instrumentation sink (`events`: the target measures hits, misses and
+ * loads itself around the closures it hands out) and its own options. It never talks to `pg`
  * directly: the route hands it a `load`/`write` closure, so the strategy only decides *when*
  * the database is touched and what goes into Redis.
  */
@@ -27,7 +28,7 @@ export interface ReadRequest<T extends Versioned> {
    * their version counters into the cache key; others ignore it.
    */
   dependsOn: string[];
-  /** Loads the value from PostgreSQL. Every call is one rebuild (counted by the strategy). */
+  /** Loads the value from PostgreSQL. Every call is one rebuild, counted by the target itself. */
   load: () => Promise<T>;
 }
 

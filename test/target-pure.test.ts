@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { resolveTargetOptions, TargetOptionError } from '../target/config.ts';
-import { mergeTargetStats, TargetInstrumentation } from '../target/instrumentation.ts';
+import {
+  endpointContext,
+  mergeTargetStats,
+  ReadScope,
+  TargetInstrumentation,
+} from '../target/instrumentation.ts';
 import {
   createKeys,
   entityKey,
@@ -115,13 +120,25 @@ describe('instrumentation', () => {
     ev.writeBehindDirect(2);
     ev.counterDbWrite();
     ev.httpRequest('read-user');
-    const v = await ev.rebuild('cb:user:1', 'miss', async () => 7);
-    expect(v).toBe(7);
-    await expect(
-      ev.rebuild('cb:user:2', 'refresh', async () => {
-        throw new Error('db down');
-      }),
-    ).rejects.toThrow('db down');
+    // What the target observes around its closures (app.ts): two hits, a miss that loads (labelled
+    // by the strategy's rebuild), a stale serve, a fallback, and a refresh after its read returned.
+    await endpointContext.run('read-user', async () => {
+      ev.settleRead(new ReadScope('cb:user:9', 'user'), 'cache');
+      ev.settleRead(new ReadScope('cb:user:9', 'user'), 'cache');
+      const miss = new ReadScope('cb:user:1', 'user');
+      const v = await ev.rebuild('cb:user:1', 'miss', () => ev.observeLoad(miss, async () => 7));
+      expect(v).toBe(7);
+      ev.settleRead(miss, 'db');
+      ev.settleRead(new ReadScope('cb:user:3', 'user'), 'stale');
+      ev.settleRead(new ReadScope('cb:user:4', 'user'), 'fallback');
+      const stale = new ReadScope('cb:user:2', 'user');
+      ev.settleRead(stale, 'stale');
+      await expect(
+        ev.observeLoad(stale, async () => {
+          throw new Error('db down');
+        }),
+      ).rejects.toThrow('db down');
+    });
 
     const s = ev.snapshot();
     expect(s.dbQueries).toBe(3);
@@ -134,7 +151,7 @@ describe('instrumentation', () => {
       hits: 2,
       misses: 1,
       fallbacks: 1,
-      staleServed: 1,
+      staleServed: 2,
       redisErrors: 1,
       redisTimeouts: 1,
       breakerOpens: 1,
@@ -149,10 +166,14 @@ describe('instrumentation', () => {
       dbWrites: 1,
     });
 
+    // The strategy's own calls are kept apart, as claims.
+    expect(s.reported).toEqual({ hits: 2, misses: 1, staleServed: 1, fallbacks: 1, rebuilds: 1 });
+    expect(s.sources).toMatchObject({ loads: 2, loadsFailed: 1, loadsBackground: 1, reads: 6 });
+    expect(s.sources?.callsByEndpoint).toEqual({ 'read-user': 1, background: 1 });
     const events = ev.rebuildsSince(0);
-    expect(events.map((e) => [e.key, e.reason, e.instance])).toEqual([
-      ['cb:user:1', 'miss', 't-1'],
-      ['cb:user:2', 'refresh', 't-1'],
+    expect(events.map((e) => [e.key, e.reason, e.instance, e.ok, e.background, e.inferred])).toEqual([
+      ['cb:user:1', 'miss', 't-1', true, undefined, undefined],
+      ['cb:user:2', 'refresh', 't-1', false, true, true],
     ]);
     for (const e of events) {
       expect(e.end).toBeGreaterThanOrEqual(e.start);
@@ -168,7 +189,7 @@ describe('instrumentation', () => {
     expect(z.cache.hits).toBe(0);
     expect(z.dbQueriesByEndpoint).toEqual({});
     expect(ev.rebuildsSince(0)).toEqual([]);
-    ev.hit('user');
+    ev.settleRead(new ReadScope('cb:user:1', 'user'), 'cache');
     expect(ev.lifetimeOf('hits').total).toBe(3);
     expect(ev.lifetimeOf('dbQueries').by.get('read-user')).toBe(2);
   });
@@ -179,7 +200,7 @@ describe('instrumentation', () => {
     a.dbQuery('read-user', 1);
     b.dbQuery('read-user', 2);
     b.dbQuery('read-team-report', 3);
-    a.hit('user');
+    a.settleRead(new ReadScope('cb:user:1', 'user'), 'cache');
     const m = mergeTargetStats([a.snapshot(), b.snapshot()]);
     expect(m.instances).toBe(2);
     expect(m.dbQueries).toBe(3);

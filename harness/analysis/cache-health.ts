@@ -1,7 +1,9 @@
 /**
- * Cache health (docs/measurements.md): what an operator would watch on a
- * dashboard. Counts come from the target (cell.target.cache, all instances summed) and from a
- * Redis INFO/SCAN snapshot taken at the end of the cell (cell.redis).
+ * Cache health: what an operator would watch on a dashboard. Counts come from the target
+ * (cell.target.cache, all instances summed) — hits, misses, stale serves and fallbacks as the
+ * target observed them (the source each read returned and whether a load ran during it), not as
+ * the strategy counts them; the strategy's own figure is kept beside it (`reportedHitRatio`) —
+ * and from a Redis INFO/SCAN snapshot taken at the end of the cell (cell.redis).
  */
 import type { CellResult } from '../results/schema.ts';
 import { ratio } from './stats.ts';
@@ -10,12 +12,14 @@ import type { CacheHealthAnalysis } from './types.ts';
 export function analyzeCacheHealth(cell: CellResult): CacheHealthAnalysis {
   const c = cell.target.cache;
   const r = cell.redis;
+  const rep = cell.target.reported;
   let minHit: number | null = null;
   for (const h of cell.series.hitRatio) if (h !== null && (minHit === null || h < minHit)) minHit = h;
   return {
     hits: c.hits,
     misses: c.misses,
     hitRatio: ratio(c.hits, c.hits + c.misses),
+    reportedHitRatio: rep ? ratio(rep.hits, rep.hits + rep.misses) : null,
     minHitRatioPerSecond: minHit,
     redisKeyspaceHitRatio: r ? ratio(r.keyspaceHits, r.keyspaceHits + r.keyspaceMisses) : null,
     staleServed: c.staleServed,

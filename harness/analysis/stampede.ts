@@ -1,6 +1,8 @@
 /**
- * Stampede (docs/measurements.md). A rebuild is one RebuildEvent (a source load caused by a miss or a
- * refresh). Rebuilds of one key, merged across every target instance, are grouped into expiry
+ * Stampede (docs/measurements.md). A rebuild is one RebuildEvent: a source load the TARGET
+ * observed around the load closure it handed the strategy (target/instrumentation.ts
+ * `observeLoad`), whether or not the strategy reported it — so a strategy that calls no
+ * `ctx.events` method gets the same exact figures as one that does. Rebuilds of one key, merged across every target instance, are grouped into expiry
  * episodes:
  *
  *   sort the key's rebuilds by start; an episode opens with the first rebuild not yet grouped,
@@ -128,6 +130,7 @@ export function dbPeakAround(cell: CellResult, starts: readonly number[], radius
  * would only measure request concurrency.
  */
 export function stampedeApplies(cell: CellResult): boolean {
+  // Observed by the target (a read that returned 'cache' with no load, or 'stale').
   return cell.target.cache.hits + cell.target.cache.staleServed > 0;
 }
 
@@ -181,10 +184,21 @@ export function analyzeStampede(cell: CellResult, graceMs = DEFAULT_GRACE_MS): S
     )
       hot = k;
   }
+  let failedLoads = 0;
+  let backgroundLoads = 0;
+  let inferredReasons = 0;
+  for (const r of cell.rebuilds) {
+    if (r.ok === false) failedLoads++;
+    if (r.background) backgroundLoads++;
+    if (r.inferred) inferredReasons++;
+  }
   return {
     applies,
     rebuilds: expiryRebuilds.length,
     fallbackLoads: cell.rebuilds.length - expiryRebuilds.length,
+    failedLoads,
+    backgroundLoads,
+    inferredReasons,
     episodes: episodes.length,
     rebuildsPerExpiry: applies && hot ? hot.rebuilds / hot.episodes : null,
     hotKey: hot ? hot.key : null,

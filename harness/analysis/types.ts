@@ -7,7 +7,7 @@
 import type { CacheCounters } from '../../contract/types.ts';
 import type { CellResult } from '../results/schema.ts';
 
-export const ANALYSIS_VERSION = 1;
+export const ANALYSIS_VERSION = 2;
 
 export interface Percentiles {
   count: number;
@@ -68,6 +68,13 @@ export interface StampedeAnalysis {
   rebuilds: number;
   /** Reads answered from the DB because Redis failed; not part of any episode. */
   fallbackLoads: number;
+  // --- target-observed loads (analysis v2; 0 for results whose events lack these fields) ---
+  /** Loads that threw (they still reached, or tried to reach, the database). */
+  failedLoads: number;
+  /** Loads that ran after their read returned or outside a request (background refreshes). */
+  backgroundLoads: number;
+  /** Loads the strategy did not label through ctx.events.rebuild (reason inferred by the target). */
+  inferredReasons: number;
   episodes: number;
   /**
    * Mean rebuilds per expiry episode of the HOT key — the key with the most rebuilds (ideal 1);
@@ -189,7 +196,10 @@ export interface FailOpenAnalysis {
 
 /** The target's cache counters (all instances) plus what Redis and the driver saw. */
 export interface CacheHealthAnalysis extends CacheCounters {
+  /** Observed by the target (analysis v2): hits / (hits + misses). */
   hitRatio: number | null;
+  /** What the strategy's own ctx.events calls give; null when it reported no hit or miss. */
+  reportedHitRatio: number | null;
   minHitRatioPerSecond: number | null;
   redisKeyspaceHitRatio: number | null;
   evictions: number | null;

@@ -20,7 +20,102 @@ export const VALIDITY_THRESHOLDS = {
   lagErrorMs: 100,
   /** Fault applied or removed later than planned by more than this, ms. */
   faultLateMs: 50,
+  /**
+   * Target-observed source calls vs DB queries (per endpoint) and vs pg_stat_statements: allowed
+   * difference = max(absolute, relative × the larger side). Covers loads in flight at the counter
+   * reset and at the final snapshot.
+   */
+  sourceAbs: 3,
+  sourceRel: 0.01,
+  /** What a strategy reports (ctx.events) vs what the target observed, the same way. */
+  selfReportAbs: 5,
+  selfReportRel: 0.02,
 };
+
+/**
+ * Endpoints whose every DB query runs inside a closure the target hands the strategy (one
+ * statement per closure call), so their query count must equal their observed closure calls.
+ * Writes and counter routes also query outside closures (team lookup, counter existence check).
+ * 'background' is work outside any request: refreshes after the read returned, flushes.
+ */
+export const SELF_CONTAINED_ENDPOINTS = ['read-user', 'read-team-members', 'read-team-report', 'background'];
+
+/** Statements (target/db.ts) that a read's load closure runs: one per source load. */
+export const LOAD_STATEMENTS = ['get-user', 'get-user-slow', 'team-members', 'team-report'];
+
+const TAG = /^\/\* cachebench:([a-z0-9-]+) \*\//;
+
+function within(a: number, b: number, abs: number, rel: number): boolean {
+  return Math.abs(a - b) <= Math.max(abs, rel * Math.max(a, b));
+}
+
+/**
+ * Cross-checks of the target's own observations (docs/measurements.md "Cross-checks"): each
+ * returns a one-line description of what disagrees, or null. Exported for tests.
+ */
+export function sourceLoadMismatch(cell: CellResult, th = VALIDITY_THRESHOLDS): string | null {
+  const src = cell.target.sources;
+  if (!src) return null;
+  const out: string[] = [];
+  for (const ep of SELF_CONTAINED_ENDPOINTS) {
+    const calls = src.callsByEndpoint[ep] ?? 0;
+    const failed = src.failedByEndpoint[ep] ?? 0;
+    const queries = cell.target.dbQueriesByEndpoint[ep] ?? 0;
+    // A call that failed before reaching PostgreSQL (no pooled connection) issued no query.
+    const tol = Math.max(th.sourceAbs, th.sourceRel * Math.max(calls, queries));
+    if (queries < calls - failed - tol || queries > calls + tol) {
+      out.push(`${ep}: ${calls} closure calls observed (${failed} failed) but ${queries} DB queries counted`);
+    }
+  }
+  return out.length ? out.join('; ') : null;
+}
+
+export function pgStatLoadMismatch(cell: CellResult, th = VALIDITY_THRESHOLDS): string | null {
+  const src = cell.target.sources;
+  const pg = cell.pgStatStatements;
+  if (!src || !pg) return null;
+  // Only when the snapshot lists every statement (it keeps the top rows by calls).
+  if (pg.top.reduce((a, r) => a + r.calls, 0) !== pg.calls) return null;
+  let pgLoads = 0;
+  for (const r of pg.top) {
+    const m = TAG.exec(r.query);
+    if (m && LOAD_STATEMENTS.includes(m[1]!)) pgLoads += r.calls;
+  }
+  const okLoads = src.loads - src.loadsFailed;
+  const tol = Math.max(th.sourceAbs, th.sourceRel * Math.max(src.loads, pgLoads));
+  // pg_stat_statements counts completed statements: at least the loads that succeeded, at most all.
+  if (pgLoads < okLoads - tol || pgLoads > src.loads + tol) {
+    return `target observed ${src.loads} source loads (${src.loadsFailed} failed) but pg_stat_statements counted ${pgLoads} load statements`;
+  }
+  return null;
+}
+
+export function selfReportMismatch(cell: CellResult, th = VALIDITY_THRESHOLDS): string | null {
+  const rep = cell.target.reported;
+  const src = cell.target.sources;
+  if (!rep || !src) return null;
+  const c = cell.target.cache;
+  const out: string[] = [];
+  // Only claims the strategy made are checked: reporting is optional, silence is not a lie.
+  if (rep.rebuilds > 0 && !within(rep.rebuilds, src.loads, th.selfReportAbs, th.selfReportRel)) {
+    out.push(`reported ${rep.rebuilds} rebuilds, target observed ${src.loads} source loads`);
+  }
+  // A strategy may count fewer hits than observed (a lock waiter served from the cache is a miss
+  // in its books) but not more than were served from the cache (plus early recomputes it labelled).
+  const hitCeiling = c.hits + src.earlyReads;
+  if (rep.hits > 0 && rep.hits > hitCeiling + Math.max(th.selfReportAbs, th.selfReportRel * rep.hits)) {
+    out.push(
+      `reported ${rep.hits} hits, target observed ${c.hits} cache hits (+${src.earlyReads} early recomputes)`,
+    );
+  }
+  if (rep.staleServed > 0 && !within(rep.staleServed, c.staleServed, th.selfReportAbs, th.selfReportRel)) {
+    out.push(`reported ${rep.staleServed} stale serves, target observed ${c.staleServed}`);
+  }
+  if (rep.fallbacks > 0 && !within(rep.fallbacks, c.fallbacks, th.selfReportAbs, th.selfReportRel)) {
+    out.push(`reported ${rep.fallbacks} fallbacks, target observed ${c.fallbacks}`);
+  }
+  return out.length ? out.join('; ') : null;
+}
 
 export interface ValidityInputs {
   dbLoad: DbLoadAnalysis;
@@ -147,6 +242,33 @@ export function analyzeValidity(
       'warning',
       `target counted ${db.totalQueries} DB queries, pg_stat_statements ${db.pgStatCalls} (${pct(db.pgStatRelativeDiff)} apart, tolerance ${pct(PG_STAT_TOLERANCE)})`,
       'a query path bypasses the counting pool wrapper, or pg_stat_statements was not reset before the cell',
+    );
+  }
+  const sourceDiff = sourceLoadMismatch(cell, th);
+  if (sourceDiff) {
+    add(
+      'source-load-mismatch',
+      'error',
+      `target closure calls vs DB queries disagree: ${sourceDiff}`,
+      'a query path bypasses the closures the target hands the strategy, or counters were not reset together',
+    );
+  }
+  const pgDiff = pgStatLoadMismatch(cell, th);
+  if (pgDiff) {
+    add(
+      'pg-stat-load-mismatch',
+      'error',
+      pgDiff,
+      'source loads are not what reached PostgreSQL: check that pg_stat_statements was reset with the target counters',
+    );
+  }
+  const reportDiff = selfReportMismatch(cell, th);
+  if (reportDiff) {
+    add(
+      'self-report-mismatch',
+      'error',
+      `the strategy's own events disagree with what the target observed: ${reportDiff}`,
+      "the figures use the target's observations; fix the strategy's ctx.events calls or stop making them",
     );
   }
   if (inputs.historyError) {
