@@ -5,6 +5,7 @@
  */
 import type { Budgets } from '../../scenarios/types.ts';
 import type { CellResult } from '../results/schema.ts';
+import { lostIncrementsOf } from './fail-open.ts';
 import type { BudgetCheck, CellAnalysis } from './types.ts';
 
 type BudgetKey = keyof Budgets;
@@ -76,7 +77,7 @@ export const BUDGETS: Record<BudgetKey, BudgetDef> = {
     value: (a) => {
       const wb = a.failOpen.writeBehind;
       if (!wb) return { value: null, note: 'no counter increments in this cell', passIfNull: true };
-      return { value: Math.max(wb.lost, wb.historyLostLowerBound ?? 0) };
+      return { value: lostIncrementsOf(wb) };
     },
     fmt: num,
   },

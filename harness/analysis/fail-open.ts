@@ -55,10 +55,12 @@ export interface WindowSpec {
 
 export function faultLabel(f: FaultRecord): string {
   const s = f.spec as {
+    process?: string;
     proxy?: string;
     down?: boolean;
     toxic?: { type?: string; attributes?: Record<string, unknown> };
   };
+  if (s.process) return s.process;
   const what = s.down ? 'down' : s.toxic?.type ? `${s.toxic.type}${attrs(s.toxic.attributes)}` : 'fault';
   return `${s.proxy ?? '?'} ${what}`;
 }
@@ -387,5 +389,23 @@ function writeBehind(cell: CellResult, acc: FaultWindowAccumulator | null): Writ
       wb.increments > 0 && wb.flushWrites !== undefined ? wb.flushWrites / wb.increments : null,
     historyLostLowerBound: hist ? hist.lost : null,
     countersChecked: hist ? hist.counters : 0,
+    reconciled: reconcile(cell, acc),
   };
+}
+
+/** Lost increments by reconciliation: the driver's acknowledgements against the database. */
+function reconcile(cell: CellResult, acc: FaultWindowAccumulator | null): WriteBehindAnalysis['reconciled'] {
+  const t = cell.counterTotals;
+  if (!t || !acc?.incrRecords) return null;
+  const committed = t.afterFinalFlush - t.atLoadStart;
+  return { acknowledged: acc.incrAcked, committed, lost: acc.incrAcked - committed };
+}
+
+/**
+ * The lost-increments figure budgets and reports use: the reconciliation when the cell has one;
+ * for older results, the target's count or the history bound, whichever is larger.
+ */
+export function lostIncrementsOf(wb: WriteBehindAnalysis): number {
+  if (wb.reconciled) return wb.reconciled.lost;
+  return Math.max(wb.lost, wb.historyLostLowerBound ?? 0);
 }

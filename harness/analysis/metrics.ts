@@ -3,6 +3,7 @@
  * direction and a one-line note on how it was measured (the reports print the note next to the
  * table, so a reader never has to guess what a number means).
  */
+import { lostIncrementsOf } from './fail-open.ts';
 import type { CellAnalysis } from './types.ts';
 
 export type MetricId =
@@ -184,7 +185,7 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'lost increments',
     unit: '',
     better: 'lower',
-    how: 'write-behind increments lost (target count, or the history bound if larger)',
+    how: 'increments acknowledged (200 in the driver history) minus what the counters in PostgreSQL gained after the final flush (harness query)',
   },
   dbWritesPerIncrement: {
     id: 'dbWritesPerIncrement',
@@ -237,7 +238,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     faultDbMultiplier: maxOf(applied.map((w) => w.dbMultiplier)),
     recoverySeconds: recovery,
     staleAfterRecovery: applied.length ? applied.reduce((s, w) => s + w.staleReadsAfterRecovery, 0) : null,
-    lostIncrements: wb ? Math.max(wb.lost, wb.historyLostLowerBound ?? 0) : null,
+    lostIncrements: wb ? lostIncrementsOf(wb) : null,
     dbWritesPerIncrement: wb ? wb.dbWritesPerIncrement : null,
     flushWritesPerBufferedIncrement: wb ? wb.flushWritesPerBufferedIncrement : null,
   };

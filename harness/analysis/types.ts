@@ -171,6 +171,16 @@ export interface WriteBehindAnalysis {
   /** From the history: acknowledged increments missing from the last read of each counter. */
   historyLostLowerBound: number | null;
   countersChecked: number;
+  // --- Reconciliation (issue 11): the lost-increments figure; `lost` above is the target's own
+  // count, kept as a cross-check only.
+  /**
+   * acknowledged = increments the driver saw answered 200 (history); committed = what the counters
+   * in PostgreSQL gained by the end of the cell, after the final flush (harness's own query);
+   * lost = acknowledged − committed (negative: the DB took increments the driver never saw
+   * acknowledged, e.g. a timed-out request that did commit). null when the cell has no
+   * counterTotals (older results) or no history.
+   */
+  reconciled: { acknowledged: number; committed: number; lost: number } | null;
 }
 
 export interface FailOpenAnalysis {

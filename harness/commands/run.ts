@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
-import { DEFAULT_COMPARISON, runMatrix } from '../pipeline/run.ts';
+import { DEFAULT_COMPARISON, failedCells, runMatrix } from '../pipeline/run.ts';
 
 export interface RunFlags {
   scenarios?: string;
@@ -120,5 +120,12 @@ export async function runCommand(f: RunFlags): Promise<void> {
     const { gateRun } = await import('../gate/index.ts');
     const verdict = await gateRun(f.baseline, runDir);
     if (!verdict.pass) process.exitCode = 1;
+  }
+  // A failed cell fails the run: a CI job must not pass on a matrix that did not measure.
+  const failed = failedCells(results);
+  if (failed.length > 0) {
+    process.stderr.write(`\n${failed.length} cell(s) failed:\n`);
+    for (const c of failed) process.stderr.write(`✘ ${c.id}: ${c.reason}\n`);
+    process.exitCode = 1;
   }
 }

@@ -10,6 +10,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { CachebenchError } from '../errors.ts';
 import { freePort, requirePort } from './ports.ts';
+import { watchServices } from './process-control.ts';
 import { type ServiceProcess, spawnService, waitUntil } from './processes.ts';
 import { createStateDir, reapLeftovers } from './reaper.ts';
 import type { InfraHandle } from './types.ts';
@@ -99,9 +100,11 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
   const stateDir = createStateDir('infra');
   const started: ServiceProcess[] = [];
   let stopped = false;
+  let processes: InfraHandle['processes'];
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    processes?.stopWatching();
     // Toxiproxy first so no client sees half-stopped backends through it, then the databases.
     for (const p of [...started].reverse()) await p.stop();
     fs.rmSync(stateDir, { recursive: true, force: true });
@@ -111,7 +114,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     // --- Redis: no persistence; a cache under test must not write snapshots mid-run.
     const redisDir = path.join(stateDir, 'redis');
     fs.mkdirSync(redisDir);
-    const redis = spawnService({
+    const redisSpawn = (o: { persistence: boolean }) => ({
       name: 'redis-server',
       command: bins.redis!,
       args: [
@@ -122,7 +125,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
         '--save',
         '',
         '--appendonly',
-        'no',
+        o.persistence ? 'yes' : 'no',
         '--dir',
         redisDir,
         '--protected-mode',
@@ -133,6 +136,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       logFile: path.join(stateDir, 'redis.log'),
       stateDir,
     });
+    const redis = spawnService(redisSpawn({ persistence: false }));
     started.push(redis);
 
     // --- PostgreSQL: initdb into a dir the postgres user owns, then the postmaster directly
@@ -159,7 +163,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       },
     );
     log(`initdb ${Date.now() - t0} ms`);
-    const postgres = spawnService({
+    const postgresSpawn = {
       name: 'postgres',
       command: path.join(bins.pgBin!, 'postgres'),
       args: [
@@ -192,8 +196,9 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       gid: pgUser?.gid,
       cwd: stateDir,
       // SIGINT = PostgreSQL's "fast" shutdown: rolls back sessions and exits promptly.
-      stopSignal: 'SIGINT',
-    });
+      stopSignal: 'SIGINT' as const,
+    };
+    const postgres = spawnService(postgresSpawn);
     started.push(postgres);
 
     // --- Toxiproxy.
@@ -284,6 +289,37 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       },
     ]);
 
+    processes = watchServices(
+      [
+        {
+          name: 'redis-server',
+          service: 'redis',
+          proc: redis,
+          respawn: (o) => spawnService(redisSpawn(o)),
+          ready: (p) =>
+            waitUntil('redis-server', () => redisAnswers(redisUrl), { timeoutMs: 10_000, proc: p }),
+          volatileData: [path.join(redisDir, 'appendonlydir'), path.join(redisDir, 'dump.rdb')],
+        },
+        {
+          name: 'postgres',
+          service: 'postgres',
+          proc: postgres,
+          respawn: () => spawnService(postgresSpawn),
+          ready: (p) =>
+            waitUntil('postgres', () => postgresAnswers(postgresUrl), {
+              timeoutMs: 20_000,
+              proc: p,
+              intervalMs: 50,
+            }),
+          // A planned PostgreSQL restart is a fast shutdown, so the new postmaster finds no
+          // orphaned backends holding the shared memory.
+          killSignal: 'SIGINT',
+        },
+        { name: 'toxiproxy-server', proc: toxiproxy },
+      ],
+      (old, next) => started.splice(started.indexOf(old), 1, next),
+    );
+
     const handle: InfraHandle = {
       kind: 'local',
       redisUrl,
@@ -293,6 +329,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       toxiproxyUrl,
       versions,
       pids: started.map((p) => p.pid),
+      processes,
       stop,
       [Symbol.asyncDispose]: stop,
     };
@@ -313,4 +350,33 @@ export async function createProxies(
     body: JSON.stringify(proxies.map((p) => ({ ...p, enabled: true }))),
   });
   if (!r.ok) throw new Error(`toxiproxy /populate failed: ${r.status} ${await r.text()}`);
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    // While an AOF loads Redis answers LOADING: not ready yet.
+    return (await c.ping()) === 'PONG';
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return true;
+  } finally {
+    await c.end().catch(() => {});
+  }
 }

@@ -206,6 +206,13 @@ export interface CellResult {
   historyFile: string;
   /** Wall time of each pipeline step of the cell (reset+seed, startTargets, warm, load, …), ms. */
   phaseMs?: Record<string, number>;
+  // --- Reconciliation (process faults, issue 11) ---
+  /**
+   * Sum of every counter in PostgreSQL, read over the harness's own connection: when the load
+   * started, and after the targets stopped (write-behind's final flush). Present when the
+   * scenario increments counters. committed = afterFinalFlush − atLoadStart.
+   */
+  counterTotals?: { atLoadStart: number; afterFinalFlush: number };
   /** Filled by harness/analysis when the cell ends; reports read only this and the raw fields. */
   analysis?: Record<string, unknown>;
 }
