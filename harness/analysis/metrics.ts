@@ -11,6 +11,7 @@ export type MetricId =
   | 'dbPeak'
   | 'dbReduction'
   | 'p50'
+  | 'p95'
   | 'p99'
   | 'errorRate'
   | 'hitRatio'
@@ -64,6 +65,13 @@ export const METRICS: Record<MetricId, MetricDef> = {
   p50: {
     id: 'p50',
     label: 'p50 latency',
+    unit: 'ms',
+    better: 'lower',
+    how: 'all requests, measured from the scheduled send time (open model, no coordinated omission)',
+  },
+  p95: {
+    id: 'p95',
+    label: 'p95 latency',
     unit: 'ms',
     better: 'lower',
     how: 'all requests, measured from the scheduled send time (open model, no coordinated omission)',
@@ -222,6 +230,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     dbPeak: a.dbLoad.peakPerSecond,
     dbReduction: null,
     p50: a.latency.p50,
+    p95: a.latency.p95 ?? null,
     p99: a.latency.p99,
     errorRate: a.latency.errorRate,
     hitRatio: a.cacheHealth.hitRatio,

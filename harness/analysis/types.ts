@@ -9,6 +9,7 @@ export const ANALYSIS_VERSION = 1;
 export interface Percentiles {
   count: number;
   p50: number | null;
+  p95: number | null;
   p99: number | null;
   max: number | null;
 }
@@ -147,6 +148,11 @@ export interface FaultWindowAnalysis {
   recovered: boolean;
   /** ms from removedAt to the start of the first second of the confirming run; null if never. */
   recoveryMs: number | null;
+  // --- Fine recovery (issue 11) ---
+  /** 100: recoveryMs placed by the history within the second before; 1000: whole seconds (no history). */
+  recoveryResolutionMs?: number | null;
+  /** The whole-second figure before the history refined it (cross-check). */
+  recoveryWholeSecondMs?: number | null;
   /** Seconds that confirmed the recovery (3; fewer when the load ended first; 0 if not recovered). */
   recoveryConfirmedSeconds: number;
   /** ms from the window end to the load end: the time there was to observe a recovery. */
@@ -232,6 +238,8 @@ export interface ValidityAnalysis {
 
 export interface LatencyAnalysis {
   p50: number;
+  /** null for results written before p95 was recorded. */
+  p95: number | null;
   p99: number;
   max: number;
   errorRate: number | null;

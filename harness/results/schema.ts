@@ -14,6 +14,8 @@ export interface LatencySummary {
   mean: number;
   p50: number;
   p90: number;
+  /** Added with issue 11 (p95 beside p50/p99); absent in older results. */
+  p95?: number;
   p99: number;
   p999: number;
   max: number;
