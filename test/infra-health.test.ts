@@ -125,3 +125,49 @@ describe('a component killed mid-cell fails the cell, names it, and the run exit
     expectFailed(r, /target instance target-2 exited/);
   }, 120_000);
 });
+
+describe('run outcome', () => {
+  it('every cell failed → exit 1 with one line per cell; a successful --resume clears the failures', async () => {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-outcome-'));
+    const strategy = `refusing=${path.resolve(import.meta.dirname, 'fixtures/refusing-strategy.ts')}`;
+    const run = (args: string[], env: NodeJS.ProcessEnv) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const c = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'], env });
+        let stderr = '';
+        c.stderr!.on('data', (d) => (stderr += d));
+        c.once('exit', (code) => resolve({ code, stderr }));
+      });
+    const read = () => JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')) as RunResults;
+
+    const failed = await run(
+      [
+        'run',
+        '--scenarios',
+        `${STEADY},${path.resolve(import.meta.dirname, 'fixtures/tiny.yaml')}`,
+        '--strategies',
+        strategy,
+        '--out',
+        out,
+      ],
+      { ...process.env, CACHEBENCH_TEST_REFUSE: '1' },
+    );
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(failed.stderr).toMatch(
+      /\n2 cell\(s\) failed:\n✘ steady-tiny\/refusing\/1: .*create\(\) refused.*\n✘ tiny\/refusing\/1: .*create\(\) refused/,
+    );
+    process.stderr.write(
+      `[evidence] every cell failed: exit ${failed.code}\n${failed.stderr.slice(failed.stderr.indexOf('2 cell(s) failed'))}`,
+    );
+    expect(read().cells).toEqual([]);
+    expect(read().warnings.filter((w) => / failed: /.test(w))).toHaveLength(2);
+
+    const { CACHEBENCH_TEST_REFUSE: _, ...env } = process.env;
+    const resumed = await run(['run', '--resume', out], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const after = read();
+    expect(after.cells.map((c) => c.status)).toEqual(['ok', 'ok']);
+    expect(after.warnings.filter((w) => / failed: /.test(w))).toEqual([]);
+    expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).not.toContain('refused');
+    fs.rmSync(out, { recursive: true, force: true });
+  }, 150_000);
+});
