@@ -161,7 +161,7 @@ function faultTable(
   }
   if (!rows.length) return '';
   return `<h3>Fault windows</h3><div class="tw"><table><tr><th>strategy</th><th class="l">fault</th><th>recorded window</th><th>requests</th><th>error rate</th><th>p50 / p95 / p99</th><th>DB load ×</th><th>recovery</th><th>stale after end / after recovery</th></tr>${rows.join('')}</table></div>
-<ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds.</li></ul>`;
+<ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds; the moment within the second before is placed to 0.1 s from the request history (errors and p99 back).</li></ul>`;
 }
 
 function dbTable(results: RunResults, cells: CellResult[], analyses: Map<CellResult, CellAnalysis>): string {

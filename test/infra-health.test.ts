@@ -171,3 +171,13 @@ describe('run outcome', () => {
     fs.rmSync(out, { recursive: true, force: true });
   }, 150_000);
 });
+
+describe('container health (pure)', () => {
+  it('reads a container exit code as the signal when it is 128 + n', async () => {
+    const { containerExitDescription } = await import('../harness/infra/container-health.ts');
+    expect(containerExitDescription(137, false)).toBe('SIGKILL');
+    expect(containerExitDescription(143, false)).toBe('SIGTERM');
+    expect(containerExitDescription(1, false)).toBe('code 1');
+    expect(containerExitDescription(137, true)).toBe('OOM-killed');
+  });
+});

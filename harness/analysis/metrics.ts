@@ -179,7 +179,7 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'recovery',
     unit: 's',
     better: 'lower',
-    how: 'time after the fault until hit ratio and p99 stay within 10% of pre-fault for 3 s (worst window); measured on whole seconds of the series, so about 1.0 s means back in the first whole second after the fault ended',
+    how: 'time after the fault until hit ratio and p99 stay within 10% of pre-fault for 3 s (worst window); the second is found on the per-second series, the moment within the second before it is placed to 0.1 s from the request history (errors and p99 back)',
   },
   staleAfterRecovery: {
     id: 'staleAfterRecovery',
