@@ -1,13 +1,17 @@
 /**
- * The fault-timeline executor: applies and removes each scenario fault through Toxiproxy's HTTP
- * API at its offset from the load start, and records when Toxiproxy really acknowledged each
- * step, because the analysis cuts before/during/after windows on those times, not on the plan.
+ * The fault-timeline executor: applies and removes each scenario fault at its offset from the
+ * load start — network faults through Toxiproxy's HTTP API, process faults through the
+ * provisioner's process control — and records when each step was really acknowledged (Toxiproxy
+ * answered; the killed process was reaped; the restarted one answered), because the analysis
+ * cuts before/during/after windows on those times, not on the plan.
  *
- * Fault kinds are small units in a registry keyed by name ("down", or the toxic type), mirroring
- * Toxiproxy's own model; a new toxic type is one `registerFaultKind` call.
+ * Fault kinds are small units in a registry keyed by name ("down", the toxic type, or the
+ * process fault's name); a new kind is one `registerFaultKind` call.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FaultSpec, ToxicType } from '../scenarios/types.ts';
+import { Redis } from 'ioredis';
+import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
+import type { InfraProcesses, ProcessService } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
 
 export class ToxiproxyError extends Error {
@@ -48,6 +52,10 @@ export async function resetToxiproxy(toxiproxyUrl: string): Promise<void> {
 
 export interface FaultStep {
   toxiproxyUrl: string;
+  /** Direct Redis URL (not through the proxy), for command-level faults such as FLUSHALL. */
+  redisUrl?: string;
+  /** The provisioner's process control; absent when it controls no process (external). */
+  processes?: InfraProcesses;
   spec: FaultSpec;
   /** Unique per applied fault, so overlapping toxics on one proxy do not collide. */
   id: string;
@@ -69,14 +77,15 @@ export function faultKindNames(): string[] {
   return [...KINDS.keys()].sort();
 }
 
-/** The registry name a spec resolves to: "down" or its toxic type. */
+/** The registry name a spec resolves to: "down", its toxic type, or the process fault. */
 export function faultKindOf(spec: FaultSpec): string {
+  if (spec.process) return spec.process;
   if (spec.down) return 'down';
   if (spec.toxic) return spec.toxic.type;
   return 'none';
 }
 
-const proxyPath = (spec: FaultSpec) => `/proxies/${encodeURIComponent(spec.proxy)}`;
+const proxyPath = (spec: FaultSpec) => `/proxies/${encodeURIComponent((spec as NetworkFaultSpec).proxy)}`;
 
 // Disabling a proxy closes its listener and every open connection: a real outage, not a slow one.
 registerFaultKind({
@@ -117,6 +126,105 @@ for (const type of [
   registerFaultKind(toxicKind(type));
 }
 
+// --- Process faults ------------------------------------------------------------------------------
+
+/** One short-lived fail-fast connection to the real Redis (not the proxy) for one command. */
+async function redisCommand<T>(url: string | undefined, run: (r: Redis) => Promise<T>): Promise<T> {
+  if (!url) throw new Error('no direct Redis URL for a Redis command fault');
+  const r = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    connectTimeout: 2_000,
+    commandTimeout: 5_000,
+    retryStrategy: () => null,
+  });
+  r.on('error', () => {});
+  await r.connect();
+  try {
+    return await run(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+function control(s: FaultStep, service: ProcessService): InfraProcesses {
+  if (!s.processes?.supports(service)) {
+    throw new Error(`${faultKindOf(s.spec)} needs process control of ${service} (--infra local)`);
+  }
+  return s.processes;
+}
+
+/** Crash and restart: applied = the process is gone; removed = the new one answers. */
+function restartKind(name: ProcessFaultName, service: ProcessService, persistence: boolean): FaultKind {
+  return {
+    name,
+    apply: (s) => control(s, service).kill(service),
+    remove: (s) => control(s, service).start(service, { persistence }),
+  };
+}
+
+registerFaultKind(restartKind('redis-restart', 'redis', false));
+registerFaultKind(restartKind('redis-restart-persisted', 'redis', true));
+registerFaultKind(restartKind('postgres-restart', 'postgres', false));
+// Data loss without a restart: works wherever the harness can send Redis a command.
+registerFaultKind({
+  name: 'redis-flushall',
+  apply: (s) => redisCommand(s.redisUrl, (r) => r.flushall()).then(() => undefined),
+  remove: async () => {},
+});
+
+/** Why `faults` cannot run on this provisioner (one line), or undefined when they all can. */
+export function unsupportedFaults(
+  faults: readonly FaultSpec[],
+  processes?: InfraProcesses,
+): string | undefined {
+  for (const f of faults) {
+    const service =
+      f.process === 'postgres-restart'
+        ? 'postgres'
+        : f.process?.startsWith('redis-restart')
+          ? 'redis'
+          : undefined;
+    if (service && !processes?.supports(service)) {
+      return `process: "${f.process}" needs a provisioner that started ${service} itself (allowed with --infra local; with this --infra only redis-flushall and network faults)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Sets Redis persistence for a cell before its load: AOF (appendfsync everysec) when a fault
+ * will crash Redis with persistence, so the data exists on disk before the crash; off otherwise,
+ * because a cache under test must not spend its time writing snapshots.
+ */
+export async function prepareProcessFaults(
+  faults: readonly FaultSpec[],
+  redisUrl: string,
+  processes?: InfraProcesses,
+): Promise<void> {
+  const persist = faults.some((f) => f.process === 'redis-restart-persisted');
+  if (!persist && !processes?.supports('redis')) return;
+  await redisCommand(redisUrl, async (r) => {
+    await r.config('SET', 'appendonly', persist ? 'yes' : 'no');
+    if (!persist) return;
+    await r.config('SET', 'appendfsync', 'everysec');
+    // Enabling AOF starts a rewrite of the whole dataset; the crash must come after it.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const info = await r.info('persistence');
+      if (
+        /aof_enabled:1/.test(info) &&
+        /aof_rewrite_in_progress:0/.test(info) &&
+        /aof_rewrite_scheduled:0/.test(info)
+      )
+        return;
+      if (Date.now() > deadline) throw new Error('Redis AOF rewrite did not finish within 30 s');
+      await sleep(20);
+    }
+  });
+}
+
 /** Sleeps until an epoch time or until the signal aborts; true when the time was reached. */
 async function sleepUntil(epochMs: number, signal?: AbortSignal): Promise<boolean> {
   for (;;) {
@@ -133,6 +241,8 @@ async function sleepUntil(epochMs: number, signal?: AbortSignal): Promise<boolea
 
 export interface FaultTimelineOptions {
   toxiproxyUrl: string;
+  redisUrl?: string;
+  processes?: InfraProcesses;
   faults: FaultSpec[];
   /** Epoch ms of the load start; fault offsets count from it. */
   loadStartedAt: number;
@@ -174,7 +284,13 @@ export async function runFaultTimeline(opts: FaultTimelineOptions): Promise<Faul
       opts.onEvent?.({ index, step: 'failed', at: now(), error: rec.error });
       return;
     }
-    const step: FaultStep = { toxiproxyUrl, spec, id: `cachebench-${runId}-${index}-${kindName}` };
+    const step: FaultStep = {
+      toxiproxyUrl,
+      redisUrl: opts.redisUrl,
+      processes: opts.processes,
+      spec,
+      id: `cachebench-${runId}-${index}-${kindName}`,
+    };
     if (!(await sleepUntil(loadStartedAt + spec.at, signal))) {
       rec.error = 'aborted before the fault was applied';
       return;

@@ -41,7 +41,7 @@ export function slug(s: string): string {
   );
 }
 
-const GENERAL: MetricId[] = ['queriesPerRequest', 'dbReduction', 'p99', 'errorRate', 'hitRatio'];
+const GENERAL: MetricId[] = ['queriesPerRequest', 'dbReduction', 'p95', 'p99', 'errorRate', 'hitRatio'];
 
 /** Table columns for a scenario: its focus metrics first, then the general ones, without blanks. */
 export function columnsFor(s: ScenarioAnalysis, max = 8): MetricId[] {

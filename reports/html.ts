@@ -136,7 +136,7 @@ function faultTable(results: RunResults, cells: CellResult[], analysis: Analyzed
           (w.applied
             ? `<td>${fixed((w.appliedAt! - c.loadStartedAt) / 1000, 2)}–${fixed((w.appliedAt! + (w.durationMs ?? 0) - c.loadStartedAt) / 1000, 2)} s</td>` +
               `<td>${w.requests}</td><td>${pct(w.errorRate, 2)}<span class="rel">before ${pct(w.before.errorRate, 2)}</span></td>` +
-              `<td>${fixed(w.latency.p50, 1)} / ${fixed(w.latency.p99, 1)} ms<span class="rel">before ${fixed(w.before.latency.p99, 1)} ms</span></td>` +
+              `<td>${fixed(w.latency.p50, 1)} / ${fixed(w.latency.p95, 1)} / ${fixed(w.latency.p99, 1)} ms<span class="rel">before ${fixed(w.before.latency.p99, 1)} ms</span></td>` +
               `<td>${formatValue('×', w.dbMultiplier)}</td>` +
               `<td>${w.recovered ? `${fixed(w.recoveryMs! / 1000, 1)} s` : '<span class="badge bad">not recovered</span>'}</td>` +
               `<td>${w.staleReadsAfterEnd} / ${w.staleReadsAfterRecovery}</td>`
@@ -146,8 +146,8 @@ function faultTable(results: RunResults, cells: CellResult[], analysis: Analyzed
     }
   }
   if (!rows.length) return '';
-  return `<h3>Fault windows</h3><div class="tw"><table><tr><th>strategy</th><th class="l">fault</th><th>recorded window</th><th>requests</th><th>error rate</th><th>p50 / p99</th><th>DB load ×</th><th>recovery</th><th>stale after end / after recovery</th></tr>${rows.join('')}</table></div>
-<ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds.</li></ul>`;
+  return `<h3>Fault windows</h3><div class="tw"><table><tr><th>strategy</th><th class="l">fault</th><th>recorded window</th><th>requests</th><th>error rate</th><th>p50 / p95 / p99</th><th>DB load ×</th><th>recovery</th><th>stale after end / after recovery</th></tr>${rows.join('')}</table></div>
+<ul class="notes"><li>Requests belong to a window by their scheduled time; latency = end − scheduled. DB load × = DB queries/s in the window ÷ the same-length window before. Recovery = time after removal until hit ratio ≥ 90% and p99 ≤ 110% (±1 ms) of pre-fault values hold for 3 consecutive seconds; the moment within the second before is placed to 0.1 s from the request history (errors and p99 back).</li></ul>`;
 }
 
 function dbTable(results: RunResults, cells: CellResult[], analysis: AnalyzedRun): string {
@@ -193,7 +193,7 @@ function stalenessTable(results: RunResults, cells: CellResult[], analysis: Anal
     const s = analysis.cell(c).staleness;
     if (!s) continue;
     rows.push(
-      `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
+      `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p95, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
     );
     for (const x of s.beyondTtlExamples.slice(0, 5))
       examples.push(
@@ -202,7 +202,7 @@ function stalenessTable(results: RunResults, cells: CellResult[], analysis: Anal
   }
   if (!rows.length) return '';
   const ttl = cells[0]?.ttlMs;
-  return `<details><summary>Staleness detail (history check)</summary><div class="tw"><table><tr><th>strategy</th><th>reads checked</th><th>writes</th><th>stale reads</th><th>stale pairs</th><th>age p50 / p99 / max (ms)</th><th>beyond TTL (${e(ttl)} ms)</th><th>after faults</th></tr>${rows.join('')}</table></div>${
+  return `<details><summary>Staleness detail (history check)</summary><div class="tw"><table><tr><th>strategy</th><th>reads checked</th><th>writes</th><th>stale reads</th><th>stale pairs</th><th>age p50 / p95 / p99 / max (ms)</th><th>beyond TTL (${e(ttl)} ms)</th><th>after faults</th></tr>${rows.join('')}</table></div>${
     examples.length
       ? `<h3>Reads stale beyond the TTL (examples)</h3><div class="tw"><table><tr><th>strategy</th><th class="l">key</th><th>returned</th><th>newer</th><th>newer write ended</th><th>read started</th><th>age</th></tr>${examples.join('')}</table></div>`
       : ''
@@ -264,7 +264,7 @@ const METHODOLOGY = `<section id="methodology"><h2>Methodology</h2>
 <li><b>DB load</b> is the target's own count of queries (all instances), per second and per HTTP request, cross-checked against <code>pg_stat_statements</code> (a difference above 0.5% is flagged).</li>
 <li><b>Rebuild</b>: one database load caused by a cache miss or a refresh, recorded by the target with start and end. <b>Expiry episode</b>: per key, rebuilds (from every instance) grouped by overlap — a rebuild that starts while another rebuild of the key is running, or within a 50 ms grace after the last one ended, joins the episode. Rebuilds per expiry is the mean episode size of the hot key — the key with the most rebuilds (ideal 1); the mean over all keys is shown in the stampede detail. Max concurrent is a sweep over start/end events.</li>
 <li><b>Stale read</b> (history check): a read of key k that returned version v is stale if a write of k with a version above v had completed before the read started. Age = read start − completion of the earliest such write. Reads of aggregates check each member's version; the read is stale if any is. Failed reads are not checked; failed writes are not counted as writes. Reads stale for longer than the TTL are correctness bugs.</li>
-<li><b>Fault windows</b> are cut at the times Toxiproxy acknowledged applying and removing the fault, not at the plan. Inside a window: error rate (non-2xx), p50/p99 of end − scheduled, and DB queries/s versus the same-length window before. <b>Recovery</b>: the time from removal until hit ratio (≥ 90% of the pre-fault mean) and per-second p99 (≤ pre-fault p90 of per-second p99 + max(10%, 1 ms)) hold for 3 consecutive seconds.</li>
+<li><b>Fault windows</b> are cut at the times Toxiproxy acknowledged applying and removing the fault, not at the plan. Inside a window: error rate (non-2xx), p50/p95/p99 of end − scheduled, and DB queries/s versus the same-length window before. <b>Recovery</b>: the time from removal until hit ratio (≥ 90% of the pre-fault mean) and per-second p99 (≤ pre-fault p90 of per-second p99 + max(10%, 1 ms)) hold for 3 consecutive seconds.</li>
 <li><b>Validity</b>: a cell is untrusted when the achieved rate is more than 2% short, more than 1% of arrivals were dropped, the load generator used more than 90% of a core, scheduling lag p99 exceeded 100 ms, a fault was not applied, the history was unreadable, or the cell failed. Untrusted cells are marked and left out of verdicts.</li>
 </ul></section>`;
 

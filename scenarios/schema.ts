@@ -10,7 +10,9 @@ import {
   BUDGET_ALIASES,
   type BudgetMetric,
   type Budgets,
+  type FaultSpec,
   OPERATIONS,
+  PROCESS_FAULTS,
   type Scenario,
   type ToxicSpec,
   type ToxicType,
@@ -219,10 +221,32 @@ const TOXIC_TYPES = Object.keys(TOXIC_ATTRIBUTES) as ToxicType[];
 const faultSchema = obj({
   at: duration({ maxMs: LIMITS.faultMs }),
   for: duration({ positive: true, maxMs: LIMITS.faultMs }),
-  proxy: oneOf(['redis', 'postgres']),
+  proxy: oneOf(['redis', 'postgres']).optional(),
   down: z.literal(true, { error: 'expected true (omit the field for a toxic)' }).optional(),
   toxic: z.unknown().optional(),
-}).transform((f, ctx) => {
+  process: oneOf(PROCESS_FAULTS).optional(),
+}).transform((f, ctx): FaultSpec => {
+  if (f.process !== undefined) {
+    if (f.proxy !== undefined || f.down !== undefined || f.toxic !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a process fault takes no `proxy`, `down` or `toxic` (it acts on the service itself)',
+        input: f.process,
+        path: ['process'],
+      });
+      return z.NEVER;
+    }
+    return { at: f.at, for: f.for, process: f.process };
+  }
+  if (f.proxy === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected one of redis, postgres (or \`process: ${PROCESS_FAULTS.join('|')}\`)`,
+      input: undefined,
+      path: ['proxy'],
+    });
+    return z.NEVER;
+  }
   if ((f.down === true) === (f.toxic !== undefined)) {
     ctx.addIssue({
       code: 'custom',

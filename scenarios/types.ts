@@ -65,7 +65,8 @@ export interface ToxicSpec {
   toxicity?: number;
 }
 
-export interface FaultSpec {
+/** A network fault: Toxiproxy acts on the proxy in front of a service. */
+export interface NetworkFaultSpec {
   /** Offset from load start, ms. */
   at: number;
   /** How long the fault lasts, ms. */
@@ -74,6 +75,7 @@ export interface FaultSpec {
   /** Disable the proxy: closes the listener and every open connection (an outage). */
   down?: boolean;
   toxic?: ToxicSpec;
+  process?: undefined;
 }
 
 /**
@@ -105,6 +107,34 @@ export const BUDGET_ALIASES = {
  * carry them in `scenario_spec`, which the budget checks also read).
  */
 export type Budgets = Partial<Record<BudgetMetric, number>>;
+
+/**
+ * Process faults act on the service itself (the harness's own processes):
+ * - `redis-restart`: redis-server killed (SIGKILL) at `at`, started again at `at + for` with an
+ *   empty data dir — everything Redis held is lost;
+ * - `redis-restart-persisted`: the same crash with AOF persistence on (appendfsync everysec)
+ *   from before the load, so the restarted server reloads its data;
+ * - `redis-flushall`: FLUSHALL at `at` (data loss without a restart); `for` is the window after;
+ * - `postgres-restart`: PostgreSQL fast shutdown at `at`, started again at `at + for`.
+ */
+export const PROCESS_FAULTS = [
+  'redis-restart',
+  'redis-restart-persisted',
+  'redis-flushall',
+  'postgres-restart',
+] as const;
+export type ProcessFaultName = (typeof PROCESS_FAULTS)[number];
+
+export interface ProcessFaultSpec {
+  at: number;
+  for: number;
+  process: ProcessFaultName;
+  proxy?: undefined;
+  down?: undefined;
+  toxic?: undefined;
+}
+
+export type FaultSpec = NetworkFaultSpec | ProcessFaultSpec;
 
 export interface Scenario {
   name: string;

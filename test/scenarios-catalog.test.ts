@@ -51,6 +51,7 @@ describe('catalog design', () => {
     'db-slow',
     'cold-start',
     'counter-outage',
+    'counter-restart',
   ];
 
   // 16 s of load + ~2.5 s of per-cell setup: 6 strategies × 4 scenarios in about 7.5 minutes.

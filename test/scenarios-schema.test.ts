@@ -146,6 +146,27 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
     );
   });
 
+  it('process faults: a name from the list, and no proxy, down or toxic beside it', () => {
+    const s = parseScenarioYaml(
+      `${MINIMAL}faults:\n  - { at: 1s, for: 2s, process: redis-restart }\n  - { at: 5s, for: 1s, process: postgres-restart }\n`,
+      'scenarios/x.yaml',
+      'x',
+    );
+    expect(s.faults).toEqual([
+      { at: 1000, for: 2000, process: 'redis-restart' },
+      { at: 5000, for: 1000, process: 'postgres-restart' },
+    ]);
+    expect(messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, process: redis-reboot }\n`)).toBe(
+      'scenarios/x.yaml: faults[0].process: expected one of redis-restart, redis-restart-persisted, redis-flushall, postgres-restart, got "redis-reboot"',
+    );
+    expect(
+      messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, process: redis-flushall, proxy: redis }\n`),
+    ).toMatch(/^scenarios\/x\.yaml: faults\[0\]\.process: a process fault takes no `proxy`/);
+    expect(messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, down: true }\n`)).toMatch(
+      /^scenarios\/x\.yaml: faults\[0\]\.proxy: expected one of redis, postgres \(or `process: redis-restart\|/,
+    );
+  });
+
   it('reports YAML syntax errors with a line number', () => {
     const e = errorOf(() => parseScenarioYaml('question: [unclosed\n', 'scenarios/y.yaml'));
     expect(e.code).toBe('SCENARIO_YAML');
@@ -165,6 +186,7 @@ describe('loading and the catalog', () => {
   const expected = [
     'cold-start',
     'counter-outage',
+    'counter-restart',
     'db-slow',
     'hot-key',
     'mass-expiry',

@@ -55,10 +55,12 @@ export interface WindowSpec {
 
 export function faultLabel(f: FaultRecord): string {
   const s = f.spec as {
+    process?: string;
     proxy?: string;
     down?: boolean;
     toxic?: { type?: string; attributes?: Record<string, unknown> };
   };
+  if (s.process) return s.process;
   const what = s.down ? 'down' : s.toxic?.type ? `${s.toxic.type}${attrs(s.toxic.attributes)}` : 'fault';
   return `${s.proxy ?? '?'} ${what}`;
 }
@@ -102,6 +104,8 @@ export function faultWindows(cell: CellResult): WindowSpec[] {
 interface WindowAcc {
   during: FloatList;
   before: FloatList;
+  /** Requests scheduled after the window ended: scheduled time, latency, 1 = error. */
+  after: { scheduled: FloatList; latency: FloatList; error: FloatList };
   errors: number;
   readErrors: number;
   beforeErrors: number;
@@ -125,6 +129,7 @@ export class FaultWindowAccumulator {
     this.acc = windows.map(() => ({
       during: new FloatList(),
       before: new FloatList(),
+      after: { scheduled: new FloatList(), latency: new FloatList(), error: new FloatList() },
       errors: 0,
       readErrors: 0,
       beforeErrors: 0,
@@ -147,6 +152,10 @@ export class FaultWindowAccumulator {
       } else if (t >= w.beforeFrom && t < w.from) {
         a.before.push(rec.end - rec.scheduled);
         if (!ok) a.beforeErrors++;
+      } else if (t >= w.to) {
+        a.after.scheduled.push(t);
+        a.after.latency.push(rec.end - rec.scheduled);
+        a.after.error.push(ok ? 0 : 1);
       }
     }
     if (rec.op === 'incr-counter' || rec.op === 'read-counter') this.addCounter(rec, ok);
@@ -206,15 +215,81 @@ export interface RecoveryResult {
   preP99: number | null;
   recovered: boolean;
   recoveryMs: number | null;
+  /** 100 when the history placed the moment inside the second before; 1000 = whole seconds. */
+  resolutionMs: number;
+  /** The whole-second figure the history refined (equal to recoveryMs at 1 s resolution). */
+  wholeSecondMs: number | null;
   /** Consecutive back seconds that confirmed the recovery: CONFIRM_SECONDS, fewer at the load end, 0. */
   confirmedSeconds: number;
 }
 
-/** Recovery of hit ratio and p99 after a window, from the per-second series (see header). */
+export const FINE_STEP_MS = 100;
+
+/** What the history tells about the requests around a window, for the fine recovery moment. */
+export interface WindowHistory {
+  /** Latencies of the requests scheduled in the before-window, and how many of them failed. */
+  before: Float64Array;
+  beforeErrors: number;
+  after: { scheduled: Float64Array; latency: Float64Array; error: Float64Array };
+}
+
+/**
+ * The recovery moment at FINE_STEP_MS resolution. The series found the first whole second S from
+ * which hit ratio and p99 stay back; the moment lies in [S − 1 s, S] (never before the window
+ * ended). It is the first 100 ms step b there from which every request scheduled in
+ * [b, S + 1 s) — what the clients saw — is back: no more errors than the before-window's rate
+ * allows, and their p99 within max(10%, 1 ms) of the before-window's p99. The hit ratio has no
+ * finer clock than the series' seconds, so within that last second latency and errors place it.
+ */
+export function fineRecoveryAt(secondStart: number, windowEnd: number, h: WindowHistory): number {
+  const pre = Float64Array.from(h.before).sort();
+  const preP99 = percentileSorted(pre, 0.99);
+  const preErrRate = pre.length > 0 ? h.beforeErrors / pre.length : 0;
+  const until = secondStart + 1000;
+  const { scheduled, latency, error } = h.after;
+  // Candidates: the window end (or the second before S), then the 100 ms steps up to S.
+  const candidates = [Math.max(windowEnd, secondStart - 1000)];
+  for (let c = secondStart - 1000 + FINE_STEP_MS; c < secondStart; c += FINE_STEP_MS) {
+    if (c > candidates[0]!) candidates.push(c);
+  }
+  for (const b of candidates) {
+    const lat: number[] = [];
+    let errs = 0;
+    for (let i = 0; i < scheduled.length; i++) {
+      const t = scheduled[i]!;
+      if (t < b || t >= until) continue;
+      lat.push(latency[i]!);
+      errs += error[i]!;
+    }
+    if (lat.length === 0) continue;
+    if (errs > Math.floor(preErrRate * lat.length)) continue;
+    if (preP99 !== null) {
+      const p99 = percentileSorted(Float64Array.from(lat).sort(), 0.99)!;
+      if (p99 > preP99 + Math.max(preP99 * RECOVERY_TOLERANCE, P99_ABS_TOLERANCE_MS)) continue;
+    }
+    return b;
+  }
+  return secondStart;
+}
+
+/**
+ * Recovery of hit ratio and p99 after a window, from the per-second series (see header); with
+ * the window's history, the moment is refined to FINE_STEP_MS (fineRecoveryAt).
+ */
 export function recoveryTime(
   cell: CellResult,
   w: Pick<WindowSpec, 'from' | 'to' | 'beforeFrom'>,
+  history?: WindowHistory,
 ): RecoveryResult {
+  const at = (secondStart: number) => {
+    const wholeSecondMs = secondStart - w.to;
+    if (!history) return { recoveryMs: wholeSecondMs, wholeSecondMs, resolutionMs: 1000 };
+    return {
+      recoveryMs: Math.max(0, fineRecoveryAt(secondStart, w.to, history) - w.to),
+      wholeSecondMs,
+      resolutionMs: FINE_STEP_MS,
+    };
+  };
   const { t0, hitRatio, p99, requests } = cell.series;
   const n = p99.length;
   // Whole seconds of the pre-window, widened to MIN_PRE_SECONDS, capped at MAX_PRE_SECONDS.
@@ -254,7 +329,7 @@ export function recoveryTime(
         preHitRatio: preHit,
         preP99,
         recovered: true,
-        recoveryMs: t0 + start * 1000 - w.to,
+        ...at(t0 + start * 1000),
         confirmedSeconds: CONFIRM_SECONDS,
       };
     }
@@ -266,14 +341,22 @@ export function recoveryTime(
       preHitRatio: preHit,
       preP99,
       recovered: true,
-      recoveryMs: t0 + (n - run) * 1000 - w.to,
+      ...at(t0 + (n - run) * 1000),
       confirmedSeconds: run,
     };
   }
-  return { preHitRatio: preHit, preP99, recovered: false, recoveryMs: null, confirmedSeconds: 0 };
+  return {
+    preHitRatio: preHit,
+    preP99,
+    recovered: false,
+    recoveryMs: null,
+    wholeSecondMs: null,
+    resolutionMs: history ? FINE_STEP_MS : 1000,
+    confirmedSeconds: 0,
+  };
 }
 
-const EMPTY: Percentiles = { count: 0, p50: null, p99: null, max: null };
+const EMPTY: Percentiles = { count: 0, p50: null, p95: null, p99: null, max: null };
 
 export function analyzeFailOpen(
   cell: CellResult,
@@ -305,6 +388,8 @@ export function analyzeFailOpen(
         preP99: null,
         recovered: false,
         recoveryMs: null,
+        recoveryResolutionMs: null,
+        recoveryWholeSecondMs: null,
         recoveryConfirmedSeconds: 0,
         tailMs: null,
         staleReadsAfterEnd: 0,
@@ -316,7 +401,21 @@ export function analyzeFailOpen(
     const during = covDuring > 0 ? seriesSumOver(dbQueries, t0, w.from, w.to) / (covDuring / 1000) : null;
     const before =
       covBefore > 0 ? seriesSumOver(dbQueries, t0, w.beforeFrom, w.from) / (covBefore / 1000) : null;
-    const rec = recoveryTime(cell, w);
+    const rec = recoveryTime(
+      cell,
+      w,
+      a
+        ? {
+            before: a.before.view(),
+            beforeErrors: a.beforeErrors,
+            after: {
+              scheduled: a.after.scheduled.view(),
+              latency: a.after.latency.view(),
+              error: a.after.error.view(),
+            },
+          }
+        : undefined,
+    );
     const next = specs
       .filter((o) => o.applied && o.from >= w.to)
       .reduce((m, o) => Math.min(m, o.from), Infinity);
@@ -346,6 +445,8 @@ export function analyzeFailOpen(
       preP99: rec.preP99,
       recovered: rec.recovered,
       recoveryMs: rec.recoveryMs,
+      recoveryResolutionMs: rec.resolutionMs,
+      recoveryWholeSecondMs: rec.wholeSecondMs,
       recoveryConfirmedSeconds: rec.confirmedSeconds,
       tailMs: loadEnd(cell) - w.to,
       staleReadsAfterEnd: stale ? stale.staleBetween(w.to, next) : 0,
@@ -387,5 +488,23 @@ function writeBehind(cell: CellResult, acc: FaultWindowAccumulator | null): Writ
       wb.increments > 0 && wb.flushWrites !== undefined ? wb.flushWrites / wb.increments : null,
     historyLostLowerBound: hist ? hist.lost : null,
     countersChecked: hist ? hist.counters : 0,
+    reconciled: reconcile(cell, acc),
   };
+}
+
+/** Lost increments by reconciliation: the driver's acknowledgements against the database. */
+function reconcile(cell: CellResult, acc: FaultWindowAccumulator | null): WriteBehindAnalysis['reconciled'] {
+  const t = cell.counterTotals;
+  if (!t || !acc?.incrRecords) return null;
+  const committed = t.afterFinalFlush - t.atLoadStart;
+  return { acknowledged: acc.incrAcked, committed, lost: acc.incrAcked - committed };
+}
+
+/**
+ * The lost-increments figure budgets and reports use: the reconciliation when the cell has one;
+ * for older results, the target's count or the history bound, whichever is larger.
+ */
+export function lostIncrementsOf(wb: WriteBehindAnalysis): number {
+  if (wb.reconciled) return wb.reconciled.lost;
+  return Math.max(wb.lost, wb.historyLostLowerBound ?? 0);
 }

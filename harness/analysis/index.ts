@@ -45,6 +45,7 @@ function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
     analysisVersion: ANALYSIS_VERSION,
     latency: {
       p50: l.overall.latency.p50,
+      p95: l.overall.latency.p95 ?? null,
       p99: l.overall.latency.p99,
       max: l.overall.latency.max,
       errorRate: l.completed > 0 ? l.errors / l.completed : null,

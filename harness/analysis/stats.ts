@@ -14,6 +14,7 @@ export function percentiles(values: ArrayLike<number>): Percentiles {
   return {
     count: sorted.length,
     p50: percentileSorted(sorted, 0.5),
+    p95: percentileSorted(sorted, 0.95),
     p99: percentileSorted(sorted, 0.99),
     max: sorted.length ? (sorted[sorted.length - 1] ?? null) : null,
   };

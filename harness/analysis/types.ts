@@ -12,6 +12,7 @@ export const ANALYSIS_VERSION = 2;
 export interface Percentiles {
   count: number;
   p50: number | null;
+  p95: number | null;
   p99: number | null;
   max: number | null;
 }
@@ -157,6 +158,11 @@ export interface FaultWindowAnalysis {
   recovered: boolean;
   /** ms from removedAt to the start of the first second of the confirming run; null if never. */
   recoveryMs: number | null;
+  // --- Fine recovery (issue 11) ---
+  /** 100: recoveryMs placed by the history within the second before; 1000: whole seconds (no history). */
+  recoveryResolutionMs?: number | null;
+  /** The whole-second figure before the history refined it (cross-check). */
+  recoveryWholeSecondMs?: number | null;
   /** Seconds that confirmed the recovery (3; fewer when the load ended first; 0 if not recovered). */
   recoveryConfirmedSeconds: number;
   /** ms from the window end to the load end: the time there was to observe a recovery. */
@@ -181,6 +187,16 @@ export interface WriteBehindAnalysis {
   /** From the history: acknowledged increments missing from the last read of each counter. */
   historyLostLowerBound: number | null;
   countersChecked: number;
+  // --- Reconciliation (issue 11): the lost-increments figure; `lost` above is the target's own
+  // count, kept as a cross-check only.
+  /**
+   * acknowledged = increments the driver saw answered 200 (history); committed = what the counters
+   * in PostgreSQL gained by the end of the cell, after the final flush (harness's own query);
+   * lost = acknowledged − committed (negative: the DB took increments the driver never saw
+   * acknowledged, e.g. a timed-out request that did commit). null when the cell has no
+   * counterTotals (older results) or no history.
+   */
+  reconciled: { acknowledged: number; committed: number; lost: number } | null;
 }
 
 export interface FailOpenAnalysis {
@@ -227,6 +243,8 @@ export interface ValidityAnalysis {
 
 export interface LatencyAnalysis {
   p50: number;
+  /** null for results written before p95 was recorded. */
+  p95: number | null;
   p99: number;
   max: number;
   errorRate: number | null;

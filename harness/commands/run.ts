@@ -83,7 +83,7 @@ function timestamp(): string {
 
 export async function runCommand(f: RunFlags): Promise<void> {
   const { claimRunDir, readResults } = await import('../pipeline/results-store.ts');
-  const { DEFAULT_COMPARISON, planMatrix, runMatrix } = await import('../pipeline/run.ts');
+  const { DEFAULT_COMPARISON, failedCells, planMatrix, runMatrix } = await import('../pipeline/run.ts');
   const { findK6 } = await import('../driver/k6.ts');
   const k6 = findK6();
   if (f.driver === 'k6' && !k6) {
@@ -167,5 +167,12 @@ export async function runCommand(f: RunFlags): Promise<void> {
     const { gateRun } = await import('../gate/index.ts');
     const verdict = await gateRun(f.baseline, runDir);
     if (!verdict.pass) process.exitCode = 1;
+  }
+  // A failed cell fails the run: a CI job must not pass on a matrix that did not measure.
+  const failed = failedCells(results);
+  if (failed.length > 0) {
+    process.stderr.write(`\n${failed.length} cell(s) failed:\n`);
+    for (const c of failed) process.stderr.write(`✘ ${c.id}: ${c.reason}\n`);
+    process.exitCode = 1;
   }
 }

@@ -26,12 +26,13 @@ export function recordMs(h: Histogram, ms: number): void {
 const round3 = (v: number) => Math.round(v) / 1000;
 
 export function summarize(h: Histogram): LatencySummary {
-  if (h.totalCount === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
+  if (h.totalCount === 0) return { count: 0, mean: 0, p50: 0, p90: 0, p95: 0, p99: 0, p999: 0, max: 0 };
   return {
     count: h.totalCount,
     mean: round3(h.mean),
     p50: round3(h.getValueAtPercentile(50)),
     p90: round3(h.getValueAtPercentile(90)),
+    p95: round3(h.getValueAtPercentile(95)),
     p99: round3(h.getValueAtPercentile(99)),
     p999: round3(h.getValueAtPercentile(99.9)),
     max: round3(h.maxValue),

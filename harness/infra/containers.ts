@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { StartedNetwork, StartedTestContainer } from 'testcontainers';
 import { CachebenchError } from '../errors.ts';
+import { watchContainers } from './container-health.ts';
 import type { InfraHandle } from './types.ts';
 
 export const DATABASE = 'cachebench';
@@ -357,6 +358,11 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
       toxiproxyUrl,
       versions,
       pids: [],
+      processes: watchContainers([
+        { name: 'redis container', container: redis },
+        { name: 'postgres container', container: postgres },
+        { name: 'toxiproxy container', container: toxiproxy },
+      ]),
       stop,
       [Symbol.asyncDispose]: stop,
     };

@@ -15,6 +15,7 @@ import pg from 'pg';
 import { CachebenchError } from '../errors.ts';
 import { assertListenerOwned } from './listener.ts';
 import { freePort, requirePort } from './ports.ts';
+import { watchServices } from './process-control.ts';
 import { type ServiceProcess, spawnService, waitUntil } from './processes.ts';
 import { createStateDir, reapLeftovers, recordPath } from './reaper.ts';
 import type { InfraHandle } from './types.ts';
@@ -121,9 +122,11 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
   }
   const started: ServiceProcess[] = [];
   let stopped = false;
+  let processes: InfraHandle['processes'];
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    processes?.stopWatching();
     // Toxiproxy first so no client sees half-stopped backends through it, then the databases.
     for (const p of [...started].reverse()) await p.stop();
     if (pgBase !== stateDir) fs.rmSync(pgBase, { recursive: true, force: true });
@@ -131,33 +134,39 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
   };
 
   try {
-    // --- Redis: no persistence; a cache under test must not write snapshots mid-run.
+    // --- Redis: no persistence unless a fault asks for it; a cache under test must not write
+    // snapshots mid-run.
     // The password goes in a 0600 config file, not argv: /proc/<pid>/cmdline is world-readable.
     const redisDir = path.join(stateDir, 'redis');
     fs.mkdirSync(redisDir, { mode: 0o700 });
     const redisConf = path.join(stateDir, 'redis.conf');
-    fs.writeFileSync(
-      redisConf,
-      [
-        `port ${ports.redis}`,
-        'bind 127.0.0.1',
-        'save ""',
-        'appendonly no',
-        `dir ${redisDir}`,
-        'protected-mode yes',
-        `requirepass ${redisPassword}`,
-        'maxclients 10000',
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
-    const redis = spawnService({
-      name: 'redis-server',
-      command: bins.redis!,
-      args: [redisConf],
-      logFile: path.join(stateDir, 'redis.log'),
-      stateDir,
-    });
+    // Persistence only for a planned `redis-restart-persisted` fault (process-control.ts): the
+    // config is rewritten before each (re)start.
+    const redisSpawn = (o: { persistence: boolean }) => {
+      fs.writeFileSync(
+        redisConf,
+        [
+          `port ${ports.redis}`,
+          'bind 127.0.0.1',
+          'save ""',
+          `appendonly ${o.persistence ? 'yes' : 'no'}`,
+          `dir ${redisDir}`,
+          'protected-mode yes',
+          `requirepass ${redisPassword}`,
+          'maxclients 10000',
+          '',
+        ].join('\n'),
+        { mode: 0o600 },
+      );
+      return {
+        name: 'redis-server',
+        command: bins.redis!,
+        args: [redisConf],
+        logFile: path.join(stateDir, 'redis.log'),
+        stateDir,
+      };
+    };
+    const redis = spawnService(redisSpawn({ persistence: false }));
     started.push(redis);
 
     // --- PostgreSQL: initdb into a dir the postgres user owns, then the postmaster directly
@@ -202,7 +211,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       fs.rmSync(pwFile, { force: true });
     }
     log(`initdb ${Date.now() - t0} ms`);
-    const postgres = spawnService({
+    const postgresSpawn = {
       name: 'postgres',
       command: path.join(bins.pgBin!, 'postgres'),
       args: [
@@ -237,8 +246,9 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       gid: pgUser?.gid,
       cwd: pgBase,
       // SIGINT = PostgreSQL's "fast" shutdown: rolls back sessions and exits promptly.
-      stopSignal: 'SIGINT',
-    });
+      stopSignal: 'SIGINT' as const,
+    };
+    const postgres = spawnService(postgresSpawn);
     started.push(postgres);
 
     // --- Toxiproxy.
@@ -339,6 +349,36 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
 
     assertListenerOwned('toxiproxy proxy redis', ports.redisProxy, { pid: toxiproxy.pid });
     assertListenerOwned('toxiproxy proxy postgres', ports.postgresProxy, { pid: toxiproxy.pid });
+    processes = watchServices(
+      [
+        {
+          name: 'redis-server',
+          service: 'redis',
+          proc: redis,
+          respawn: (o) => spawnService(redisSpawn(o)),
+          ready: (p) =>
+            waitUntil('redis-server', () => redisAnswers(redisUrl), { timeoutMs: 10_000, proc: p }),
+          volatileData: [path.join(redisDir, 'appendonlydir'), path.join(redisDir, 'dump.rdb')],
+        },
+        {
+          name: 'postgres',
+          service: 'postgres',
+          proc: postgres,
+          respawn: () => spawnService(postgresSpawn),
+          ready: (p) =>
+            waitUntil('postgres', () => postgresAnswers(postgresUrl), {
+              timeoutMs: 20_000,
+              proc: p,
+              intervalMs: 50,
+            }),
+          // A planned PostgreSQL restart is a fast shutdown, so the new postmaster finds no
+          // orphaned backends holding the shared memory.
+          killSignal: 'SIGINT',
+        },
+        { name: 'toxiproxy-server', proc: toxiproxy },
+      ],
+      (old, next) => started.splice(started.indexOf(old), 1, next),
+    );
 
     const handle: InfraHandle = {
       kind: 'local',
@@ -349,6 +389,7 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       toxiproxyUrl,
       versions,
       pids: started.map((p) => p.pid),
+      processes,
       stop,
       [Symbol.asyncDispose]: stop,
     };
@@ -369,4 +410,33 @@ export async function createProxies(
     body: JSON.stringify(proxies.map((p) => ({ ...p, enabled: true }))),
   });
   if (!r.ok) throw new Error(`toxiproxy /populate failed: ${r.status} ${await r.text()}`);
+}
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const c = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    // While an AOF loads Redis answers LOADING: not ready yet.
+    return (await c.ping()) === 'PONG';
+  } finally {
+    c.disconnect();
+  }
+}
+
+async function postgresAnswers(url: string): Promise<boolean> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.query('SELECT 1');
+    return true;
+  } finally {
+    await c.end().catch(() => {});
+  }
 }

@@ -24,7 +24,41 @@ export interface InfraHandle {
   versions: { redis?: string; postgres?: string; toxiproxy?: string };
   /** PIDs of local processes this handle started (empty for containers/external). */
   pids: number[];
+  /**
+   * Process faults and health of the services this handle started (see process-control.ts);
+   * absent when the provisioner controls no process (external).
+   */
+  processes?: InfraProcesses;
   /** Idempotent; ends everything this handle started. */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+// --- Process faults and infrastructure health -------------------------------------------------
+
+/** Services a planned process fault can kill and start again. */
+export type ProcessService = 'redis' | 'postgres';
+
+/** A started component that ended outside a planned fault. */
+export interface HealthIncident {
+  /** redis-server, postgres, toxiproxy-server, target-2, … */
+  component: string;
+  /** The signal name (SIGKILL) or `code N`. */
+  how: string;
+  /** Epoch ms the exit was seen. */
+  at: number;
+  pid?: number;
+}
+
+export interface InfraProcesses {
+  /** True when `service` can be killed and started again. */
+  supports(service: ProcessService): boolean;
+  /** Planned: stops the service (a crash for Redis: SIGKILL) and waits until it is gone. */
+  kill(service: ProcessService): Promise<void>;
+  /** Planned: starts it again on the same port and data dir; resolves when it answers. */
+  start(service: ProcessService, o: { persistence: boolean }): Promise<void>;
+  /** Every unplanned exit so far. */
+  health(): Promise<HealthIncident[]>;
+  /** Called by stop(): exits from here on are the shutdown, not incidents. */
+  stopWatching(): void;
 }

@@ -8,14 +8,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import pg from 'pg';
 import type { Scenario } from '../../scenarios/types.ts';
 import { seedDatabase } from '../../target/db.ts';
 import { startTargets } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
-import { resetToxiproxy, runFaultTimeline } from '../faults.ts';
-import type { InfraHandle } from '../infra/types.ts';
+import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
+import { exitDescription, incidentMessage } from '../infra/process-control.ts';
+import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
 import { cellDir, cellId } from './results-store.ts';
@@ -70,7 +72,59 @@ async function fetchRebuilds(controlUrl: string, since: number): Promise<Rebuild
   return (await r.json()) as RebuildEvent[];
 }
 
+/** Sum of every counter, read over the harness's own connection (never the target's count). */
+async function counterTotal(postgresUrl: string): Promise<number> {
+  const c = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 5_000 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    const r = await c.query<{ total: string }>(
+      'SELECT coalesce(sum(value), 0)::bigint AS total FROM counters',
+    );
+    return Number(r.rows[0]?.total ?? 0);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+/** Thrown when a started component died outside a planned fault: the cell's numbers are void. */
+export class InfraHealthError extends Error {
+  readonly code = 'INFRA_DIED';
+}
+
+/**
+ * Runs one cell and fails it when anything the harness started (a service, a target instance)
+ * died outside a planned fault — also when that death is what made a step throw, so the failure
+ * names the component instead of the symptom ("fetch failed").
+ */
 export async function runCell(ctx: CellContext): Promise<CellResult> {
+  const startedAt = performance.timeOrigin + performance.now();
+  const targetIncidents: HealthIncident[] = [];
+  const check = async (cause?: unknown) => {
+    const all = [...((await ctx.infra.processes?.health()) ?? []), ...targetIncidents];
+    if (all.length > 0) {
+      const message = all.map((i) => incidentMessage(i, startedAt)).join('; ');
+      throw new InfraHealthError(message, cause === undefined ? undefined : { cause });
+    }
+  };
+  await check();
+  let cell: CellResult;
+  try {
+    cell = await runCellUnchecked(ctx, (i) => targetIncidents.push(i));
+  } catch (e) {
+    // Interrupted: the services are being stopped on purpose.
+    if (ctx.signal?.aborted) throw e;
+    await check(e);
+    throw e;
+  }
+  await check();
+  return cell;
+}
+
+async function runCellUnchecked(
+  ctx: CellContext,
+  onTargetExit: (i: HealthIncident) => void,
+): Promise<CellResult> {
   const { scenario: s, infra } = ctx;
   const startedAt = Date.now();
   const dir = cellDir(ctx.runDir, { scenario: s.name, strategy: ctx.strategy, repeat: ctx.repeat });
@@ -96,6 +150,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     ctx.seed,
   );
 
+  await prepareProcessFaults(s.faults, infra.redisUrl, infra.processes);
   lap('reset+seed');
   // A scenario's cache settings apply to every strategy in the matrix; each strategy takes the
   // ones it declares (jitterFraction means nothing to lock). The target itself still rejects an
@@ -112,6 +167,12 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     postgresUrl: infra.postgresProxyUrl,
     reportCostMs: s.data.reportCostMs,
     userReadCostMs: s.data.userReadCostMs,
+    onExit: (instanceId, code, signal) =>
+      onTargetExit({
+        component: `target instance ${instanceId}`,
+        how: exitDescription(code, signal),
+        at: performance.timeOrigin + performance.now(),
+      }),
   });
   lap('startTargets');
   try {
@@ -126,6 +187,9 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     ctx.signal?.throwIfAborted();
 
     const zeroedAt = Date.now();
+    // Counters are reconciled against the database: what it holds now, and after the final flush.
+    const countsIncrements = (s.mix['incr-counter'] ?? 0) > 0;
+    const countersBefore = countsIncrements ? await counterTotal(infra.postgresUrl) : 0;
 
     // The sampler and the fault timeline share the load's origin. The built-in driver reports
     // when its worker has booted and takes the start time then (a few ms ahead); k6 needs a
@@ -138,6 +202,8 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       sampler = startSampler(targets.controlUrls, at);
       faultsPromise = runFaultTimeline({
         toxiproxyUrl: infra.toxiproxyUrl,
+        redisUrl: infra.redisUrl,
+        processes: infra.processes,
         faults: s.faults,
         loadStartedAt: at,
         signal: ctx.signal,
@@ -191,6 +257,11 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
     redis.hottestKeys = loadOut.hottestKeys;
     lap('collect');
     const rebuilds = rebuildsAll.flat().sort((a, b) => a.start - b.start);
+    // Stopping the targets runs write-behind's final flush; only then is the DB total final.
+    await targets.stop();
+    const counterTotals = countsIncrements
+      ? { atLoadStart: countersBefore, afterFinalFlush: await counterTotal(infra.postgresUrl) }
+      : undefined;
 
     const n = loadOut.series.requests.length;
     const pad = (a: number[]) => Array.from({ length: n }, (_, i) => a[i] ?? 0);
@@ -230,6 +301,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
       redis,
       historyFile,
       phaseMs,
+      ...(counterTotals ? { counterTotals } : {}),
     };
   } finally {
     await targets.stop();

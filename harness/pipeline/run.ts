@@ -9,9 +9,11 @@ import type { Scenario } from '../../scenarios/types.ts';
 import { loadStrategyModule, strategyNames } from '../../target/strategies/index.ts';
 import { analyzeCell } from '../analysis/index.ts';
 import { UsageError } from '../errors.ts';
+import { unsupportedFaults } from '../faults.ts';
 import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
 import { type StartInfraOptions, startInfra } from '../infra/index.ts';
 import { fixed, millis, seconds } from '../results/format.ts';
+import type { InfraHandle } from '../infra/types.ts';
 import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
 import { runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
@@ -159,6 +161,32 @@ export async function planMatrix(
   return { cells, strategyDefaults };
 }
 
+const FAILED = ' failed: ';
+
+/** The warning that records a failed cell; `failedCells` reads it back. */
+export function failureWarning(id: string, message: string): string {
+  return `${id}${FAILED}${message}`;
+}
+
+function failedCellOf(warning: string): string | undefined {
+  const i = warning.indexOf(FAILED);
+  return i > 0 && !warning.slice(0, i).includes(' ') ? warning.slice(0, i) : undefined;
+}
+
+/**
+ * The run's outcome: every planned cell that has no `ok` result, with the reason recorded when it
+ * failed ("not run" when it never ran, e.g. an interrupted run). A run with any is a failed run.
+ */
+export function failedCells(results: RunResults): { id: string; reason: string }[] {
+  const ok = new Set(results.cells.filter((c) => c.status === 'ok').map((c) => c.id));
+  const out: { id: string; reason: string }[] = [];
+  for (const w of results.warnings) {
+    const id = failedCellOf(w);
+    if (id && !ok.has(id)) out.push({ id, reason: w.slice(id.length + FAILED.length) });
+  }
+  return out;
+}
+
 export async function runMatrix(o: RunOptions): Promise<{ runDir: string; results: RunResults }> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const { cells: planned, strategyDefaults } = await planMatrix(o);
@@ -191,6 +219,9 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   results.cells = results.cells.filter((c) => c.status === 'ok');
   const todo = planned.filter((c) => !done.has(cellId(c.scenario.name, c.strategy, c.repeat)));
   if (done.size > 0) log(`resuming: ${done.size} cell(s) done, ${todo.length} to run`);
+  // A cell run again owns its outcome: its old failure must not outlive a successful re-run.
+  const rerun = new Set(todo.map((c) => cellId(c.scenario.name, c.strategy, c.repeat)));
+  results.warnings = results.warnings.filter((w) => !rerun.has(failedCellOf(w) ?? ''));
 
   const progress = new Progress(planned.length);
   const abort = new AbortController();
@@ -205,9 +236,25 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
     );
   });
 
+  // Process faults need a provisioner that started the service; say so before anything starts
+  // (external and containers are known now; `auto` is checked once it has chosen).
+  const checkFaults = (processes: InfraHandle['processes']) => {
+    for (const c of planned) {
+      const why = unsupportedFaults(c.scenario.faults, processes);
+      if (why) throw new UsageError('UNSUPPORTED_FAULT', `scenario ${c.scenario.name}: faults: ${why}`);
+    }
+  };
+  if (o.infra.infra === 'external' || o.infra.infra === 'containers') checkFaults(undefined);
+
   log(`provisioning (${o.infra.infra})…`);
   const infra = await startInfra({ ...o.infra, log });
   registerCleanup('infra', () => infra.stop());
+  try {
+    checkFaults(infra.processes);
+  } catch (e) {
+    await infra.stop();
+    throw e;
+  }
   results.run.infra = infra.kind;
   results.run.environment = collectEnvironment(infra.versions);
   writeResults(o.outDir, results);
@@ -238,7 +285,8 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
         if (interrupted) break;
         const message = (e as Error).message.split('\n')[0]!;
         progress.log(`✘ ${label}: ${message}`);
-        results.warnings.push(`${cellId(c.scenario.name, c.strategy, c.repeat)} failed: ${message}`);
+        results.warnings.push(failureWarning(cellId(c.scenario.name, c.strategy, c.repeat), message));
+        writeResults(o.outDir, results);
         continue;
       }
       if (interrupted) break;

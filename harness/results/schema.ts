@@ -27,6 +27,8 @@ export interface LatencySummary {
   mean: number;
   p50: number;
   p90: number;
+  /** Added with issue 11 (p95 beside p50/p99); absent in older results. */
+  p95?: number;
   p99: number;
   p999: number;
   max: number;
@@ -176,6 +178,13 @@ export interface CellResult {
   historyFile: string;
   /** Wall time of each pipeline step of the cell (reset+seed, startTargets, warm, load, …), ms. */
   phaseMs?: Record<string, number>;
+  // --- Reconciliation (process faults, issue 11) ---
+  /**
+   * Sum of every counter in PostgreSQL, read over the harness's own connection: when the load
+   * started, and after the targets stopped (write-behind's final flush). Present when the
+   * scenario increments counters. committed = afterFinalFlush − atLoadStart.
+   */
+  counterTotals?: { atLoadStart: number; afterFinalFlush: number };
   /**
    * Filled by harness/analysis when the cell ends; reports read only this and the raw fields.
    * Absent when the analysis failed; older files may lack fields added since (see cellAnalysis).
