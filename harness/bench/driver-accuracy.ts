@@ -296,7 +296,7 @@ async function main() {
         `    operations completed ${l.completed.toLocaleString('en')} (sent ${l.sent}, dropped ${l.dropped}, errors ${l.errors}), achieved ${l.achievedRate} req/s`,
       );
       console.log(
-        `    driver peak RSS ${l.driverPeakRssMB} MB (whole process: main thread + driver worker); driver CPU ${(l.driverCpu * 100).toFixed(1)}% of a core`,
+        `    driver peak RSS ${l.driverPeakRssMB} MB (the driver process, VmHWM read from /proc); driver CPU ${(l.driverCpu * 100).toFixed(1)}% of a core`,
       );
       console.log(`    scheduling lag: ${ms(l.schedulingLag)}; load average ${load()}`);
     }
