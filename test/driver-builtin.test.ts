@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LoadProgress, runBuiltinLoad } from '../harness/driver/builtin.ts';
 import type { HistoryRecord } from '../harness/results/schema.ts';
 import type { LoadShape, Scenario } from '../scenarios/types.ts';
+import { newTag, processesWithTag } from './helpers/proc.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 const dir = mkdtempSync(join(tmpdir(), 'cb-driver-'));
@@ -21,6 +23,8 @@ interface TestServer {
   /** Paths that never get an answer (to exercise the request timeout). */
   blackholePrefix?: string;
   hits: number;
+  /** When each connection was accepted and when its first request arrived (epoch ms). */
+  connections: { at: number; firstRequestAt?: number }[];
 }
 
 async function startServer(): Promise<TestServer> {
@@ -29,10 +33,14 @@ async function startServer(): Promise<TestServer> {
     server: undefined as unknown as Server,
     stall: { from: 0, until: 0 },
     hits: 0,
+    connections: [],
   };
+  const byConnection = new WeakMap<object, { at: number; firstRequestAt?: number }>();
   ts.server = createServer((req, res) => {
     ts.hits++;
     const arrived = now();
+    const conn = byConnection.get(req.socket);
+    if (conn && conn.firstRequestAt === undefined) conn.firstRequestAt = arrived;
     req.resume();
     req.on('end', () => {
       if (ts.blackholePrefix && req.url?.startsWith(ts.blackholePrefix)) return;
@@ -48,6 +56,11 @@ async function startServer(): Promise<TestServer> {
       if (arrived >= ts.stall.from && arrived < ts.stall.until) setTimeout(send, ts.stall.until - arrived);
       else send();
     });
+  });
+  ts.server.on('connection', (socket) => {
+    const conn = { at: now() };
+    ts.connections.push(conn);
+    byConnection.set(socket, conn);
   });
   ts.server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => ts.server.listen(0, '127.0.0.1', () => r()));
@@ -289,5 +302,108 @@ describe('built-in open-model driver', () => {
         historyPath: historyFile(),
       }),
     ).rejects.toThrow(/no target/);
+  });
+
+  it('opens its connections before the first arrival, connect-only: second 0 pays no handshakes and the target sees no extra requests', async () => {
+    const c = await startServer();
+    try {
+      const startAt = now() + 1500;
+      const r = await runBuiltinLoad({
+        scenario: scenario({ phases: [{ duration: 2000, rate: 2000 }] }),
+        targets: [c.url],
+        seed: 6,
+        historyPath: historyFile(),
+        startAt,
+      });
+      console.log(
+        '2000 req/s:',
+        JSON.stringify({
+          dropped: r.series.dropped,
+          p99: r.series.p99,
+          lag: r.load.schedulingLag,
+          conns: c.connections.length,
+        }),
+      );
+      // Exactly the requests it sent reached the target: no warm-up request went to it.
+      expect(r.load.sent).toBeGreaterThan(0);
+      expect(c.hits).toBe(r.load.sent);
+      // max(4, 2000/250) connections were open before the start, none of them used before it.
+      const before = c.connections.filter((x) => x.at < startAt);
+      expect(before.length).toBeGreaterThanOrEqual(8);
+      for (const x of c.connections) expect(x.firstRequestAt ?? startAt).toBeGreaterThanOrEqual(startAt);
+      // The first requests went out on those connections.
+      const first = c.connections
+        .filter((x) => x.firstRequestAt !== undefined)
+        .sort((x, y) => (x.firstRequestAt as number) - (y.firstRequestAt as number))[0];
+      expect(first?.at).toBeLessThan(startAt);
+    } finally {
+      c.server.closeAllConnections();
+      await new Promise((res) => c.server.close(res));
+    }
+  });
+
+  it('runs in a process of its own: its peak RSS is read from outside and excludes the caller, and it streams the history while it runs', async () => {
+    // 200 MB resident in the caller must not show up in the driver's figure.
+    const ballast = Buffer.alloc(200 * 1024 * 1024, 1);
+    const path = historyFile();
+    let sizeWhileRunning = -1;
+    const tag = newTag();
+    const saved = process.env.CACHEBENCH_TEST_TAG;
+    process.env.CACHEBENCH_TEST_TAG = tag;
+    let driverPids: number[] = [];
+    try {
+      const r = await runBuiltinLoad({
+        scenario: scenario({ phases: [{ duration: 3000, rate: 1000 }], maxInFlight: 10_000 }),
+        targets: [a.url],
+        seed: 7,
+        historyPath: path,
+        onProgress: (p) => {
+          if (p.elapsedMs >= 1900 && sizeWhileRunning < 0) {
+            sizeWhileRunning = statSync(path).size;
+            driverPids = processesWithTag(tag);
+          }
+        },
+      });
+      expect(ballast[ballast.length - 1]).toBe(1);
+      expect(driverPids.length).toBe(1);
+      expect(driverPids[0]).not.toBe(process.pid);
+      expect(r.load.driverPeakRssMB).toBeGreaterThan(20);
+      expect(r.load.driverPeakRssMB).toBeLessThan(150);
+      // Most of ~2 s of 1,000 req/s was on disk already (the buffer holds a few hundred lines).
+      expect(sizeWhileRunning).toBeGreaterThan(0);
+      expect(r.load.completed).toBe(3000);
+      expect(readHistory(path).length).toBe(3000);
+      // Gone once the result is in.
+      expect(processesWithTag(tag)).toEqual([]);
+    } finally {
+      if (saved === undefined) delete process.env.CACHEBENCH_TEST_TAG;
+      else process.env.CACHEBENCH_TEST_TAG = saved;
+    }
+  });
+
+  it('leaves nothing behind when the caller dies mid-run', async () => {
+    const tag = newTag();
+    const script = `
+      import { runBuiltinLoad } from ${JSON.stringify(new URL('../harness/driver/builtin.ts', import.meta.url).href)};
+      runBuiltinLoad({
+        scenario: ${JSON.stringify(scenario({ phases: [{ duration: 30_000, rate: 100 }] }))},
+        targets: [${JSON.stringify(a.url)}],
+        seed: 8,
+        historyPath: ${JSON.stringify(historyFile())},
+        onProgress: () => console.log('running'),
+      });`;
+    const caller = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, CACHEBENCH_TEST_TAG: tag },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      caller.stdout.once('data', () => resolve());
+      caller.once('exit', (code) => reject(new Error(`caller exited early (${code})`)));
+    });
+    expect(processesWithTag(tag).length).toBe(2); // the caller and its driver
+    caller.kill('SIGKILL');
+    const deadline = now() + 5000;
+    while (processesWithTag(tag).length > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(processesWithTag(tag)).toEqual([]);
   });
 });

@@ -13,7 +13,6 @@
  * The machine is shared: every part prints the load average before and after, because a busy
  * machine delays the driver's thread and that shows up as scheduling lag, not as a driver bug.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +24,7 @@ import { createHistogram, recordMs, summarize } from '../driver/histogram.ts';
 import { runFaultTimeline } from '../faults.ts';
 import type { InfraHandle } from '../infra/types.ts';
 import type { LatencySummary } from '../results/schema.ts';
+import { startTrivialServer } from './trivial-server.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,27 +67,6 @@ function scenario(
     faults: [],
     budgets: {},
   };
-}
-
-const TRIVIAL_SERVER = `
-const http = require('node:http');
-const s = http.createServer((req, res) => { req.resume(); req.on('end', () => {
-  const id = (/\\/users\\/(\\d+)/.exec(req.url) || [])[1] || '1';
-  res.setHeader('content-type', 'application/json');
-  res.end('{"user":{"id":' + id + '},"versions":{"user:' + id + '":1}}'); }); });
-s.keepAliveTimeout = 65000;
-s.listen(0, '127.0.0.1', () => process.send({ port: s.address().port }));`;
-
-/** A node:http JSON server in its own process (so its CPU is not the driver's). */
-async function startTrivialServer(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['-e', TRIVIAL_SERVER], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (c) => reject(new Error(`trivial server exited (${c})`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, child };
 }
 
 interface RealTarget {
@@ -317,7 +296,7 @@ async function main() {
         `    operations completed ${l.completed.toLocaleString('en')} (sent ${l.sent}, dropped ${l.dropped}, errors ${l.errors}), achieved ${l.achievedRate} req/s`,
       );
       console.log(
-        `    driver peak RSS ${l.driverPeakRssMB} MB (whole process: main thread + driver worker); driver CPU ${(l.driverCpu * 100).toFixed(1)}% of a core`,
+        `    driver peak RSS ${l.driverPeakRssMB} MB (the driver process, VmHWM read from /proc); driver CPU ${(l.driverCpu * 100).toFixed(1)}% of a core`,
       );
       console.log(`    scheduling lag: ${ms(l.schedulingLag)}; load average ${load()}`);
     }

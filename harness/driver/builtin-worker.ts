@@ -1,18 +1,24 @@
 /**
- * The built-in open-model load generator, on its own thread so that the pipeline's work (fault
- * timeline, stats polling) can never delay a send, and the driver's CPU can be measured apart.
+ * The built-in open-model load generator, in a process of its own (started by builtin.ts): the
+ * pipeline's work (fault timeline, stats polling, its garbage collection) can never delay a send,
+ * and the driver's CPU and memory are its own process's, measured apart from the harness.
  *
- * Measurement rules (docs/measurements.md): arrivals are scheduled by time whatever the responses do;
- * latency runs from the *scheduled* time, so a stalled server shows up in every request that
+ * Measurement rules (docs/measurements.md): arrivals are scheduled by time whatever the responses
+ * do; latency runs from the *scheduled* time, so a stalled server shows up in every request that
  * should have been sent during the stall (no coordinated omission); an arrival that finds the
  * in-flight cap full is dropped and counted.
+ *
+ * Footprint: nothing grows with the number of operations. Each request is one small handler
+ * object on undici's dispatch API (no promise chain, no body stream); history lines go through a
+ * fixed 64 KB buffer to the file; latencies go into HDR histograms.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
-import { parentPort, workerData } from 'node:worker_threads';
-import { Pool } from 'undici';
+import { fileURLToPath } from 'node:url';
+import type { buildConnector as BuildConnectorT, Dispatcher, Pool as PoolT } from 'undici';
 import type { Scenario } from '../../scenarios/types.ts';
 import {
   arrivalOffsets,
@@ -24,6 +30,12 @@ import {
 } from '../../scenarios/workload.ts';
 import type { CellSeries, HistoryRecord, LoadStats, OpStats } from '../results/schema.ts';
 import { createHistogram, type Histogram, percentileMs, recordMs, summarize } from './histogram.ts';
+
+// Only undici's connection pool and connector: the package index also loads fetch, WebSocket,
+// caches and mocks, about 15 MB of RSS this process never uses.
+const requireCjs = createRequire(import.meta.url);
+const Pool = requireCjs('undici/lib/dispatcher/pool.js') as typeof PoolT;
+const buildConnector = requireCjs('undici/lib/core/connect.js') as typeof BuildConnectorT;
 
 export interface WorkerInput {
   scenario: Scenario;
@@ -47,17 +59,6 @@ export interface WorkerProgress {
   ratePerSec: number;
 }
 
-function baseRecord(
-  plan: PlannedRequest,
-  scheduled: number,
-  start: number,
-  end: number,
-  status: number,
-  instance: number,
-): HistoryRecord {
-  return { op: plan.op, kind: plan.kind, key: plan.key, scheduled, start, end, status, instance };
-}
-
 export interface WorkerResult {
   load: LoadStats;
   series: Pick<CellSeries, 't0' | 'requests' | 'errors' | 'dropped' | 'p50' | 'p99'>;
@@ -75,15 +76,17 @@ export type WorkerMessage =
   /** Sent when `waitForStart` is set and the worker is ready; the parent answers with StartMessage. */
   | { type: 'ready' };
 
+/** Parent → driver process. `input` starts it; `exit` lets it go after it reported. */
+export type ParentMessage =
+  | { type: 'input'; input: WorkerInput }
+  | StartMessage
+  | { type: 'abort' }
+  | { type: 'exit' };
+
 export interface StartMessage {
   type: 'start';
   startAt: number;
 }
-
-let startResolve: ((startAt: number) => void) | undefined;
-const startGiven = new Promise<number>((r) => {
-  startResolve = r;
-});
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -114,25 +117,28 @@ async function waitUntil(epochMs: number, isAborted: () => boolean): Promise<voi
   }
 }
 
-/** History lines are batched into 256 KB writes: bounded memory, few syscalls, no backpressure. */
-class HistoryWriter {
-  private fd: number;
-  private chunks: string[] = [];
-  private size = 0;
+/**
+ * History lines go through one fixed 64 KB buffer into the file: memory does not grow with the
+ * run, and a write (a few tens of µs into the page cache) happens every few hundred records.
+ */
+export class HistoryWriter {
+  private readonly fd: number;
+  private readonly buf = Buffer.allocUnsafe(64 * 1024);
+  private used = 0;
   constructor(path: string) {
     this.fd = openSync(path, 'w');
   }
   write(rec: HistoryRecord): void {
     const line = `${JSON.stringify(rec)}\n`;
-    this.chunks.push(line);
-    this.size += line.length;
-    if (this.size >= 256 * 1024) this.flush();
+    // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
+    if (this.used + line.length * 3 > this.buf.length) this.flush();
+    if (line.length * 3 > this.buf.length) writeSync(this.fd, line);
+    else this.used += this.buf.write(line, this.used);
   }
   flush(): void {
-    if (this.chunks.length === 0) return;
-    writeSync(this.fd, this.chunks.join(''));
-    this.chunks = [];
-    this.size = 0;
+    let off = 0;
+    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+    this.used = 0;
   }
   close(): void {
     this.flush();
@@ -155,33 +161,181 @@ function opStats(a: OpAcc): OpStats {
   return { count: a.count, errors: a.errors, latency: summarize(a.hist), statuses: a.statuses };
 }
 
-function threadCpuMicros(): number {
-  const u = typeof process.threadCpuUsage === 'function' ? process.threadCpuUsage() : process.cpuUsage();
+/** The whole process: this thread, GC helpers and libuv's pool. */
+function processCpuMicros(): number {
+  const u = process.cpuUsage();
   return u.user + u.system;
+}
+
+/** What happens to one request's outcome (the measured run, or the warm-up that discards it). */
+interface Sink {
+  complete(x: Exchange, status: number, body: string): void;
+  fail(x: Exchange, err: unknown): void;
+}
+
+/**
+ * One request on undici's dispatch API: collects the status and body and hands them to the sink.
+ * Cheaper than `pool.request()` (no promise chain, no Readable body stream per request).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  status = 0;
+  private chunk: Buffer | undefined;
+  private more: Buffer[] | undefined;
+  readonly sink: Sink;
+  readonly plan: PlannedRequest;
+  readonly scheduled: number;
+  readonly start: number;
+  readonly instance: number;
+  readonly secIndex: number;
+  constructor(
+    sink: Sink,
+    plan: PlannedRequest,
+    scheduled: number,
+    start: number,
+    instance: number,
+    secIndex: number,
+  ) {
+    this.sink = sink;
+    this.plan = plan;
+    this.scheduled = scheduled;
+    this.start = start;
+    this.instance = instance;
+    this.secIndex = secIndex;
+  }
+  onRequestStart(): void {}
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.chunk === undefined) this.chunk = chunk;
+    else if (this.more === undefined) this.more = [this.chunk, chunk];
+    else this.more.push(chunk);
+  }
+  onResponseEnd(): void {
+    const body = this.more
+      ? Buffer.concat(this.more).toString('utf8')
+      : this.chunk
+        ? this.chunk.toString('utf8')
+        : '';
+    this.sink.complete(this, this.status, body);
+  }
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.sink.fail(this, err);
+  }
+}
+
+function requestOptions(plan: PlannedRequest): Dispatcher.DispatchOptions {
+  return plan.body
+    ? {
+        path: plan.path,
+        method: plan.method,
+        body: plan.body,
+        headers: { 'content-type': 'application/json' },
+      }
+    : { path: plan.path, method: plan.method };
+}
+
+/**
+ * Opens connections to a target before the first arrival, so second 0 pays no TCP handshakes and
+ * no burst of extra connections opened while the first ones are still connecting. Connect-only:
+ * the target sees sockets but no requests, so its counters stay the run's own. A failed connect
+ * is left to the pool (the requests then fail or connect as usual).
+ */
+class Preconnected {
+  private readonly spare: Socket[] = [];
+  private readonly fallback: ReturnType<typeof BuildConnectorT>;
+  private static readonly onIdleError = function (this: Socket) {
+    this.destroy();
+  };
+  constructor(connectTimeoutMs: number) {
+    this.fallback = buildConnector({ timeout: connectTimeoutMs });
+  }
+  async open(url: string, n: number, timeoutMs: number): Promise<void> {
+    const u = new URL(url);
+    const port = Number(u.port || 80);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    await Promise.all(
+      Array.from(
+        { length: n },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = netConnect({ host, port });
+            const timer = setTimeout(() => socket.destroy(), timeoutMs);
+            socket.setNoDelay(true).setKeepAlive(true, 60_000);
+            socket.on('error', Preconnected.onIdleError);
+            socket.once('connect', () => {
+              clearTimeout(timer);
+              this.spare.push(socket);
+              resolve();
+            });
+            socket.once('close', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+          }),
+      ),
+    );
+  }
+  /** The pool's connector: a spare open socket when there is one, else a new connection. */
+  readonly connect: BuildConnectorT.connector = (opts, callback) => {
+    for (let s = this.spare.pop(); s; s = this.spare.pop()) {
+      if (s.destroyed || s.readyState !== 'open') continue;
+      s.off('error', Preconnected.onIdleError);
+      const socket = s;
+      // Asynchronously, as undici's own connector answers.
+      process.nextTick(() => callback(null, socket));
+      return;
+    }
+    this.fallback(opts, callback);
+  };
+  close(): void {
+    for (const s of this.spare.splice(0)) s.destroy();
+  }
 }
 
 /**
  * Warms undici (its llhttp WebAssembly is compiled on the first connection, tens of ms of blocked
- * thread) and the JIT on a throwaway in-thread server, so neither lands inside the measured load
- * and the target sees no extra requests.
+ * thread) and the JIT for the whole request path (dispatch, body, parse, history record) on a
+ * throwaway in-process server, so neither lands inside the measured load and the target sees no
+ * extra requests.
  */
-async function warmUp(): Promise<void> {
+async function warmUp(scenario: Scenario): Promise<void> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       res.setHeader('content-type', 'application/json');
-      res.end('{"versions":{"user:1":1}}');
+      res.end('{"user":{"id":1},"versions":{"user:1":1},"value":1}');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { connections: 8 });
+  const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
+    connections: 8,
+    pipelining: 1,
+  });
+  const nextRequest = createRequestGenerator(scenario, 0x7a11);
+  const devNull = { write: (rec: HistoryRecord) => JSON.stringify(rec).length };
   try {
-    for (let round = 0; round < 25; round++) {
+    for (let round = 0; round < 40; round++) {
       await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          const res = await pool.request({ path: '/users/1', method: 'GET' });
-          JSON.parse(await res.body.text());
-        }),
+        Array.from(
+          { length: 8 },
+          () =>
+            new Promise<void>((resolve) => {
+              const plan = nextRequest();
+              const t = now();
+              const sink: Sink = {
+                complete(x, status, body) {
+                  devNull.write(historyRecord(x, status, body, now()));
+                  resolve();
+                },
+                fail(x, err) {
+                  devNull.write(failedRecord(x, err, now()));
+                  resolve();
+                },
+              };
+              pool.dispatch(requestOptions(plan), new Exchange(sink, plan, t, t, 0, 0));
+            }),
+        ),
       );
     }
   } finally {
@@ -191,9 +345,66 @@ async function warmUp(): Promise<void> {
   }
 }
 
-async function run(input: WorkerInput, isAborted: () => boolean): Promise<WorkerResult> {
-  await warmUp();
+function historyRecord(x: Exchange, status: number, text: string, end: number): HistoryRecord {
+  const plan = x.plan;
+  const rec: HistoryRecord = {
+    op: plan.op,
+    kind: plan.kind,
+    key: plan.key,
+    scheduled: x.scheduled,
+    start: x.start,
+    end,
+    status,
+    instance: x.instance,
+  };
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const info = parseResponse(plan.op, status, parsed);
+  if (info.versions) rec.versions = info.versions;
+  const value = info.value ?? plan.value;
+  if (value !== undefined) rec.value = value;
+  if (status >= 400) {
+    const err = parsed && typeof parsed === 'object' ? (parsed as { error?: unknown }).error : undefined;
+    rec.error = typeof err === 'string' ? err : `HTTP ${status}`;
+  }
+  return rec;
+}
+
+function failedRecord(x: Exchange, err: unknown, end: number): HistoryRecord {
+  const plan = x.plan;
+  const e = err as { code?: string; message?: string };
+  const rec: HistoryRecord = {
+    op: plan.op,
+    kind: plan.kind,
+    key: plan.key,
+    scheduled: x.scheduled,
+    start: x.start,
+    end,
+    status: 0,
+    instance: x.instance,
+  };
+  rec.error = e.code ?? e.message ?? String(err);
+  if (plan.value !== undefined) rec.value = plan.value;
+  return rec;
+}
+
+/** Peak arrival rate of the load shape (req/s). */
+function peakRate(load: Scenario['load']): number {
+  return Math.max(1, ...load.phases.map((p) => Math.max(p.rate, p.to ?? p.rate)));
+}
+
+export async function runLoad(
+  input: WorkerInput,
+  isAborted: () => boolean,
+  waitForStart: () => Promise<number>,
+  post: (m: WorkerMessage) => void,
+): Promise<WorkerResult> {
   const { scenario, targets, seed } = input;
+  await warmUp(scenario);
   const load = scenario.load;
   const plannedMs = totalDurationMs(load);
   const cap = load.maxInFlight;
@@ -201,15 +412,21 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
     4,
     Math.min(input.maxConnectionsPerTarget, Math.ceil(cap / Math.max(1, targets.length))),
   );
+  const connectTimeout = Math.min(5000, input.requestTimeoutMs);
+  // Enough open connections for ~4 ms of the peak rate per target; the pool opens more as needed.
+  const perTarget = Math.ceil(peakRate(load) / targets.length);
+  const warmConnections = Math.min(connections, Math.max(4, Math.ceil(perTarget / 250)));
+  const preconnected = targets.map(() => new Preconnected(connectTimeout));
+  await Promise.all(targets.map((url, i) => preconnected[i]?.open(url, warmConnections, connectTimeout)));
   const pools = targets.map(
-    (url) =>
+    (url, i) =>
       new Pool(url, {
         connections,
         pipelining: 1,
         keepAliveTimeout: 60_000,
         headersTimeout: input.requestTimeoutMs,
         bodyTimeout: input.requestTimeoutMs,
-        connect: { timeout: Math.min(5000, input.requestTimeoutMs) },
+        connect: (preconnected[i] as Preconnected).connect,
       }),
   );
   const history = new HistoryWriter(input.historyPath);
@@ -235,35 +452,29 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
   let inFlight = 0;
   let rr = 0;
   let lastSendOffset = 0;
-  let peakRss = process.memoryUsage.rss();
 
   // A given start time is kept even when we are late, so that faults scheduled on the same origin
   // stay aligned; being late then shows as scheduling lag and in `startLateMs`.
   let readyAt = now();
   let startAt = input.startAt;
   if (input.waitForStart) {
-    parentPort?.postMessage({ type: 'ready' } satisfies WorkerMessage);
-    startAt = await startGiven;
+    post({ type: 'ready' });
+    startAt = await waitForStart();
     readyAt = now();
   }
   const t0 = startAt ?? readyAt + 20;
   const startLateMs = Math.max(0, Math.round(readyAt - t0));
   await waitUntil(t0, isAborted);
-  const cpu0 = threadCpuMicros();
+  const cpu0 = processCpuMicros();
 
   let drained: (() => void) | undefined;
   let pumpOnCompletion: (() => void) | undefined;
-  const finish = (
-    secIndex: number,
-    opName: string,
-    rec: HistoryRecord,
-    latencyMs: number,
-    isError: boolean,
-    statusKey: string,
-  ) => {
+  const finish = (x: Exchange, rec: HistoryRecord, isError: boolean) => {
     inFlight--;
     completed++;
-    const acc = perOp.get(opName) as OpAcc;
+    const latencyMs = rec.end - x.scheduled;
+    const statusKey = String(rec.status);
+    const acc = perOp.get(x.plan.op) as OpAcc;
     acc.count++;
     overall.count++;
     acc.statuses[statusKey] = (acc.statuses[statusKey] ?? 0) + 1;
@@ -272,19 +483,27 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
       errors++;
       acc.errors++;
       overall.errors++;
-      secErrors[secIndex] = (secErrors[secIndex] ?? 0) + 1;
+      secErrors[x.secIndex] = (secErrors[x.secIndex] ?? 0) + 1;
     }
     recordMs(acc.hist, latencyMs);
     recordMs(overall.hist, latencyMs);
-    let sh = secHist[secIndex];
+    let sh = secHist[x.secIndex];
     if (!sh) {
       sh = createHistogram('packed');
-      secHist[secIndex] = sh;
+      secHist[x.secIndex] = sh;
     }
     recordMs(sh, latencyMs);
     history.write(rec);
     if (inFlight === 0 && drained) drained();
     pumpOnCompletion?.();
+  };
+  const sink: Sink = {
+    complete(x, status, body) {
+      finish(x, historyRecord(x, status, body, now()), status >= 400);
+    },
+    fail(x, err) {
+      finish(x, failedRecord(x, err, now()), true);
+    },
   };
 
   const dispatch = (scheduledAt: number) => {
@@ -307,53 +526,16 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
     const start = now();
     recordMs(lag, start - scheduledAt);
     lastSendOffset = start - t0;
-    const pool = pools[instance] as Pool;
-    pool
-      .request({
-        path: plan.path,
-        method: plan.method,
-        body: plan.body,
-        headers: plan.body ? { 'content-type': 'application/json' } : undefined,
-      })
-      .then(async (res) => {
-        let parsed: unknown;
-        let text = '';
-        try {
-          text = await res.body.text();
-          parsed = text ? JSON.parse(text) : undefined;
-        } catch {
-          parsed = undefined;
-        }
-        const end = now();
-        const status = res.statusCode;
-        const isError = status >= 400;
-        const info = parseResponse(plan.op, status, parsed);
-        const rec = baseRecord(plan, scheduledAt, start, end, status, instance);
-        if (info.versions) rec.versions = info.versions;
-        const value = info.value ?? plan.value;
-        if (value !== undefined) rec.value = value;
-        if (isError) {
-          const err =
-            parsed && typeof parsed === 'object' ? (parsed as { error?: unknown }).error : undefined;
-          rec.error = typeof err === 'string' ? err : `HTTP ${status}`;
-        }
-        finish(secIndex, plan.op, rec, end - scheduledAt, isError, String(status));
-      })
-      .catch((err: unknown) => {
-        const end = now();
-        const e = err as { code?: string; message?: string };
-        const rec = baseRecord(plan, scheduledAt, start, end, 0, instance);
-        rec.error = e.code ?? e.message ?? String(err);
-        if (plan.value !== undefined) rec.value = plan.value;
-        finish(secIndex, plan.op, rec, end - scheduledAt, true, '0');
-      });
+    (pools[instance] as PoolT).dispatch(
+      requestOptions(plan),
+      new Exchange(sink, plan, scheduledAt, start, instance, secIndex),
+    );
   };
 
-  // Progress and RSS sampling: once a second, cheap enough to leave on.
+  // Progress once a second, cheap enough to leave on.
   let lastSent = 0;
   const debug = process.env.CACHEBENCH_DRIVER_DEBUG === '1';
   const progressTimer = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
     if (debug) {
       const m = process.memoryUsage();
       const mb = (v: number) => Math.round(v / 1048576);
@@ -370,11 +552,8 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
       ratePerSec: sent - lastSent,
     };
     lastSent = sent;
-    parentPort?.postMessage({ type: 'progress', progress } satisfies WorkerMessage);
+    post({ type: 'progress', progress });
   }, 1000);
-  const rssTimer = setInterval(() => {
-    peakRss = Math.max(peakRss, process.memoryUsage.rss());
-  }, 200);
 
   // The scheduler: send everything that is due, then wait for the next arrival (see pause()).
   // pump() also runs after every completion: a burst of responses (a target that stalled and
@@ -424,11 +603,10 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
     ]);
   }
   const endedAt = now();
-  const cpuMicros = threadCpuMicros() - cpu0;
+  const cpuMicros = processCpuMicros() - cpu0;
   clearInterval(progressTimer);
-  clearInterval(rssTimer);
-  peakRss = Math.max(peakRss, process.memoryUsage.rss());
   await Promise.allSettled(pools.map((p) => p.destroy()));
+  for (const p of preconnected) p.close();
   history.close();
 
   const durationMs = Math.max(aborted ? lastSendOffset : plannedMs, lastSendOffset);
@@ -449,7 +627,8 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
     durationMs: Math.round(durationMs),
     schedulingLag: summarize(lag),
     driverCpu: Math.round((cpuMicros / 1000 / Math.max(1, endedAt - t0)) * 1000) / 1000,
-    driverPeakRssMB: Math.round((peakRss / (1024 * 1024)) * 10) / 10,
+    // The process's own high-water mark; the parent replaces it with what it reads from outside.
+    driverPeakRssMB: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
     overall: opStats(overall),
     perOp: perOpStats,
   };
@@ -474,26 +653,41 @@ async function run(input: WorkerInput, isAborted: () => boolean): Promise<Worker
   };
 }
 
-if (parentPort) {
+/**
+ * The driver process: takes its input over IPC, reports progress and the result, then waits to be
+ * let go (so the parent can read its peak memory while it still exists). Ctrl-C reaches the whole
+ * process group; the parent turns it into an abort, so this process ignores SIGINT and keeps what
+ * it measured. When the parent goes away, the channel closes and it exits at once.
+ */
+function main(): void {
+  const send = (m: WorkerMessage) => {
+    if (process.connected) process.send?.(m);
+  };
   let abortFlag = false;
-  parentPort.on('message', (m: { type?: string; startAt?: number }) => {
-    if (m?.type === 'abort') {
-      abortFlag = true;
-      // An abort before the start must not leave the worker waiting for it.
-      startResolve?.(now());
-    } else if (m?.type === 'start' && typeof m.startAt === 'number') startResolve?.(m.startAt);
+  let startResolve: ((startAt: number) => void) | undefined;
+  const startGiven = new Promise<number>((r) => {
+    startResolve = r;
   });
-  run(workerData as WorkerInput, () => abortFlag).then(
-    (result) => {
-      parentPort?.postMessage({ type: 'done', result } satisfies WorkerMessage);
-      parentPort?.close();
-    },
-    (err: unknown) => {
-      parentPort?.postMessage({
-        type: 'error',
-        message: err instanceof Error ? err.message : String(err),
-      } satisfies WorkerMessage);
-      parentPort?.close();
-    },
-  );
+  process.on('SIGINT', () => {});
+  process.on('disconnect', () => process.exit(1));
+  process.on('message', (m: ParentMessage) => {
+    if (m.type === 'input') {
+      runLoad(
+        m.input,
+        () => abortFlag,
+        () => startGiven,
+        send,
+      ).then(
+        (result) => send({ type: 'done', result }),
+        (err: unknown) => send({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
+      );
+    } else if (m.type === 'abort') {
+      abortFlag = true;
+      // An abort before the start must not leave the driver waiting for it.
+      startResolve?.(now());
+    } else if (m.type === 'start') startResolve?.(m.startAt);
+    else if (m.type === 'exit') process.exit(0);
+  });
 }
+
+if (process.argv[1] === fileURLToPath(import.meta.url) && process.send) main();

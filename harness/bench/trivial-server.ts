@@ -1,0 +1,30 @@
+/**
+ * A node:http JSON server shaped like the target's read-user answer, in its own process so its CPU
+ * is never counted as the load driver's. Shared by the driver benches.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+
+const TRIVIAL_SERVER = `
+const http = require('node:http');
+const s = http.createServer((req, res) => { req.resume(); req.on('end', () => {
+  const id = (/\\/users\\/(\\d+)/.exec(req.url) || [])[1] || '1';
+  res.setHeader('content-type', 'application/json');
+  res.end('{"user":{"id":' + id + '},"versions":{"user:' + id + '":1}}'); }); });
+s.keepAliveTimeout = 65000;
+s.listen(0, '127.0.0.1', () => process.send({ port: s.address().port }));`;
+
+export interface TrivialServer {
+  url: string;
+  child: ChildProcess;
+}
+
+export async function startTrivialServer(): Promise<TrivialServer> {
+  const child = spawn(process.execPath, ['-e', TRIVIAL_SERVER], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (c) => reject(new Error(`trivial server exited (${c})`)));
+  });
+  return { url: `http://127.0.0.1:${port}`, child };
+}

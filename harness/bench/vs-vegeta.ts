@@ -1,0 +1,471 @@
+/**
+ * The built-in driver beside vegeta (a dedicated open-model load tool, Go) against the same
+ * node:http JSON server, in one run, back to back, ABBA order over the rounds (the machine is
+ * shared and noisy, so drift hits both alike). Prints one row per run and, per rate, the medians
+ * with the ratio built-in/vegeta.
+ *
+ *   node harness/bench/vs-vegeta.ts [--rates 5000,10000] [--seconds 20] [--rounds 2] [--max-in-flight 512]
+ *
+ * Both tools are child processes of this one and are measured the same way from outside: CPU is
+ * the user+sys time the kernel charged to the reaped child (cutime+cstime of /proc/self/stat, so
+ * nothing depends on the tool reporting itself), peak RSS is VmHWM of /proc/<pid>/status (read
+ * every 50 ms, and once more after the built-in child reported, before it is let go). Rate,
+ * drops and latencies come from each tool's own records, summarized by the same code here:
+ * latency p50/p99 over all requests and p99 and drops of second 0 (the start-up).
+ *
+ * Definitions differ where the tools do: the built-in driver times latency from the scheduled send
+ * time and drops arrivals over the in-flight cap; vegeta times from the actual send and never
+ * drops (it adds workers), so its "dropped" is the planned requests it never sent.
+ *
+ * vegeta v12.12.0: VEGETA_BIN, else `vegeta` on PATH, else built once with go install into the
+ * tool cache ($CACHEBENCH_CACHE, default ~/.cache/cachebench) like toxiproxy-server.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { homedir, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Scenario } from '../../scenarios/types.ts';
+import { runBuiltinLoad } from '../driver/builtin.ts';
+import { createHistogram, percentileMs, recordMs } from '../driver/histogram.ts';
+import { startTrivialServer } from './trivial-server.ts';
+
+const SELF = fileURLToPath(import.meta.url);
+const VEGETA_VERSION = 'v12.12.0';
+const USERS = 10_000;
+
+function usage(message: string): never {
+  console.error(`vs-vegeta: ${message}`);
+  process.exit(2);
+}
+
+function positiveInts(flag: string, v: string): number[] {
+  const parts = v.split(',');
+  for (const p of parts) {
+    if (!/^[1-9][0-9]*$/.test(p))
+      usage(`--${flag} ${JSON.stringify(v)}: expected positive integers, comma-separated`);
+  }
+  return parts.map(Number);
+}
+
+function positiveInt(flag: string, v: string): number {
+  return positiveInts(flag, v)[0] as number;
+}
+
+const scenario = (rate: number, seconds: number, maxInFlight: number): Scenario => ({
+  name: 'vs-vegeta',
+  question: '',
+  description: '',
+  load: { phases: [{ duration: seconds * 1000, rate }], arrivals: 'constant', maxInFlight },
+  keys: { type: 'uniform' },
+  mix: { 'read-user': 1 },
+  data: { users: USERS, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
+  cache: {},
+  start: 'warm',
+  faults: [],
+  budgets: {},
+});
+
+// ---------------------------------------------------------------------------------------------
+// Child mode: one built-in driver run; the result goes to the parent over IPC, then the process
+// waits to be let go so the parent can read its VmHWM while it still exists.
+// ---------------------------------------------------------------------------------------------
+async function builtinChild(
+  url: string,
+  rate: number,
+  seconds: number,
+  maxInFlight: number,
+  history: string,
+) {
+  const r = await runBuiltinLoad({
+    scenario: scenario(rate, seconds, maxInFlight),
+    targets: [url],
+    seed: 1,
+    historyPath: history,
+  });
+  process.send?.({ type: 'result', result: r });
+  process.once('message', () => process.exit(0));
+  process.once('disconnect', () => process.exit(0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement from outside.
+// ---------------------------------------------------------------------------------------------
+const TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds charged to this process's reaped children (user + sys). */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  // Fields after the command name (which may hold spaces): state is field 3, cutime 16, cstime 17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / TICKS;
+}
+
+function vmHwmMB(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0; // already gone
+  }
+}
+
+interface Measured {
+  tool: 'builtin' | 'vegeta';
+  round: number;
+  rate: number;
+  seconds: number;
+  sent: number;
+  dropped: number;
+  drops0: number;
+  p50: number;
+  p99: number;
+  p99s0: number;
+  errors: number;
+  cpuS: number;
+  peakRssMB: number;
+  /** Built-in only: scheduling lag p99 (ms). */
+  lagP99?: number;
+}
+
+/** Runs a child to completion while sampling its VmHWM; returns CPU charged to it and its peak. */
+async function measureChild(
+  child: ChildProcess,
+  onMessage?: (m: unknown, release: () => void) => void,
+): Promise<{ cpuS: number; peakRssMB: number; code: number | null }> {
+  const cpu0 = childrenCpuSeconds();
+  const pid = child.pid as number;
+  let peak = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, vmHwmMB(pid));
+  }, 50);
+  if (onMessage) {
+    child.on('message', (m) =>
+      onMessage(m, () => {
+        peak = Math.max(peak, vmHwmMB(pid));
+        child.send({ type: 'exit' });
+      }),
+    );
+  }
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  clearInterval(timer);
+  return { cpuS: childrenCpuSeconds() - cpu0, peakRssMB: peak, code };
+}
+
+async function runBuiltin(
+  url: string,
+  rate: number,
+  seconds: number,
+  maxInFlight: number,
+  dir: string,
+  round: number,
+): Promise<Measured> {
+  const child = spawn(
+    process.execPath,
+    [
+      SELF,
+      '--child',
+      url,
+      '--rates',
+      String(rate),
+      '--seconds',
+      String(seconds),
+      '--max-in-flight',
+      String(maxInFlight),
+      '--history',
+      join(dir, 'builtin.ndjson'),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
+  let result: Awaited<ReturnType<typeof runBuiltinLoad>> | undefined;
+  const m = await measureChild(child, (msg, release) => {
+    const r = msg as { type?: string; result?: typeof result };
+    if (r.type === 'result') {
+      result = r.result;
+      release();
+    }
+  });
+  if (!result) throw new Error(`built-in driver child exited (code ${m.code}) without a result`);
+  const l = result.load;
+  return {
+    tool: 'builtin',
+    round,
+    rate,
+    seconds,
+    sent: l.sent,
+    dropped: l.dropped,
+    drops0: result.series.dropped[0] ?? 0,
+    p50: l.overall.latency.p50,
+    p99: l.overall.latency.p99,
+    p99s0: result.series.p99[0] ?? 0,
+    errors: l.errors,
+    cpuS: m.cpuS,
+    peakRssMB: m.peakRssMB,
+    lagP99: l.schedulingLag.p99,
+  };
+}
+
+async function run(bin: string, args: string[], opts: { input?: string; stdoutFile?: string } = {}) {
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  child.stdin?.end(opts.input ?? '');
+  const chunks: Buffer[] = [];
+  child.stdout?.on('data', (c: Buffer) => chunks.push(c));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (c) => resolve(c));
+  });
+  if (code !== 0) throw new Error(`${bin} ${args[0]} exited with code ${code}`);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function runVegeta(
+  vegeta: string,
+  url: string,
+  rate: number,
+  seconds: number,
+  dir: string,
+  round: number,
+): Promise<Measured> {
+  // The same keys as the built-in run: /users/1..USERS (vegeta takes the lines round-robin).
+  const targets = join(dir, 'targets.txt');
+  if (!existsSync(targets)) {
+    writeFileSync(targets, Array.from({ length: USERS }, (_, i) => `GET ${url}/users/${i + 1}\n`).join(''));
+  }
+  const bin = join(dir, 'vegeta.bin');
+  const child = spawn(
+    vegeta,
+    [
+      'attack',
+      `-rate=${rate}/s`,
+      `-duration=${seconds}s`,
+      `-targets=${targets}`,
+      `-output=${bin}`,
+      '-timeout=10s',
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  const m = await measureChild(child);
+  if (m.code !== 0) throw new Error(`vegeta attack exited with code ${m.code}`);
+  // Decode its records and summarize them with the same histogram code as the driver.
+  const jsonl = join(dir, 'vegeta.jsonl');
+  await run(vegeta, ['encode', '-to=json', `-output=${jsonl}`, bin]);
+  const all = createHistogram();
+  const first = createHistogram();
+  let t0 = Number.POSITIVE_INFINITY;
+  const rows: { t: number; latMs: number; ok: boolean }[] = [];
+  const lines = createInterface({ input: createReadStream(jsonl) });
+  for await (const line of lines) {
+    if (!line) continue;
+    const rec = JSON.parse(line) as { timestamp: string; latency: number; code: number };
+    const t = Date.parse(rec.timestamp);
+    t0 = Math.min(t0, t);
+    rows.push({ t, latMs: rec.latency / 1e6, ok: rec.code > 0 && rec.code < 400 });
+  }
+  let errors = 0;
+  for (const r of rows) {
+    recordMs(all, r.latMs);
+    if (r.t - t0 < 1000) recordMs(first, r.latMs);
+    if (!r.ok) errors++;
+  }
+  const planned = rate * seconds;
+  const plannedFirst = rate;
+  return {
+    tool: 'vegeta',
+    round,
+    rate,
+    seconds,
+    sent: rows.length,
+    dropped: Math.max(0, planned - rows.length),
+    drops0: Math.max(0, plannedFirst - first.totalCount),
+    p50: percentileMs(all, 50),
+    p99: percentileMs(all, 99),
+    p99s0: percentileMs(first, 99),
+    errors,
+    cpuS: m.cpuS,
+    peakRssMB: m.peakRssMB,
+  };
+}
+
+/** VEGETA_BIN, else PATH, else the tool cache, built there once with go install. */
+function ensureVegeta(): string {
+  if (process.env.VEGETA_BIN) return process.env.VEGETA_BIN;
+  try {
+    return execFileSync('sh', ['-c', 'command -v vegeta'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not on PATH
+  }
+  const cache =
+    process.env.CACHEBENCH_CACHE ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cachebench');
+  const dir = join(cache, `vegeta-${VEGETA_VERSION}`);
+  const bin = join(dir, 'vegeta');
+  if (existsSync(bin)) return bin;
+  console.log(`building vegeta ${VEGETA_VERSION} with go install (once; cached in ${dir})`);
+  const tmp = mkdtempSync(join(tmpdir(), 'cb-vegeta-build-'));
+  try {
+    execFileSync('go', ['install', `github.com/tsenart/vegeta/v12@${VEGETA_VERSION}`], {
+      env: { ...process.env, GOBIN: tmp, GOFLAGS: '-mod=mod' },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    mkdirSync(dir, { recursive: true });
+    renameSync(join(tmp, 'vegeta'), bin);
+  } catch (err) {
+    throw new Error(
+      `vegeta ${VEGETA_VERSION} is missing and go install failed (${(err as Error).message.split('\n')[0]}): install Go, or set VEGETA_BIN`,
+    );
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return bin;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ');
+const cpuPerReqUs = (m: Measured) => (m.sent > 0 ? (m.cpuS * 1e6) / m.sent : 0);
+
+function row(m: Measured): string {
+  const achieved = m.sent / m.seconds;
+  const dev = ((achieved - m.rate) / m.rate) * 100;
+  const cells = [
+    `${m.round}`,
+    m.tool.padEnd(7),
+    `${m.rate}`,
+    `${achieved.toFixed(1)} (${dev >= 0 ? '+' : ''}${dev.toFixed(2)}%)`,
+    `${m.dropped}`,
+    `${m.drops0}`,
+    m.p50.toFixed(2),
+    m.p99.toFixed(2),
+    m.p99s0.toFixed(2),
+    m.lagP99 === undefined ? '-' : m.lagP99.toFixed(2),
+    `${m.errors}`,
+    m.cpuS.toFixed(2),
+    (m.cpuS / m.seconds).toFixed(2),
+    cpuPerReqUs(m).toFixed(1),
+    m.peakRssMB.toFixed(1),
+  ];
+  return `| ${cells.join(' | ')} |`;
+}
+
+async function main() {
+  const { values: args } = (() => {
+    try {
+      return parseArgs({
+        options: {
+          rates: { type: 'string', default: '5000,10000' },
+          seconds: { type: 'string', default: '20' },
+          rounds: { type: 'string', default: '2' },
+          'max-in-flight': { type: 'string', default: '512' },
+          child: { type: 'string' },
+          history: { type: 'string' },
+        },
+      });
+    } catch (err) {
+      return usage((err as Error).message.split('\n')[0] as string);
+    }
+  })();
+  const rates = positiveInts('rates', args.rates);
+  const seconds = positiveInt('seconds', args.seconds);
+  const rounds = positiveInt('rounds', args.rounds);
+  const maxInFlight = positiveInt('max-in-flight', args['max-in-flight']);
+  if (args.child) {
+    await builtinChild(
+      args.child,
+      rates[0] as number,
+      seconds,
+      maxInFlight,
+      args.history ?? join(tmpdir(), 'cb-vs-vegeta.ndjson'),
+    );
+    return;
+  }
+
+  const vegeta = ensureVegeta();
+  const version = (await run(vegeta, ['-version'])).split('\n')[0];
+  console.log(`vs-vegeta: node ${process.version}, vegeta ${version}, load average ${load()}`);
+  const server = await startTrivialServer();
+  const dir = mkdtempSync(join(tmpdir(), 'cb-vs-vegeta-'));
+  const results: Measured[] = [];
+  try {
+    console.log(
+      '\n| round | tool | rate | achieved req/s | dropped | dropped s0 | p50 ms | p99 ms | p99 s0 ms | lag p99 ms | errors | CPU s | cores | CPU µs/req | peak RSS MB |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const rate of rates) {
+      for (let round = 1; round <= rounds; round++) {
+        const order = round % 2 === 1 ? (['builtin', 'vegeta'] as const) : (['vegeta', 'builtin'] as const);
+        for (const tool of order) {
+          const m =
+            tool === 'builtin'
+              ? await runBuiltin(server.url, rate, seconds, maxInFlight, dir, round)
+              : await runVegeta(vegeta, server.url, rate, seconds, dir, round);
+          results.push(m);
+          console.log(row(m));
+        }
+      }
+    }
+    console.log(`\nmedians per rate, ratio built-in/vegeta (load average ${load()}):`);
+    console.log(
+      '| rate | tool | achieved req/s | dropped | p50 ms | p99 ms | p99 s0 ms | cores | CPU µs/req | peak RSS MB |',
+    );
+    console.log('|---|---|---|---|---|---|---|---|---|---|');
+    for (const rate of rates) {
+      const med = (tool: Measured['tool']) => {
+        const ms = results.filter((r) => r.rate === rate && r.tool === tool);
+        return {
+          achieved: median(ms.map((m) => m.sent / m.seconds)),
+          dropped: median(ms.map((m) => m.dropped)),
+          p50: median(ms.map((m) => m.p50)),
+          p99: median(ms.map((m) => m.p99)),
+          p99s0: median(ms.map((m) => m.p99s0)),
+          cores: median(ms.map((m) => m.cpuS / m.seconds)),
+          cpuReq: median(ms.map(cpuPerReqUs)),
+          rss: median(ms.map((m) => m.peakRssMB)),
+        };
+      };
+      const b = med('builtin');
+      const v = med('vegeta');
+      const ratio = (x: number, y: number) => (y > 0 ? `${(x / y).toFixed(2)}×` : '-');
+      const line = (tool: string, x: typeof b) =>
+        `| ${rate} | ${tool} | ${x.achieved.toFixed(1)} | ${x.dropped} | ${x.p50.toFixed(2)} | ${x.p99.toFixed(2)} | ${x.p99s0.toFixed(2)} | ${x.cores.toFixed(2)} | ${x.cpuReq.toFixed(1)} | ${x.rss.toFixed(1)} |`;
+      console.log(line('builtin', b));
+      console.log(line('vegeta', v));
+      console.log(
+        `| ${rate} | built-in/vegeta | ${ratio(b.achieved, v.achieved)} | ${b.dropped} vs ${v.dropped} | ${ratio(b.p50, v.p50)} | ${ratio(b.p99, v.p99)} | ${ratio(b.p99s0, v.p99s0)} | ${ratio(b.cores, v.cores)} | ${ratio(b.cpuReq, v.cpuReq)} | ${ratio(b.rss, v.rss)} |`,
+      );
+    }
+  } finally {
+    server.child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`vs-vegeta: ${(err as Error).message}`);
+  process.exitCode = 1;
+});
