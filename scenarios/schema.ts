@@ -5,6 +5,7 @@
  * and what is allowed — the reader of that line is a user editing YAML, not a developer.
  */
 import * as z from 'zod';
+import { METRICS } from '../harness/analysis/metrics.ts';
 import { UsageError } from '../harness/errors.ts';
 import { OPERATIONS, type Scenario, type ToxicSpec, type ToxicType } from './types.ts';
 import { totalDurationMs } from './workload.ts';
@@ -268,6 +269,10 @@ export const scenarioFileSchema = obj({
   start: oneOf(['warm', 'cold']).default('warm'),
   faults: z.array(faultSchema, { error: 'expected a list of faults' }).default([]),
   budgets: budgetsSchema.default({}),
+  // The metrics the scenario's question is about first (correctness): harness/analysis/verdict.ts.
+  primary: z
+    .array(oneOf(Object.keys(METRICS) as [string, ...string[]]), { error: 'expected a list of metric ids' })
+    .optional(),
 }).superRefine((s, ctx) => {
   const total = totalDurationMs(s.load as Scenario['load']);
   s.faults.forEach((f, i) => {

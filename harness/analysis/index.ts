@@ -21,7 +21,8 @@ import {
   type StrategyRow,
 } from './types.ts';
 import { analyzeValidity } from './validity.ts';
-import { focusMetrics, verdict } from './verdict.ts';
+import { combineEstimate, type Estimate, cellEvidence } from './uncertainty.ts';
+import { focusMetrics, primaryMetrics, verdict } from './verdict.ts';
 
 export type * from './types.ts';
 
@@ -147,7 +148,7 @@ export function analyzeRun(results: RunResults): RunAnalysis {
   for (const scenario of scenarioOrder(results)) {
     const cells = results.cells.filter((c) => c.scenario === scenario);
     const strategies = strategyOrder(results, cells);
-    const spec = cells[0]!.scenario_spec as { question?: unknown; faults?: unknown[] };
+    const spec = cells[0]!.scenario_spec as { question?: unknown; faults?: unknown[]; primary?: unknown };
     const question = typeof spec.question === 'string' ? spec.question : '';
     const baseline = strategies.includes(results.run.baselineStrategy)
       ? results.run.baselineStrategy
@@ -165,12 +166,20 @@ export function analyzeRun(results: RunResults): RunAnalysis {
         metrics[id] = meanOf(perCell.map((m) => m[id]));
       const qpr = metrics.queriesPerRequest ?? null;
       metrics.dbReduction = qpr !== null && noCacheQpr ? 1 - qpr / noCacheQpr : null;
+      const evidence = mine.map((c) => cellEvidence(c, analyses.get(c)!));
+      const intervals: Record<string, Estimate | null> = {};
+      for (const id of Object.keys(perCell[0]!) as MetricId[])
+        intervals[id] = combineEstimate(
+          perCell.map((m) => m[id]),
+          evidence.map((e) => e[id]),
+        );
       return {
         strategy,
         repeats: mine.length,
         trusted: mine.every((c) => analyses.get(c)!.validity.trusted),
         metrics,
         relative: {},
+        intervals,
       };
     });
     const base = rows.find((r) => r.strategy === baseline)!;
@@ -182,14 +191,28 @@ export function analyzeRun(results: RunResults): RunAnalysis {
           v === null || b === null || b === undefined ? null : b !== 0 ? v / b : v === 0 ? 1 : null;
       }
     }
-    const focus = focusMetrics(scenario, Array.isArray(spec.faults) && spec.faults.length > 0);
+    const hasFaults = Array.isArray(spec.faults) && spec.faults.length > 0;
+    const focus = focusMetrics(scenario, hasFaults);
+    const primary = primaryMetrics(
+      scenario,
+      hasFaults,
+      Array.isArray(spec.primary) ? spec.primary.map(String) : undefined,
+    );
+    const v = verdict(rows, focus, baseline === 'no-cache' ? baseline : undefined, primary, {
+      lowPower:
+        results.run.profile === 'quick'
+          ? 'Quick profile: too few units per cell to separate the rest; rerun with --profile standard or --repeats 3.'
+          : undefined,
+    });
     scenarios.push({
       scenario,
       question,
       baselineStrategy: baseline,
       rows,
       focus,
-      verdict: verdict(rows, focus, baseline === 'no-cache' ? baseline : undefined),
+      primary,
+      verdict: v.text,
+      claims: v.claims,
     });
   }
   return {

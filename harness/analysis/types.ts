@@ -4,6 +4,9 @@
  * can tell that an old results.json was analysed under other rules.
  */
 
+import type { Estimate } from './uncertainty.ts';
+import type { Claim } from './verdict.ts';
+
 export const ANALYSIS_VERSION = 1;
 
 export interface Percentiles {
@@ -262,6 +265,8 @@ export interface StrategyRow {
   metrics: Record<string, number | null>;
   /** metric → value / baseline value. */
   relative: Record<string, number | null>;
+  /** metric → 95 % interval (uncertainty.ts); null when none can be given. */
+  intervals?: Record<string, Estimate | null>;
 }
 
 export interface ScenarioAnalysis {
@@ -271,7 +276,11 @@ export interface ScenarioAnalysis {
   rows: StrategyRow[];
   /** The metrics the verdict is based on, in order. */
   focus: string[];
+  /** Correctness metrics ranked first (verdict.ts `primaryMetrics`). */
+  primary?: string[];
   verdict: string;
+  /** The verdict's claims in structured form (harness/bench/seed-pairs.ts compares them). */
+  claims?: Claim[];
 }
 
 export interface RunAnalysis {
