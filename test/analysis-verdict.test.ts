@@ -29,7 +29,12 @@ describe('verdict: significance and minimum effect', () => {
       /^No significant difference in p99 latency among write-through, cache-aside, jitter: 38\.5 ms to 38\.7 ms/,
     );
     expect(v.claims).toEqual([
-      { metric: 'p99', kind: 'no-difference', strategies: ['write-through', 'cache-aside', 'jitter'], than: [] },
+      {
+        metric: 'p99',
+        kind: 'no-difference',
+        strategies: ['write-through', 'cache-aside', 'jitter'],
+        than: [],
+      },
     ]);
   });
 
@@ -49,9 +54,16 @@ describe('verdict: significance and minimum effect', () => {
       row('lock', { dbPeak: cnt(62) }),
     ];
     const v = verdict(rows, ['dbPeak'], 'no-cache');
-    expect(v.text).toMatch(/^Best peak DB queries\/s: jitter, lock \(59\/s to 62\/s\); significantly worse: cache-aside/);
+    expect(v.text).toMatch(
+      /^Best peak DB queries\/s: jitter, lock \(59\/s to 62\/s\); significantly worse: cache-aside/,
+    );
     expect(v.text).toMatch(/Not ranked: no-cache \(the reference\)\.$/);
-    expect(v.claims[0]).toEqual({ metric: 'dbPeak', kind: 'best', strategies: ['jitter', 'lock'], than: ['cache-aside'] });
+    expect(v.claims[0]).toEqual({
+      metric: 'dbPeak',
+      kind: 'best',
+      strategies: ['jitter', 'lock'],
+      than: ['cache-aside'],
+    });
   });
 
   it('leaves untrusted rows out and says so', () => {
@@ -91,7 +103,9 @@ describe('verdict: correctness first', () => {
 
   it('adds the low-power note only when something could not be separated', () => {
     const same = [row('a', { p99: est(5, 4, 6) }), row('b', { p99: est(5.2, 4, 6) })];
-    expect(verdict(same, ['p99'], undefined, [], { lowPower: 'Quick profile.' }).text).toMatch(/Quick profile\.$/);
+    expect(verdict(same, ['p99'], undefined, [], { lowPower: 'Quick profile.' }).text).toMatch(
+      /Quick profile\.$/,
+    );
     const apart = [row('a', { p99: est(5, 4.9, 5.1) }), row('b', { p99: est(50, 49, 51) })];
     expect(verdict(apart, ['p99'], undefined, [], { lowPower: 'Quick profile.' }).text).not.toMatch(/Quick/);
   });

@@ -115,7 +115,12 @@ describe('gate: correctness, missing metrics, tested counts, reachable latency r
     return b;
   }
   const prop = (x: number, n: number) => ({ kind: 'proportion' as const, x, n });
-  const rate = (x: number, exposure: number, offset?: number) => ({ kind: 'rate' as const, x, exposure, offset });
+  const rate = (x: number, exposure: number, offset?: number) => ({
+    kind: 'rate' as const,
+    x,
+    exposure,
+    offset,
+  });
 
   it('fails the issue case: invalidation removed, lock lost, DB queries 0.08 → 0.11', () => {
     const b = withEvidence(
@@ -163,8 +168,12 @@ describe('gate: correctness, missing metrics, tested counts, reachable latency r
     expect(v.pass).toBe(true);
     expect(v.rows[0]!.reason).toMatch(/below the minimum effect/);
     // 2 → 6 stale reads in ten: beyond a 2× limit but within Poisson noise of one cell.
-    const b2 = withEvidence(baseline({ 's/x': { staleReadRatio: [0.2] } }), 's/x', { staleReadRatio: [prop(2, 10)] });
-    const c2 = withEvidence(baseline({ 's/x': { staleReadRatio: [0.6] } }), 's/x', { staleReadRatio: [prop(6, 10)] });
+    const b2 = withEvidence(baseline({ 's/x': { staleReadRatio: [0.2] } }), 's/x', {
+      staleReadRatio: [prop(2, 10)],
+    });
+    const c2 = withEvidence(baseline({ 's/x': { staleReadRatio: [0.6] } }), 's/x', {
+      staleReadRatio: [prop(6, 10)],
+    });
     const v2 = compareBaselines(b2, c2, rules);
     expect(v2.pass).toBe(true);
     expect(v2.rows[0]!.reason).toMatch(/not significant/);

@@ -20,8 +20,8 @@ import {
   type ScenarioAnalysis,
   type StrategyRow,
 } from './types.ts';
+import { cellEvidence, combineEstimate, type Estimate } from './uncertainty.ts';
 import { analyzeValidity } from './validity.ts';
-import { combineEstimate, type Estimate, cellEvidence } from './uncertainty.ts';
 import { focusMetrics, primaryMetrics, verdict } from './verdict.ts';
 
 export type * from './types.ts';

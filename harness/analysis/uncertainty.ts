@@ -6,13 +6,7 @@
  * ("Uncertainty").
  */
 import type { CellResult } from '../results/schema.ts';
-import {
-  type Interval,
-  meanInterval,
-  poissonExact,
-  tQuantile975,
-  wilson,
-} from './intervals.ts';
+import { type Interval, meanInterval, poissonExact, tQuantile975, wilson } from './intervals.ts';
 import type { MetricId } from './metrics.ts';
 import type { CellAnalysis } from './types.ts';
 
@@ -56,7 +50,8 @@ function seconds(cell: CellResult, field: 'p99' | 'p50', from?: number, to?: num
 export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<MetricId, Evidence>> {
   const e: Partial<Record<MetricId, Evidence>> = {};
   const db = a.dbLoad;
-  if (db.httpRequests > 0) e.queriesPerRequest = { kind: 'rate', x: db.totalQueries, exposure: db.httpRequests };
+  if (db.httpRequests > 0)
+    e.queriesPerRequest = { kind: 'rate', x: db.totalQueries, exposure: db.httpRequests };
   e.dbPeak = count(db.peakPerSecond);
   if (cell.load?.completed > 0)
     e.errorRate = { kind: 'proportion', x: cell.load.errors, n: cell.load.completed };

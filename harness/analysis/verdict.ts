@@ -57,7 +57,12 @@ const PRIMARY: Record<string, MetricId[]> = {
 
 /** Primary metrics of a scenario without its own list (user scenarios). */
 export const DEFAULT_PRIMARY: MetricId[] = ['errorRate', 'staleReadRatio', 'staleBeyondTtl'];
-const DEFAULT_PRIMARY_FAULTS: MetricId[] = ['errorRate', 'faultErrorRate', 'staleBeyondTtl', 'lostIncrements'];
+const DEFAULT_PRIMARY_FAULTS: MetricId[] = [
+  'errorRate',
+  'faultErrorRate',
+  'staleBeyondTtl',
+  'lostIncrements',
+];
 
 /**
  * Smallest difference worth naming, per unit: `abs` in the metric's own scale (fractions for
@@ -83,7 +88,11 @@ export function focusMetrics(scenario: string, hasFaults: boolean): MetricId[] {
 }
 
 /** The scenario's own `primary:` list when it has one, else the catalog table, else the default. */
-export function primaryMetrics(scenario: string, hasFaults: boolean, declared?: readonly string[]): MetricId[] {
+export function primaryMetrics(
+  scenario: string,
+  hasFaults: boolean,
+  declared?: readonly string[],
+): MetricId[] {
   if (declared?.length) return declared.filter((m): m is MetricId => m in METRICS);
   return PRIMARY[scenario] ?? (hasFaults ? DEFAULT_PRIMARY_FAULTS : DEFAULT_PRIMARY);
 }
@@ -189,7 +198,9 @@ export function verdict(
     const noInterval = all.without.map((x) => x.strategy);
     if (r.with.length < 1 || all.with.length < 2) {
       if (noInterval.length)
-        parts.push(`${def.label}: no interval for ${names(noInterval)} (one repeat of a figure without units)`);
+        parts.push(
+          `${def.label}: no interval for ${names(noInterval)} (one repeat of a figure without units)`,
+        );
       continue;
     }
     // The best is chosen among the eligible; "worse" is judged over everyone.
@@ -209,7 +220,12 @@ export function verdict(
       : '';
     if (worse.length === 0) {
       unsure = true;
-      claims.push({ metric: id, kind: 'no-difference', strategies: leaders.map((x) => x.row.strategy), than: [] });
+      claims.push({
+        metric: id,
+        kind: 'no-difference',
+        strategies: leaders.map((x) => x.row.strategy),
+        than: [],
+      });
       parts.push(
         `no significant difference in ${def.label} among ${names(leaders.map((x) => x.row.strategy))}: ${range(id, leaders)}${excl}`,
       );
@@ -232,11 +248,14 @@ export function verdict(
     }
     if (noInterval.length) parts.push(`${def.label} not ranked for ${names(noInterval)}: no interval`);
   }
-  let text = parts.length ? `${parts[0]![0]!.toUpperCase()}${parts[0]!.slice(1)}` : 'No measurement to compare';
+  let text = parts.length
+    ? `${parts[0]![0]!.toUpperCase()}${parts[0]!.slice(1)}`
+    : 'No measurement to compare';
   if (parts.length > 1) text += `; ${parts.slice(1).join('; ')}`;
   text += '.';
   if (pool.length < rows.length - untrusted.length) text += ` Not ranked: ${reference} (the reference).`;
-  if (untrusted.length) text += ` Not ranked (untrusted numbers): ${names(untrusted.map((r) => r.strategy))}.`;
+  if (untrusted.length)
+    text += ` Not ranked (untrusted numbers): ${names(untrusted.map((r) => r.strategy))}.`;
   if (unsure && opts.lowPower) text += ` ${opts.lowPower}`;
   return { text, claims };
 }

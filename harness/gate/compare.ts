@@ -55,7 +55,10 @@ function describeRule(r: Rule): string {
 type Verdict = Pick<GateRow, 'status' | 'reason'>;
 
 /** The minimum-effect limit shared by count, proportion and rate rules (on medians over repeats). */
-function limitOf(r: CountRule | ProportionRule | RateRule, b: number): { limit: number; bad: (c: number) => boolean } {
+function limitOf(
+  r: CountRule | ProportionRule | RateRule,
+  b: number,
+): { limit: number; bad: (c: number) => boolean } {
   const lower = METRICS[r.metric].better === 'lower';
   const limit = lower ? b * (1 + r.maxIncrease) + r.slack : b * (1 - r.maxIncrease) - r.slack;
   return { limit, bad: (c) => (lower ? c > limit : c < limit) };
