@@ -77,6 +77,7 @@ export function buildProgram(): Command {
     )
     .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
     .option('--no-reports', 'write results.json only')
+    .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
     .addOption(infraOption())
     .action(async (opts) => (await import('./commands/run.ts')).runCommand(opts));
 

@@ -15,6 +15,8 @@ import type { CellAnalysis } from './types.ts';
  * - proportion: x of n units (reads, requests, cache lookups) — Wilson.
  * - rate: value = offset + x / exposure with x a count — exact Poisson on x. A plain count is a
  *   rate with exposure 1 per repeat, so repeats pool into a mean count.
+ * - count-ratio: value = a / b of two Poisson counts (DB queries during ÷ before a fault) —
+ *   Wilson on a / (a + b), mapped back to the ratio.
  * - samples: per-second values of a latency figure (seconds are the units) — t interval of
  *   their spread around the cell's value.
  * - resolution: the figure is measured on a grid (recovery: whole seconds) — ± one step.
@@ -22,6 +24,7 @@ import type { CellAnalysis } from './types.ts';
 export type Evidence =
   | { kind: 'proportion'; x: number; n: number }
   | { kind: 'rate'; x: number; exposure: number; offset?: number }
+  | { kind: 'count-ratio'; a: number; b: number }
   | { kind: 'samples'; values: number[] }
   | { kind: 'resolution'; step: number };
 
@@ -64,15 +67,19 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
 
   const st = a.stampede;
   if (st.episodes > 0 && st.applies !== false) {
-    const hot = st.hottestKeys.find((k) => k.key === st.hotKey);
-    // Every episode has at least one rebuild; the extra rebuilds are the counted events.
-    if (hot && hot.episodes > 0)
+    // Every episode has at least one rebuild; the extra rebuilds are the counted events. The hot
+    // key's episodes = its rebuilds ÷ its mean episode size.
+    const hotRebuilds = st.hotKey ? (cell.rebuilds ?? []).filter((r) => r.key === st.hotKey).length : 0;
+    const rpe = st.rebuildsPerExpiry;
+    if (hotRebuilds > 0 && rpe !== null && rpe >= 1) {
+      const episodes = Math.max(1, Math.round(hotRebuilds / rpe));
       e.rebuildsPerExpiry = {
         kind: 'rate',
-        x: Math.max(0, hot.rebuilds - hot.episodes),
-        exposure: hot.episodes,
+        x: Math.max(0, hotRebuilds - episodes),
+        exposure: episodes,
         offset: 1,
       };
+    }
     e.rebuildsPerExpiryAllKeys = {
       kind: 'rate',
       x: Math.max(0, st.rebuilds - st.fallbackLoads - st.episodes),
@@ -96,6 +103,18 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
     if (req > 0) e.faultErrorRate = { kind: 'proportion', x: w.reduce((t, x) => t + x.errors, 0), n: req };
     e.staleAfterRecovery = count(w.reduce((t, x) => t + x.staleReadsAfterRecovery, 0));
     e.recoverySeconds = { kind: 'resolution', step: 1 };
+    const dbWorst = [...w]
+      .filter((x) => x.dbMultiplier !== null && x.dbRateBefore !== null && x.dbRateDuring !== null)
+      .sort((x, y) => y.dbMultiplier! - x.dbMultiplier!)[0];
+    if (dbWorst?.durationMs) {
+      // Queries during the window and in the same-length window before it: two Poisson counts.
+      const secs = dbWorst.durationMs / 1000;
+      e.faultDbMultiplier = {
+        kind: 'count-ratio',
+        a: Math.round(dbWorst.dbRateDuring! * secs),
+        b: Math.round(dbWorst.dbRateBefore! * secs),
+      };
+    }
     const worst = [...w].sort((x, y) => (y.latency.p99 ?? -1) - (x.latency.p99 ?? -1))[0]!;
     if (worst.appliedAt !== null) {
       const v = seconds(cell, 'p99', worst.appliedAt, worst.removedAt ?? undefined);
@@ -164,6 +183,17 @@ function estimate(
     const ci = poissonExact(Math.round(x));
     const i = { lo: off + ci.lo / exp, hi: off + ci.hi / exp };
     return { value, ...unionWith(i, between), basis: `exact Poisson on ${Math.round(x)} events${reps}` };
+  }
+  if (same && kind === 'count-ratio') {
+    const r = ev as Extract<Evidence, { kind: 'count-ratio' }>[];
+    const a = r.reduce((s, e) => s + e.a, 0);
+    const b = r.reduce((s, e) => s + e.b, 0);
+    const w = b > 0 ? wilson(a, a + b) : null;
+    if (w) {
+      const toRatio = (p: number) => (p >= 1 ? Number.POSITIVE_INFINITY : p / (1 - p));
+      const i = { lo: toRatio(w.lo), hi: toRatio(w.hi) };
+      return { value, ...unionWith(i, between), basis: `Wilson on ${a} vs ${b} queries${reps}` };
+    }
   }
   if (v.length >= 2) {
     const m = meanInterval(v)!;

@@ -24,6 +24,8 @@ export interface RunFlags {
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
   reports: boolean;
+  /** commander's `--no-fail-on-budgets`: false when given. */
+  failOnBudgets?: boolean;
 }
 
 const list = (v: string | undefined) =>
@@ -110,15 +112,26 @@ export async function runCommand(f: RunFlags): Promise<void> {
     },
   });
 
-  process.stderr.write(`\nresults: ${path.join(runDir, 'results.json')} (${results.cells.length} cells)\n`);
+  const files: string[] = [];
   if (f.reports) {
     const { writeReports } = await import('../../reports/index.ts');
-    const files = await writeReports(runDir, results);
-    for (const file of files) process.stderr.write(`report:  ${file}\n`);
+    files.push(...(await writeReports(runDir, results)));
   }
+  const isDefault =
+    !!f.default || (list(f.scenarios).length === 0 && list(f.strategies).length === 0 && !f.resume);
+  const { runSummary } = await import('../pipeline/summary.ts');
+  const summary = runSummary(results, {
+    reports: files,
+    resultsFile: path.join(runDir, 'results.json'),
+    failOnBudgets: f.failOnBudgets !== false && !isDefault,
+    budgetsNote: isDefault ? 'the default comparison: budgets are findings' : '--no-fail-on-budgets',
+  });
+  process.stderr.write(summary.text);
+  process.exitCode = summary.exitCode;
   if (f.baseline) {
     const { gateRun } = await import('../gate/index.ts');
     const verdict = await gateRun(f.baseline, runDir);
+    // A regression is a failure (1); it outranks failed budgets (3) but not a usage error.
     if (!verdict.pass) process.exitCode = 1;
   }
 }
