@@ -203,6 +203,15 @@ export function verdict(
         );
       continue;
     }
+    if (r.with.length === 1) {
+      // Only one strategy is still eligible: state its value, rank nobody.
+      const only = r.with[0]!;
+      const others = all.with.filter((x) => x.row !== only.row).map((x) => x.row.strategy);
+      parts.push(
+        `${def.label} ${formatEstimate(id, only.est)} for ${only.row.strategy} (${names(others)} not ranked: materially worse on a primary metric)`,
+      );
+      continue;
+    }
     // The best is chosen among the eligible; "worse" is judged over everyone.
     const best = r.with[0]!;
     const worse = all.with.filter((x) => worseThan(id, best.est, x.est));
