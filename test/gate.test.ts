@@ -214,3 +214,25 @@ describe('gate: correctness, missing metrics, tested counts, reachable latency r
     expect(v.regressions[0]!.reason).toMatch(/limit only/);
   });
 });
+
+describe('baseline from a run carries the units the tests use', () => {
+  it('same run vs itself passes every rule with a test, and evidence is stored per repeat', async () => {
+    const { synthRun, CATALOG_LIKE } = await import('./fixtures/synthetic.ts');
+    const { baselineFromResults } = await import('../harness/gate/baseline.ts');
+    const { results } = synthRun({
+      scenarios: CATALOG_LIKE.filter((s) => ['hot-key', 'write-race'].includes(s.name)),
+      strategies: ['cache-aside', 'lock'],
+      seconds: 8,
+      historyRate: 40,
+      repeats: 2,
+    });
+    const b = baselineFromResults(results);
+    const g = b.groups['write-race/cache-aside']!;
+    expect(g.evidence!.staleReadRatio).toHaveLength(2);
+    expect(g.evidence!.staleReadRatio![0]).toMatchObject({ kind: 'proportion' });
+    expect(b.groups['hot-key/lock']!.evidence!.queriesPerRequest![0]).toMatchObject({ kind: 'rate' });
+    const v = compareBaselines(b, b, loadRules());
+    expect(v.pass).toBe(true);
+    expect(v.rows.some((r) => r.metric === 'staleReadRatio' && /not significant/.test(r.reason))).toBe(true);
+  });
+});
