@@ -10,6 +10,7 @@ import { bytes, fixed, formatValue, isoTime, percent as pct } from '../harness/r
 import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
+import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
 
 const CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
@@ -33,6 +34,7 @@ td.l,th.l{text-align:left}
 tr.base td{background:#eff6ff}
 .rel{display:block;color:var(--muted);font-size:11px}
 .q{font-size:15px;margin:4px 0 6px}
+.ci{display:block;font-size:11px;color:#64748b;white-space:nowrap}
 .verdict{border-left:4px solid var(--accent);background:#eff6ff;padding:8px 12px;margin:8px 0 12px;border-radius:0 6px 6px 0}
 .badge{display:inline-block;padding:0 6px;border-radius:9px;font-size:11px;font-weight:600;line-height:18px}
 .badge.ok{background:#dcfce7;color:var(--ok)}.badge.bad{background:#fee2e2;color:var(--bad)}.badge.warn{background:#fef3c7;color:var(--warn)}
@@ -68,7 +70,7 @@ function rowsWithBaseline(s: ScenarioAnalysis, cols: MetricId[]): string {
         .map((c) => {
           const rel =
             isBase || c === 'dbReduction' ? '' : `<span class="rel">${formatRelative(r.relative[c])}</span>`;
-          return `<td>${e(formatMetric(c, r.metrics[c]))}${rel}</td>`;
+          return `<td>${htmlValue(c, r)}${rel}</td>`;
         })
         .join('');
       const relV = relCol ? (isBase ? 'baseline' : formatRelative(r.relative[relCol])) : '–';
@@ -77,7 +79,7 @@ function rowsWithBaseline(s: ScenarioAnalysis, cols: MetricId[]): string {
     })
     .join('');
   const notes = cols.map((c) => `<li><b>${e(METRICS[c].label)}</b>: ${e(METRICS[c].how)}</li>`).join('');
-  return `<div class="tw"><table>${head}${body}</table></div><ul class="notes">${notes}<li>Relative values are this strategy ÷ ${e(s.baselineStrategy)} (the baseline row); values are means over repeats.</li></ul>`;
+  return `<div class="tw"><table>${head}${body}</table></div><ul class="notes">${notes}<li>Relative values are this strategy ÷ ${e(s.baselineStrategy)} (the baseline row); values are means over repeats.</li><li>${e(INTERVAL_NOTE)}</li></ul>`;
 }
 
 function chartsFor(results: RunResults, scenario: string, colors: Map<string, string>): string {

@@ -7,6 +7,7 @@ import { formatMetric, formatRelative, METRICS } from '../harness/analysis/metri
 import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';
+import { INTERVAL_NOTE, mdValue } from './intervals.ts';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -26,10 +27,10 @@ function table(s: ScenarioAnalysis, d: Detail): string {
     const rel =
       r.strategy === s.baselineStrategy ? 'baseline' : focus ? formatRelative(r.relative[focus]) : '–';
     const name = `${r.trusted ? '' : '⚠️ '}${r.strategy === s.baselineStrategy ? `**${m(r.strategy)}**` : m(r.strategy)}`;
-    return `| ${name} | ${cols.map((c) => m(formatMetric(c, r.metrics[c]))).join(' | ')} | ${rel} |`;
+    return `| ${name} | ${cols.map((c) => m(mdValue(c, r))).join(' | ')} | ${rel} |`;
   });
   const notes = d.notes
-    ? `\n\n<sub>${cols.map((c) => `${m(METRICS[c].label)}: ${m(METRICS[c].how)}`).join(' · ')}</sub>\n`
+    ? `\n\n<sub>${cols.map((c) => `${m(METRICS[c].label)}: ${m(METRICS[c].how)}`).join(' · ')} · ${m(INTERVAL_NOTE)}</sub>\n`
     : '';
   return [head, sep, ...rows].join('\n') + notes;
 }

@@ -5,6 +5,7 @@
  * and what is allowed — the reader of that line is a user editing YAML, not a developer.
  */
 import * as z from 'zod';
+import { METRICS } from '../harness/analysis/metrics.ts';
 import { UsageError } from '../harness/errors.ts';
 import {
   BUDGET_ALIASES,
@@ -395,6 +396,10 @@ export const scenarioFileSchema = obj({
     .max(LIMITS.faults, { error: `expected at most ${LIMITS.faults} faults` })
     .default([]),
   budgets: budgetsSchema.default({}),
+  // The metrics the scenario's question is about first (correctness): harness/analysis/verdict.ts.
+  primary: z
+    .array(oneOf(Object.keys(METRICS) as [string, ...string[]]), { error: 'expected a list of metric ids' })
+    .optional(),
 }).superRefine((s, ctx) => {
   const total = totalDurationMs(s.load as Scenario['load']);
   if (total > LIMITS.loadDurationMs) {

@@ -151,6 +151,8 @@ export interface Scenario {
   start: 'warm' | 'cold';
   faults: FaultSpec[];
   budgets: Budgets;
+  /** Metric ids (harness/analysis/metrics.ts) ranked first by the verdict: correctness. */
+  primary?: string[];
 }
 
 export type ProfileName = 'quick' | 'standard' | 'full';

@@ -34,10 +34,17 @@ describe('analyzeRun', () => {
     expect(hot.focus[0]).toBe('rebuildsPerExpiry');
     // The fixture gives fail-closed single rebuilds too; cache-aside stampedes (3–8 per expiry).
     expect(hot.verdict).toMatch(
-      /^Lock, cache-aside-fail-closed keep rebuilds \/ expiry at 1 where cache-aside reaches \d\.\d+/,
+      /^Best rebuilds \/ expiry: lock, cache-aside-fail-closed \(1\); significantly worse: cache-aside \(worst cache-aside \d\.\d+ \[/,
     );
     const outage = run.scenarios.find((s) => s.scenario === 'redis-outage')!;
-    expect(outage.verdict).toMatch(/where cache-aside-fail-closed reaches \d+\.\d%/);
+    expect(outage.verdict).toMatch(
+      /^Best errors in faults: no-cache, cache-aside, lock \(0\.00%\); significantly worse: cache-aside-fail-closed/,
+    );
+    // Correctness first: fail-closed fails requests, so it is not ranked on anything else.
+    expect(outage.claims!.filter((c) => c.strategies.includes('cache-aside-fail-closed'))).toEqual([]);
+    expect(outage.primary).toContain('faultErrorRate');
+    const row = outage.rows.find((r) => r.strategy === 'cache-aside')!;
+    expect(row.intervals!.faultErrorRate!.lo).toBe(0);
   });
 
   it('checks budgets per cell: fail-closed breaks the read-error budget, no-cache the DB budget', () => {

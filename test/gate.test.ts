@@ -106,3 +106,133 @@ describe('compareBaselines with the shipped rules', () => {
     expect(compareBaselines(b, baseline({ 's/x': { hitRatio: [0.94] } }), r).pass).toBe(true);
   });
 });
+
+describe('gate: correctness, missing metrics, tested counts, reachable latency rule', () => {
+  const rules = loadRules();
+  type Ev = NonNullable<BaselineGroup['evidence']>;
+  function withEvidence(b: Baseline, key: string, evidence: Ev): Baseline {
+    b.groups[key]!.evidence = evidence;
+    return b;
+  }
+  const prop = (x: number, n: number) => ({ kind: 'proportion' as const, x, n });
+  const rate = (x: number, exposure: number, offset?: number) => ({
+    kind: 'rate' as const,
+    x,
+    exposure,
+    offset,
+  });
+
+  it('fails the issue case: invalidation removed, lock lost, DB queries 0.08 → 0.11', () => {
+    const b = withEvidence(
+      baseline({
+        'write-race/cache-aside': { staleReadRatio: [0.0181], staleBeyondTtl: [2] },
+        'hot-key/lock': { queriesPerRequest: [0.08], rebuildsPerExpiry: [1] },
+      }),
+      'write-race/cache-aside',
+      { staleReadRatio: [prop(36, 2000)], staleBeyondTtl: [rate(2, 1)] },
+    );
+    b.groups['hot-key/lock']!.evidence = {
+      queriesPerRequest: [rate(1600, 20000)],
+      rebuildsPerExpiry: [rate(0, 8, 1)],
+    };
+    const c = withEvidence(
+      baseline({
+        'write-race/cache-aside': { staleReadRatio: [0.19], staleBeyondTtl: [0] },
+        'hot-key/lock': { queriesPerRequest: [0.11], rebuildsPerExpiry: [4] },
+      }),
+      'write-race/cache-aside',
+      { staleReadRatio: [prop(380, 2000)], staleBeyondTtl: [rate(0, 1)] },
+    );
+    c.groups['hot-key/lock']!.evidence = {
+      queriesPerRequest: [rate(2200, 20000)],
+      rebuildsPerExpiry: [rate(24, 8, 1)],
+    };
+    const v = compareBaselines(b, c, rules);
+    expect(v.pass).toBe(false);
+    expect(v.regressions.map((r) => `${r.scenario}/${r.strategy}/${r.metric}`).sort()).toEqual([
+      'hot-key/lock/queriesPerRequest',
+      'hot-key/lock/rebuildsPerExpiry',
+      'write-race/cache-aside/staleReadRatio',
+    ]);
+    expect(v.regressions.find((r) => r.metric === 'staleReadRatio')!.reason).toMatch(/significant \(p=/);
+  });
+
+  it('a significant change below the minimum effect passes, and so does a large change that is noise', () => {
+    const b = withEvidence(baseline({ 's/x': { queriesPerRequest: [0.081] } }), 's/x', {
+      queriesPerRequest: [rate(81000, 1e6)],
+    });
+    const c = withEvidence(baseline({ 's/x': { queriesPerRequest: [0.083] } }), 's/x', {
+      queriesPerRequest: [rate(83000, 1e6)],
+    });
+    const v = compareBaselines(b, c, rules);
+    expect(v.pass).toBe(true);
+    expect(v.rows[0]!.reason).toMatch(/below the minimum effect/);
+    // 2 → 6 stale reads in ten: beyond a 2× limit but within Poisson noise of one cell.
+    const b2 = withEvidence(baseline({ 's/x': { staleReadRatio: [0.2] } }), 's/x', {
+      staleReadRatio: [prop(2, 10)],
+    });
+    const c2 = withEvidence(baseline({ 's/x': { staleReadRatio: [0.6] } }), 's/x', {
+      staleReadRatio: [prop(6, 10)],
+    });
+    const v2 = compareBaselines(b2, c2, rules);
+    expect(v2.pass).toBe(true);
+    expect(v2.rows[0]!.reason).toMatch(/not significant/);
+  });
+
+  it('a metric measured in the baseline and missing now fails as "no longer measured"', () => {
+    const b = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [1, 1], staleReadRatio: [0.01, 0.01] } });
+    const c = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [null, null] } });
+    const v = compareBaselines(b, c, rules);
+    expect(v.pass).toBe(false);
+    expect(v.regressions.map((r) => r.metric).sort()).toEqual(['rebuildsPerExpiry', 'staleReadRatio']);
+    expect(v.regressions[0]!.reason).toMatch(/no longer measured/);
+  });
+
+  it('a tripled p99 fails at the recommended 3 repeats (p = 0.05 ≤ alpha)', () => {
+    const b = baseline({ 's/x': { p99: [10, 11, 12] } });
+    const c = baseline({ 's/x': { p99: [30, 31, 32] } });
+    const v = compareBaselines(b, c, rules);
+    const row = v.rows.find((r) => r.metric === 'p99')!;
+    expect(row.status).toBe('regression');
+    expect(row.reason).toMatch(/p=0\.050, exact/);
+  });
+
+  it('skips, naming the repeats needed, when the exact test cannot reach alpha', () => {
+    const strict = rules.map((r) => (r.kind === 'latency' ? { ...r, alpha: 0.01 } : r));
+    const b = baseline({ 's/x': { p99: [10, 11, 12] } });
+    const c = baseline({ 's/x': { p99: [30, 31, 32] } });
+    const row = compareBaselines(b, c, strict).rows.find((r) => r.metric === 'p99')!;
+    expect(row.status).toBe('skipped');
+    expect(row.reason).toMatch(/smallest possible p is 0\.050 > alpha 0\.01; run with --repeats 5/);
+  });
+
+  it('falls back to the limit alone for a baseline without units, and says so', () => {
+    const b = baseline({ 's/x': { staleReadRatio: [0.01] } });
+    const c = baseline({ 's/x': { staleReadRatio: [0.2] } });
+    const v = compareBaselines(b, c, rules);
+    expect(v.pass).toBe(false);
+    expect(v.regressions[0]!.reason).toMatch(/limit only/);
+  });
+});
+
+describe('baseline from a run carries the units the tests use', () => {
+  it('same run vs itself passes every rule with a test, and evidence is stored per repeat', async () => {
+    const { synthRun, CATALOG_LIKE } = await import('./fixtures/synthetic.ts');
+    const { baselineFromResults } = await import('../harness/gate/baseline.ts');
+    const { results } = synthRun({
+      scenarios: CATALOG_LIKE.filter((s) => ['hot-key', 'write-race'].includes(s.name)),
+      strategies: ['cache-aside', 'lock'],
+      seconds: 8,
+      historyRate: 40,
+      repeats: 2,
+    });
+    const b = baselineFromResults(results);
+    const g = b.groups['write-race/cache-aside']!;
+    expect(g.evidence!.staleReadRatio).toHaveLength(2);
+    expect(g.evidence!.staleReadRatio![0]).toMatchObject({ kind: 'proportion' });
+    expect(b.groups['hot-key/lock']!.evidence!.queriesPerRequest![0]).toMatchObject({ kind: 'rate' });
+    const v = compareBaselines(b, b, loadRules());
+    expect(v.pass).toBe(true);
+    expect(v.rows.some((r) => r.metric === 'staleReadRatio' && /not significant/.test(r.reason))).toBe(true);
+  });
+});

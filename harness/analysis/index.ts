@@ -22,8 +22,9 @@ import {
   type ScenarioAnalysis,
   type StrategyRow,
 } from './types.ts';
+import { cellEvidence, combineEstimate, type Estimate } from './uncertainty.ts';
 import { analyzeValidity } from './validity.ts';
-import { focusMetrics, verdict } from './verdict.ts';
+import { focusMetrics, primaryMetrics, verdict } from './verdict.ts';
 
 export type * from './types.ts';
 
@@ -179,12 +180,20 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
         metrics[id] = meanOf(perCell.map((m) => m[id]));
       const qpr = metrics.queriesPerRequest ?? null;
       metrics.dbReduction = qpr !== null && noCacheQpr ? 1 - qpr / noCacheQpr : null;
+      const evidence = mine.map((c) => cellEvidence(c, byId.get(c.id)!));
+      const intervals: Record<string, Estimate | null> = {};
+      for (const id of Object.keys(perCell[0]!) as MetricId[])
+        intervals[id] = combineEstimate(
+          perCell.map((m) => m[id]),
+          evidence.map((e) => e[id]),
+        );
       return {
         strategy,
         repeats: mine.length,
         trusted: mine.every((c) => byId.get(c.id)!.validity.trusted),
         metrics,
         relative: {},
+        intervals,
       };
     });
     const base = rows.find((r) => r.strategy === baseline)!;
@@ -196,14 +205,28 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
           v === null || b === null || b === undefined ? null : b !== 0 ? v / b : v === 0 ? 1 : null;
       }
     }
-    const focus = focusMetrics(scenario, Array.isArray(spec.faults) && spec.faults.length > 0);
+    const hasFaults = Array.isArray(spec.faults) && spec.faults.length > 0;
+    const focus = focusMetrics(scenario, hasFaults);
+    const primary = primaryMetrics(
+      scenario,
+      hasFaults,
+      Array.isArray(spec.primary) ? spec.primary.map(String) : undefined,
+    );
+    const v = verdict(rows, focus, baseline === 'no-cache' ? baseline : undefined, primary, {
+      lowPower:
+        results.run.profile === 'quick'
+          ? 'Quick profile: too few units per cell to separate the rest; rerun with --profile standard or --repeats 3.'
+          : undefined,
+    });
     scenarios.push({
       scenario,
       question,
       baselineStrategy: baseline,
       rows,
       focus,
-      verdict: verdict(rows, focus, baseline === 'no-cache' ? baseline : undefined),
+      primary,
+      verdict: v.text,
+      claims: v.claims,
     });
   }
   const run: RunAnalysis = {

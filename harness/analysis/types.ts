@@ -6,6 +6,8 @@
 
 import type { CacheCounters } from '../../contract/types.ts';
 import type { CellResult } from '../results/schema.ts';
+import type { Estimate } from './uncertainty.ts';
+import type { Claim } from './verdict.ts';
 
 export const ANALYSIS_VERSION = 2;
 
@@ -285,6 +287,8 @@ export interface StrategyRow {
   metrics: Record<string, number | null>;
   /** metric → value / baseline value. */
   relative: Record<string, number | null>;
+  /** metric → 95 % interval (uncertainty.ts); null when none can be given. */
+  intervals?: Record<string, Estimate | null>;
 }
 
 export interface ScenarioAnalysis {
@@ -294,7 +298,11 @@ export interface ScenarioAnalysis {
   rows: StrategyRow[];
   /** The metrics the verdict is based on, in order. */
   focus: string[];
+  /** Correctness metrics ranked first (verdict.ts `primaryMetrics`). */
+  primary?: string[];
   verdict: string;
+  /** The verdict's claims in structured form (harness/bench/seed-pairs.ts compares them). */
+  claims?: Claim[];
 }
 
 export interface RunAnalysis {

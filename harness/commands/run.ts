@@ -43,6 +43,7 @@ export function declareRunCommand(program: Command): Command {
     .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
     .option('--no-reports', 'write results.json only')
     .option('--force', 'replace the cachebench run already in --out')
+    .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
     .addOption(infraOption())
     .action((opts: RunFlags) => runCommand(opts));
 }
@@ -69,6 +70,8 @@ export interface RunFlags {
   postgresProxyUrl?: string;
   reports: boolean;
   force?: boolean;
+  /** commander's `--no-fail-on-budgets`: false when given. */
+  failOnBudgets?: boolean;
 }
 
 const list = (v: string | undefined) =>
@@ -156,16 +159,27 @@ export async function runCommand(f: RunFlags): Promise<void> {
     resumeFrom,
   });
 
-  process.stderr.write(`\nresults: ${path.join(runDir, 'results.json')} (${results.cells.length} cells)\n`);
+  const files: string[] = [];
   if (f.reports) {
     const { writeReports } = await import('../../reports/index.ts');
-    const files = await writeReports(runDir, results);
-    for (const file of files) process.stderr.write(`report:  ${file}\n`);
+    files.push(...(await writeReports(runDir, results)));
   }
   release();
+  const isDefault =
+    !!f.default || (list(f.scenarios).length === 0 && list(f.strategies).length === 0 && !f.resume);
+  const { runSummary } = await import('../pipeline/summary.ts');
+  const summary = runSummary(results, {
+    reports: files,
+    resultsFile: path.join(runDir, 'results.json'),
+    failOnBudgets: f.failOnBudgets !== false && !isDefault,
+    budgetsNote: isDefault ? 'the default comparison: budgets are findings' : '--no-fail-on-budgets',
+  });
+  process.stderr.write(summary.text);
+  process.exitCode = summary.exitCode;
   if (f.baseline) {
     const { gateRun } = await import('../gate/index.ts');
     const verdict = await gateRun(f.baseline, runDir);
+    // A regression is a failure (1); it outranks failed budgets (3) but not a usage error.
     if (!verdict.pass) process.exitCode = 1;
   }
   // A failed cell fails the run: a CI job must not pass on a matrix that did not measure.

@@ -5,6 +5,8 @@
  */
 import fs from 'node:fs';
 import { cellMetrics, type MetricId } from '../analysis/metrics.ts';
+import type { CellAnalysis } from '../analysis/types.ts';
+import { cellEvidence, type Evidence } from '../analysis/uncertainty.ts';
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
 import type { RunResults } from '../results/schema.ts';
@@ -19,6 +21,11 @@ export interface BaselineGroup {
   metrics: Partial<Record<MetricId, (number | null)[]>>;
   /** Repeats whose numbers the analysis did not trust. */
   untrusted: number;
+  /**
+   * Per metric, per repeat, the units behind the value (analysis/uncertainty.ts): what the
+   * proportion and rate rules test. Absent in baselines written before it existed.
+   */
+  evidence?: Partial<Record<MetricId, (Evidence | null)[]>>;
 }
 
 export interface Baseline {
@@ -52,9 +59,15 @@ export function baselineFromResults(results: RunResults): Baseline {
     };
     const g = groups[key];
     if (!a.validity.trusted) g.untrusted++;
+    const ev = cellEvidence(cell, a);
+    g.evidence ??= {};
     for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {
       g.metrics[id] ??= [];
       g.metrics[id].push(v);
+      g.evidence[id] ??= [];
+      const e = ev[id];
+      // Only what the gate tests: counts behind proportions and rates (not per-second samples).
+      g.evidence[id].push(e && (e.kind === 'proportion' || e.kind === 'rate') ? e : null);
     }
   }
   return {

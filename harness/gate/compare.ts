@@ -1,10 +1,16 @@
 /**
  * Compares a current run against a baseline, metric by metric, with the rules of rules.ts.
  * Pure: no I/O, so the decision logic is unit-tested on hand-made baselines.
+ *
+ * A metric the baseline measured and the current run no longer measures is a regression: a
+ * strategy that stops reporting rebuilds, or a staleness check that stopped running, must not
+ * pass by saying nothing.
  */
+import { poissonRateGreater, smallestMannWhitneyP, twoProportionGreater } from '../analysis/intervals.ts';
 import { formatMetric, METRICS, type MetricId } from '../analysis/metrics.ts';
-import type { Baseline } from './baseline.ts';
-import type { CountRule, LatencyRule, Rule } from './rules.ts';
+import type { Evidence } from '../analysis/uncertainty.ts';
+import type { Baseline, BaselineGroup } from './baseline.ts';
+import type { CountRule, LatencyRule, ProportionRule, RateRule, Rule } from './rules.ts';
 import { mannWhitneyGreater, median } from './stats.ts';
 
 export type RowStatus = 'pass' | 'regression' | 'skipped';
@@ -31,50 +37,147 @@ export interface GateVerdict {
 const nums = (xs: (number | null)[] | undefined) =>
   (xs ?? []).filter((x): x is number => x !== null && Number.isFinite(x));
 
+const pct = (x: number) => `${Math.round(x * 100)}%`;
+
 function describeRule(r: Rule): string {
-  return r.kind === 'count'
-    ? `count: ≤ baseline × ${1 + r.maxIncrease} + ${r.slack}`
-    : `latency: Mann–Whitney p < ${r.alpha} and ≥ ${Math.round(r.minEffect * 100)}% worse (≥ ${r.minRepeats} repeats)`;
+  switch (r.kind) {
+    case 'count':
+      return `count: ≤ baseline × ${1 + r.maxIncrease} + ${r.slack}`;
+    case 'proportion':
+      return `proportion: two-proportion test p < ${r.alpha} and beyond baseline ${METRICS[r.metric].better === 'lower' ? '×' : '÷'} ${1 + r.maxIncrease} ${METRICS[r.metric].better === 'lower' ? '+' : '−'} ${r.slack}`;
+    case 'rate':
+      return `rate: exact Poisson rate test p < ${r.alpha} and ≤ baseline × ${1 + r.maxIncrease} + ${r.slack}`;
+    case 'latency':
+      return `latency: Mann–Whitney p ≤ ${r.alpha} and ≥ ${pct(r.minEffect)} worse (≥ ${r.minRepeats} repeats)`;
+  }
 }
 
-function countRow(r: CountRule, base: number[], cur: number[]): Pick<GateRow, 'status' | 'reason'> {
+type Verdict = Pick<GateRow, 'status' | 'reason'>;
+
+/** The minimum-effect limit shared by count, proportion and rate rules (on medians over repeats). */
+function limitOf(
+  r: CountRule | ProportionRule | RateRule,
+  b: number,
+): { limit: number; bad: (c: number) => boolean } {
+  const lower = METRICS[r.metric].better === 'lower';
+  const limit = lower ? b * (1 + r.maxIncrease) + r.slack : b * (1 - r.maxIncrease) - r.slack;
+  return { limit, bad: (c) => (lower ? c > limit : c < limit) };
+}
+
+function countRow(r: CountRule, base: number[], cur: number[]): Verdict {
   const b = median(base);
   const c = median(cur);
-  const better = METRICS[r.metric].better;
-  // "Lower is better" metrics regress upwards; "higher is better" ones downwards.
-  const limit = better === 'lower' ? b * (1 + r.maxIncrease) + r.slack : b * (1 - r.maxIncrease) - r.slack;
-  const bad = better === 'lower' ? c > limit : c < limit;
+  const { limit, bad } = limitOf(r, b);
   const fmt = (v: number) => formatMetric(r.metric, v);
-  return bad
+  const lower = METRICS[r.metric].better === 'lower';
+  return bad(c)
     ? {
         status: 'regression',
-        reason: `${METRICS[r.metric].label} ${fmt(c)} ${better === 'lower' ? '>' : '<'} limit ${fmt(limit)} (baseline ${fmt(b)})`,
+        reason: `${METRICS[r.metric].label} ${fmt(c)} ${lower ? '>' : '<'} limit ${fmt(limit)} (baseline ${fmt(b)})`,
       }
     : { status: 'pass', reason: `${fmt(c)} within limit ${fmt(limit)}` };
 }
 
-function latencyRow(r: LatencyRule, base: number[], cur: number[]): Pick<GateRow, 'status' | 'reason'> {
+type Units = { x: number; n: number };
+
+/** Pooled units over repeats, or null when a repeat lacks them (old baseline, other kind). */
+function pooled(ev: (Evidence | null)[] | undefined, kind: 'proportion' | 'rate'): Units | null {
+  if (!ev?.length) return null;
+  let x = 0;
+  let n = 0;
+  for (const e of ev) {
+    if (!e) continue;
+    if (e.kind !== kind) return null;
+    x += e.x;
+    n += e.kind === 'proportion' ? e.n : e.exposure;
+  }
+  return n > 0 ? { x, n } : null;
+}
+
+function testedRow(
+  r: ProportionRule | RateRule,
+  base: number[],
+  cur: number[],
+  bEv: (Evidence | null)[] | undefined,
+  cEv: (Evidence | null)[] | undefined,
+): Verdict {
+  const b = median(base);
+  const c = median(cur);
+  const { limit, bad } = limitOf(r, b);
+  const fmt = (v: number) => formatMetric(r.metric, v);
+  const lower = METRICS[r.metric].better === 'lower';
+  const bu = pooled(bEv, r.kind);
+  const cu = pooled(cEv, r.kind);
+  const beyond = bad(c);
+  const limitText = `${fmt(c)} ${beyond ? (lower ? '>' : '<') : 'within'} limit ${fmt(limit)} (baseline ${fmt(b)})`;
+  if (!bu || !cu) {
+    // A baseline without units (written before they were stored): the limit alone decides.
+    return beyond
+      ? { status: 'regression', reason: `${limitText}; no units to test (old baseline): limit only` }
+      : { status: 'pass', reason: `${limitText}; no units to test (old baseline): limit only` };
+  }
+  // "Worse" is upwards for lower-is-better metrics, downwards otherwise: swap the sides.
+  const p =
+    r.kind === 'proportion'
+      ? lower
+        ? twoProportionGreater(bu.x, bu.n, cu.x, cu.n)
+        : twoProportionGreater(cu.x, cu.n, bu.x, bu.n)
+      : lower
+        ? poissonRateGreater(bu.x, bu.n, cu.x, cu.n)
+        : poissonRateGreater(cu.x, cu.n, bu.x, bu.n);
+  const units = `${cu.x}/${cu.n} vs ${bu.x}/${bu.n}`;
+  const sig = p < r.alpha;
+  if (sig && beyond)
+    return { status: 'regression', reason: `${limitText}; significant (p=${p.toExponential(1)}, ${units})` };
+  return {
+    status: 'pass',
+    reason: `${limitText}; ${sig ? `significant (p=${p.toExponential(1)}) but below the minimum effect` : `not significant (p=${p < 0.001 ? p.toExponential(1) : p.toFixed(3)}, ${units})`}`,
+  };
+}
+
+function latencyRow(r: LatencyRule, base: number[], cur: number[]): Verdict {
   if (base.length < r.minRepeats || cur.length < r.minRepeats) {
     return {
       status: 'skipped',
       reason: `needs ≥ ${r.minRepeats} repeats a side (have ${base.length} and ${cur.length}); run with --repeats ${r.minRepeats}`,
     };
   }
+  // The exact test cannot go below 1 / C(m+n, m): with too few repeats no regression could fail.
+  const floor = smallestMannWhitneyP(base.length, cur.length);
+  if (floor > r.alpha) {
+    let k = Math.max(base.length, cur.length);
+    while (smallestMannWhitneyP(k, k) > r.alpha) k++;
+    return {
+      status: 'skipped',
+      reason: `with ${base.length} and ${cur.length} repeats the smallest possible p is ${floor.toFixed(3)} > alpha ${r.alpha}; run with --repeats ${k}`,
+    };
+  }
   const b = median(base);
   const c = median(cur);
   const effect = b > 0 ? c / b - 1 : 0;
   const t = mannWhitneyGreater(base, cur);
-  const confidence = `${((1 - t.pValue) * 100).toFixed(1)}% confidence (p=${t.pValue.toFixed(3)}${t.exact ? ', exact' : ''})`;
-  if (t.pValue < r.alpha && effect >= r.minEffect) {
+  const confidence = `p=${t.pValue.toFixed(3)}${t.exact ? ', exact' : ''}`;
+  if (t.pValue <= r.alpha && effect >= r.minEffect) {
     return {
       status: 'regression',
-      reason: `median ${formatMetric(r.metric, c)} vs ${formatMetric(r.metric, b)} (+${(effect * 100).toFixed(0)}%), slower with ${confidence}`,
+      reason: `median ${formatMetric(r.metric, c)} vs ${formatMetric(r.metric, b)} (+${(effect * 100).toFixed(0)}%), slower (${confidence} ≤ ${r.alpha})`,
     };
   }
   return {
     status: 'pass',
-    reason: `median ${formatMetric(r.metric, c)} vs ${formatMetric(r.metric, b)} (${effect >= 0 ? '+' : ''}${(effect * 100).toFixed(0)}%); ${t.pValue < r.alpha ? `below the ${Math.round(r.minEffect * 100)}% minimum effect` : `not significant, ${confidence}`}`,
+    reason: `median ${formatMetric(r.metric, c)} vs ${formatMetric(r.metric, b)} (${effect >= 0 ? '+' : ''}${(effect * 100).toFixed(0)}%); ${t.pValue <= r.alpha ? `below the ${pct(r.minEffect)} minimum effect` : `not significant (${confidence} > ${r.alpha})`}`,
   };
+}
+
+function ruleRow(r: Rule, base: BaselineGroup, cur: BaselineGroup, b: number[], c: number[]): Verdict {
+  switch (r.kind) {
+    case 'count':
+      return countRow(r, b, c);
+    case 'latency':
+      return latencyRow(r, b, c);
+    default:
+      return testedRow(r, b, c, base.evidence?.[r.metric], cur.evidence?.[r.metric]);
+  }
 }
 
 export function compareBaselines(baseline: Baseline, current: Baseline, rules: Rule[]): GateVerdict {
@@ -108,14 +211,19 @@ export function compareBaselines(baseline: Baseline, current: Baseline, rules: R
         label: METRICS[rule.metric].label,
         rule: describeRule(rule),
       };
-      if (b.length === 0 || c.length === 0) continue; // the metric does not apply to this cell
-      const verdict = rule.kind === 'count' ? countRow(rule, b, c) : latencyRow(rule, b, c);
-      rows.push({
-        ...common,
-        baseline: b.map((v) => formatMetric(rule.metric, v)).join(', '),
-        current: c.map((v) => formatMetric(rule.metric, v)).join(', '),
-        ...verdict,
-      });
+      if (b.length === 0) continue; // the metric does not apply to this cell
+      const shown = (xs: number[]) => xs.map((v) => formatMetric(rule.metric, v)).join(', ');
+      if (c.length === 0) {
+        rows.push({
+          ...common,
+          baseline: shown(b),
+          current: '–',
+          status: 'regression',
+          reason: `${METRICS[rule.metric].label}: no longer measured (baseline had ${b.length} value${b.length === 1 ? '' : 's'}, the current run none)`,
+        });
+        continue;
+      }
+      rows.push({ ...common, baseline: shown(b), current: shown(c), ...ruleRow(rule, base, cur, b, c) });
     }
   }
   for (const key of Object.keys(baseline.groups)) {

@@ -14,6 +14,20 @@ const countRule = z.strictObject({
   maxIncrease: z.number().min(0),
   slack: z.number().min(0),
 });
+/**
+ * proportion / rate: a significance test on the units inside the cells (two-proportion z-test;
+ * exact conditional Poisson rate test) AND the same limit as `count` as the minimum effect. Both
+ * must say "worse" for a regression: significance alone flags 0.081 → 0.083 on a million
+ * requests, a limit alone flags noise on a few hundred.
+ */
+const testedRule = {
+  metric: z.enum(metricIds),
+  alpha: z.number().gt(0).lt(1),
+  maxIncrease: z.number().min(0),
+  slack: z.number().min(0),
+};
+const proportionRule = z.strictObject({ ...testedRule, kind: z.literal('proportion') });
+const rateRule = z.strictObject({ ...testedRule, kind: z.literal('rate') });
 const latencyRule = z.strictObject({
   metric: z.enum(metricIds),
   kind: z.literal('latency'),
@@ -21,11 +35,15 @@ const latencyRule = z.strictObject({
   minEffect: z.number().min(0),
   minRepeats: z.number().int().min(2),
 });
-const rulesFile = z.strictObject({ rules: z.array(z.discriminatedUnion('kind', [countRule, latencyRule])) });
+const rulesFile = z.strictObject({
+  rules: z.array(z.discriminatedUnion('kind', [countRule, proportionRule, rateRule, latencyRule])),
+});
 
 export type CountRule = z.infer<typeof countRule>;
+export type ProportionRule = z.infer<typeof proportionRule>;
+export type RateRule = z.infer<typeof rateRule>;
 export type LatencyRule = z.infer<typeof latencyRule>;
-export type Rule = CountRule | LatencyRule;
+export type Rule = CountRule | ProportionRule | RateRule | LatencyRule;
 
 export const DEFAULT_RULES_FILE = fileURLToPath(new URL('./default-rules.yaml', import.meta.url));
 

@@ -4,6 +4,7 @@
  * without ties (the usual CI case: 3–10 repeats a side), normal approximation with tie and
  * continuity correction otherwise. No distributional assumption on latencies, which are skewed.
  */
+import { normalSf } from '../analysis/intervals.ts';
 
 export interface UTestResult {
   u: number;
@@ -50,15 +51,6 @@ function exactUDistribution(m: number, n: number): number[] {
     return out;
   };
   return f(m, n);
-}
-
-function normalSf(z: number): number {
-  // Abramowitz–Stegun 7.1.26 erfc approximation, accurate to ~1e-7.
-  const t = 1 / (1 + 0.3275911 * (Math.abs(z) / Math.SQRT2));
-  const poly =
-    t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  const erfc = poly * Math.exp(-(z * z) / 2);
-  return z >= 0 ? erfc / 2 : 1 - erfc / 2;
 }
 
 export function mannWhitneyGreater(a: number[], b: number[]): UTestResult {
