@@ -4,7 +4,7 @@
  * cells' analyses plus the comparison tables, verdicts and budgets).
  */
 import { strategyOrder } from '../harness/analysis/index.ts';
-import { formatMetric, formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
+import { formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
 import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import { bytes, fixed, formatValue, isoTime, percent as pct } from '../harness/results/format.ts';
 import type { CellResult, RunResults } from '../harness/results/schema.ts';

@@ -3,7 +3,7 @@
  * characters): verdicts, one compact table per scenario, failed budgets, validity warnings.
  * If the full form is too big it drops detail in steps rather than cutting mid-table.
  */
-import { formatMetric, formatRelative, METRICS } from '../harness/analysis/metrics.ts';
+import { formatRelative, METRICS } from '../harness/analysis/metrics.ts';
 import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import type { RunResults } from '../harness/results/schema.ts';
 import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';

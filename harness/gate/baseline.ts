@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import { cellMetrics, type MetricId } from '../analysis/metrics.ts';
-import type { CellAnalysis } from '../analysis/types.ts';
 import { cellEvidence, type Evidence } from '../analysis/uncertainty.ts';
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
