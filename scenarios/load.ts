@@ -95,7 +95,7 @@ export function loadScenario(nameOrPath: string): Scenario {
 
 export function resolveProfile(profile: ProfileName | Profile | string): Profile {
   if (typeof profile === 'object') return profile;
-  const p = (PROFILES as Record<string, Profile | undefined>)[profile];
+  const p = Object.hasOwn(PROFILES, profile) ? (PROFILES as Record<string, Profile>)[profile] : undefined;
   if (!p) {
     throw new ScenarioError('PROFILE_UNKNOWN', [
       `profile: unknown name ${JSON.stringify(profile)}; valid names: ${Object.keys(PROFILES).join(', ')}`,

@@ -494,7 +494,7 @@ export function formatIssues(label: string, issues: readonly z.core.$ZodIssue[])
  */
 export function validateScenario(doc: unknown, label: string, defaultName?: string): Scenario {
   const input =
-    defaultName && typeof doc === 'object' && doc !== null && !('name' in doc)
+    defaultName && typeof doc === 'object' && doc !== null && !Object.hasOwn(doc, 'name')
       ? { name: defaultName, ...doc }
       : doc;
   const r = scenarioFileSchema.safeParse(input, { reportInput: true });

@@ -79,7 +79,7 @@ describe('Redis and PostgreSQL require the per-run password', () => {
     for (const password of ['', 'wrong']) {
       const u = new URL(infra().postgresUrl);
       u.password = password;
-      const c = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 2000 });
+      const c = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 20_000 });
       c.on('error', () => {});
       await expect(c.connect()).rejects.toThrow(/password/);
       await c.end().catch(() => {});

@@ -17,6 +17,7 @@ import {
   writeFilesAtomic,
 } from '../harness/pipeline/results-store.ts';
 import { LIMITS } from '../scenarios/schema.ts';
+import { startTarget } from '../target/instance.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../harness/cli.ts');
 const TINY = fs.readFileSync(path.resolve(import.meta.dirname, 'fixtures/tiny.yaml'), 'utf8');
@@ -134,6 +135,20 @@ describe('scenario limits and strictness (exit 2, one line)', () => {
   it('cache: { constructor: 1 } is refused (own properties only)', () => {
     const r = run(scenario('ctor', (t) => t.replace('cache: { ttlMs: 5s }', 'cache: { constructor: 1 }')));
     expectUsage(r, /cache\.constructor: not an option of any strategy/);
+  });
+
+  it('strategy options: a typo gets a did-you-mean, inherited names are not options', async () => {
+    const base = {
+      redisUrl: 'redis://127.0.0.1:1',
+      postgresUrl: 'postgres://u@127.0.0.1:1/db',
+      strategy: 'cache-aside',
+    };
+    await expect(startTarget({ ...base, strategyOptions: { ttlMS: 1000 } })).rejects.toThrow(
+      /strategy option "ttlMS" is not an option of 'cache-aside' \(did you mean "ttlMs"\?\)/,
+    );
+    await expect(startTarget({ ...base, strategyOptions: { constructor: 1 } })).rejects.toThrow(
+      /strategy option "constructor" is not an option of 'cache-aside'/,
+    );
   });
 
   it('a plugin whose import never settles is refused after the import timeout', () => {
