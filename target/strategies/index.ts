@@ -12,8 +12,7 @@ import lease from './lease.ts';
 import lock from './lock.ts';
 import noCache from './no-cache.ts';
 import { StrategyCompositionError, StrategyModuleError, UnknownStrategyError } from './parts/errors.ts';
-import { type Declaration, planOf } from './policies/compose.ts';
-import type { PolicySlots } from './policies/types.ts';
+import { mergeDeclarations, planOf } from './policies/compose.ts';
 import singleFlight from './single-flight.ts';
 import staleWhileRevalidate from './stale-while-revalidate.ts';
 import versioning from './versioning.ts';
@@ -76,19 +75,11 @@ export async function loadStrategyModule(spec: string): Promise<StrategyModule> 
   const plan = planOf(modules.map((m) => m.declaration));
   if (typeof plan === 'string') throw new StrategyCompositionError(trimmed, plan);
   const name = names.join('+');
-  const declaration = { name, ...mergeSlots(modules.map((m) => m.declaration)) };
+  const declaration = mergeDeclarations(
+    name,
+    modules.map((m) => m.declaration),
+  );
   return moduleFromPlan(name, modules.map((m) => m.summary).join(' + '), declaration, plan);
-}
-
-/** The slots of several declarations as one (lists concatenated), so a composition composes further. */
-function mergeSlots(declarations: Declaration[]): PolicySlots {
-  const out: Record<string, unknown[]> = {};
-  for (const d of declarations)
-    for (const slot of ['guard', 'freshness', 'keys', 'write', 'counters'] as const) {
-      const p = d[slot];
-      if (p !== undefined) out[slot] = [...(out[slot] ?? []), ...(Array.isArray(p) ? p : [p])];
-    }
-  return out as PolicySlots;
 }
 
 async function importUserModule(path: string): Promise<StrategyModule> {

@@ -69,6 +69,16 @@ export function planOf(declared: Declaration[]): Plan | string {
   return { uncached: Boolean(uncached), slots };
 }
 
+/** Several declarations as one (slot lists concatenated): what a composition declares. */
+export function mergeDeclarations(name: string, declared: Declaration[]): Declaration {
+  const out: Declaration = { name };
+  for (const slot of SLOTS) {
+    const all = declared.flatMap((d) => asList(d[slot]) as Policy<object>[]);
+    if (all.length > 0) (out as Record<SlotName, unknown>)[slot] = all;
+  }
+  return out;
+}
+
 /** Every option the plan's policies read. */
 export function optionsOf(plan: Plan): OptionName[] {
   return SLOTS.flatMap((s) => plan.slots[s].flatMap((p) => [...(p.policy.options ?? [])]));
