@@ -355,7 +355,7 @@ class Preconnected {
 /**
  * Warms undici (its llhttp WebAssembly is compiled on the first connection) and the JIT for the
  * whole measured path on a throwaway in-process server, so neither lands inside the measured load
- * and the target sees no extra requests. The warm-up is runLoad itself, for a quarter of a second:
+ * and the target sees no extra requests. The warm-up is runLoad itself, for 200 ms:
  * the closures a run creates (dispatch, finish, pump) share their feedback and optimized code
  * with the next run's, so second 0 of the real run starts on warm code.
  */
@@ -374,7 +374,7 @@ async function warmUp(input: WorkerInput, isAborted: () => boolean): Promise<voi
     await runLoad(
       {
         ...input,
-        scenario: { ...input.scenario, load: { ...load, phases: [{ duration: 250, rate }] } },
+        scenario: { ...input.scenario, load: { ...load, phases: [{ duration: 200, rate }] } },
         targets: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
         historyPath: devNull,
         startAt: undefined,
