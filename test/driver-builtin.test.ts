@@ -238,7 +238,12 @@ describe('built-in open-model driver', () => {
     a.stall = { from: 0, until: 0 };
     console.log(
       'stall with cap 20:',
-      JSON.stringify({ sent: r.load.sent, dropped: r.load.dropped, perSecond: r.series.dropped }),
+      JSON.stringify({
+        sent: r.load.sent,
+        dropped: r.load.dropped,
+        perSecond: r.series.dropped,
+        startLateMs: r.startLateMs,
+      }),
     );
     expect(r.load.scheduled).toBe(500);
     expect(r.load.sent + r.load.dropped).toBe(500);

@@ -12,10 +12,11 @@
  * object on undici's dispatch API (no promise chain, no body stream); history lines go through a
  * fixed 64 KB buffer to the file; latencies go into HDR histograms.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, write as fsWrite, openSync, writeSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import { devNull } from 'node:os';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { buildConnector as BuildConnectorT, Dispatcher, Pool as PoolT } from 'undici';
@@ -117,32 +118,90 @@ async function waitUntil(epochMs: number, isAborted: () => boolean): Promise<voi
   }
 }
 
+const HISTORY_CHUNK = 64 * 1024;
+/** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
+const HISTORY_MAX_QUEUED = 16;
+
 /**
- * History lines go through one fixed 64 KB buffer into the file: memory does not grow with the
- * run, and a write (a few tens of µs into the page cache) happens every few hundred records.
+ * History lines are packed into 64 KB chunks and written in the background (libuv's thread pool),
+ * each at its own file offset: a disk that stalls for a moment (page-cache writeback on a busy
+ * machine) never blocks the scheduler's thread, and memory stays bounded — past
+ * HISTORY_MAX_QUEUED waiting chunks the writer falls back to writing synchronously (backpressure,
+ * nothing dropped).
  */
 export class HistoryWriter {
   private readonly fd: number;
-  private readonly buf = Buffer.allocUnsafe(64 * 1024);
+  private buf: Buffer = Buffer.allocUnsafe(HISTORY_CHUNK);
   private used = 0;
+  /** File offset of the next chunk. */
+  private pos = 0;
+  private readonly queue: { buf: Buffer; len: number; pos: number }[] = [];
+  private readonly spare: Buffer[] = [];
+  private inFlight: Promise<void> | undefined;
+  private failed: Error | undefined;
   constructor(path: string) {
     this.fd = openSync(path, 'w');
   }
   write(rec: HistoryRecord): void {
     const line = `${JSON.stringify(rec)}\n`;
     // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
-    if (this.used + line.length * 3 > this.buf.length) this.flush();
-    if (line.length * 3 > this.buf.length) writeSync(this.fd, line);
-    else this.used += this.buf.write(line, this.used);
+    if (this.used + line.length * 3 > HISTORY_CHUNK) this.rotate();
+    if (line.length * 3 > HISTORY_CHUNK) {
+      const big = Buffer.from(line);
+      this.enqueue(big, big.length);
+    } else this.used += this.buf.write(line, this.used);
   }
-  flush(): void {
-    let off = 0;
-    while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
+  private rotate(): void {
+    if (this.used === 0) return;
+    this.enqueue(this.buf, this.used);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(HISTORY_CHUNK);
     this.used = 0;
   }
-  close(): void {
-    this.flush();
+  private enqueue(buf: Buffer, len: number): void {
+    this.queue.push({ buf, len, pos: this.pos });
+    this.pos += len;
+    if (this.queue.length > HISTORY_MAX_QUEUED) this.writeQueuedSync();
+    this.kick();
+  }
+  /** One background write at a time, oldest chunk first. */
+  private kick(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const chunk = this.queue.shift() as { buf: Buffer; len: number; pos: number };
+    this.inFlight = writeFully(this.fd, chunk.buf, chunk.len, chunk.pos).then(
+      () => {
+        if (chunk.buf.length === HISTORY_CHUNK && this.spare.length < 2) this.spare.push(chunk.buf);
+        this.inFlight = undefined;
+        this.kick();
+      },
+      (err: Error) => {
+        this.failed ??= err;
+        this.inFlight = undefined;
+      },
+    );
+  }
+  private writeQueuedSync(): void {
+    for (const c of this.queue.splice(0)) {
+      let off = 0;
+      while (off < c.len) off += writeSync(this.fd, c.buf, off, c.len - off, c.pos + off);
+    }
+  }
+  /** Writes what is left, waits for the background write, closes; throws if any write failed. */
+  async close(): Promise<void> {
+    this.rotate();
+    this.writeQueuedSync();
+    await this.inFlight;
     closeSync(this.fd);
+    if (this.failed) throw new Error(`history file: ${this.failed.message}`);
+  }
+}
+
+async function writeFully(fd: number, buf: Buffer, len: number, pos: number): Promise<void> {
+  let off = 0;
+  while (off < len) {
+    const n = await new Promise<number>((resolve, reject) =>
+      fsWrite(fd, buf, off, len - off, pos + off, (err, written) => (err ? reject(err) : resolve(written))),
+    );
+    off += n;
   }
 }
 
@@ -294,12 +353,13 @@ class Preconnected {
 }
 
 /**
- * Warms undici (its llhttp WebAssembly is compiled on the first connection, tens of ms of blocked
- * thread) and the JIT for the whole request path (dispatch, body, parse, history record) on a
- * throwaway in-process server, so neither lands inside the measured load and the target sees no
- * extra requests.
+ * Warms undici (its llhttp WebAssembly is compiled on the first connection) and the JIT for the
+ * whole measured path on a throwaway in-process server, so neither lands inside the measured load
+ * and the target sees no extra requests. The warm-up is runLoad itself, for 200 ms:
+ * the closures a run creates (dispatch, finish, pump) share their feedback and optimized code
+ * with the next run's, so second 0 of the real run starts on warm code.
  */
-async function warmUp(scenario: Scenario): Promise<void> {
+async function warmUp(input: WorkerInput, isAborted: () => boolean): Promise<void> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -308,38 +368,24 @@ async function warmUp(scenario: Scenario): Promise<void> {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, {
-    connections: 8,
-    pipelining: 1,
-  });
-  const nextRequest = createRequestGenerator(scenario, 0x7a11);
-  const devNull = { write: (rec: HistoryRecord) => JSON.stringify(rec).length };
+  const load = input.scenario.load;
+  const rate = Math.min(4000, Math.max(1000, peakRate(load)));
   try {
-    for (let round = 0; round < 40; round++) {
-      await Promise.all(
-        Array.from(
-          { length: 8 },
-          () =>
-            new Promise<void>((resolve) => {
-              const plan = nextRequest();
-              const t = now();
-              const sink: Sink = {
-                complete(x, status, body) {
-                  devNull.write(historyRecord(x, status, body, now()));
-                  resolve();
-                },
-                fail(x, err) {
-                  devNull.write(failedRecord(x, err, now()));
-                  resolve();
-                },
-              };
-              pool.dispatch(requestOptions(plan), new Exchange(sink, plan, t, t, 0, 0));
-            }),
-        ),
-      );
-    }
+    await runLoad(
+      {
+        ...input,
+        scenario: { ...input.scenario, load: { ...load, phases: [{ duration: 200, rate }] } },
+        targets: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
+        historyPath: devNull,
+        startAt: undefined,
+        waitForStart: false,
+      },
+      isAborted,
+      () => Promise.resolve(now()),
+      () => {},
+      false,
+    );
   } finally {
-    await pool.destroy();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
@@ -402,9 +448,10 @@ export async function runLoad(
   isAborted: () => boolean,
   waitForStart: () => Promise<number>,
   post: (m: WorkerMessage) => void,
+  warm = true,
 ): Promise<WorkerResult> {
   const { scenario, targets, seed } = input;
-  await warmUp(scenario);
+  if (warm) await warmUp(input, isAborted);
   const load = scenario.load;
   const plannedMs = totalDurationMs(load);
   const cap = load.maxInFlight;
@@ -607,7 +654,7 @@ export async function runLoad(
   clearInterval(progressTimer);
   await Promise.allSettled(pools.map((p) => p.destroy()));
   for (const p of preconnected) p.close();
-  history.close();
+  await history.close();
 
   const durationMs = Math.max(aborted ? lastSendOffset : plannedMs, lastSendOffset);
   let expected = 0;
