@@ -97,7 +97,7 @@ describe('redis-server restarted mid-cell under write-behind', () => {
     });
     expect(wb.reconciled!.lost).toBeLessThan(lostWithout);
     process.stderr.write(
-      `[evidence] redis-restart-persisted (AOF everysec): acknowledged ${acknowledged}, committed ${committedByUs}, lost ${wb.reconciled!.lost} (target's own count: ${wb.lost})\n`,
+      `[evidence] redis-restart-persisted (AOF, appendfsync always): acknowledged ${acknowledged}, committed ${committedByUs}, lost ${wb.reconciled!.lost} (target's own count: ${wb.lost})\n`,
     );
   }, 90_000);
 });
