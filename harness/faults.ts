@@ -194,7 +194,7 @@ export function unsupportedFaults(
 }
 
 /**
- * Sets Redis persistence for a cell before its load: AOF (appendfsync everysec) when a fault
+ * Sets Redis persistence for a cell before its load: AOF with appendfsync always when a fault
  * will crash Redis with persistence, so the data exists on disk before the crash; off otherwise,
  * because a cache under test must not spend its time writing snapshots.
  */
@@ -208,7 +208,7 @@ export async function prepareProcessFaults(
   await redisCommand(redisUrl, async (r) => {
     await r.config('SET', 'appendonly', persist ? 'yes' : 'no');
     if (!persist) return;
-    await r.config('SET', 'appendfsync', 'everysec');
+    await r.config('SET', 'appendfsync', 'always');
     // Enabling AOF starts a rewrite of the whole dataset; the crash must come after it.
     const deadline = Date.now() + 30_000;
     for (;;) {

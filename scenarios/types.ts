@@ -112,7 +112,7 @@ export type Budgets = Partial<Record<BudgetMetric, number>>;
  * Process faults act on the service itself (the harness's own processes):
  * - `redis-restart`: redis-server killed (SIGKILL) at `at`, started again at `at + for` with an
  *   empty data dir — everything Redis held is lost;
- * - `redis-restart-persisted`: the same crash with AOF persistence on (appendfsync everysec)
+ * - `redis-restart-persisted`: the same crash with AOF persistence on (appendfsync always: acknowledged writes are on disk)
  *   from before the load, so the restarted server reloads its data;
  * - `redis-flushall`: FLUSHALL at `at` (data loss without a restart); `for` is the window after;
  * - `postgres-restart`: PostgreSQL fast shutdown at `at`, started again at `at + for`.

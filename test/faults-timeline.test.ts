@@ -36,9 +36,22 @@ async function sampleAt(epochMs: number): Promise<Record<string, ProxyState>> {
 }
 
 describe('fault timeline executor (real Toxiproxy)', () => {
-  it('registers down and every toxic type', () => {
+  it('registers down, every toxic type and every process fault', () => {
     expect(faultKindNames()).toEqual(
-      ['bandwidth', 'down', 'latency', 'limit_data', 'reset_peer', 'slicer', 'slow_close', 'timeout'].sort(),
+      [
+        'bandwidth',
+        'down',
+        'latency',
+        'limit_data',
+        'reset_peer',
+        'slicer',
+        'slow_close',
+        'timeout',
+        'redis-restart',
+        'redis-restart-persisted',
+        'redis-flushall',
+        'postgres-restart',
+      ].sort(),
     );
   });
 

@@ -4,7 +4,7 @@
  * component, the signal and the time, the run must exit 1 listing the failed cell, and nothing
  * may be left running.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -179,5 +179,37 @@ describe('container health (pure)', () => {
     expect(containerExitDescription(143, false)).toBe('SIGTERM');
     expect(containerExitDescription(1, false)).toBe('code 1');
     expect(containerExitDescription(137, true)).toBe('OOM-killed');
+  });
+});
+
+describe('process faults the provisioner cannot run', () => {
+  it('--infra external with a Redis restart: one line naming the fault and what is allowed, exit 2', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '--scenarios',
+        'counter-restart',
+        '--strategies',
+        'write-behind',
+        '--infra',
+        'external',
+        '--redis-url',
+        'redis://127.0.0.1:1',
+        '--postgres-url',
+        'postgres://x@127.0.0.1:1/x',
+        '--toxiproxy-url',
+        'http://127.0.0.1:1',
+        '--out',
+        path.join(os.tmpdir(), `cb-ext-${process.pid}`),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /faults: process: "redis-restart" needs a provisioner that started redis itself \(allowed with --infra local/,
+    );
   });
 });

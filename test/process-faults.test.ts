@@ -30,21 +30,21 @@ async function dbCounterSum(url: string): Promise<number> {
   }
 }
 
-async function restartRun(fixture: string) {
+async function restartRun(fixture: string, strategy = 'write-behind') {
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-procfault-'));
   const scenario = loadScenario(path.resolve(import.meta.dirname, 'fixtures', fixture));
   const cell = await runCell({
     runDir,
     infra: infra(),
     scenario,
-    strategy: 'write-behind',
-    strategyDefaults: (await loadStrategyModule('write-behind')).defaults,
+    strategy,
+    strategyDefaults: (await loadStrategyModule(strategy)).defaults,
     repeat: 1,
     seed: 7,
     instances: 1,
     driver: 'builtin',
   });
-  const committedByUs = (await dbCounterSum(infra().postgresUrl)) - cell.counterTotals!.atLoadStart;
+  const committedByUs = (await dbCounterSum(infra().postgresUrl)) - (cell.counterTotals?.atLoadStart ?? 0);
   const history = fs
     .readFileSync(path.join(runDir, cell.historyFile), 'utf8')
     .split('\n')
@@ -97,7 +97,34 @@ describe('redis-server restarted mid-cell under write-behind', () => {
     });
     expect(wb.reconciled!.lost).toBeLessThan(lostWithout);
     process.stderr.write(
-      `[evidence] redis-restart-persisted (AOF everysec): acknowledged ${acknowledged}, committed ${committedByUs}, lost ${wb.reconciled!.lost} (target's own count: ${wb.lost})\n`,
+      `[evidence] redis-restart-persisted (AOF, appendfsync always): acknowledged ${acknowledged}, committed ${committedByUs}, lost ${wb.reconciled!.lost} (target's own count: ${wb.lost})\n`,
     );
+  }, 90_000);
+});
+
+describe('planned process faults are not incidents', () => {
+  it('postgres-restart and redis-flushall run on the timeline with acknowledged times; the cell is ok', async () => {
+    const file = path.join(os.tmpdir(), `cb-planned-${process.pid}.yaml`);
+    fs.writeFileSync(
+      file,
+      fs
+        .readFileSync(path.resolve(import.meta.dirname, 'fixtures/steady-tiny.yaml'), 'utf8')
+        .replace(
+          'budgets: {}',
+          'faults:\n  - { at: 1s, for: 1s, process: postgres-restart }\n  - { at: 2500ms, for: 500ms, process: redis-flushall }\nbudgets: {}',
+        ),
+    );
+    const { cell } = await restartRun(file, 'cache-aside');
+    fs.rmSync(file, { force: true });
+    expect(cell.status).toBe('ok');
+    for (const f of cell.faults) {
+      expect(f.ok, f.error).toBe(true);
+      expect(f.appliedAt! - (cell.loadStartedAt + f.plannedAt)).toBeGreaterThanOrEqual(0);
+      expect(f.removedAt!).toBeGreaterThan(f.appliedAt!);
+    }
+    // Removal = the restarted server answered, so never before the planned end.
+    const pgRestart = cell.faults[0]!;
+    expect(pgRestart.removedAt! - (cell.loadStartedAt + 2000)).toBeGreaterThanOrEqual(0);
+    expect(await infra().processes!.health()).toEqual([]);
   }, 90_000);
 });

@@ -82,11 +82,18 @@ export function watchServices(
       if (!o.persistence) {
         for (const p of s.volatileData ?? []) fs.rmSync(p, { recursive: true, force: true });
       }
-      const next = s.respawn(o);
-      onReplace(s.proc, next);
-      s.proc = next;
-      watch(s);
-      await s.ready?.(next);
+      try {
+        const next = s.respawn(o);
+        onReplace(s.proc, next);
+        s.proc = next;
+        watch(s);
+        await s.ready?.(next);
+      } catch (e) {
+        // A service that did not come back is as dead as one that crashed: later cells must say so.
+        const reason = (e as Error).message.split('\n')[0];
+        incidents.push({ component: s.name, how: `not restarted: ${reason}`, at: now() });
+        throw e;
+      }
     },
     health: async () => [...incidents],
     stopWatching() {
