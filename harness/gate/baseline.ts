@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import { cellMetrics, type MetricId } from '../analysis/metrics.ts';
 import type { CellAnalysis } from '../analysis/types.ts';
-import { cellEvidence, type Evidence } from '../analysis/uncertainty.ts';
+import { type Evidence, gateUnits } from '../analysis/uncertainty.ts';
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
 import type { RunResults } from '../results/schema.ts';
@@ -59,7 +59,7 @@ export function baselineFromResults(results: RunResults): Baseline {
     };
     const g = groups[key];
     if (!a.validity.trusted) g.untrusted++;
-    const ev = cellEvidence(cell, a);
+    const ev = gateUnits(cell, a);
     g.evidence ??= {};
     for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {
       g.metrics[id] ??= [];
