@@ -15,8 +15,6 @@ import type { CellAnalysis } from './types.ts';
  * - proportion: x of n units (reads, requests, cache lookups) — Wilson.
  * - rate: value = offset + x / exposure with x a count — exact Poisson on x. A plain count is a
  *   rate with exposure 1 per repeat, so repeats pool into a mean count.
- * - count-ratio: value = a / b of two Poisson counts (DB queries during ÷ before a fault) —
- *   Wilson on a / (a + b), mapped back to the ratio.
  * - per-second-ratio: value = Σnum / Σden over the seconds of the cell (DB queries over requests).
  *   Seconds are the units, so bursts (a stampede's queries land in one second) widen the
  *   interval, which a Poisson count of queries would not: the ratio estimator's t interval.
@@ -29,7 +27,6 @@ import type { CellAnalysis } from './types.ts';
 export type Evidence =
   | { kind: 'proportion'; x: number; n: number }
   | { kind: 'rate'; x: number; exposure: number; offset?: number }
-  | { kind: 'count-ratio'; a: number; b: number }
   | { kind: 'per-second-ratio'; num: number[]; den: number[] }
   | { kind: 'two-windows'; during: number[]; before: number[] }
   | { kind: 'samples'; values: number[] }
@@ -59,7 +56,6 @@ function seconds(cell: CellResult, field: 'p99' | 'p50', from?: number, to?: num
 /** The evidence of every metric that has a unit inside the cell. */
 export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<MetricId, Evidence>> {
   const e: Partial<Record<MetricId, Evidence>> = {};
-  const db = a.dbLoad;
   // Maxima (peak DB queries/s, max concurrent rebuilds, largest episode) have no units inside a
   // cell: one run to the next they move with arrivals around each expiry, so only repeats rank them.
   const num: number[] = [];
@@ -210,17 +206,6 @@ function estimate(
     const ci = poissonExact(Math.round(x));
     const i = { lo: off + ci.lo / exp, hi: off + ci.hi / exp };
     return { value, ...unionWith(i, between), basis: `exact Poisson on ${Math.round(x)} events${reps}` };
-  }
-  if (same && kind === 'count-ratio') {
-    const r = ev as Extract<Evidence, { kind: 'count-ratio' }>[];
-    const a = r.reduce((s, e) => s + e.a, 0);
-    const b = r.reduce((s, e) => s + e.b, 0);
-    const w = b > 0 ? wilson(a, a + b) : null;
-    if (w) {
-      const toRatio = (p: number) => (p >= 1 ? Number.POSITIVE_INFINITY : p / (1 - p));
-      const i = { lo: toRatio(w.lo), hi: toRatio(w.hi) };
-      return { value, ...unionWith(i, between), basis: `Wilson on ${a} vs ${b} queries${reps}` };
-    }
   }
   if (same && kind === 'per-second-ratio') {
     const r = ev as Extract<Evidence, { kind: 'per-second-ratio' }>[];
