@@ -141,3 +141,15 @@ describe('units that are seconds', () => {
     expect(e.ranked).toBe(false);
   });
 });
+
+describe('Student t tail', () => {
+  it('matches the 97.5 % quantile table', async () => {
+    const { tSf, logGamma } = await import('../harness/analysis/intervals.ts');
+    expect(tSf(12.706, 1)).toBeCloseTo(0.025, 4);
+    expect(tSf(2.776, 4)).toBeCloseTo(0.025, 4);
+    expect(tSf(2.042, 30)).toBeCloseTo(0.025, 4);
+    expect(tSf(0, 3)).toBeCloseTo(0.5, 10);
+    expect(tSf(-2.776, 4)).toBeCloseTo(0.975, 4);
+    expect(logGamma(5)).toBeCloseTo(Math.log(24), 10);
+  });
+});

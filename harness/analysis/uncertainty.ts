@@ -243,8 +243,11 @@ function estimate(
   return null;
 }
 
-/** Ratio-estimator interval of Σnum / Σden with the seconds as clusters (linearization). */
-export function ratioInterval(num: readonly number[], den: readonly number[]): Interval | null {
+/** Σnum / Σden and its standard error with the seconds as clusters (linearization). */
+export function ratioSe(
+  num: readonly number[],
+  den: readonly number[],
+): { r: number; se: number; n: number } | null {
   const n = num.length;
   if (n < 2) return null;
   const sn = num.reduce((s, x) => s + x, 0);
@@ -253,9 +256,15 @@ export function ratioInterval(num: readonly number[], den: readonly number[]): I
   const r = sn / sd;
   let ss = 0;
   for (let i = 0; i < n; i++) ss += (num[i]! - r * den[i]!) ** 2;
-  const se = Math.sqrt((n / (n - 1)) * ss) / sd;
-  const half = tQuantile975(n - 1) * se;
-  return { lo: r - half, hi: r + half };
+  return { r, se: Math.sqrt((n / (n - 1)) * ss) / sd, n };
+}
+
+/** Ratio-estimator interval of Σnum / Σden with the seconds as clusters. */
+export function ratioInterval(num: readonly number[], den: readonly number[]): Interval | null {
+  const e = ratioSe(num, den);
+  if (!e) return null;
+  const half = tQuantile975(e.n - 1) * e.se;
+  return { lo: e.r - half, hi: e.r + half };
 }
 
 /** mean(during) / mean(before) with a delta-method t interval; null without 2 seconds a side. */
@@ -270,14 +279,12 @@ export function twoWindowInterval(during: readonly number[], before: readonly nu
 }
 
 /**
- * The units the gate tests (proportion and rate evidence only). DB queries per request is tested
- * as a Poisson rate of queries over requests, with the rule's minimum effect absorbing bursts.
+ * The units the gate tests: proportions, Poisson rates, and per-second ratios (DB queries per
+ * request, whose queries come in bursts: seconds are the units, as for the tables).
  */
 export function gateUnits(cell: CellResult, a: CellAnalysis): Partial<Record<MetricId, Evidence>> {
   const out: Partial<Record<MetricId, Evidence>> = {};
   for (const [k, e] of Object.entries(cellEvidence(cell, a)) as [MetricId, Evidence][])
-    if (e.kind === 'proportion' || e.kind === 'rate') out[k] = e;
-  if (a.dbLoad.httpRequests > 0)
-    out.queriesPerRequest = { kind: 'rate', x: a.dbLoad.totalQueries, exposure: a.dbLoad.httpRequests };
+    if (e.kind === 'proportion' || e.kind === 'rate' || e.kind === 'per-second-ratio') out[k] = e;
   return out;
 }

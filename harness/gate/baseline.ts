@@ -66,8 +66,8 @@ export function baselineFromResults(results: RunResults): Baseline {
       g.metrics[id].push(v);
       g.evidence[id] ??= [];
       const e = ev[id];
-      // Only what the gate tests: counts behind proportions and rates (not per-second samples).
-      g.evidence[id].push(e && (e.kind === 'proportion' || e.kind === 'rate') ? e : null);
+      // Only what the gate tests (gateUnits): proportions, rates, per-second ratios.
+      g.evidence[id].push(e ?? null);
     }
   }
   return {
