@@ -114,3 +114,42 @@ describe('combineEstimate', () => {
     expect(e.hi).toBeGreaterThan(wilson(220, 3000)!.hi);
   });
 });
+
+describe('units that are seconds', () => {
+  it('ratio estimator: equal per-second ratios give a zero-width interval; bursts widen it', async () => {
+    const { ratioInterval } = await import('../harness/analysis/uncertainty.ts');
+    const even = ratioInterval([10, 10, 10, 10], [100, 100, 100, 100])!;
+    expect(even.lo).toBeCloseTo(0.1, 12);
+    expect(even.hi).toBeCloseTo(0.1, 12);
+    // The same 40 queries in one burst second: same ratio, much wider interval.
+    const burst = ratioInterval([40, 0, 0, 0], [100, 100, 100, 100])!;
+    expect((burst.lo + burst.hi) / 2).toBeCloseTo(0.1, 12);
+    // residuals 30, -10, -10, -10: se = sqrt(4/3 · 1200) / 400 = 0.1; half = 3.182 · 0.1
+    expect(burst.hi - 0.1).toBeCloseTo(0.3182, 4);
+  });
+
+  it('two windows: ratio of means with a delta-method interval; none with fewer than 2 seconds', async () => {
+    const { twoWindowInterval } = await import('../harness/analysis/uncertainty.ts');
+    const r = twoWindowInterval([200, 200], [100, 100])!;
+    expect(r.lo).toBeCloseTo(2, 12);
+    expect(r.hi).toBeCloseTo(2, 12);
+    expect(twoWindowInterval([200], [100, 100])).toBeNull();
+  });
+
+  it('one repeat of a latency is shown but not ranked', () => {
+    const e = combineEstimate([10], [{ kind: 'samples', values: [9, 10, 11] }])!;
+    expect(e.ranked).toBe(false);
+  });
+});
+
+describe('Student t tail', () => {
+  it('matches the 97.5 % quantile table', async () => {
+    const { tSf, logGamma } = await import('../harness/analysis/intervals.ts');
+    expect(tSf(12.706, 1)).toBeCloseTo(0.025, 4);
+    expect(tSf(2.776, 4)).toBeCloseTo(0.025, 4);
+    expect(tSf(2.042, 30)).toBeCloseTo(0.025, 4);
+    expect(tSf(0, 3)).toBeCloseTo(0.5, 10);
+    expect(tSf(-2.776, 4)).toBeCloseTo(0.975, 4);
+    expect(logGamma(5)).toBeCloseTo(Math.log(24), 10);
+  });
+});

@@ -230,9 +230,33 @@ describe('baseline from a run carries the units the tests use', () => {
     const g = b.groups['write-race/cache-aside']!;
     expect(g.evidence!.staleReadRatio).toHaveLength(2);
     expect(g.evidence!.staleReadRatio![0]).toMatchObject({ kind: 'proportion' });
-    expect(b.groups['hot-key/lock']!.evidence!.queriesPerRequest![0]).toMatchObject({ kind: 'rate' });
+    expect(b.groups['hot-key/lock']!.evidence!.queriesPerRequest![0]).toMatchObject({
+      kind: 'per-second-ratio',
+    });
     const v = compareBaselines(b, b, loadRules());
     expect(v.pass).toBe(true);
     expect(v.rows.some((r) => r.metric === 'staleReadRatio' && /not significant/.test(r.reason))).toBe(true);
+  });
+});
+
+describe('DB queries per request with seconds as units', () => {
+  const rules = loadRules();
+  const ps = (num: number[], den: number[]) => ({ kind: 'per-second-ratio' as const, num, den });
+  const group = (v: number, e: ReturnType<typeof ps>) => {
+    const b = baseline({ 'hot-key/lock': { queriesPerRequest: [v] } });
+    b.groups['hot-key/lock']!.evidence = { queriesPerRequest: [e] };
+    return b;
+  };
+
+  it('a steady rise is a regression; the same total in one burst second is noise', () => {
+    const base = group(0.08, ps([32, 32, 32, 32, 32], [400, 400, 400, 400, 400]));
+    const steady = group(0.11, ps([44, 44, 45, 43, 44], [400, 400, 400, 400, 400]));
+    const v = compareBaselines(base, steady, rules);
+    expect(v.regressions.map((r) => r.metric)).toEqual(['queriesPerRequest']);
+    expect(v.regressions[0]!.reason).toMatch(/significant \(p=.*5 vs 5 seconds\)/);
+    const burst = group(0.11, ps([140, 20, 20, 20, 20], [400, 400, 400, 400, 400]));
+    const w = compareBaselines(base, burst, rules);
+    expect(w.pass).toBe(true);
+    expect(w.rows[0]!.reason).toMatch(/not significant/);
   });
 });

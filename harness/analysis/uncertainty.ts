@@ -15,8 +15,11 @@ import type { CellAnalysis } from './types.ts';
  * - proportion: x of n units (reads, requests, cache lookups) — Wilson.
  * - rate: value = offset + x / exposure with x a count — exact Poisson on x. A plain count is a
  *   rate with exposure 1 per repeat, so repeats pool into a mean count.
- * - count-ratio: value = a / b of two Poisson counts (DB queries during ÷ before a fault) —
- *   Wilson on a / (a + b), mapped back to the ratio.
+ * - per-second-ratio: value = Σnum / Σden over the seconds of the cell (DB queries over requests).
+ *   Seconds are the units, so bursts (a stampede's queries land in one second) widen the
+ *   interval, which a Poisson count of queries would not: the ratio estimator's t interval.
+ * - two-windows: value = mean(during) / mean(before) of per-second DB queries (DB load in
+ *   faults): t interval by the delta method; fewer than 2 seconds on a side gives none.
  * - samples: per-second values of a latency figure (seconds are the units) — t interval of
  *   their spread around the cell's value.
  * - resolution: the figure is measured on a grid (recovery: whole seconds) — ± one step.
@@ -24,7 +27,8 @@ import type { CellAnalysis } from './types.ts';
 export type Evidence =
   | { kind: 'proportion'; x: number; n: number }
   | { kind: 'rate'; x: number; exposure: number; offset?: number }
-  | { kind: 'count-ratio'; a: number; b: number }
+  | { kind: 'per-second-ratio'; num: number[]; den: number[] }
+  | { kind: 'two-windows'; during: number[]; before: number[] }
   | { kind: 'samples'; values: number[] }
   | { kind: 'resolution'; step: number };
 
@@ -52,10 +56,17 @@ function seconds(cell: CellResult, field: 'p99' | 'p50', from?: number, to?: num
 /** The evidence of every metric that has a unit inside the cell. */
 export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<MetricId, Evidence>> {
   const e: Partial<Record<MetricId, Evidence>> = {};
-  const db = a.dbLoad;
-  if (db.httpRequests > 0)
-    e.queriesPerRequest = { kind: 'rate', x: db.totalQueries, exposure: db.httpRequests };
-  e.dbPeak = count(db.peakPerSecond);
+  // Maxima (peak DB queries/s, max concurrent rebuilds, largest episode) have no units inside a
+  // cell: one run to the next they move with arrivals around each expiry, so only repeats rank them.
+  const num: number[] = [];
+  const den: number[] = [];
+  (cell.series?.requests ?? []).forEach((r, i) => {
+    if (r > 0) {
+      num.push(cell.series.dbQueries[i] ?? 0);
+      den.push(r);
+    }
+  });
+  if (num.length >= 2) e.queriesPerRequest = { kind: 'per-second-ratio', num, den };
   if (cell.load?.completed > 0)
     e.errorRate = { kind: 'proportion', x: cell.load.errors, n: cell.load.completed };
   const lookups = a.cacheHealth.hits + a.cacheHealth.misses;
@@ -86,9 +97,6 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
       exposure: st.episodes,
       offset: 1,
     };
-    e.maxRebuildsPerExpiry = count(st.maxRebuildsPerExpiry);
-    e.maxConcurrentRebuilds = count(st.maxConcurrentPerKey);
-    e.dbPeakAroundExpiries = count(st.dbPeakAroundExpiries);
   }
 
   const s = a.staleness;
@@ -106,13 +114,22 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
     const dbWorst = [...w]
       .filter((x) => x.dbMultiplier !== null && x.dbRateBefore !== null && x.dbRateDuring !== null)
       .sort((x, y) => y.dbMultiplier! - x.dbMultiplier!)[0];
-    if (dbWorst?.durationMs) {
-      // Queries during the window and in the same-length window before it: two Poisson counts.
-      const secs = dbWorst.durationMs / 1000;
+    if (dbWorst?.appliedAt && dbWorst.durationMs) {
+      // Whole seconds of the series inside the window and inside the same-length window before it.
+      const inside = (from: number, to: number) => {
+        const out: number[] = [];
+        (cell.series?.dbQueries ?? []).forEach((q, i) => {
+          const start = cell.series.t0 + i * 1000;
+          if (start >= from && start + 1000 <= to) out.push(q);
+        });
+        return out;
+      };
+      const from = dbWorst.appliedAt;
+      const to = from + dbWorst.durationMs;
       e.faultDbMultiplier = {
-        kind: 'count-ratio',
-        a: Math.round(dbWorst.dbRateDuring! * secs),
-        b: Math.round(dbWorst.dbRateBefore! * secs),
+        kind: 'two-windows',
+        during: inside(from, to),
+        before: inside(from - dbWorst.durationMs, from),
       };
     }
     const worst = [...w].sort((x, y) => (y.latency.p99 ?? -1) - (x.latency.p99 ?? -1))[0]!;
@@ -132,6 +149,12 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
 
 export interface Estimate extends Interval {
   value: number;
+  /**
+   * false: shown in the tables but not ranked by the verdict. Latency of a single repeat: the
+   * spread of its seconds says nothing about machine drift between cells, which on a shared
+   * machine moves p99 by tens of percent (the issue-12 seed pairs).
+   */
+  ranked?: boolean;
   /** How the interval was obtained, for the reader: "Wilson over 4210 reads", "3 repeats". */
   basis: string;
 }
@@ -184,16 +207,18 @@ function estimate(
     const i = { lo: off + ci.lo / exp, hi: off + ci.hi / exp };
     return { value, ...unionWith(i, between), basis: `exact Poisson on ${Math.round(x)} events${reps}` };
   }
-  if (same && kind === 'count-ratio') {
-    const r = ev as Extract<Evidence, { kind: 'count-ratio' }>[];
-    const a = r.reduce((s, e) => s + e.a, 0);
-    const b = r.reduce((s, e) => s + e.b, 0);
-    const w = b > 0 ? wilson(a, a + b) : null;
-    if (w) {
-      const toRatio = (p: number) => (p >= 1 ? Number.POSITIVE_INFINITY : p / (1 - p));
-      const i = { lo: toRatio(w.lo), hi: toRatio(w.hi) };
-      return { value, ...unionWith(i, between), basis: `Wilson on ${a} vs ${b} queries${reps}` };
-    }
+  if (same && kind === 'per-second-ratio') {
+    const r = ev as Extract<Evidence, { kind: 'per-second-ratio' }>[];
+    const num = r.flatMap((e) => e.num);
+    const den = r.flatMap((e) => e.den);
+    const ci = ratioInterval(num, den);
+    if (ci) return { value, ...unionWith(ci, between), basis: `ratio over ${num.length} seconds${reps}` };
+  }
+  if (same && kind === 'two-windows' && v.length === 1) {
+    const w = ev[0] as Extract<Evidence, { kind: 'two-windows' }>;
+    const ci = twoWindowInterval(w.during, w.before);
+    if (ci) return { value, ...ci, basis: `${w.during.length} vs ${w.before.length} seconds` };
+    return null;
   }
   if (v.length >= 2) {
     const m = meanInterval(v)!;
@@ -203,11 +228,63 @@ function estimate(
     const s = (ev[0] as Extract<Evidence, { kind: 'samples' }>).values;
     const m = meanInterval(s)!;
     const half = (tQuantile975(s.length - 1) * m.sd) / Math.sqrt(s.length);
-    return { value, lo: value - half, hi: value + half, basis: `spread of ${s.length} per-second values` };
+    return {
+      value,
+      lo: value - half,
+      hi: value + half,
+      ranked: false,
+      basis: `spread of ${s.length} per-second values (one repeat: not ranked)`,
+    };
   }
   if (same && kind === 'resolution') {
     const step = (ev[0] as Extract<Evidence, { kind: 'resolution' }>).step;
     return { value, lo: Math.max(0, value - step), hi: value + step, basis: `± ${step} s resolution` };
   }
   return null;
+}
+
+/** Σnum / Σden and its standard error with the seconds as clusters (linearization). */
+export function ratioSe(
+  num: readonly number[],
+  den: readonly number[],
+): { r: number; se: number; n: number } | null {
+  const n = num.length;
+  if (n < 2) return null;
+  const sn = num.reduce((s, x) => s + x, 0);
+  const sd = den.reduce((s, x) => s + x, 0);
+  if (sd <= 0) return null;
+  const r = sn / sd;
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += (num[i]! - r * den[i]!) ** 2;
+  return { r, se: Math.sqrt((n / (n - 1)) * ss) / sd, n };
+}
+
+/** Ratio-estimator interval of Σnum / Σden with the seconds as clusters. */
+export function ratioInterval(num: readonly number[], den: readonly number[]): Interval | null {
+  const e = ratioSe(num, den);
+  if (!e) return null;
+  const half = tQuantile975(e.n - 1) * e.se;
+  return { lo: e.r - half, hi: e.r + half };
+}
+
+/** mean(during) / mean(before) with a delta-method t interval; null without 2 seconds a side. */
+export function twoWindowInterval(during: readonly number[], before: readonly number[]): Interval | null {
+  const d = meanInterval(during);
+  const b = meanInterval(before);
+  if (!d || !b || b.mean <= 0) return null;
+  const r = d.mean / b.mean;
+  const rel = Math.sqrt((d.mean > 0 ? d.sd ** 2 / (d.n * d.mean ** 2) : 0) + b.sd ** 2 / (b.n * b.mean ** 2));
+  const half = tQuantile975(Math.min(d.n, b.n) - 1) * r * rel;
+  return { lo: r - half, hi: r + half };
+}
+
+/**
+ * The units the gate tests: proportions, Poisson rates, and per-second ratios (DB queries per
+ * request, whose queries come in bursts: seconds are the units, as for the tables).
+ */
+export function gateUnits(cell: CellResult, a: CellAnalysis): Partial<Record<MetricId, Evidence>> {
+  const out: Partial<Record<MetricId, Evidence>> = {};
+  for (const [k, e] of Object.entries(cellEvidence(cell, a)) as [MetricId, Evidence][])
+    if (e.kind === 'proportion' || e.kind === 'rate' || e.kind === 'per-second-ratio') out[k] = e;
+  return out;
 }

@@ -141,7 +141,7 @@ function ranked(rows: StrategyRow[], id: MetricId): { with: Ranked[]; without: S
     const v = r.metrics[id];
     if (v === null || v === undefined) continue;
     const est = r.intervals?.[id];
-    if (est) out.push({ row: r, est });
+    if (est && est.ranked !== false) out.push({ row: r, est });
     else without.push(r);
   }
   const sign = METRICS[id].better === 'lower' ? 1 : -1;
@@ -167,6 +167,14 @@ const range = (id: MetricId, xs: Ranked[]) => {
   return `${a === b ? a : `${a} to ${b}`} (intervals span ${formatMetric(id, lo)}–${formatMetric(id, hi)})`;
 };
 
+/** Why a metric has no rankable interval (the reader's next step included). */
+function noIntervalWhy(id: MetricId, rows: StrategyRow[]): string {
+  const shown = rows.some((r) => r.intervals?.[id]?.ranked === false);
+  return shown
+    ? 'one repeat cannot separate a strategy from machine drift between cells; run --repeats 3'
+    : 'no units inside a cell (a maximum, or too few seconds); run --repeats 3';
+}
+
 export function verdict(
   rows: StrategyRow[],
   focus: MetricId[],
@@ -189,6 +197,7 @@ export function verdict(
   for (const f of focus) if (!metrics.includes(f)) metrics.push(f);
 
   let unsure = false;
+  const unranked: { id: MetricId; who: string[] }[] = [];
   for (const id of metrics) {
     const def = METRICS[id];
     const eligible = pool.filter((r) => !(badOn.get(r.strategy) ?? []).some((p) => p !== id));
@@ -197,10 +206,7 @@ export function verdict(
     if (all.with.length === 0 && all.without.length === 0) continue;
     const noInterval = all.without.map((x) => x.strategy);
     if (r.with.length < 1 || all.with.length < 2) {
-      if (noInterval.length)
-        parts.push(
-          `${def.label}: no interval for ${names(noInterval)} (one repeat of a figure without units)`,
-        );
+      if (noInterval.length) unranked.push({ id, who: noInterval });
       continue;
     }
     if (r.with.length === 1) {
@@ -255,7 +261,17 @@ export function verdict(
         `best ${def.label}: ${names(lead)} (${leadText}); significantly worse: ${names(worse.map((x) => x.row.strategy))} (worst ${worst.row.strategy} ${formatEstimate(id, worst.est)})${excl}`,
       );
     }
-    if (noInterval.length) parts.push(`${def.label} not ranked for ${names(noInterval)}: no interval`);
+    if (noInterval.length) unranked.push({ id, who: noInterval });
+  }
+  if (unranked.length) {
+    // One sentence for every metric without a rankable interval, grouped by the reason.
+    const byWhy = new Map<string, string[]>();
+    for (const u of unranked) {
+      const why = noIntervalWhy(u.id, rows);
+      const all = u.who.length === pool.length;
+      byWhy.set(why, [...(byWhy.get(why) ?? []), `${METRICS[u.id].label}${all ? '' : ` (${names(u.who)})`}`]);
+    }
+    for (const [why, labels] of byWhy) parts.push(`not ranked: ${labels.join(', ')} — ${why}`);
   }
   let text = parts.length
     ? `${parts[0]![0]!.toUpperCase()}${parts[0]!.slice(1)}`

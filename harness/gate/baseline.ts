@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { cellMetrics, type MetricId } from '../analysis/metrics.ts';
-import { cellEvidence, type Evidence } from '../analysis/uncertainty.ts';
+import { type Evidence, gateUnits } from '../analysis/uncertainty.ts';
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
 import type { RunResults } from '../results/schema.ts';
@@ -58,15 +58,15 @@ export function baselineFromResults(results: RunResults): Baseline {
     };
     const g = groups[key];
     if (!a.validity.trusted) g.untrusted++;
-    const ev = cellEvidence(cell, a);
+    const ev = gateUnits(cell, a);
     g.evidence ??= {};
     for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {
       g.metrics[id] ??= [];
       g.metrics[id].push(v);
       g.evidence[id] ??= [];
       const e = ev[id];
-      // Only what the gate tests: counts behind proportions and rates (not per-second samples).
-      g.evidence[id].push(e && (e.kind === 'proportion' || e.kind === 'rate') ? e : null);
+      // Only what the gate tests (gateUnits): proportions, rates, per-second ratios.
+      g.evidence[id].push(e ?? null);
     }
   }
   return {

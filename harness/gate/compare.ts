@@ -6,9 +6,14 @@
  * strategy that stops reporting rebuilds, or a staleness check that stopped running, must not
  * pass by saying nothing.
  */
-import { poissonRateGreater, smallestMannWhitneyP, twoProportionGreater } from '../analysis/intervals.ts';
+import {
+  poissonRateGreater,
+  smallestMannWhitneyP,
+  tSf,
+  twoProportionGreater,
+} from '../analysis/intervals.ts';
 import { formatMetric, METRICS, type MetricId } from '../analysis/metrics.ts';
-import type { Evidence } from '../analysis/uncertainty.ts';
+import { type Evidence, ratioSe } from '../analysis/uncertainty.ts';
 import type { Baseline, BaselineGroup } from './baseline.ts';
 import type { CountRule, LatencyRule, ProportionRule, RateRule, Rule } from './rules.ts';
 import { mannWhitneyGreater, median } from './stats.ts';
@@ -80,6 +85,17 @@ function countRow(r: CountRule, base: number[], cur: number[]): Verdict {
 
 type Units = { x: number; n: number };
 
+/** Per-second ratio units pooled over repeats (the seconds of every repeat), or null. */
+function perSecond(ev: (Evidence | null)[] | undefined): { r: number; se: number; n: number } | null {
+  if (!ev?.length || !ev.every((e) => e === null || e.kind === 'per-second-ratio')) return null;
+  const xs = ev.filter((e): e is Extract<Evidence, { kind: 'per-second-ratio' }> => e !== null);
+  if (!xs.length) return null;
+  return ratioSe(
+    xs.flatMap((e) => e.num),
+    xs.flatMap((e) => e.den),
+  );
+}
+
 /** Pooled units over repeats, or null when a repeat lacks them (old baseline, other kind). */
 function pooled(ev: (Evidence | null)[] | undefined, kind: 'proportion' | 'rate'): Units | null {
   if (!ev?.length) return null;
@@ -106,10 +122,28 @@ function testedRow(
   const { limit, bad } = limitOf(r, b);
   const fmt = (v: number) => formatMetric(r.metric, v);
   const lower = METRICS[r.metric].better === 'lower';
-  const bu = pooled(bEv, r.kind);
-  const cu = pooled(cEv, r.kind);
   const beyond = bad(c);
   const limitText = `${fmt(c)} ${beyond ? (lower ? '>' : '<') : 'within'} limit ${fmt(limit)} (baseline ${fmt(b)})`;
+  const bs = perSecond(bEv);
+  const cs = perSecond(cEv);
+  if (r.kind === 'rate' && bs && cs) {
+    // Seconds as units: Welch-style t on the two ratio estimates, df = fewer seconds − 1.
+    const se = Math.sqrt(bs.se ** 2 + cs.se ** 2);
+    const t = se > 0 ? (lower ? cs.r - bs.r : bs.r - cs.r) / se : 0;
+    const p = se > 0 ? tSf(t, Math.min(bs.n, cs.n) - 1) : 1;
+    const units = `${cs.n} vs ${bs.n} seconds`;
+    if (p < r.alpha && beyond)
+      return {
+        status: 'regression',
+        reason: `${limitText}; significant (p=${p.toExponential(1)}, ${units})`,
+      };
+    return {
+      status: 'pass',
+      reason: `${limitText}; ${p < r.alpha ? `significant (p=${p.toExponential(1)}) but below the minimum effect` : `not significant (p=${p < 0.001 ? p.toExponential(1) : p.toFixed(3)}, ${units})`}`,
+    };
+  }
+  const bu = pooled(bEv, r.kind);
+  const cu = pooled(cEv, r.kind);
   if (!bu || !cu) {
     // A baseline without units (written before they were stored): the limit alone decides.
     return beyond
