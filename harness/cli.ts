@@ -7,7 +7,8 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
-import { CachebenchError } from './errors.ts';
+import { addExamples } from './commands/help-examples.ts';
+import { CachebenchError, UsageError } from './errors.ts';
 
 const INFRA = ['local', 'containers', 'external', 'auto'];
 
@@ -25,7 +26,7 @@ function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
   };
 }
 
-const COMMANDS = 'run, report, compare, baseline, doctor, up, list';
+const COMMANDS = 'run, report, compare, baseline, doctor, up, list, init';
 
 /** Commander's messages, reduced to one line that also says what is allowed. */
 function oneLine(str: string): string {
@@ -78,7 +79,17 @@ export function buildProgram(): Command {
     .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
     .option('--no-reports', 'write results.json only')
     .addOption(infraOption())
-    .action(async (opts) => (await import('./commands/run.ts')).runCommand(opts));
+    .action(async (opts, cmd: Command) => {
+      // The default comparison takes minutes: it runs only when asked for with --default.
+      if (!opts.scenarios && !opts.strategies && !opts.default && !opts.resume) {
+        cmd.outputHelp({ error: true });
+        throw new UsageError(
+          'NO_MATRIX',
+          'run: no matrix given (allowed: --scenarios and --strategies, --default, or --resume DIR)',
+        );
+      }
+      return (await import('./commands/run.ts')).runCommand(opts);
+    });
 
   program
     .command('report')
@@ -124,6 +135,13 @@ export function buildProgram(): Command {
     .description('list scenarios, strategies and profiles')
     .action(async () => (await import('./commands/list.ts')).listCommand());
 
+  program
+    .command('init')
+    .description('scaffold a scenario, a strategy module and a CI workflow that runs the gate')
+    .argument('[dir]', 'directory to write into (created if missing)', '.')
+    .action(async (dir) => (await import('./commands/init.ts')).initCommand(dir));
+
+  addExamples(program);
   return program;
 }
 

@@ -35,7 +35,8 @@ export function scenarioJsonSchema(): string {
     {
       ...schema,
       title: 'cachebench scenario',
-      description: 'A cachebench scenario file (scenarios/catalog/*.yaml). Generated from scenarios/schema.ts.',
+      description:
+        'A cachebench scenario file (scenarios/catalog/*.yaml). Generated from scenarios/schema.ts.',
     },
     null,
     2,

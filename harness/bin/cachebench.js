@@ -15,8 +15,15 @@ const major = Number(needed[1]);
 const minor = Number(needed[2]);
 if (found[0] < major || (found[0] === major && found[1] < minor)) {
   process.stderr.write(
-    'cachebench: Node ' + process.versions.node + ' found (' + process.execPath + '), cachebench needs Node >= ' +
-      major + '.' + minor + ': install Node 24 (nvm install 24, brew install node@24, or https://nodejs.org/en/download) and run it again\n',
+    'cachebench: Node ' +
+      process.versions.node +
+      ' found (' +
+      process.execPath +
+      '), cachebench needs Node >= ' +
+      major +
+      '.' +
+      minor +
+      ': install Node 24 (nvm install 24, brew install node@24, or https://nodejs.org/en/download) and run it again\n',
   );
   process.exit(1);
 }

@@ -24,8 +24,7 @@ interface Check {
 /** The tool cache shared with harness/setup/with-env.sh. */
 export function toolCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return (
-    env.CACHEBENCH_CACHE ??
-    path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cachebench')
+    env.CACHEBENCH_CACHE ?? path.join(env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cachebench')
   );
 }
 
@@ -152,9 +151,7 @@ export function collectChecks(): Check[] {
     {
       name: 'postgres/initdb',
       path: pgOk ? path.join(bins.pgBin!, 'initdb') : undefined,
-      version: pgOk
-        ? version(path.join(bins.pgBin!, 'postgres'), ['--version'], /(\d+\.\d+)/)
-        : undefined,
+      version: pgOk ? version(path.join(bins.pgBin!, 'postgres'), ['--version'], /(\d+\.\d+)/) : undefined,
       fix: `${installCommand('postgres')}${bins.pgBin ? ' (pg_stat_statements is missing: it is in the contrib package)' : ''}`,
       required: true,
     },
@@ -162,8 +159,7 @@ export function collectChecks(): Check[] {
       name: 'toxiproxy-server',
       path: bins.toxiproxy,
       version: bins.toxiproxy
-        ? (/toxiproxy-(v[\d.]+)/.exec(bins.toxiproxy)?.[1] ??
-          version(bins.toxiproxy, ['-version'], /(\S+)$/))
+        ? (/toxiproxy-(v[\d.]+)/.exec(bins.toxiproxy)?.[1] ?? version(bins.toxiproxy, ['-version'], /(\S+)$/))
         : undefined,
       fix: installCommand('toxiproxy-server'),
       required: true,
