@@ -2,11 +2,12 @@
  * The npm package as a user gets it: `npm pack`, install the tarball into an empty project, run
  * the bin. Dependencies come from the npm cache that `npm ci` filled (registry as a fallback).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../harness/infra/processes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-package-'));
@@ -128,6 +129,32 @@ describe('the packed tarball', () => {
       '# yaml-language-server: $schema=../project/node_modules/cachebench/scenarios/scenario.schema.json',
     );
   });
+
+  it('up through the installed bin, then SIGINT to the bin: exit 130, every service stopped', async () => {
+    const child = spawn(process.execPath, [bin, 'up', '--json'], {
+      cwd: project,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const info = await new Promise<{ pids: number[] }>((resolve, reject) => {
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => {
+        out += d;
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line));
+      });
+      child.stderr.on('data', (d) => (err += d));
+      child.once('exit', (code) => reject(new Error(`up exited ${code}: ${err}`)));
+    });
+    expect(info.pids).toHaveLength(3);
+    expect(info.pids.every(isAlive)).toBe(true);
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const deadline = Date.now() + 10_000;
+    while (info.pids.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(info.pids.filter(isAlive)).toEqual([]);
+  }, 90_000);
 
   // The Node this machine ships may be older than the package needs; when it is, that is the test.
   const systemNode = ['/usr/bin/node', '/usr/local/bin/node'].find((n) => fs.existsSync(n));
