@@ -11,10 +11,11 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { declareCheckStrategyCommand } from './commands/check-strategy.ts';
 import { infraOption, intArg } from './commands/flags.ts';
+import { addExamples } from './commands/help-examples.ts';
 import { declareRunCommand } from './commands/run.ts';
 import { CachebenchError } from './errors.ts';
 
-const COMMANDS = 'run, report, compare, baseline, doctor, up, list, check-strategy';
+const COMMANDS = 'run, report, compare, baseline, doctor, up, list, check-strategy, init';
 
 /** Commander's messages, reduced to one line that also says what is allowed. */
 function oneLine(str: string): string {
@@ -82,6 +83,13 @@ export function buildProgram(): Command {
 
   declareCheckStrategyCommand(program);
 
+  program
+    .command('init')
+    .description('scaffold a scenario, a strategy module and a CI workflow that runs the gate')
+    .argument('[dir]', 'directory to write into (created if missing)', '.')
+    .action(async (dir) => (await import('./commands/init.ts')).initCommand(dir));
+
+  addExamples(program);
   return program;
 }
 

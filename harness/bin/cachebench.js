@@ -41,12 +41,14 @@ if (!here.split(/[\\/]/).includes('node_modules')) {
     stdio: 'inherit',
     env: Object.assign({}, process.env, { NODE_OPTIONS: nodeOptions }),
   });
-  // A terminal Ctrl-C reaches the child too (same process group): it stops its services and
-  // exits 130; this process only waits for it. A SIGTERM sent to this process is passed on.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  // A terminal Ctrl-C reaches the child too (same process group); a signal sent to this process
+  // alone is passed on. The child ignores a second one while it stops its services.
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, () => child.kill(sig));
   child.on('exit', (code, signal) => {
-    if (signal) process.kill(process.pid, signal);
-    else process.exit(code === null ? 1 : code);
+    if (signal) {
+      for (const sig of signals) process.removeAllListeners(sig);
+      process.kill(process.pid, signal);
+    } else process.exit(code === null ? 1 : code);
   });
 }

@@ -45,7 +45,17 @@ export function declareRunCommand(program: Command): Command {
     .option('--force', 'replace the cachebench run already in --out')
     .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
     .addOption(infraOption())
-    .action((opts: RunFlags) => runCommand(opts));
+    .action((opts: RunFlags, cmd: Command) => {
+      // The default comparison takes minutes: it runs only when asked for with --default.
+      if (!opts.scenarios && !opts.strategies && !opts.default && !opts.resume) {
+        cmd.outputHelp({ error: true });
+        throw new UsageError(
+          'NO_MATRIX',
+          'run: no matrix given (allowed: --scenarios and --strategies, --default, or --resume DIR)',
+        );
+      }
+      return runCommand(opts);
+    });
 }
 
 /** The options declared above, as commander hands them over. */
