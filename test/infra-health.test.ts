@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunResults } from '../harness/results/schema.ts';
 import { newTag, processesWithTag } from './helpers/proc.ts';
+import { expectCompletedRun } from './helpers/run-outcome.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../harness/cli.ts');
 const STEADY = path.resolve(import.meta.dirname, 'fixtures/steady-tiny.yaml');
@@ -163,7 +164,7 @@ describe('run outcome', () => {
 
     const { CACHEBENCH_TEST_REFUSE: _, ...env } = process.env;
     const resumed = await run(['run', '--resume', out], env);
-    expect(resumed.code, resumed.stderr).toBe(0);
+    expectCompletedRun(resumed.code, resumed.stderr);
     const after = read();
     expect(after.cells.map((c) => c.status)).toEqual(['ok', 'ok']);
     expect(after.warnings.filter((w) => / failed: /.test(w))).toEqual([]);

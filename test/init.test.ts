@@ -10,6 +10,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { RUN_COMMAND, SCENARIO_FILE, STRATEGY_FILE, WORKFLOW_FILE } from '../harness/commands/init.ts';
+import { expectCompletedRun } from './helpers/run-outcome.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CLI = path.join(ROOT, 'harness/cli.ts');
@@ -89,7 +90,7 @@ describe('cachebench init', () => {
     const args = RUN_COMMAND.split(' ').slice(1);
     const r = cli([...args, '--out', path.join(tmp, 'run')], project, 170_000);
     expect(r.stderr).not.toContain('✘');
-    expect(r.status).toBe(0);
+    expectCompletedRun(r.status, r.stderr);
     const results = JSON.parse(fs.readFileSync(path.join(tmp, 'run/results.json'), 'utf8'));
     type Cell = {
       scenario: string;

@@ -20,7 +20,7 @@ describe('runSummary', () => {
       / {2}✘ budget rebuildsPerExpiry — cache-aside: mean rebuilds per expiry of the hot key: \d/,
     );
     expect(s.text).toMatch(
-      / {2}✘ budget readErrorsDuringFaults — cache-aside-fail-closed: read errors inside fault windows: \d+ > budget/,
+      / {2}✘ budget faultReadErrors — cache-aside-fail-closed: read errors inside fault windows: \d+ > budget/,
     );
     expect(s.text).toMatch(/^report: {2}\/r\/report\.html \(also \/r\/report\.md\)$/m);
     expect(s.exitCode).toBe(EXIT_BUDGET_FAILED);

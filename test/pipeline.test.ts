@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunResults } from '../harness/results/schema.ts';
 import { newTag, processesWithTag } from './helpers/proc.ts';
+import { expectCompletedRun } from './helpers/run-outcome.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../harness/cli.ts');
 const TINY = path.resolve(import.meta.dirname, 'fixtures/tiny.yaml');
@@ -83,7 +84,7 @@ describe('cachebench run', () => {
       encoding: 'utf8',
       timeout: 120_000,
     });
-    expect(resumed.status, resumed.stderr).toBe(0);
+    expectCompletedRun(resumed.status, resumed.stderr);
     const full = readResults(out)!;
     expect(full.cells.map((c) => c.id).sort()).toEqual([
       'tiny/cache-aside/1',
