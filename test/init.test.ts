@@ -89,7 +89,8 @@ describe('cachebench init', () => {
     fs.symlinkSync(ROOT, path.join(project, 'node_modules/cachebench'), 'dir');
     const args = RUN_COMMAND.split(' ').slice(1);
     const r = cli([...args, '--out', path.join(tmp, 'run')], project, 170_000);
-    expect(r.stderr).not.toContain('✘');
+    // Budgets the scaffold's hot-key scenario sets are findings here (--no-fail-on-budgets); no cell may fail.
+    expect(r.stderr).not.toMatch(/cell\(s\) failed|✘ \[/);
     expectCompletedRun(r.status, r.stderr);
     const results = JSON.parse(fs.readFileSync(path.join(tmp, 'run/results.json'), 'utf8'));
     type Cell = {

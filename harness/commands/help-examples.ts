@@ -27,6 +27,10 @@ export const EXAMPLES: Record<string, string[]> = {
   doctor: ['cachebench doctor'],
   up: ['cachebench up', 'cachebench up --json --redis-port 6380', 'cachebench up --infra containers'],
   list: ['cachebench list'],
+  'check-strategy': [
+    'cachebench check-strategy ./my-strategy.ts          # the contract checks, one line each',
+    'cachebench check-strategy ./my-strategy.ts --infra containers',
+  ],
   init: ['cachebench init', 'cachebench init bench/      # into bench/ (created if missing)'],
 };
 
