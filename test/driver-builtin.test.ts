@@ -112,7 +112,9 @@ describe('built-in open-model driver', () => {
   it('achieves the requested rate with 0 dropped on a fast server, spreads over instances, writes the history', async () => {
     const path = historyFile();
     const progress: LoadProgress[] = [];
-    const startAt = now() + 1500;
+    // A driver process boots in well under a second on an idle machine; a heavily loaded one
+    // (load average > 8 on 2 cores) has been seen to need more than 1.5 s.
+    const startAt = now() + 3000;
     const r = await runBuiltinLoad({
       scenario: scenario({ phases: [{ duration: 3000, rate: 300 }] }, { 'read-user': 3, 'incr-counter': 1 }),
       targets: [a.url, b.url],
@@ -186,14 +188,17 @@ describe('built-in open-model driver', () => {
 
   it('measures latency from the scheduled time: a 1 s server stall shows in every request scheduled during it', async () => {
     const path = historyFile();
-    const startAt = now() + 1500;
-    a.stall = { from: startAt + 1000, until: startAt + 2000 };
+    let startAt = 0;
     const r = await runBuiltinLoad({
       scenario: scenario({ phases: [{ duration: 3000, rate: 200 }], maxInFlight: 1000 }),
       targets: [a.url],
       seed: 2,
       historyPath: path,
-      startAt,
+      onReady: () => {
+        startAt = now() + 50;
+        a.stall = { from: startAt + 1000, until: startAt + 2000 };
+        return startAt;
+      },
     });
     a.stall = { from: 0, until: 0 };
     console.log(
@@ -226,14 +231,16 @@ describe('built-in open-model driver', () => {
   });
 
   it('counts arrivals beyond the in-flight cap as dropped, never hides them', async () => {
-    const startAt = now() + 1500;
-    a.stall = { from: startAt + 500, until: startAt + 1500 };
     const r = await runBuiltinLoad({
       scenario: scenario({ phases: [{ duration: 2500, rate: 200 }], maxInFlight: 20 }),
       targets: [a.url],
       seed: 3,
       historyPath: historyFile(),
-      startAt,
+      onReady: () => {
+        const startAt = now() + 50;
+        a.stall = { from: startAt + 500, until: startAt + 1500 };
+        return startAt;
+      },
     });
     a.stall = { from: 0, until: 0 };
     console.log(
@@ -312,14 +319,19 @@ describe('built-in open-model driver', () => {
   it('opens its connections before the first arrival, connect-only: second 0 pays no handshakes and the target sees no extra requests', async () => {
     const c = await startServer();
     try {
-      const startAt = now() + 1500;
+      // As the pipeline starts it: the driver says ready once it is warm and connected.
+      let startAt = Number.POSITIVE_INFINITY;
       const r = await runBuiltinLoad({
         scenario: scenario({ phases: [{ duration: 2000, rate: 2000 }] }),
         targets: [c.url],
         seed: 6,
         historyPath: historyFile(),
-        startAt,
+        onReady: () => {
+          startAt = now() + 50;
+          return startAt;
+        },
       });
+      expect(r.loadStartedAt).toBe(startAt);
       console.log(
         '2000 req/s:',
         JSON.stringify({

@@ -118,6 +118,8 @@ async function waitUntil(epochMs: number, isAborted: () => boolean): Promise<voi
   }
 }
 
+/** How long the driver runs its own load loop on a throwaway server before the real run. */
+const WARM_UP_MS = 200;
 const HISTORY_CHUNK = 64 * 1024;
 /** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
 const HISTORY_MAX_QUEUED = 16;
@@ -359,7 +361,7 @@ class Preconnected {
  * the closures a run creates (dispatch, finish, pump) share their feedback and optimized code
  * with the next run's, so second 0 of the real run starts on warm code.
  */
-async function warmUp(input: WorkerInput, isAborted: () => boolean): Promise<void> {
+async function warmUp(input: WorkerInput, isAborted: () => boolean, durationMs: number): Promise<void> {
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -374,7 +376,7 @@ async function warmUp(input: WorkerInput, isAborted: () => boolean): Promise<voi
     await runLoad(
       {
         ...input,
-        scenario: { ...input.scenario, load: { ...load, phases: [{ duration: 200, rate }] } },
+        scenario: { ...input.scenario, load: { ...load, phases: [{ duration: durationMs, rate }] } },
         targets: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
         historyPath: devNull,
         startAt: undefined,
@@ -451,7 +453,13 @@ export async function runLoad(
   warm = true,
 ): Promise<WorkerResult> {
   const { scenario, targets, seed } = input;
-  if (warm) await warmUp(input, isAborted);
+  if (warm) {
+    // A fixed start time comes first (faults are aligned to it): a late boot shortens the warm-up,
+    // keeping ~250 ms for the connections and the start; below 50 ms it is skipped.
+    const budget = input.startAt === undefined ? WARM_UP_MS : input.startAt - now() - 250;
+    const warmMs = Math.min(WARM_UP_MS, budget);
+    if (warmMs >= 50) await warmUp(input, isAborted, Math.round(warmMs));
+  }
   const load = scenario.load;
   const plannedMs = totalDurationMs(load);
   const cap = load.maxInFlight;

@@ -52,12 +52,14 @@ export interface BuiltinLoadOptions {
   historyPath: string;
   /**
    * Epoch ms at which the first arrival is due, so a fault timeline can share the origin. The
-   * worker needs ~0.5–1 s to start and warm up: give at least now + 1500. If it is late anyway,
+   * driver process needs ~0.5–1 s to start, warm up and connect (more on a heavily loaded machine;
+   * a late boot shortens the warm-up first): give at least now + 1500. If it is late anyway,
    * the origin is kept (faults stay aligned) and overdue arrivals go out at once, with their lag.
    */
   startAt?: number;
   /**
-   * Instead of a fixed `startAt`: called once the worker has booted; returns the start time.
+   * Instead of a fixed `startAt`: called once the driver has booted, warmed up and opened its
+   * connections; returns the start time.
    * Lets the caller align faults to a start that is only a few ms ahead, with no boot guesswork.
    */
   onReady?: () => number;
