@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fineRecoveryAt, type WindowHistory } from '../harness/analysis/fail-open.ts';
 
 /** Requests every 10 ms over [from, to); latency and error from the callbacks. */
-function historyAfter(
+function requestsOver(
   from: number,
   to: number,
   lat: (t: number) => number,
@@ -28,7 +28,7 @@ describe('fineRecoveryAt', () => {
     const h: WindowHistory = {
       before,
       beforeErrors: 0,
-      after: historyAfter(10_000, 13_000, (t) => (t < 10_430 ? 20 : 1)),
+      after: requestsOver(10_000, 13_000, (t) => (t < 10_430 ? 20 : 1)),
     };
     expect(fineRecoveryAt(11_000, 10_000, h)).toBe(10_500);
   });
@@ -37,7 +37,7 @@ describe('fineRecoveryAt', () => {
     const h: WindowHistory = {
       before,
       beforeErrors: 0,
-      after: historyAfter(
+      after: requestsOver(
         10_000,
         13_000,
         (t) => (t < 10_430 ? 20 : 1),
@@ -48,12 +48,12 @@ describe('fineRecoveryAt', () => {
   });
 
   it('never before the window ended, and the whole second when nothing earlier qualifies', () => {
-    const fast: WindowHistory = { before, beforeErrors: 0, after: historyAfter(10_250, 13_000, () => 1) };
+    const fast: WindowHistory = { before, beforeErrors: 0, after: requestsOver(10_250, 13_000, () => 1) };
     expect(fineRecoveryAt(11_000, 10_250, fast)).toBe(10_250);
     const slow: WindowHistory = {
       before,
       beforeErrors: 0,
-      after: historyAfter(10_000, 13_000, (t) => (t < 10_995 ? 20 : 1)),
+      after: requestsOver(10_000, 13_000, (t) => (t < 10_995 ? 20 : 1)),
     };
     expect(fineRecoveryAt(11_000, 10_000, slow)).toBe(11_000);
   });
