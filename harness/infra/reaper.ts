@@ -17,7 +17,8 @@ export interface PidRecord {
 }
 
 export function stateRoot(): string {
-  return process.env.CACHEBENCH_STATE_DIR ?? path.join(os.tmpdir(), 'cachebench-state');
+  // One root per user: another user's root is not writable, and their processes are not ours to reap.
+  return process.env.CACHEBENCH_STATE_DIR ?? path.join(os.tmpdir(), `cachebench-state-${os.userInfo().uid}`);
 }
 
 /** Kernel start time of a process (clock ticks since boot), or undefined if it is gone. */
