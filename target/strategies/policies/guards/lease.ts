@@ -38,14 +38,11 @@ export function lease(): GuardPolicy {
           guardKey: leaseKey(m.key),
           ttlMs: env.options.leaseTtlMs,
           op: 'lease-get',
-          async rebuild(m, token) {
-            const loaded = await m.load('lease').catch(async (err: unknown) => {
-              await releaseIfOwner(env.cache, this.guardKey, token);
-              throw err;
-            });
+          loadAs: 'lease',
+          // The compare-and-set drops the lease with the value, or rejects a value a write made stale.
+          storeAsHolder: (m, loaded, token) => {
             const { raw, pxMs } = m.stamp(loaded);
-            await leaseSet(env, m.key, token, raw, pxMs);
-            return m.fromDb(loaded);
+            return leaseSet(env, m.key, token, raw, pxMs);
           },
         }),
       refreshPermit: (key) => leasePermit(env, key),

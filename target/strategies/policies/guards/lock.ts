@@ -31,15 +31,10 @@ export function lock(): GuardPolicy {
           guardKey: lockKey(m.key),
           ttlMs: env.options.lockTtlMs,
           op: 'lock-get',
-          async rebuild(m, token) {
-            const loaded = await m.load('miss').catch(async (err: unknown) => {
-              // Let the next caller try at once rather than wait for the lock to expire.
-              await releaseIfOwner(env.cache, this.guardKey, token);
-              throw err;
-            });
+          loadAs: 'miss',
+          async storeAsHolder(m, loaded, token) {
             await m.store(loaded);
-            await releaseIfOwner(env.cache, this.guardKey, token);
-            return m.fromDb(loaded);
+            await releaseIfOwner(env.cache, lockKey(m.key), token);
           },
         }),
       refreshPermit: (key) => lockPermit(env, key, env.options.lockTtlMs),
