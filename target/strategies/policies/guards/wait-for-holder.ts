@@ -17,15 +17,27 @@ export function releaseIfOwner(cache: CacheClient, guardKey: string, token: stri
   return cache.run('release', (r) => evalScript(r, RELEASE_IF_OWNER, [guardKey], [token]));
 }
 
+/** What a guard whose holder rebuilds (lock, lease) tells the shared wait. */
 export interface HeldGuard {
-  guardKey: string;
-  ttlMs: number;
+  /** The guard key of a value key (`<key>:lock`, `<key>:lease`). */
+  keyOf(key: string): string;
+  ttlMs(env: PolicyEnv): number;
   /** Operation name in cache-client metrics ('lock-get', 'lease-get'). */
   op: string;
   /** Why the holder's load is counted as a rebuild ('miss' for lock, 'lease' for lease). */
   loadAs: RebuildReason;
   /** How the holder stores what it loaded (and releases the guard, unless the store does). */
-  storeAsHolder<T extends Versioned>(m: Miss<T>, loaded: Loaded<T>, token: string): Promise<unknown>;
+  storeAsHolder<T extends Versioned>(
+    env: PolicyEnv,
+    m: Miss<T>,
+    loaded: Loaded<T>,
+    token: string,
+  ): Promise<unknown>;
+}
+
+/** The `miss` hook of a held guard: take the guard and rebuild, or wait for the holder. */
+export function waitForHolder(env: PolicyEnv, g: HeldGuard) {
+  return <T extends Versioned>(m: Miss<T>): Promise<ReadResult<T>> => acquireOrWait(env, m, g);
 }
 
 async function rebuildAsHolder<T extends Versioned>(
@@ -36,10 +48,10 @@ async function rebuildAsHolder<T extends Versioned>(
 ): Promise<ReadResult<T>> {
   const loaded = await m.load(g.loadAs).catch(async (err: unknown) => {
     // Let the next caller try at once rather than wait for the guard to expire.
-    await releaseIfOwner(env.cache, g.guardKey, token);
+    await releaseIfOwner(env.cache, g.keyOf(m.key), token);
     throw err;
   });
-  await g.storeAsHolder(m, loaded, token);
+  await g.storeAsHolder(env, m, loaded, token);
   return m.fromDb(loaded);
 }
 
@@ -58,7 +70,7 @@ export async function acquireOrWait<T extends Versioned>(
   };
   for (;;) {
     const r = await cache.run(g.op, (redis) =>
-      evalScript(redis, GET_OR_ACQUIRE, [m.key, g.guardKey], [token, g.ttlMs]),
+      evalScript(redis, GET_OR_ACQUIRE, [m.key, g.keyOf(m.key)], [token, g.ttlMs(env)]),
     );
     if (!r.ok) {
       noteWait();
