@@ -34,7 +34,9 @@ export interface CacheClient {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Implementation: ioredis with the fail-fast recipe (PLATFORM.md) behind a circuit breaker.
+// Implementation: ioredis made fail-fast (a per-command timeout, no offline queue, no per-request
+// retries, no resend after a reconnect, endless background reconnects with a small backoff cap)
+// behind a circuit breaker; docs/design.md (Fail-open) says why.
 // ---------------------------------------------------------------------------------------------
 export type BreakerState = 'closed' | 'open' | 'half-open';
 

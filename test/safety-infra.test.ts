@@ -47,6 +47,19 @@ function asOther(cmd: string, args: string[]) {
 
 const infra = useInfra();
 const portOf = (url: string) => Number(new URL(url).port);
+/** `SELECT 1` as the other user without a password (-w), over TCP or the socket dir `host`. */
+const psqlAsOther = (host: string) =>
+  asOther('psql', [
+    '-w',
+    '-h',
+    host,
+    '-p',
+    String(portOf(infra().postgresUrl)),
+    '-U',
+    'postgres',
+    '-c',
+    'SELECT 1',
+  ]);
 
 describe('Redis and PostgreSQL require the per-run password', () => {
   it('the URLs carry credentials, and redaction hides them', () => {
@@ -96,17 +109,7 @@ describe('Redis and PostgreSQL require the per-run password', () => {
       'x',
     ]);
     expect(redis.stdout + redis.stderr).toMatch(/NOAUTH/);
-    const tcp = asOther('psql', [
-      '-w',
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(portOf(infra().postgresUrl)),
-      '-U',
-      'postgres',
-      '-c',
-      'SELECT 1',
-    ]);
+    const tcp = psqlAsOther('127.0.0.1');
     expect(tcp.status).not.toBe(0);
     expect(tcp.stderr).toMatch(/password/);
     // Every local socket dir is 0700: the other user cannot even reach the socket.
@@ -116,17 +119,7 @@ describe('Redis and PostgreSQL require the per-run password', () => {
       .map((d) => path.join(os.tmpdir(), d));
     expect(pgDirs.length).toBeGreaterThan(0);
     for (const d of pgDirs) expect(fs.statSync(d).mode & 0o077).toBe(0);
-    const sock = asOther('psql', [
-      '-w',
-      '-h',
-      path.join(pgDirs[0]!, 'pgsock'),
-      '-p',
-      String(portOf(infra().postgresUrl)),
-      '-U',
-      'postgres',
-      '-c',
-      'SELECT 1',
-    ]);
+    const sock = psqlAsOther(path.join(pgDirs[0]!, 'pgsock'));
     expect(sock.status).not.toBe(0);
     expect(sock.stderr).toMatch(/Permission denied|No such file/);
   });

@@ -1,15 +1,7 @@
 /** The scenario file's `primary:` list (metric ids the verdict ranks first). */
 import { describe, expect, it } from 'vitest';
 import { parseScenarioYaml } from '../scenarios/load.ts';
-
-const MINIMAL = `
-question: Does it work?
-load:
-  phases:
-    - { duration: 30s, rate: 100 }
-keys: { type: uniform }
-mix: { read-user: 1 }
-`;
+import { MINIMAL } from './helpers/scenario.ts';
 
 describe('scenario primary metrics', () => {
   it('accepts metric ids and keeps them', () => {

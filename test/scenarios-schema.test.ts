@@ -12,15 +12,7 @@ import {
 import { parseDuration, ScenarioError } from '../scenarios/schema.ts';
 import { PROFILES, type Scenario } from '../scenarios/types.ts';
 import { totalDurationMs } from '../scenarios/workload.ts';
-
-const MINIMAL = `
-question: Does it work?
-load:
-  phases:
-    - { duration: 30s, rate: 100 }
-keys: { type: uniform }
-mix: { read-user: 1 }
-`;
+import { MINIMAL } from './helpers/scenario.ts';
 
 function errorOf(fn: () => unknown): ScenarioError {
   try {

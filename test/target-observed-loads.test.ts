@@ -42,6 +42,16 @@ async function cellOf(t: TargetHandle, strategy: string, withPg = false): Promis
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A target running a strategy module this file defines, keys under `obs-<id>:`. */
+const startFixtureTarget = (strategy: StrategyModule, instanceId: string) =>
+  startTarget({
+    redisUrl: infra().redisUrl,
+    postgresUrl: infra().postgresUrl,
+    strategy,
+    instanceId,
+    keyPrefix: `obs-${instanceId}:`,
+  });
+
 describe('source loads observed by the target', () => {
   let caTarget: TargetHandle;
   let mineTarget: TargetHandle;
@@ -148,13 +158,7 @@ describe('source loads observed by the target', () => {
         };
       },
     };
-    const t = await startTarget({
-      redisUrl: infra().redisUrl,
-      postgresUrl: infra().postgresUrl,
-      strategy: liar,
-      instanceId: 'liar',
-      keyPrefix: 'obs-liar:',
-    });
+    const t = await startFixtureTarget(liar, 'liar');
     try {
       await reset(t);
       await resetPgStatStatements(infra().postgresUrl);
@@ -228,13 +232,7 @@ describe('source loads observed by the target', () => {
         };
       },
     };
-    const t = await startTarget({
-      redisUrl: infra().redisUrl,
-      postgresUrl: infra().postgresUrl,
-      strategy: swr,
-      instanceId: 'bg',
-      keyPrefix: 'obs-bg:',
-    });
+    const t = await startFixtureTarget(swr, 'bg');
     try {
       await reset(t);
       for (let i = 0; i < 3; i++) expect((await fetch(`${t.url}/users/4`)).status).toBe(200);

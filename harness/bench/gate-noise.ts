@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { cli, root, runCachebench } from './cachebench-run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -27,8 +28,6 @@ const { values } = parseArgs({
   },
 });
 const n = Number(values.n);
-const root = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(root, 'harness/cli.ts');
 const fixture = (f: string) => path.join(root, 'test/fixtures', f);
 
 interface Case {
@@ -56,27 +55,10 @@ const CASES: Record<string, Case> = {
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-gate-noise-'));
 
 function run(out: string, c: Case, strategy: string): number | null {
-  const t0 = performance.now();
-  const r = spawnSync(
-    process.execPath,
-    [
-      cli,
-      'run',
-      '--scenarios',
-      c.scenario,
-      '--strategies',
-      strategy,
-      '--profile',
-      values.profile!,
-      '--repeats',
-      String(c.repeats),
-      '--out',
-      out,
-      '--no-reports',
-      '--no-fail-on-budgets',
-    ],
-    { encoding: 'utf8', cwd: root },
-  );
+  const r = runCachebench([
+    ...['--scenarios', c.scenario, '--strategies', strategy, '--profile', values.profile!],
+    ...['--repeats', String(c.repeats), '--out', out, '--no-fail-on-budgets'],
+  ]);
   // 1 with a finished results.json = an untrusted cell (a loaded machine): still compared, and
   // the gate warns about it; anything else did not produce a run to compare.
   if (r.status === 1 && fs.existsSync(path.join(out, 'results.json'))) {
@@ -90,7 +72,7 @@ function run(out: string, c: Case, strategy: string): number | null {
     );
     return null;
   }
-  return (performance.now() - t0) / 1000;
+  return r.seconds;
 }
 
 function compare(base: string, cur: string): { code: number | null; regressions: string[] } {

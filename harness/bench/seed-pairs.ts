@@ -10,7 +10,6 @@
  * already holds a finished results.json is analysed, not run again, so the verdict rules can be
  * re-checked on the same runs.
  */
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { analyzeRun } from '../analysis/index.ts';
 import type { Claim } from '../analysis/verdict.ts';
 import { readResults } from '../pipeline/results-store.ts';
+import { runCachebench } from './cachebench-run.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,8 +32,6 @@ if (!Number.isInteger(pairs) || pairs < 1) {
   console.error(`--pairs: "${values.pairs}" is not a positive integer`);
   process.exit(2);
 }
-const root = path.resolve(import.meta.dirname, '../..');
-const cli = path.join(root, 'harness/cli.ts');
 const keep = values.out !== undefined;
 const work = values.out ? path.resolve(values.out) : fs.mkdtempSync(path.join(os.tmpdir(), 'cb-seed-pairs-'));
 fs.mkdirSync(work, { recursive: true });
@@ -57,26 +55,11 @@ function runSeed(seed: number): Run {
   let seconds: number | null = null;
   if (!finished(dir)) {
     fs.rmSync(dir, { recursive: true, force: true });
-    const t0 = performance.now();
-    const r = spawnSync(
-      process.execPath,
-      [
-        cli,
-        'run',
-        '--default',
-        '--profile',
-        values.profile!,
-        '--repeats',
-        values.repeats!,
-        '--seed',
-        String(seed),
-        '--out',
-        dir,
-        '--no-reports',
-      ],
-      { encoding: 'utf8', cwd: root },
-    );
-    seconds = (performance.now() - t0) / 1000;
+    const r = runCachebench([
+      ...['--default', '--profile', values.profile!, '--repeats', values.repeats!],
+      ...['--seed', String(seed), '--out', dir],
+    ]);
+    seconds = r.seconds;
     if (r.status !== 0 && !finished(dir))
       throw new Error(`seed ${seed}: run failed (${r.status}): ${r.stderr.split('\n').slice(-4).join(' ')}`);
   }

@@ -5,11 +5,11 @@
  * No registry is assumed: testcontainers pulls only images missing locally, so the local
  * `cachebench/*` images from harness/setup/docker.sh are used as is when named.
  */
-import { Redis } from 'ioredis';
-import pg from 'pg';
+import type pg from 'pg';
 import type { StartedNetwork, StartedTestContainer } from 'testcontainers';
 import { CachebenchError } from '../errors.ts';
 import { watchContainers } from './container-health.ts';
+import { createProxies, postgresVersion, redisVersion, toxiproxyVersion } from './probes.ts';
 import type { InfraHandle } from './types.ts';
 
 export const DATABASE = 'cachebench';
@@ -175,42 +175,14 @@ async function waitFor<T>(what: string, fn: () => Promise<T>, timeoutMs: number)
   });
 }
 
-async function redisInfo(url: string): Promise<string | undefined> {
-  const c = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: 1_000,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    if ((await c.ping()) !== 'PONG') throw new Error('PING did not answer PONG');
-    const info = await c.info('server');
-    return /(?:valkey|redis)_version:(\S+)/.exec(info)?.[1];
-  } finally {
-    c.disconnect();
-  }
-}
-
-async function postgresVersion(url: string): Promise<string | undefined> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    // Idempotent, so official images (which do not create it) and ours end up the same.
-    await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-    await c.query('SELECT count(*) FROM pg_stat_statements');
-    const r = await c.query<{ server_version: string }>('SHOW server_version');
-    return r.rows[0]?.server_version;
-  } finally {
-    await c.end().catch(() => {});
-  }
+/** Idempotent, so official images (which do not create it) and ours end up the same. */
+async function ensureStatStatements(c: pg.Client): Promise<void> {
+  await c.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await c.query('SELECT count(*) FROM pg_stat_statements');
 }
 
 /** "git" is what a `go install` build reports; the image tag then carries the release. */
-function toxiproxyVersion(reported: string, image: string): string {
+function releaseOf(reported: string, image: string): string {
   if (reported !== 'git') return reported;
   const tag = /:v?(\d+\.\d+\.\d+)$/.exec(image)?.[1];
   return tag ? `v${tag}` : reported;
@@ -321,29 +293,21 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
     const redisProxyUrl = `redis://${host}:${toxiproxy.getMappedPort(PROXY_PORTS.redis)}`;
     const postgresProxyUrl = `postgres://postgres@${host}:${toxiproxy.getMappedPort(PROXY_PORTS.postgres)}/${DATABASE}`;
 
-    const r = await fetch(`${toxiproxyUrl}/populate`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([
-        { name: 'redis', listen: `0.0.0.0:${PROXY_PORTS.redis}`, upstream: 'redis:6379', enabled: true },
-        {
-          name: 'postgres',
-          listen: `0.0.0.0:${PROXY_PORTS.postgres}`,
-          upstream: 'postgres:5432',
-          enabled: true,
-        },
-      ]),
-    });
-    if (!r.ok) throw new Error(`toxiproxy /populate failed: ${r.status} ${await r.text()}`);
+    await createProxies(toxiproxyUrl, [
+      { name: 'redis', listen: `0.0.0.0:${PROXY_PORTS.redis}`, upstream: 'redis:6379' },
+      { name: 'postgres', listen: `0.0.0.0:${PROXY_PORTS.postgres}`, upstream: 'postgres:5432' },
+    ]);
 
     const versions: InfraHandle['versions'] = {};
-    const tpBody = (await (await fetch(`${toxiproxyUrl}/version`)).text()).trim();
-    const tpReported = tpBody.startsWith('{') ? (JSON.parse(tpBody) as { version: string }).version : tpBody;
-    versions.toxiproxy = toxiproxyVersion(tpReported, images.toxiproxy);
+    versions.toxiproxy = releaseOf(await toxiproxyVersion(toxiproxyUrl), images.toxiproxy);
     // Through the proxies, as the target will connect: proves the whole path, not just the ports.
     [versions.redis, versions.postgres] = await Promise.all([
-      waitFor('redis through the toxiproxy', () => redisInfo(redisProxyUrl), 15_000),
-      waitFor('postgres through the toxiproxy', () => postgresVersion(postgresProxyUrl), 30_000),
+      waitFor('redis through the toxiproxy', () => redisVersion(redisProxyUrl), 15_000),
+      waitFor(
+        'postgres through the toxiproxy',
+        () => postgresVersion(postgresProxyUrl, { prepare: ensureStatStatements }),
+        30_000,
+      ),
     ]);
     log(
       `containers ready: redis ${versions.redis}, postgres ${versions.postgres}, toxiproxy ${versions.toxiproxy}`,

@@ -5,10 +5,9 @@
  * created itself.
  */
 
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { CachebenchError, UsageError } from '../errors.ts';
 import { assertListenerOwned } from './listener.ts';
+import { postgresVersion, redisVersion } from './probes.ts';
 import { redactSecrets } from './redact.ts';
 import type { InfraHandle } from './types.ts';
 
@@ -81,38 +80,9 @@ export function proxyUrlFor(serviceUrl: URL, toxiproxyUrl: URL, listen: string):
   return u.href;
 }
 
-async function redisCheck(url: string): Promise<string | undefined> {
-  const c = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: 2_000,
-    commandTimeout: 2_000,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    const pong = await c.ping();
-    if (pong !== 'PONG') throw new Error(`PING answered '${pong}'`);
-    const info = await c.info('server');
-    return /(?:valkey|redis)_version:(\S+)/.exec(info)?.[1];
-  } finally {
-    c.disconnect();
-  }
-}
-
-async function postgresCheck(url: string): Promise<string | undefined> {
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, query_timeout: 5_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    const r = await c.query<{ server_version: string }>('SHOW server_version');
-    return r.rows[0]?.server_version;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
+// Someone else's services may be farther away than loopback: longer budgets than a local start.
+const redisCheck = (url: string) => redisVersion(url, 2_000);
+const postgresCheck = (url: string) => postgresVersion(url, { connectMs: 3_000, queryMs: 5_000 });
 
 async function toxiproxyCall(base: string, method: string, path: string, body?: unknown): Promise<unknown> {
   const r = await fetch(`${base}${path}`, {

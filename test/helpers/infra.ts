@@ -21,17 +21,8 @@ export function useInfra(): () => InfraHandle {
   };
 }
 
-/** Toxiproxy calls used by tests (plain fetch; the harness has its own fault executor). */
-export async function toxiproxy(url: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const r = await fetch(`${url}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  if (!r.ok) throw new Error(`toxiproxy ${method} ${path}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : undefined;
-}
+/** Toxiproxy calls used by tests: the contract kit's fixture has the one implementation. */
+export { toxiproxy } from '../../target/strategies/contract/fixture.ts';
 
 /** One PING over a fresh fail-fast connection (1 s timeouts, no retries): proves a URL answers. */
 export async function redisPing(url: string): Promise<string> {

@@ -4,11 +4,10 @@
  * current one (Lua compare-and-set). A write DELs the leases of every key it invalidates, so a
  * holder that loaded before the write has its late, stale SET rejected.
  */
-import type { Versioned } from '../../../strategy.ts';
 import { leaseKey } from '../../parts/key-names.ts';
 import { evalScript, LEASE_SET } from '../../parts/scripts.ts';
-import type { GuardPolicy, Miss, PolicyEnv, RefreshPermit } from '../types.ts';
-import { acquireOrWait, newToken, releaseIfOwner } from './wait-for-holder.ts';
+import type { GuardPolicy, PolicyEnv, RefreshPermit } from '../types.ts';
+import { type HeldGuard, newToken, releaseIfOwner, waitForHolder } from './wait-for-holder.ts';
 
 function leaseSet(env: PolicyEnv, key: string, token: string, raw: string, pxMs: number) {
   // Rejected (0) when a write invalidated the lease meanwhile: the value may be stale.
@@ -27,27 +26,25 @@ async function leasePermit(env: PolicyEnv, key: string): Promise<RefreshPermit |
   };
 }
 
+const LEASE: HeldGuard = {
+  keyOf: leaseKey,
+  ttlMs: (env) => env.options.leaseTtlMs,
+  op: 'lease-get',
+  loadAs: 'lease',
+  // The compare-and-set drops the lease with the value, or rejects a value a write made stale.
+  storeAsHolder(env, m, loaded, token) {
+    const { raw, pxMs } = m.stamp(loaded);
+    return leaseSet(env, m.key, token, raw, pxMs);
+  },
+};
+
 export function lease(): GuardPolicy {
   return {
     name: 'lease',
     provides: ['miss', 'refreshPermit', 'onWrite'],
     options: ['leaseTtlMs', 'waitMs', 'pollMs'],
     create: (env) => ({
-      miss: <T extends Versioned>(m: Miss<T>) =>
-        acquireOrWait(env, m, {
-          guardKey: leaseKey(m.key),
-          ttlMs: env.options.leaseTtlMs,
-          op: 'lease-get',
-          async rebuild(m, token) {
-            const loaded = await m.load('lease').catch(async (err: unknown) => {
-              await releaseIfOwner(env.cache, this.guardKey, token);
-              throw err;
-            });
-            const { raw, pxMs } = m.stamp(loaded);
-            await leaseSet(env, m.key, token, raw, pxMs);
-            return m.fromDb(loaded);
-          },
-        }),
+      miss: waitForHolder(env, LEASE),
       refreshPermit: (key) => leasePermit(env, key),
       onWrite: (req) => [req.key, ...req.invalidates].map(leaseKey),
     }),

@@ -3,10 +3,9 @@
  * only the holder loads and SETs, then releases the lock if it still owns it. The others wait
  * (wait-for-holder.ts). A refresh of a still-cached value takes the same lock, NX.
  */
-import type { Versioned } from '../../../strategy.ts';
 import { lockKey } from '../../parts/key-names.ts';
-import type { GuardPolicy, Miss, PolicyEnv, RefreshPermit } from '../types.ts';
-import { acquireOrWait, newToken, releaseIfOwner } from './wait-for-holder.ts';
+import type { GuardPolicy, PolicyEnv, RefreshPermit } from '../types.ts';
+import { type HeldGuard, newToken, releaseIfOwner, waitForHolder } from './wait-for-holder.ts';
 
 /** SET `<key>:lock` NX PX ttlMs; the permit SETs the value plainly. Also stale-while-revalidate's. */
 export async function lockPermit(env: PolicyEnv, key: string, ttlMs: number): Promise<RefreshPermit | null> {
@@ -20,28 +19,24 @@ export async function lockPermit(env: PolicyEnv, key: string, ttlMs: number): Pr
   };
 }
 
+const LOCK: HeldGuard = {
+  keyOf: lockKey,
+  ttlMs: (env) => env.options.lockTtlMs,
+  op: 'lock-get',
+  loadAs: 'miss',
+  async storeAsHolder(env, m, loaded, token) {
+    await m.store(loaded);
+    await releaseIfOwner(env.cache, lockKey(m.key), token);
+  },
+};
+
 export function lock(): GuardPolicy {
   return {
     name: 'lock',
     provides: ['miss', 'refreshPermit'],
     options: ['lockTtlMs', 'waitMs', 'pollMs'],
     create: (env) => ({
-      miss: <T extends Versioned>(m: Miss<T>) =>
-        acquireOrWait(env, m, {
-          guardKey: lockKey(m.key),
-          ttlMs: env.options.lockTtlMs,
-          op: 'lock-get',
-          async rebuild(m, token) {
-            const loaded = await m.load('miss').catch(async (err: unknown) => {
-              // Let the next caller try at once rather than wait for the lock to expire.
-              await releaseIfOwner(env.cache, this.guardKey, token);
-              throw err;
-            });
-            await m.store(loaded);
-            await releaseIfOwner(env.cache, this.guardKey, token);
-            return m.fromDb(loaded);
-          },
-        }),
+      miss: waitForHolder(env, LOCK),
       refreshPermit: (key) => lockPermit(env, key, env.options.lockTtlMs),
     }),
   };

@@ -1,13 +1,14 @@
 /**
  * The cross-instance wait shared by lock and lease: one Lua step GETs the value or takes the guard
- * key (NX PX). The taker rebuilds; the others poll for its value (backoff from pollMs to 4×pollMs)
- * for at most waitMs, then load for themselves without SETting (the holder fills the cache).
+ * key (NX PX). The taker loads (releasing the guard if the load fails) and stores under the
+ * guard's rules; the others poll for its value (backoff from pollMs to 4×pollMs) for at most
+ * waitMs, then load for themselves without SETting (the holder fills the cache).
  */
 import { randomBytes } from 'node:crypto';
 import type { CacheClient } from '../../../cache-client.ts';
 import type { ReadResult, Versioned } from '../../../strategy.ts';
 import { evalScript, GET_OR_ACQUIRE, RELEASE_IF_OWNER } from '../../parts/scripts.ts';
-import type { Miss, PolicyEnv } from '../types.ts';
+import type { Loaded, Miss, PolicyEnv, RebuildReason } from '../types.ts';
 
 export const newToken = (): string => randomBytes(9).toString('base64url');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -16,13 +17,42 @@ export function releaseIfOwner(cache: CacheClient, guardKey: string, token: stri
   return cache.run('release', (r) => evalScript(r, RELEASE_IF_OWNER, [guardKey], [token]));
 }
 
+/** What a guard whose holder rebuilds (lock, lease) tells the shared wait. */
 export interface HeldGuard {
-  guardKey: string;
-  ttlMs: number;
+  /** The guard key of a value key (`<key>:lock`, `<key>:lease`). */
+  keyOf(key: string): string;
+  ttlMs(env: PolicyEnv): number;
   /** Operation name in cache-client metrics ('lock-get', 'lease-get'). */
   op: string;
-  /** What the caller that took the guard does (load, store under the guard's rules, release). */
-  rebuild<T extends Versioned>(m: Miss<T>, token: string): Promise<ReadResult<T>>;
+  /** Why the holder's load is counted as a rebuild ('miss' for lock, 'lease' for lease). */
+  loadAs: RebuildReason;
+  /** How the holder stores what it loaded (and releases the guard, unless the store does). */
+  storeAsHolder<T extends Versioned>(
+    env: PolicyEnv,
+    m: Miss<T>,
+    loaded: Loaded<T>,
+    token: string,
+  ): Promise<unknown>;
+}
+
+/** The `miss` hook of a held guard: take the guard and rebuild, or wait for the holder. */
+export function waitForHolder(env: PolicyEnv, g: HeldGuard) {
+  return <T extends Versioned>(m: Miss<T>): Promise<ReadResult<T>> => acquireOrWait(env, m, g);
+}
+
+async function rebuildAsHolder<T extends Versioned>(
+  env: PolicyEnv,
+  m: Miss<T>,
+  g: HeldGuard,
+  token: string,
+): Promise<ReadResult<T>> {
+  const loaded = await m.load(g.loadAs).catch(async (err: unknown) => {
+    // Let the next caller try at once rather than wait for the guard to expire.
+    await releaseIfOwner(env.cache, g.keyOf(m.key), token);
+    throw err;
+  });
+  await g.storeAsHolder(env, m, loaded, token);
+  return m.fromDb(loaded);
 }
 
 export async function acquireOrWait<T extends Versioned>(
@@ -40,7 +70,7 @@ export async function acquireOrWait<T extends Versioned>(
   };
   for (;;) {
     const r = await cache.run(g.op, (redis) =>
-      evalScript(redis, GET_OR_ACQUIRE, [m.key, g.guardKey], [token, g.ttlMs]),
+      evalScript(redis, GET_OR_ACQUIRE, [m.key, g.keyOf(m.key)], [token, g.ttlMs(env)]),
     );
     if (!r.ok) {
       noteWait();
@@ -56,7 +86,7 @@ export async function acquireOrWait<T extends Versioned>(
     }
     if (Number(r.value) === 1) {
       noteWait();
-      return g.rebuild(m, token);
+      return rebuildAsHolder(env, m, g, token);
     }
     const elapsed = performance.now() - started;
     if (elapsed >= o.waitMs) {

@@ -1,0 +1,73 @@
+/**
+ * The local provisioner's redis-server: loopback only, a per-run password, no persistence unless
+ * a planned `redis-restart-persisted` fault asks for it (a cache under test must not write
+ * snapshots mid-run). The password goes in a 0600 config file, not argv: /proc/<pid>/cmdline is
+ * world-readable. The file is rewritten before each (re)start, with `appendonly` set by the
+ * restart's persistence flag.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { assertListenerOwned } from '../listener.ts';
+import { redisVersion } from '../probes.ts';
+import type { ManagedService } from '../process-control.ts';
+import { type ServiceProcess, spawnService, waitUntil } from '../processes.ts';
+import type { LocalService } from './service.ts';
+
+const NAME = 'redis-server';
+
+export function startRedis(o: { bin: string; port: number; stateDir: string }): LocalService {
+  const password = randomBytes(18).toString('base64url');
+  const dataDir = path.join(o.stateDir, 'redis');
+  fs.mkdirSync(dataDir, { mode: 0o700 });
+  const conf = path.join(o.stateDir, 'redis.conf');
+  const spawn = ({ persistence }: { persistence: boolean }): ServiceProcess => {
+    const lines = [
+      `port ${o.port}`,
+      'bind 127.0.0.1',
+      'save ""',
+      `appendonly ${persistence ? 'yes' : 'no'}`,
+      `dir ${dataDir}`,
+      'protected-mode yes',
+      `requirepass ${password}`,
+      'maxclients 10000',
+      '',
+    ];
+    fs.writeFileSync(conf, lines.join('\n'), { mode: 0o600 });
+    return spawnService({
+      name: NAME,
+      command: o.bin,
+      args: [conf],
+      logFile: path.join(o.stateDir, 'redis.log'),
+      stateDir: o.stateDir,
+    });
+  };
+  const url = (port: number) => `redis://:${password}@127.0.0.1:${port}`;
+  let version: string | undefined;
+  const ready = (p: ServiceProcess) =>
+    waitUntil(
+      NAME,
+      async () => {
+        version = await redisVersion(url(o.port));
+        return true;
+      },
+      { timeoutMs: 10_000, proc: p },
+    );
+  const managed: ManagedService = {
+    name: NAME,
+    service: 'redis',
+    proc: spawn({ persistence: false }),
+    respawn: spawn,
+    ready,
+    volatileData: [path.join(dataDir, 'appendonlydir'), path.join(dataDir, 'dump.rdb')],
+  };
+  return {
+    managed,
+    url,
+    ready: async () => {
+      await ready(managed.proc);
+      return version;
+    },
+    assertOwned: () => assertListenerOwned(NAME, o.port, { pid: managed.proc.pid }),
+  };
+}
