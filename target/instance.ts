@@ -9,6 +9,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { didYouMean } from '../scenarios/did-you-mean.ts';
@@ -248,6 +249,20 @@ export function targetEnv(o: Pick<StartTargetInput, 'redisUrl' | 'postgresUrl'>)
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
 
 /**
+ * Node's on-disk compile cache for the target children (the same directory the load driver
+ * uses): every cell starts fresh target processes, and with the cache warm a child skips
+ * type-stripping and compiling its modules — about 850 → 520 ms per start on a 2-core machine.
+ * It holds compiled code only, no state, so cells stay independent.
+ */
+function compileCacheDir(): string {
+  if (process.env.NODE_COMPILE_CACHE) return process.env.NODE_COMPILE_CACHE;
+  const cache =
+    process.env.CACHEBENCH_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'cachebench');
+  return path.join(cache, 'node-compile-cache');
+}
+
+/**
  * CLI flags of target/main.ts for one instance. The Redis and PostgreSQL URLs carry passwords,
  * so they go in the environment (`targetEnv`): /proc/<pid>/environ is readable by the owner
  * only, /proc/<pid>/cmdline by every local user.
@@ -346,7 +361,12 @@ export async function startTargets(input: StartTargetsInput): Promise<TargetsHan
     });
     const child = spawn(process.execPath, [MAIN, ...args], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...targetEnv(common), CACHEBENCH_TARGET_CHILD: '1' },
+      env: {
+        ...process.env,
+        ...targetEnv(common),
+        CACHEBENCH_TARGET_CHILD: '1',
+        NODE_COMPILE_CACHE: compileCacheDir(),
+      },
     });
     children.push(child);
     let tail = '';

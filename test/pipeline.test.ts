@@ -106,6 +106,17 @@ describe('cachebench run', () => {
       expect(Math.abs(f.appliedAt! - (c.loadStartedAt + f.plannedAt))).toBeLessThan(50);
       expect(Math.abs(f.removedAt! - (c.loadStartedAt + f.plannedAt + f.plannedFor))).toBeLessThan(50);
       expect(c.analysis).toBeDefined();
+      // The four parts of the cell are measured, add up to its steps, and fit in its wall time.
+      const t = c.timings!;
+      const p = c.phaseMs!;
+      expect(t.loadMs).toBe(p.load);
+      expect(t.setupMs).toBe(p['reset+seed']! + p.startTargets!);
+      expect(t.warmupMs + t.collectMs).toBe(p.warm! + p.zero! + p.collect! + p.stop!);
+      expect(t.loadMs).toBeGreaterThan(0);
+      // endedAt is taken before the targets stop (the last step).
+      expect(t.setupMs + t.warmupMs + t.loadMs + t.collectMs).toBeLessThanOrEqual(
+        c.endedAt - c.startedAt + p.stop! + 5,
+      );
     }
     // no-cache: one DB query per read; the pipeline's counters add up.
     const nc = full.cells.find((c) => c.strategy === 'no-cache')!;

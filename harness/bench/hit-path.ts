@@ -7,13 +7,15 @@
  *
  *   node harness/bench/hit-path.ts [--rounds 6] [--duration 3] [--connections 32] [--tool wrk|undici] [--strategy cache-aside]
  *                                  [--redis-url U --postgres-url U]   (default: start local infra)
+ *                                  [--cpu-prof DIR]   (profile both servers; prints their top self-time entries)
  *
  * Load tool: wrk when on PATH (apt-get install -y wrk), else a closed-loop undici client in a
  * separate process. The same file also runs the floor server and the undici client (--mode).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
@@ -86,6 +88,49 @@ async function undiciClient(url: string, connections: number, durationMs: number
   const seconds = (performance.now() - t0) / 1000;
   await pool.close();
   process.stdout.write(`${JSON.stringify({ rps: ok / seconds, ok, bad, seconds })}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --cpu-prof: where a server's CPU goes, from the .cpuprofile V8 writes when the process exits.
+// ---------------------------------------------------------------------------------------------
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Top self-time entries (function, file:line) as a share of the process's non-idle samples. */
+function topSelfTime(profile: CpuProfile, n: number): { share: number; entry: string }[] {
+  const frames = new Map(profile.nodes.map((x) => [x.id, x.callFrame]));
+  const byEntry = new Map<string, number>();
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    const f = frames.get(id);
+    if (!f || f.functionName === '(idle)') return;
+    const us = profile.timeDeltas[i] ?? 0;
+    busy += us;
+    // Paths relative to the checkout (or node_modules), so the output is short and comparable.
+    const url = f.url.replace(/^file:\/\/.*?\/(node_modules|target|harness)\//, '$1/');
+    const entry = `${f.functionName || '(anonymous)'} ${url ? `${url}:${f.lineNumber + 1}` : ''}`.trim();
+    byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
+  });
+  return [...byEntry]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([entry, us]) => ({ share: busy > 0 ? us / busy : 0, entry }));
+}
+
+function printProfiles(dir: string, pids: Record<'floor' | 'target', number>): void {
+  for (const which of ['floor', 'target'] as const) {
+    const file = readdirSync(dir).find((f) => f.includes(`.${pids[which]}.`) && f.endsWith('.cpuprofile'));
+    if (!file) {
+      console.log(`${which}: no .cpuprofile for pid ${pids[which]} in ${dir}`);
+      continue;
+    }
+    const top = topSelfTime(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile, 20);
+    console.log(`${which} profile ${path.join(dir, file)}: top self time (share of busy samples)`);
+    for (const t of top) console.log(`  ${(t.share * 100).toFixed(1).padStart(5)}%  ${t.entry}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +238,7 @@ async function orchestrate(o: {
   strategy: string;
   redisUrl?: string;
   postgresUrl?: string;
+  cpuProf?: string;
 }): Promise<void> {
   const { seedDatabase } = await import('../../target/db.ts');
   const { startTargets } = await import('../../target/instance.ts');
@@ -214,6 +260,13 @@ async function orchestrate(o: {
       postgresUrl = infra.postgresUrl;
     }
     await seedDatabase(postgresUrl, { users: 1000, teams: 50, counters: 10 }, 1);
+    // Both servers inherit it (spawned with this environment); the driver processes do not.
+    const profDir = o.cpuProf ? path.resolve(o.cpuProf) : undefined;
+    const savedNodeOptions = process.env.NODE_OPTIONS;
+    if (profDir) {
+      mkdirSync(profDir, { recursive: true });
+      process.env.NODE_OPTIONS = `${savedNodeOptions ?? ''} --cpu-prof --cpu-prof-dir=${profDir}`.trim();
+    }
     // Direct Redis/PostgreSQL (no Toxiproxy hop) for both sides: the floor has none either.
     const targets = await startTargets({
       instances: 1,
@@ -240,8 +293,14 @@ async function orchestrate(o: {
     await redis.set(`${FLOOR_KEY}1`, body);
     await redis.quit();
     const floor = await startFloor(redisUrl);
+    if (profDir) {
+      if (savedNodeOptions === undefined) delete process.env.NODE_OPTIONS;
+      else process.env.NODE_OPTIONS = savedNodeOptions;
+    }
+    const floorExited = new Promise<void>((resolve) => floor.child.once('exit', () => resolve()));
     stops.push(async () => {
       floor.child.kill('SIGTERM');
+      await floorExited;
     });
     const floorUrl = `${floor.url}/users/1`;
     const floorBody = await (await fetch(floorUrl)).text();
@@ -293,7 +352,8 @@ async function orchestrate(o: {
     const ct = median(cpu.target);
     console.log(
       `server CPU per request (median): floor ${cf.toFixed(1)} µs, target ${ct.toFixed(1)} µs; ` +
-        `floor/target = ${(cf / ct).toFixed(3)} (the ratio a CPU-bound server would reach)`,
+        `floor/target = ${(cf / ct).toFixed(3)} (the ratio a CPU-bound server would reach; goal >= 0.9) ` +
+        (cf / ct >= 0.9 ? 'OK' : 'BELOW GOAL'),
     );
     const st = (await (await fetch(`${targets.controlUrls[0]}/stats`)).json()) as TargetStats;
     console.log(
@@ -301,6 +361,11 @@ async function orchestrate(o: {
         `redis timeouts ${st.cache.redisTimeouts}, breaker opens ${st.cache.breakerOpens}, db queries ${st.dbQueries} ` +
         '(a clean hit-path run has at most the warm-up miss and no fallbacks)',
     );
+    if (profDir) {
+      // The profiles are written when the servers exit.
+      for (const s of stops.splice(0).reverse()) await s().catch(() => {});
+      printProfiles(profDir, pids);
+    }
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
   }
@@ -316,6 +381,7 @@ const program = new Command('hit-path')
   .option('--url <url>', 'internal: undici-client target')
   .option('--redis-url <url>', 'use this Redis instead of starting local infra')
   .option('--postgres-url <url>', 'use this PostgreSQL instead of starting local infra')
+  .option('--cpu-prof <dir>', 'write .cpuprofile files of both servers to DIR and print their top entries')
   .exitOverride();
 
 try {
@@ -333,6 +399,7 @@ const opts = program.opts<{
   url?: string;
   redisUrl?: string;
   postgresUrl?: string;
+  cpuProf?: string;
 }>();
 
 try {

@@ -18,7 +18,7 @@ import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
-import type { CellResult, CellSeries, FaultRecord, RebuildEvent } from '../results/schema.ts';
+import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, startSampler } from './sampler.ts';
@@ -141,14 +141,20 @@ async function runCellUnchecked(
     phaseMs[name] = Math.round(now - mark);
     mark = now;
   };
+  // Filled from the laps when the cell ends (the stop lap comes last, in `finally`).
+  const timings: CellTimings = { setupMs: 0, warmupMs: 0, loadMs: 0, collectMs: 0 };
+  const sumOf = (...names: string[]) => names.reduce((a, n) => a + (phaseMs[n] ?? 0), 0);
   progress({ phase: 'setup' });
-  await resetToxiproxy(infra.toxiproxyUrl);
-  await flushRedis(infra.redisUrl);
-  await seedDatabase(
-    infra.postgresUrl,
-    { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
-    ctx.seed,
-  );
+  // Three independent resets, each of its own service: run side by side.
+  await Promise.all([
+    resetToxiproxy(infra.toxiproxyUrl),
+    flushRedis(infra.redisUrl),
+    seedDatabase(
+      infra.postgresUrl,
+      { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
+      ctx.seed,
+    ),
+  ]);
 
   await prepareProcessFaults(s.faults, infra.redisUrl, infra.processes);
   lap('reset+seed');
@@ -181,8 +187,10 @@ async function runCellUnchecked(
       await warmCache(targets.urls[0]!, s);
     }
     lap('warm');
-    await Promise.all(targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })));
-    await resetPgStatStatements(infra.postgresUrl);
+    await Promise.all([
+      ...targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })),
+      resetPgStatStatements(infra.postgresUrl),
+    ]);
     lap('zero');
     ctx.signal?.throwIfAborted();
 
@@ -301,11 +309,16 @@ async function runCellUnchecked(
       redis,
       historyFile,
       phaseMs,
+      timings,
       ...(counterTotals ? { counterTotals } : {}),
     };
   } finally {
     await targets.stop();
-    lap('stop');
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
+    lap('stop');
+    timings.setupMs = sumOf('reset+seed', 'startTargets');
+    timings.warmupMs = sumOf('warm', 'zero');
+    timings.loadMs = sumOf('load');
+    timings.collectMs = sumOf('collect', 'stop');
   }
 }

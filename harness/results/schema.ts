@@ -146,6 +146,14 @@ export interface PgStatSnapshot {
   top: { query: string; calls: number; meanMs: number }[];
 }
 
+/** Wall time of the four parts of a cell, ms (CellResult.timings). */
+export interface CellTimings {
+  setupMs: number;
+  warmupMs: number;
+  loadMs: number;
+  collectMs: number;
+}
+
 export interface CellResult {
   id: string;
   scenario: string;
@@ -178,6 +186,12 @@ export interface CellResult {
   historyFile: string;
   /** Wall time of each pipeline step of the cell (reset+seed, startTargets, warm, load, …), ms. */
   phaseMs?: Record<string, number>;
+  /**
+   * The cell's overhead around its load, ms (results-schema.md "timings"): setup = reset, seed,
+   * process faults, target start; warmup = warm-up reads and zeroing counters; load = the load
+   * and its fault timeline; collect = collectors, target stop and reconciliation.
+   */
+  timings?: CellTimings;
   // --- Reconciliation (process faults, issue 11) ---
   /**
    * Sum of every counter in PostgreSQL, read over the harness's own connection: when the load
