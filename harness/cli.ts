@@ -41,7 +41,11 @@ export function buildProgram(): Command {
     .command('report')
     .description('re-render the reports of an existing run directory')
     .argument('<run-dir>', 'a directory holding results.json')
-    .option('--format <list>', 'html,md,junit,json', 'html,md,junit,json')
+    .option(
+      '--format <list>',
+      'html,md,junit,json, or the exports csv (results.csv), otlp (results.otlp.json)',
+      'html,md,junit,json',
+    )
     .action(async (dir, opts) => (await import('./commands/report.ts')).reportCommand(dir, opts));
 
   program

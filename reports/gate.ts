@@ -37,7 +37,19 @@ export function gateMarkdown(v: GateVerdict): string {
   return `${out.join('\n')}\n`;
 }
 
-export function gateJunit(v: GateVerdict): string {
+/**
+ * `seconds(scenario, strategy)` is the current run's wall-clock time for that pair (all repeats),
+ * the case's `time`; a suite's time is the sum over its distinct pairs. Without it (a comparison of
+ * two baseline files, which hold no durations) every time is 0.
+ */
+export function gateJunit(
+  v: GateVerdict,
+  seconds: (scenario: string, strategy: string) => number = () => 0,
+): string {
+  const pairs = new Map(
+    v.rows.map((r) => [`${r.scenario}\u0000${r.strategy}`, seconds(r.scenario, r.strategy)]),
+  );
+  const total = [...pairs.values()].reduce((a, b) => a + b, 0).toFixed(3);
   const failures = v.rows.filter((r) => r.status === 'regression').length;
   const skipped = v.rows.filter((r) => r.status === 'skipped').length;
   const cases = v.rows.map((r) => {
@@ -48,12 +60,13 @@ export function gateJunit(v: GateVerdict): string {
         : r.status === 'skipped'
           ? `<skipped message="${x(r.reason)}"/>`
           : '';
-    return `    <testcase classname="cachebench.gate" name="${name}">${body}</testcase>`;
+    const time = seconds(r.scenario, r.strategy).toFixed(3);
+    return `    <testcase classname="cachebench.gate" name="${name}" time="${time}">${body}</testcase>`;
   });
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="cachebench gate" tests="${v.rows.length}" failures="${failures}" skipped="${skipped}">`,
-    `  <testsuite name="cachebench gate" tests="${v.rows.length}" failures="${failures}" skipped="${skipped}">`,
+    `<testsuites name="cachebench gate" tests="${v.rows.length}" failures="${failures}" skipped="${skipped}" time="${total}">`,
+    `  <testsuite name="cachebench gate" tests="${v.rows.length}" failures="${failures}" skipped="${skipped}" time="${total}">`,
     ...cases,
     '  </testsuite>',
     '</testsuites>',

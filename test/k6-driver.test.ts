@@ -133,6 +133,7 @@ describe('runK6Load', () => {
     expect(args).toContain(`json=${path.join(work, 'k6.ndjson')}`);
     expect(args).toContain('CACHEBENCH_TARGETS=http://127.0.0.1:1,http://127.0.0.1:2');
     expect(args).toContain('CACHEBENCH_SEED=7');
+    expect(args).toContain(`CACHEBENCH_K6_SUMMARY=${path.join(work, 'k6-summary.json')}`);
     expect(args).toContain(`CACHEBENCH_START_AT=${T0}`);
     expect(args).toContain(`CACHEBENCH_SCENARIO=${path.join(work, 'scenario.json')}`);
     expect(args.at(-1)).toBe(K6_ENTRY);

@@ -86,7 +86,12 @@ const scenario: Scenario = {
   budgets: { p99: 80 },
 };
 
-type Entry = { options: unknown; setup: () => { t0: number }; default: () => void };
+type Entry = {
+  options: unknown;
+  setup: () => { t0: number };
+  default: () => void;
+  handleSummary: (data: unknown) => Record<string, string>;
+};
 let entry: Entry;
 
 beforeAll(async () => {
@@ -99,6 +104,7 @@ beforeAll(async () => {
     CACHEBENCH_TARGETS: 'http://t1:3000/, http://t2:3000',
     CACHEBENCH_SEED: '3',
     CACHEBENCH_REQUEST_TIMEOUT_MS: '2500',
+    CACHEBENCH_K6_SUMMARY: path.join(dir, 'k6-summary.json'),
   };
   // A variable specifier: the root tsconfig (Node types) must not type-check the k6 script.
   const spec: string = K6_ENTRY;
@@ -141,6 +147,12 @@ function iterate(n: number): void {
 describe('scenarios/k6/entry.ts', () => {
   it('exports the options buildK6Options makes from the scenario', () => {
     expect(entry.options).toEqual(buildK6Options(scenario, { requestTimeoutMs: 2500 }).options);
+  });
+
+  it("handleSummary keeps k6's summary at CACHEBENCH_K6_SUMMARY", () => {
+    const data = { metrics: { http_reqs: { type: 'counter', values: { count: 3 } } } };
+    const out = entry.handleSummary(data);
+    expect(JSON.parse(out[path.join(dir, 'k6-summary.json')]!)).toEqual(data);
   });
 
   it('setup() reports the load start as a gauge point', () => {

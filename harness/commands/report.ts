@@ -1,9 +1,12 @@
-/** `cachebench report <run-dir>`: re-render every report from results.json alone. */
+/**
+ * `cachebench report <run-dir>`: re-render reports from results.json alone; `--format csv` and
+ * `--format otlp` export the metrics (results.csv, results.otlp.json) for other tools.
+ */
 import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
 import { millis } from '../results/format.ts';
 
-const FORMATS = ['html', 'md', 'junit', 'json'];
+const FORMATS = ['html', 'md', 'junit', 'json', 'csv', 'otlp'];
 
 export async function reportCommand(dir: string, opts: { format: string }): Promise<void> {
   const formats = opts.format.split(',').map((f) => f.trim());

@@ -8,6 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { K6_SUMMARY_FILE } from '../../scenarios/k6/summary.ts';
 import type { Scenario } from '../../scenarios/types.ts';
 import { LoadDriverError } from './builtin.ts';
 import { buildK6Options, type K6OptionsInput } from './k6-options.ts';
@@ -78,7 +79,7 @@ export interface K6LoadOptions extends K6OptionsInput {
   historyPath: string;
   /** Epoch ms at which the load should start (the entry script's setup() waits for it). */
   startAt?: number;
-  /** Where scenario.json, k6-options.json and k6.ndjson go; default: the history's directory. */
+  /** Where scenario.json, k6-options.json, k6.ndjson and k6-summary.json go; default: the history's directory. */
   workDir?: string;
   /** Defaults to findK6(). */
   k6Bin?: string;
@@ -93,6 +94,8 @@ export interface K6LoadResult extends K6ParseResult {
   /** Exit 99: a budget expressed as a k6 threshold failed. The run itself is valid. */
   thresholdsFailed: boolean;
   ndjsonPath: string;
+  /** k6's own end-of-test summary (handleSummary in the entry script), when k6 wrote it. */
+  summaryPath?: string;
   /** Budgets only the harness's analysis can judge. */
   unenforcedBudgets: string[];
   notes: string[];
@@ -135,10 +138,12 @@ export async function runK6Load(opts: K6LoadOptions): Promise<K6LoadResult> {
   const scenarioPath = path.resolve(workDir, 'scenario.json');
   const optionsPath = path.resolve(workDir, 'k6-options.json');
   const ndjsonPath = path.resolve(workDir, 'k6.ndjson');
+  const summaryPath = path.resolve(workDir, K6_SUMMARY_FILE);
   const built = buildK6Options(opts.scenario, opts);
   fs.writeFileSync(scenarioPath, JSON.stringify(opts.scenario));
   fs.writeFileSync(optionsPath, JSON.stringify(built.options, null, 2));
   fs.rmSync(ndjsonPath, { force: true });
+  fs.rmSync(summaryPath, { force: true });
 
   const env: Record<string, string> = {
     CACHEBENCH_SCENARIO: scenarioPath,
@@ -146,6 +151,7 @@ export async function runK6Load(opts: K6LoadOptions): Promise<K6LoadResult> {
     CACHEBENCH_TARGETS: opts.targets.join(','),
     CACHEBENCH_SEED: String(opts.seed),
     CACHEBENCH_REQUEST_TIMEOUT_MS: String(opts.requestTimeoutMs ?? 10_000),
+    CACHEBENCH_K6_SUMMARY: summaryPath,
   };
   if (opts.startAt !== undefined) env.CACHEBENCH_START_AT = String(Math.round(opts.startAt));
   const args = ['run', '--no-usage-report', '--quiet', '--no-color', '--out', `json=${ndjsonPath}`];
@@ -236,6 +242,7 @@ export async function runK6Load(opts: K6LoadOptions): Promise<K6LoadResult> {
     exitCode: code,
     thresholdsFailed,
     ndjsonPath,
+    summaryPath: fs.existsSync(summaryPath) ? summaryPath : undefined,
     unenforcedBudgets: built.unenforcedBudgets,
     notes: built.notes,
   };

@@ -1,7 +1,13 @@
-/** Gate entry points used by `cachebench compare` and `cachebench run --baseline`. */
+/**
+ * Gate entry points used by `cachebench compare` and `cachebench run --baseline`. The gate writes
+ * files (gate.md, gate-junit.xml) and prints; it never appends to `$GITHUB_STEP_SUMMARY`: the
+ * GitHub Action (action.yml) is the step summary's one owner, so the verdict appears there once.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import { gateJunit, gateMarkdown } from '../../reports/gate.ts';
+import { cellSeconds } from '../../reports/junit.ts';
+import { readResults } from '../pipeline/results-store.ts';
 import { loadBaselineOrRun } from './baseline.ts';
 import { compareBaselines, type GateVerdict } from './compare.ts';
 import { loadRules } from './rules.ts';
@@ -19,9 +25,21 @@ export async function gateRun(
   if (outDir) {
     fs.mkdirSync(outDir, { recursive: true });
     fs.writeFileSync(path.join(outDir, 'gate.md'), md);
-    fs.writeFileSync(path.join(outDir, 'gate-junit.xml'), gateJunit(verdict));
+    fs.writeFileSync(path.join(outDir, 'gate-junit.xml'), gateJunit(verdict, pairSeconds(currentPath)));
   }
-  if (process.env.GITHUB_STEP_SUMMARY) fs.appendFileSync(process.env.GITHUB_STEP_SUMMARY, md);
   (opts.print ?? ((s) => process.stdout.write(s)))(md);
   return verdict;
+}
+
+/** Wall-clock seconds per (scenario, strategy) of a run directory's cells; 0 for a baseline file. */
+function pairSeconds(currentPath: string): (scenario: string, strategy: string) => number {
+  const file = path.join(currentPath, 'results.json');
+  if (!fs.existsSync(file)) return () => 0;
+  const { results } = readResults(currentPath);
+  const sums = new Map<string, number>();
+  for (const c of results.cells) {
+    const k = `${c.scenario}\u0000${c.strategy}`;
+    sums.set(k, (sums.get(k) ?? 0) + cellSeconds(c));
+  }
+  return (scenario, strategy) => sums.get(`${scenario}\u0000${strategy}`) ?? 0;
 }

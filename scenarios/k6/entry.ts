@@ -9,7 +9,9 @@
  *
  * Optional: CACHEBENCH_K6_OPTIONS (path of options JSON written by the harness; otherwise built
  * here from the scenario by the same function), CACHEBENCH_START_AT (epoch ms the load starts at),
- * CACHEBENCH_REQUEST_TIMEOUT_MS (default 10000).
+ * CACHEBENCH_REQUEST_TIMEOUT_MS (default 10000), CACHEBENCH_K6_SUMMARY (where k6's own end-of-test
+ * summary JSON goes; default k6-summary.json — see handleSummary below). K6_WEB_DASHBOARD=true
+ * (k6's own live dashboard; README "k6") works alongside.
  *
  * Every request emits one `cachebench_req` point: tags op/kind/instance/status/ok (few values,
  * so k6 keeps few time series) and, as non-indexed metadata, the key, the versions the response
@@ -24,6 +26,7 @@ import { buildK6Options, K6_METRICS } from '../../harness/driver/k6-options.ts';
 import type { Scenario } from '../types.ts';
 import { createRequestGenerator, type PlannedRequest, parseResponse } from '../workload.ts';
 import { checkResponse } from './checks.ts';
+import { type K6SummaryData, summaryOutputs } from './summary.ts';
 
 function required(name: string): string {
   const v = __ENV[name];
@@ -136,4 +139,12 @@ export default function (): void {
   // Checks test the contract, not just the status: a 200 without versions fails.
   check(res, { 'status is 2xx': () => verdict.statusOk });
   if (verdict.statusOk) check(res, { 'body carries versions/value': () => verdict.bodyOk });
+}
+
+/**
+ * k6 calls this once at the end with its summary: kept as JSON (the harness puts it next to the
+ * cell's k6.ndjson) instead of the text summary k6 would print and the harness would discard.
+ */
+export function handleSummary(data: K6SummaryData): Record<string, string> {
+  return summaryOutputs(data, __ENV.CACHEBENCH_K6_SUMMARY);
 }
