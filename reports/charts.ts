@@ -35,6 +35,8 @@ export interface LineSeries {
   points: [number, number | null][];
   /** Position of the strategy in the run, for its dash pattern and marker. */
   styleIndex?: number;
+  /** A second measure of the same strategy (dropped next to errors): dotted, hollow markers. */
+  secondary?: boolean;
 }
 
 export interface Shade {
@@ -82,7 +84,7 @@ export function renderLineChart(spec: LineChartSpec): string {
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
   try {
     const series = spec.series.map((s, i) => {
-      const style = lineStyleFor(s.styleIndex ?? i);
+      const style = s.secondary ? { dash: [2, 3], symbol: 'emptyCircle' } : lineStyleFor(s.styleIndex ?? i);
       return {
         name: s.name,
         type: 'line' as const,
@@ -262,8 +264,19 @@ export function renderStampedeTimeline(spec: TimelineSpec): string {
         data: r.steps,
         markArea: {
           silent: true,
-          itemStyle: { color: 'rgba(0,0,0,0)', borderColor: 'rgba(55,65,81,0.5)', borderWidth: 1, borderType: 'dashed' },
-          label: { show: true, position: 'top' as const, color: '#1f2937', fontSize: MIN_FONT_PX, fontWeight: 600 },
+          itemStyle: {
+            color: 'rgba(0,0,0,0)',
+            borderColor: 'rgba(55,65,81,0.5)',
+            borderWidth: 1,
+            borderType: 'dashed',
+          },
+          label: {
+            show: true,
+            position: 'top' as const,
+            color: '#1f2937',
+            fontSize: MIN_FONT_PX,
+            fontWeight: 600,
+          },
           data: [
             ...r.episodes.map((e) => [{ name: String(e.loads), xAxis: e.from }, { xAxis: e.to }]),
             ...spec.shades.map((sh) => [

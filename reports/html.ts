@@ -4,8 +4,8 @@
  * cells' analyses plus the comparison tables, verdicts and budgets).
  */
 import { strategyOrder } from '../harness/analysis/index.ts';
-import { groupEpisodes } from '../harness/analysis/stampede.ts';
 import { formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
+import { groupEpisodes } from '../harness/analysis/stampede.ts';
 import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import { bytes, fixed, formatValue, isoTime, percent as pct } from '../harness/results/format.ts';
 import type { CellResult, FaultRecord, RunResults } from '../harness/results/schema.ts';
@@ -23,7 +23,7 @@ import {
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
 
-const CSS = `
+export const REPORT_CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:#fff}
@@ -121,7 +121,7 @@ export function seriesPoints(
     const to = Math.min(loadEnd, c.series.t0 + (i + 1) * 1000);
     const covered = to - from;
     if (covered < MIN_BUCKET_MS) return;
-    const x = Math.round(((from + to) / 2 - loadStart)) / 1000;
+    const x = Math.round((from + to) / 2 - loadStart) / 1000;
     if (v === null || v === undefined) out.push([x, null]);
     else out.push([x, kind === 'rate' ? Math.round((v * 1000 * 10) / covered) / 10 : v]);
   });
@@ -137,7 +137,9 @@ export function faultShadeLabel(f: FaultRecord): string {
     toxic?: { type?: string; attributes?: Record<string, unknown> };
   };
   const ms =
-    typeof f.appliedAt === 'number' && typeof f.removedAt === 'number' ? f.removedAt - f.appliedAt : f.plannedFor;
+    typeof f.appliedAt === 'number' && typeof f.removedAt === 'number'
+      ? f.removedAt - f.appliedAt
+      : f.plannedFor;
   const dur = `${(ms / 1000).toFixed(1)} s`;
   if (s.process) return `${s.process} ${dur}`;
   if (s.down) return `${s.proxy} down ${dur}`;
@@ -182,7 +184,10 @@ export function stampedeTimeline(
   analysis: AnalyzedRun,
   colors: Map<string, string>,
 ): string {
-  const first = firstCells(results, scenario).filter((c) => c.rebuilds.some((r) => r.reason !== 'fallback'));
+  // A strategy without a cache (no-cache) loads on every request: no expiry, nothing to draw.
+  const first = firstCells(results, scenario).filter(
+    (c) => analysis.cell(c).stampede.applies && c.rebuilds.some((r) => r.reason !== 'fallback'),
+  );
   const ref = first[0];
   if (!ref) return '';
   const rows: TimelineRow[] = first.map((c) => {
@@ -203,7 +208,7 @@ export function stampedeTimeline(
       })),
     };
   });
-  const xMax = Math.max(...first.map((c) => c.load.durationMs)) / 1000;
+  const xMax = Math.round(Math.max(...first.map((c) => c.load.durationMs)) / 100) / 10;
   const svg = renderStampedeTimeline({
     title: 'Stampede timeline: concurrent source loads of the hot key (ms resolution)',
     rows,
@@ -220,8 +225,11 @@ export function timeSeriesCharts(results: RunResults, scenario: string, colors: 
   if (!ref) return '';
   const shades = shadesOf(ref);
   const order = strategyOrder(results, results.cells);
-  const xMax = Math.max(...first.map((c) => c.load.durationMs)) / 1000;
-  const line = (pick: (c: CellResult) => readonly (number | null | undefined)[], kind: 'rate' | 'level'): LineSeries[] =>
+  const xMax = Math.round(Math.max(...first.map((c) => c.load.durationMs)) / 100) / 10;
+  const line = (
+    pick: (c: CellResult) => readonly (number | null | undefined)[],
+    kind: 'rate' | 'level',
+  ): LineSeries[] =>
     first.map((c) => ({
       name: c.strategy,
       color: colors.get(c.strategy) ?? '#555',
@@ -237,7 +245,11 @@ export function timeSeriesCharts(results: RunResults, scenario: string, colors: 
       series: [
         ...line((c) => c.series.errors, 'rate'),
         ...(anyDropped
-          ? line((c) => c.series.dropped, 'rate').map((s) => ({ ...s, name: `${s.name} dropped`, styleIndex: (s.styleIndex ?? 0) + 3 }))
+          ? line((c) => c.series.dropped, 'rate').map((s) => ({
+              ...s,
+              name: `${s.name} dropped`,
+              styleIndex: (s.styleIndex ?? 0) + 3,
+            }))
           : []),
       ],
       shades,
@@ -503,7 +515,7 @@ export function renderHtml(results: RunResults, analysis: AnalyzedRun): string {
   const flagCount = results.cells.reduce((n, c) => n + analysis.cell(c).validity.flags.length, 0);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>cachebench report — ${e(r.id)}</title><style>${CSS}</style></head>
+<title>cachebench report — ${e(r.id)}</title><style>${REPORT_CSS}</style></head>
 <body><main>
 <h1>cachebench report</h1>
 <p class="sub">Run <span class="mono">${e(r.id)}</span> · ${e(isoTime(r.startedAt))} · profile ${e(r.profile)} · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strateg${r.strategies.length === 1 ? 'y' : 'ies'} × ${r.repeats} repeat(s) · baseline <b>${e(base.name)}</b>${base.note ? ` (${e(base.note)})` : ''}</p>
@@ -554,7 +566,12 @@ export interface ScoreCell {
 }
 
 /** One scorecard cell: the strategy's budgets and the verdict's structured claim, never the verdict text. */
-export function scoreCell(s: ScenarioAnalysis, strategy: string, analysis: AnalyzedRun, results: RunResults): ScoreCell {
+export function scoreCell(
+  s: ScenarioAnalysis,
+  strategy: string,
+  analysis: AnalyzedRun,
+  results: RunResults,
+): ScoreCell {
   const cells = results.cells.filter((c) => c.scenario === s.scenario && c.strategy === strategy);
   const budgets = analysis.run.budgets.filter((b) => b.scenario === s.scenario && b.strategy === strategy);
   const failed = budgets
@@ -572,8 +589,10 @@ export function scoreCell(s: ScenarioAnalysis, strategy: string, analysis: Analy
   const claims = (s.claims ?? []).filter((c) => focus.has(c.metric));
   claims.sort((a, b) => s.focus.indexOf(a.metric) - s.focus.indexOf(b.metric));
   for (const c of claims) {
-    if (c.kind === 'best' && c.strategies.includes(strategy)) return { status, failed, answer: 'best', metric: c.metric };
-    if (c.kind === 'best' && c.than.includes(strategy)) return { status, failed, answer: 'worse', metric: c.metric };
+    if (c.kind === 'best' && c.strategies.includes(strategy))
+      return { status, failed, answer: 'best', metric: c.metric };
+    if (c.kind === 'best' && c.than.includes(strategy))
+      return { status, failed, answer: 'worse', metric: c.metric };
     if (c.kind === 'no-difference' && c.strategies.includes(strategy))
       return { status, failed, answer: 'no-difference', metric: c.metric };
   }
@@ -593,7 +612,8 @@ export function scorecard(results: RunResults, analysis: AnalyzedRun): string {
   const head = `<tr><th class="l">scenario</th>${strategies.map((st) => `<th class="c">${e(st)}</th>`).join('')}</tr>`;
   const rows = analysis.run.scenarios.map((s) => {
     const tds = strategies.map((st) => {
-      if (!results.cells.some((c) => c.scenario === s.scenario && c.strategy === st)) return '<td class="c">–</td>';
+      if (!results.cells.some((c) => c.scenario === s.scenario && c.strategy === st))
+        return '<td class="c">–</td>';
       const sc = scoreCell(s, st, analysis, results);
       const badge =
         sc.status === 'pass'
@@ -603,7 +623,8 @@ export function scorecard(results: RunResults, analysis: AnalyzedRun): string {
             : sc.status === 'untrusted'
               ? '<span class="badge bad">untrusted</span>'
               : '<span class="badge">no budgets</span>';
-      const metric = sc.metric && Object.hasOwn(METRICS, sc.metric) ? METRICS[sc.metric as MetricId].label : '';
+      const metric =
+        sc.metric && Object.hasOwn(METRICS, sc.metric) ? METRICS[sc.metric as MetricId].label : '';
       const answer = `<span class="ans ${sc.answer}">${e(ANSWER_TEXT[sc.answer])}${metric ? ` ${e(metric)}` : ''}</span>`;
       const why = sc.failed.length ? `<span class="rel">${e(sc.failed.join('; '))}</span>` : '';
       return `<td class="c sc-${sc.status}" data-status="${sc.status}" data-answer="${sc.answer}">${badge}${answer}${why}</td>`;
