@@ -576,7 +576,7 @@ export function scoreCell(
   const budgets = analysis.run.budgets.filter((b) => b.scenario === s.scenario && b.strategy === strategy);
   const failed = budgets
     .filter((b) => !b.passed)
-    .map((b) => `${b.metric} ${b.value === null ? 'missing' : fixed(b.value, 2)} > ${b.limit}`);
+    .map((b) => `${b.budget} ${b.value === null ? 'missing' : fixed(b.value, 2)} > ${b.limit}`);
   const untrusted = cells.some((c) => c.status !== 'ok' || !analysis.cell(c).validity.trusted);
   const status: ScoreStatus = failed.length
     ? 'fail'
