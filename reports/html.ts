@@ -563,6 +563,8 @@ export interface ScoreCell {
   /** The scenario's question for this strategy: the verdict's claim on its first ranked focus metric. */
   answer: 'best' | 'worse' | 'no-difference' | 'not-ranked';
   metric: string | null;
+  /** A cell failed or is untrusted (shown even when a budget failed too). */
+  untrusted: boolean;
 }
 
 /** One scorecard cell: the strategy's budgets and the verdict's structured claim, never the verdict text. */
@@ -590,20 +592,20 @@ export function scoreCell(
   claims.sort((a, b) => s.focus.indexOf(a.metric) - s.focus.indexOf(b.metric));
   for (const c of claims) {
     if (c.kind === 'best' && c.strategies.includes(strategy))
-      return { status, failed, answer: 'best', metric: c.metric };
+      return { status, failed, answer: 'best', metric: c.metric, untrusted };
     if (c.kind === 'best' && c.than.includes(strategy))
-      return { status, failed, answer: 'worse', metric: c.metric };
+      return { status, failed, answer: 'worse', metric: c.metric, untrusted };
     if (c.kind === 'no-difference' && c.strategies.includes(strategy))
-      return { status, failed, answer: 'no-difference', metric: c.metric };
+      return { status, failed, answer: 'no-difference', metric: c.metric, untrusted };
   }
-  return { status, failed, answer: 'not-ranked', metric: null };
+  return { status, failed, answer: 'not-ranked', metric: null, untrusted };
 }
 
 const ANSWER_TEXT: Record<ScoreCell['answer'], string> = {
   best: 'best on',
   worse: 'significantly worse on',
   'no-difference': 'no significant difference on',
-  'not-ranked': 'not ranked',
+  'not-ranked': 'not ranked by the verdict',
 };
 
 /** Scenario × strategy at a glance: budgets pass/fail, and where the verdict ranked the strategy. */
@@ -623,11 +625,13 @@ export function scorecard(results: RunResults, analysis: AnalyzedRun): string {
             : sc.status === 'untrusted'
               ? '<span class="badge bad">untrusted</span>'
               : '<span class="badge">no budgets</span>';
+      const alsoUntrusted =
+        sc.untrusted && sc.status === 'fail' ? ' <span class="badge bad">untrusted</span>' : '';
       const metric =
         sc.metric && Object.hasOwn(METRICS, sc.metric) ? METRICS[sc.metric as MetricId].label : '';
       const answer = `<span class="ans ${sc.answer}">${e(ANSWER_TEXT[sc.answer])}${metric ? ` ${e(metric)}` : ''}</span>`;
       const why = sc.failed.length ? `<span class="rel">${e(sc.failed.join('; '))}</span>` : '';
-      return `<td class="c sc-${sc.status}" data-status="${sc.status}" data-answer="${sc.answer}">${badge}${answer}${why}</td>`;
+      return `<td class="c sc-${sc.status}" data-status="${sc.status}" data-answer="${sc.answer}">${badge}${alsoUntrusted}${answer}${why}</td>`;
     });
     return `<tr><td class="l"><a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a></td>${tds.join('')}</tr>`;
   });
