@@ -22,7 +22,8 @@ export const WIDE_CHART_WIDTH = 1170;
  * same line, and colour alone cannot show the one underneath. The legend shows both.
  */
 const DASHES: (number[] | 'solid')[] = ['solid', [7, 4], [2, 3], [10, 3, 2, 3], [4, 4], [12, 4]];
-const SYMBOLS = ['circle', 'rect', 'triangle', 'diamond', 'emptyCircle', 'emptyRect'];
+// Every other marker is hollow and larger, so a filled marker under it at the same value shows.
+const SYMBOLS = ['circle', 'emptyRect', 'triangle', 'emptyDiamond', 'rect', 'emptyCircle'];
 
 export function lineStyleFor(i: number): { dash: number[] | 'solid'; symbol: string } {
   return { dash: DASHES[i % DASHES.length]!, symbol: SYMBOLS[i % SYMBOLS.length]! };
@@ -92,7 +93,9 @@ export function renderLineChart(spec: LineChartSpec): string {
         // (e.g. the hit ratio before an outage) is a lone point a bare line would not draw.
         showSymbol: true,
         symbol: style.symbol,
-        symbolSize: 7,
+        symbolSize: style.symbol.startsWith('empty') ? 10 : 7,
+        // echarts fills hollow markers white: draw filled ones on top, inside the larger ring.
+        z: style.symbol.startsWith('empty') ? 2 : 3,
         connectNulls: false,
         lineStyle: { width: 2, color: s.color, type: style.dash },
         itemStyle: { color: s.color },
