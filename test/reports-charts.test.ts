@@ -255,3 +255,25 @@ describe('report layout', () => {
     expect(cellsOf(row('redis-outage'))).toHaveLength(4);
   });
 });
+
+describe('scorecard with an untrusted cell', () => {
+  const { results } = synthRun({
+    scenarios: CATALOG_LIKE.filter((s) => s.name === 'hot-key'),
+    strategies: ['cache-aside', 'lock'],
+    seconds: 8,
+    historyRate: 20,
+    saturated: ['cache-aside'],
+  });
+  const html = renderHtml(results, analyzeResults(results));
+  const card = html.slice(html.indexOf('<section id="scorecard">'), html.indexOf('<h2>Summary</h2>'));
+
+  it('shows a failed budget and the untrusted numbers both, and the verdict does not rank the cell', () => {
+    const cell = card.slice(
+      card.indexOf('data-status="fail"'),
+      card.indexOf('</td>', card.indexOf('data-status="fail"')),
+    );
+    expect(cell).toContain('data-answer="not-ranked"');
+    expect(cell).toContain('<span class="badge bad">untrusted</span>');
+    expect(cell).toContain('rebuildsPerExpiry');
+  });
+});
