@@ -54,7 +54,8 @@ export function buildProgram(): Command {
     .argument('<baseline>', 'baseline file or run directory')
     .argument('<current>', 'run directory or results.json')
     .option('--rules <file>', 'rules config (JSON/YAML); defaults shipped')
-    .option('--out <dir>', 'where to write gate.md and gate-junit.xml')
+    .option('--out <dir>', 'where to write gate.md, gate-junit.xml and gate.html')
+    .option('--html <file>', 'also write the comparison as a self-contained HTML page to this file')
     .action(async (b, c, opts) => (await import('./commands/compare.ts')).compareCommand(b, c, opts));
 
   const baseline = program.command('baseline').description('manage gate baselines');

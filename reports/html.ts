@@ -5,14 +5,25 @@
  */
 import { strategyOrder } from '../harness/analysis/index.ts';
 import { formatRelative, METRICS, type MetricId } from '../harness/analysis/metrics.ts';
+import { groupEpisodes } from '../harness/analysis/stampede.ts';
 import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts';
 import { bytes, fixed, formatValue, isoTime, percent as pct } from '../harness/results/format.ts';
-import type { CellResult, RunResults } from '../harness/results/schema.ts';
-import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
+import type { CellResult, FaultRecord, RunResults } from '../harness/results/schema.ts';
+import {
+  concurrencySteps,
+  type LineChartSpec,
+  type LineSeries,
+  peakOf,
+  renderBarChart,
+  renderLineChart,
+  renderStampedeTimeline,
+  type Shade,
+  type TimelineRow,
+} from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
 
-const CSS = `
+export const REPORT_CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:#fff}
@@ -38,13 +49,18 @@ tr.base td{background:#eff6ff}
 .verdict{border-left:4px solid var(--accent);background:#eff6ff;padding:8px 12px;margin:8px 0 12px;border-radius:0 6px 6px 0}
 .badge{display:inline-block;padding:0 6px;border-radius:9px;font-size:11px;font-weight:600;line-height:18px}
 .badge.ok{background:#dcfce7;color:var(--ok)}.badge.bad{background:#fee2e2;color:var(--bad)}.badge.warn{background:#fef3c7;color:var(--warn)}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:10px;margin:10px 0}
-.charts figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:4px;background:#fff}
-.charts svg{width:100%;height:auto;display:block}
-.charts figcaption{color:var(--muted);font-size:11px;padding:0 6px 4px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(580px,1fr));gap:10px;margin:10px 0}
+figure.wide,.charts figure{margin:0;border:1px solid var(--line);border-radius:8px;padding:4px;background:#fff;overflow-x:auto}
+figure.wide{margin:10px 0}
+figure.wide svg,.charts svg{max-width:100%;height:auto;display:block;margin:0 auto}
+figure.wide figcaption,.charts figcaption{color:var(--muted);font-size:12px;padding:0 6px 4px}
 .notes{color:var(--muted);font-size:12px;margin:0 0 8px;padding-left:18px}
 .flags li{margin:2px 0}.hint{color:var(--muted)}
 nav.toc{font-size:13px;margin:8px 0 0}nav.toc a{margin-right:12px;color:var(--accent);text-decoration:none}
+.scorecard td.c,.scorecard th.c{text-align:center}
+.scorecard td{padding:6px 8px}.scorecard .ans{display:block;font-size:12px;color:#374151}
+.scorecard .ans.best{color:var(--ok);font-weight:600}.scorecard .ans.worse{color:var(--bad);font-weight:600}
+td.sc-fail,td.sc-untrusted{background:#fef2f2}td.sc-pass{background:#f0fdf4}
 details{margin:6px 0}summary{cursor:pointer;color:#374151}
 .small{font-size:12px;color:var(--muted)}
 `;
@@ -82,50 +98,220 @@ function rowsWithBaseline(s: ScenarioAnalysis, cols: MetricId[]): string {
   return `<div class="tw"><table>${head}${body}</table></div><ul class="notes">${notes}<li>Relative values are this strategy ÷ ${e(s.baselineStrategy)} (the baseline row); values are means over repeats.</li><li>${e(INTERVAL_NOTE)}</li></ul>`;
 }
 
-function chartsFor(results: RunResults, scenario: string, colors: Map<string, string>): string {
+/** A bucket covering less than this much of the load is not drawn: too few requests to mean anything. */
+const MIN_BUCKET_MS = 250;
+
+/**
+ * Per-second points of one series, placed at the middle of the part of each bucket that lies
+ * inside the load. A partial bucket (the last one, usually) is scaled by its real duration for a
+ * rate ("rate") and kept as measured for a level ("level": latency, ratio); one covering under
+ * MIN_BUCKET_MS is left out. Without this, every line drops at the end: the last 0.2 s of a
+ * 3.2 s quick run would be plotted as a whole second.
+ */
+export function seriesPoints(
+  c: CellResult,
+  values: readonly (number | null | undefined)[],
+  kind: 'rate' | 'level',
+): [number, number | null][] {
+  const loadStart = c.loadStartedAt;
+  const loadEnd = c.loadStartedAt + c.load.durationMs;
+  const out: [number, number | null][] = [];
+  values.forEach((v, i) => {
+    const from = Math.max(loadStart, c.series.t0 + i * 1000);
+    const to = Math.min(loadEnd, c.series.t0 + (i + 1) * 1000);
+    const covered = to - from;
+    if (covered < MIN_BUCKET_MS) return;
+    const x = Math.round((from + to) / 2 - loadStart) / 1000;
+    if (v === null || v === undefined) out.push([x, null]);
+    else out.push([x, kind === 'rate' ? Math.round((v * 1000 * 10) / covered) / 10 : v]);
+  });
+  return out;
+}
+
+/** What happened in a fault window, for its shade: "redis down 2.0 s", "redis latency 200 ms". */
+export function faultShadeLabel(f: FaultRecord): string {
+  const s = f.spec as {
+    process?: string;
+    proxy?: string;
+    down?: boolean;
+    toxic?: { type?: string; attributes?: Record<string, unknown> };
+  };
+  const ms =
+    typeof f.appliedAt === 'number' && typeof f.removedAt === 'number'
+      ? f.removedAt - f.appliedAt
+      : f.plannedFor;
+  const dur = `${(ms / 1000).toFixed(1)} s`;
+  if (s.process) return `${s.process} ${dur}`;
+  if (s.down) return `${s.proxy} down ${dur}`;
+  const t = s.toxic;
+  if (t?.type === 'latency') return `${s.proxy} latency ${String(t.attributes?.latency ?? '?')} ms`;
+  if (t?.type === 'timeout') return `${s.proxy} blackhole ${dur}`;
+  if (t?.type === 'bandwidth') return `${s.proxy} bandwidth ${String(t.attributes?.rate ?? '?')} KB/s`;
+  return `${s.proxy ?? '?'} ${t?.type ?? 'fault'} ${dur}`;
+}
+
+function firstCells(results: RunResults, scenario: string): CellResult[] {
   const cells = results.cells.filter((c) => c.scenario === scenario);
-  const strategies = strategyOrder(results, cells);
   // One line per strategy: its first repeat (repeats are interleaved runs of the same thing).
-  const first = strategies
+  return strategyOrder(results, cells)
     .map((s) => cells.filter((c) => c.strategy === s).sort((a, b) => a.repeat - b.repeat)[0])
     .filter((c): c is CellResult => !!c);
-  const ref = first[0];
-  if (!ref) return '';
-  const shades: Shade[] = ref.faults
+}
+
+function shadesOf(ref: CellResult): Shade[] {
+  return ref.faults
     .filter((f) => f.ok && typeof f.appliedAt === 'number')
-    .map((f, i) => ({
+    .map((f) => ({
       from: (f.appliedAt! - ref.loadStartedAt) / 1000,
       to: ((f.removedAt ?? ref.loadStartedAt + ref.load.durationMs) - ref.loadStartedAt) / 1000,
-      label: `fault ${i + 1}`,
+      label: faultShadeLabel(f),
     }));
-  const line = (pick: (c: CellResult) => (number | null)[]): LineSeries[] =>
-    first.map((c) => {
-      const off = (c.series.t0 - c.loadStartedAt) / 1000;
-      return {
-        name: c.strategy,
-        color: colors.get(c.strategy) ?? '#555',
-        points: pick(c).map((v, i): [number, number | null] => [off + i, v ?? null]),
-      };
-    });
-  const charts = [
-    { title: 'DB load', yName: 'queries/s', series: line((c) => c.series.dbQueries) },
-    { title: 'p99 latency from schedule', yName: 'ms', series: line((c) => c.series.p99) },
+}
+
+/** The key the timeline follows: the analysis' hot key, else the key with the most loads. */
+function hotKeyOf(c: CellResult, analysis: AnalyzedRun): string | null {
+  const named = analysis.cell(c).stampede.hotKey;
+  if (named) return named;
+  const counts = new Map<string, number>();
+  for (const r of c.rebuilds) if (r.reason !== 'fallback') counts.set(r.key, (counts.get(r.key) ?? 0) + 1);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+}
+
+/** The hot key's source loads over time, one row per strategy (first repeat). */
+export function stampedeTimeline(
+  results: RunResults,
+  scenario: string,
+  analysis: AnalyzedRun,
+  colors: Map<string, string>,
+): string {
+  // A strategy without a cache (no-cache) loads on every request: no expiry, nothing to draw.
+  const first = firstCells(results, scenario).filter(
+    (c) => analysis.cell(c).stampede.applies && c.rebuilds.some((r) => r.reason !== 'fallback'),
+  );
+  const ref = first[0];
+  if (!ref) return '';
+  const rows: TimelineRow[] = first.map((c) => {
+    const key = hotKeyOf(c, analysis);
+    const loads = c.rebuilds.filter((r) => r.reason !== 'fallback' && r.key === key);
+    const episodes = groupEpisodes(loads, analysis.cell(c).stampede.graceMs);
+    const steps = concurrencySteps(loads, c.loadStartedAt);
+    const perExpiry = episodes.length ? loads.length / episodes.length : null;
+    return {
+      name: c.strategy,
+      color: colors.get(c.strategy) ?? '#555',
+      detail: `${key ?? '–'}: peak ${peakOf(steps)} concurrent, ${loads.length} loads in ${episodes.length} episodes (${fixed(perExpiry, 1)} per expiry)`,
+      steps,
+      episodes: episodes.map((e) => ({
+        from: (e.start - c.loadStartedAt) / 1000,
+        to: (e.end - c.loadStartedAt) / 1000,
+        loads: e.rebuilds.length,
+      })),
+    };
+  });
+  const xMax = Math.round(Math.max(...first.map((c) => c.load.durationMs)) / 100) / 10;
+  const svg = renderStampedeTimeline({
+    title: 'Stampede timeline: concurrent source loads of the hot key (ms resolution)',
+    rows,
+    xMax,
+    shades: shadesOf(ref),
+  });
+  return `<figure class="wide">${svg}<figcaption>One row per strategy (first repeat), same time axis and y scale. The filled curve is the number of the hot key's database loads running at that instant, from the start and end the target recorded for each load; a dashed box is one expiry episode (loads that overlap, or start within ${analysis.cell(ref).stampede.graceMs} ms of the last one ending), labelled with its number of loads. Fallback loads (Redis failed) are not drawn.</figcaption></figure>`;
+}
+
+/** Per-second charts of a scenario: throughput, errors, latency, DB load, hit ratio, per-op latency. */
+export function timeSeriesCharts(results: RunResults, scenario: string, colors: Map<string, string>): string {
+  const first = firstCells(results, scenario);
+  const ref = first[0];
+  if (!ref) return '';
+  const shades = shadesOf(ref);
+  const order = strategyOrder(results, results.cells);
+  const xMax = Math.round(Math.max(...first.map((c) => c.load.durationMs)) / 100) / 10;
+  const line = (
+    pick: (c: CellResult) => readonly (number | null | undefined)[],
+    kind: 'rate' | 'level',
+  ): LineSeries[] =>
+    first.map((c) => ({
+      name: c.strategy,
+      color: colors.get(c.strategy) ?? '#555',
+      styleIndex: Math.max(0, order.indexOf(c.strategy)),
+      points: seriesPoints(c, pick(c), kind),
+    }));
+  const anyDropped = first.some((c) => c.series.dropped.some((d) => d > 0));
+  const charts: (LineChartSpec & { note?: string })[] = [
+    { title: 'Throughput', yName: 'requests/s', series: line((c) => c.series.requests, 'rate'), shades },
+    {
+      title: anyDropped ? 'Errors and dropped arrivals' : 'Errors',
+      yName: '/s',
+      series: [
+        ...line((c) => c.series.errors, 'rate'),
+        ...(anyDropped
+          ? line((c) => c.series.dropped, 'rate').map((s) => ({
+              ...s,
+              name: `${s.name} dropped`,
+              styleIndex: (s.styleIndex ?? 0) + 3,
+            }))
+          : []),
+      ],
+      shades,
+      note: anyDropped ? '' : 'No arrival was dropped.',
+    },
+    { title: 'p50 latency from schedule', yName: 'ms', series: line((c) => c.series.p50, 'level'), shades },
+    {
+      title: 'p99 latency from schedule',
+      yName: 'ms',
+      series: line((c) => c.series.p99, 'level'),
+      shades,
+      note: 'The per-second series records p50 and p99; p95 is in the tables.',
+    },
+    { title: 'DB load', yName: 'queries/s', series: line((c) => c.series.dbQueries, 'rate'), shades },
     {
       title: 'Cache hit ratio',
       yName: '%',
-      series: line((c) => c.series.hitRatio.map((h) => (h === null ? null : Math.round(h * 1000) / 10))),
+      series: line(
+        (c) => c.series.hitRatio.map((h) => (h === null ? null : Math.round(h * 1000) / 10)),
+        'level',
+      ),
+      shades,
       yMax: 100,
     },
   ];
   const caption = shades.length
     ? `Shaded: fault windows as recorded (Toxiproxy acknowledged apply → removal) in the ${e(ref.strategy)} cell.`
     : 'No fault in this scenario.';
-  return `<div class="charts">${charts
-    .map(
-      (c) =>
-        `<figure>${renderLineChart({ ...c, shades })}<figcaption>${e(c.title)} — one line per strategy (first repeat). ${caption}</figcaption></figure>`,
-    )
-    .join('')}</div>`;
+  const styleNote =
+    'Points sit at the middle of each second; a last partial second is scaled to a per-second rate (or left out under 0.25 s). Each strategy has its own dash and marker: lines that coincide stay visible.';
+  const figures = charts.map(
+    ({ note, ...c }) =>
+      `<figure>${renderLineChart({ ...c, xMax })}<figcaption>${e(c.title)} — one line per strategy (first repeat). ${caption}${note ? ` ${e(note)}` : ''}</figcaption></figure>`,
+  );
+  figures.push(perOpChart(first));
+  return `<div class="charts">${figures.join('')}</div><p class="small">${e(styleNote)}</p>`;
+}
+
+/** Latency percentiles per operation and strategy (whole cell). */
+function perOpChart(first: CellResult[]): string {
+  const categories: string[] = [];
+  const vals: Record<'p50' | 'p95' | 'p99', (number | null)[]> = { p50: [], p95: [], p99: [] };
+  for (const c of first) {
+    for (const [op, s] of Object.entries(c.load.perOp)) {
+      categories.push(`${op}\n${c.strategy}`);
+      vals.p50.push(s.latency.p50);
+      vals.p95.push(s.latency.p95 ?? null);
+      vals.p99.push(s.latency.p99);
+    }
+  }
+  if (!categories.length) return '';
+  const svg = renderBarChart({
+    title: 'Latency by operation',
+    yName: 'ms',
+    categories,
+    series: [
+      { name: 'p50', color: '#93c5fd', values: vals.p50 },
+      { name: 'p95', color: '#2563eb', values: vals.p95 },
+      { name: 'p99', color: '#1e3a8a', values: vals.p99 },
+    ],
+  });
+  return `<figure>${svg}<figcaption>Latency from schedule per operation over the whole cell, per strategy (first repeat).</figcaption></figure>`;
 }
 
 function faultTable(results: RunResults, cells: CellResult[], analysis: AnalyzedRun): string {
@@ -249,7 +435,8 @@ function scenarioSection(
   return `<section id="s-${slug(s.scenario)}"><h2>${e(s.scenario)}</h2>
 ${s.question ? `<p class="q"><b>Question.</b> ${e(s.question)}</p>` : ''}
 <div class="verdict"><b>Verdict.</b> ${e(s.verdict)}</div>
-${chartsFor(results, s.scenario, colors)}
+${stampedeTimeline(results, s.scenario, analysis, colors)}
+${timeSeriesCharts(results, s.scenario, colors)}
 ${rowsWithBaseline(s, columnsFor(s, 7))}
 ${faultTable(results, cells, analysis)}
 ${budgetHtml}
@@ -328,7 +515,7 @@ export function renderHtml(results: RunResults, analysis: AnalyzedRun): string {
   const flagCount = results.cells.reduce((n, c) => n + analysis.cell(c).validity.flags.length, 0);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>cachebench report — ${e(r.id)}</title><style>${CSS}</style></head>
+<title>cachebench report — ${e(r.id)}</title><style>${REPORT_CSS}</style></head>
 <body><main>
 <h1>cachebench report</h1>
 <p class="sub">Run <span class="mono">${e(r.id)}</span> · ${e(isoTime(r.startedAt))} · profile ${e(r.profile)} · ${r.scenarios.length} scenario(s) × ${r.strategies.length} strateg${r.strategies.length === 1 ? 'y' : 'ies'} × ${r.repeats} repeat(s) · baseline <b>${e(base.name)}</b>${base.note ? ` (${e(base.note)})` : ''}</p>
@@ -354,7 +541,8 @@ ${
         .join(', ')}${run.untrustedCells.length > 8 ? ', …' : ''}. See <a href="#validity">Validity</a>.</p>`
     : ''
 }
-<nav class="toc">${run.scenarios.map((s) => `<a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a>`).join('')}<a href="#validity">validity</a><a href="#methodology">methodology</a><a href="#environment">environment</a></nav>
+<nav class="toc"><a href="#scorecard">scorecard</a>${run.scenarios.map((s) => `<a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a>`).join('')}<a href="#validity">validity</a><a href="#methodology">methodology</a><a href="#environment">environment</a></nav>
+${scorecard(results, analysis)}
 <h2>Summary</h2>
 <div class="tw"><table><tr><th>scenario</th><th class="l">question</th><th class="l">verdict</th></tr>${summary}</table></div>
 ${run.scenarios.map((s) => scenarioSection(results, s, analysis, colors)).join('\n')}
@@ -364,4 +552,89 @@ ${environment(results)}
 <p class="small">Generated by cachebench from results.json (schema v${results.schemaVersion}, analysis v${run.analysisVersion}). Charts are static SVG; this file has no script.</p>
 </main></body></html>
 `;
+}
+
+export type ScoreStatus = 'pass' | 'fail' | 'untrusted' | 'no-budgets';
+
+export interface ScoreCell {
+  status: ScoreStatus;
+  /** Failed budgets as "metric value > limit". */
+  failed: string[];
+  /** The scenario's question for this strategy: the verdict's claim on its first ranked focus metric. */
+  answer: 'best' | 'worse' | 'no-difference' | 'not-ranked';
+  metric: string | null;
+  /** A cell failed or is untrusted (shown even when a budget failed too). */
+  untrusted: boolean;
+}
+
+/** One scorecard cell: the strategy's budgets and the verdict's structured claim, never the verdict text. */
+export function scoreCell(
+  s: ScenarioAnalysis,
+  strategy: string,
+  analysis: AnalyzedRun,
+  results: RunResults,
+): ScoreCell {
+  const cells = results.cells.filter((c) => c.scenario === s.scenario && c.strategy === strategy);
+  const budgets = analysis.run.budgets.filter((b) => b.scenario === s.scenario && b.strategy === strategy);
+  const failed = budgets
+    .filter((b) => !b.passed)
+    .map((b) => `${b.budget} ${b.value === null ? 'missing' : fixed(b.value, 2)} > ${b.limit}`);
+  const untrusted = cells.some((c) => c.status !== 'ok' || !analysis.cell(c).validity.trusted);
+  const status: ScoreStatus = failed.length
+    ? 'fail'
+    : untrusted
+      ? 'untrusted'
+      : budgets.length
+        ? 'pass'
+        : 'no-budgets';
+  const focus = new Set(s.focus);
+  const claims = (s.claims ?? []).filter((c) => focus.has(c.metric));
+  claims.sort((a, b) => s.focus.indexOf(a.metric) - s.focus.indexOf(b.metric));
+  for (const c of claims) {
+    if (c.kind === 'best' && c.strategies.includes(strategy))
+      return { status, failed, answer: 'best', metric: c.metric, untrusted };
+    if (c.kind === 'best' && c.than.includes(strategy))
+      return { status, failed, answer: 'worse', metric: c.metric, untrusted };
+    if (c.kind === 'no-difference' && c.strategies.includes(strategy))
+      return { status, failed, answer: 'no-difference', metric: c.metric, untrusted };
+  }
+  return { status, failed, answer: 'not-ranked', metric: null, untrusted };
+}
+
+const ANSWER_TEXT: Record<ScoreCell['answer'], string> = {
+  best: 'best on',
+  worse: 'significantly worse on',
+  'no-difference': 'no significant difference on',
+  'not-ranked': 'not ranked by the verdict',
+};
+
+/** Scenario × strategy at a glance: budgets pass/fail, and where the verdict ranked the strategy. */
+export function scorecard(results: RunResults, analysis: AnalyzedRun): string {
+  const strategies = strategyOrder(results, results.cells);
+  const head = `<tr><th class="l">scenario</th>${strategies.map((st) => `<th class="c">${e(st)}</th>`).join('')}</tr>`;
+  const rows = analysis.run.scenarios.map((s) => {
+    const tds = strategies.map((st) => {
+      if (!results.cells.some((c) => c.scenario === s.scenario && c.strategy === st))
+        return '<td class="c">–</td>';
+      const sc = scoreCell(s, st, analysis, results);
+      const badge =
+        sc.status === 'pass'
+          ? '<span class="badge ok">pass</span>'
+          : sc.status === 'fail'
+            ? '<span class="badge bad">fail</span>'
+            : sc.status === 'untrusted'
+              ? '<span class="badge bad">untrusted</span>'
+              : '<span class="badge">no budgets</span>';
+      const alsoUntrusted =
+        sc.untrusted && sc.status === 'fail' ? ' <span class="badge bad">untrusted</span>' : '';
+      const metric =
+        sc.metric && Object.hasOwn(METRICS, sc.metric) ? METRICS[sc.metric as MetricId].label : '';
+      const answer = `<span class="ans ${sc.answer}">${e(ANSWER_TEXT[sc.answer])}${metric ? ` ${e(metric)}` : ''}</span>`;
+      const why = sc.failed.length ? `<span class="rel">${e(sc.failed.join('; '))}</span>` : '';
+      return `<td class="c sc-${sc.status}" data-status="${sc.status}" data-answer="${sc.answer}">${badge}${alsoUntrusted}${answer}${why}</td>`;
+    });
+    return `<tr><td class="l"><a href="#s-${slug(s.scenario)}">${e(s.scenario)}</a></td>${tds.join('')}</tr>`;
+  });
+  return `<section id="scorecard"><h2>Scorecard</h2><div class="tw"><table class="scorecard">${head}${rows.join('')}</table></div>
+<ul class="notes"><li><b>pass / fail</b>: the scenario's budgets for that strategy (every repeat); <b>untrusted</b>: a cell failed or its numbers cannot be trusted (see Validity).</li><li>Second line: the verdict's claim on the scenario's question (its first focus metric the verdict could rank): best, significantly worse (95 % intervals apart and at least the minimum effect), or no significant difference.</li></ul></section>`;
 }

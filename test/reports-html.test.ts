@@ -22,9 +22,9 @@ describe('HTML report', () => {
   results.run.command = `cachebench run --strategy '${EVIL}'`;
   const html = renderHtml(results, analyzeResults(results));
 
-  it('is one self-contained document with an inline SVG per chart (3 per scenario)', () => {
+  it('is one self-contained document with an inline SVG per chart (stampede timeline + 6 per-second charts per scenario)', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
-    expect(html.match(/<svg[\s>]/g)).toHaveLength(6);
+    expect(html.match(/<svg[\s>]/g)).toHaveLength(14);
     expect(html).not.toMatch(/<link|src="http|href="http/);
   });
 
@@ -47,9 +47,10 @@ describe('HTML report', () => {
       return html.slice(start, html.indexOf('</section>', start));
     };
     const shade = /<polygon [^>]*fill="rgb\(220,38,38\)" fill-opacity="0\.1"/g;
-    expect(section('redis-outage').match(shade)).toHaveLength(3);
+    // 6 per-second charts + one per row of the stampede timeline (3 cached strategies).
+    expect(section('redis-outage').match(shade)).toHaveLength(9);
     expect(section('hot-key').match(shade)).toBeNull();
-    expect(section('redis-outage')).toContain('>fault 1</text>');
+    expect(section('redis-outage')).toContain('>redis down 4.8 s</text>');
     // The fault table shows the recorded window (7.5–12.25 s), not the plan (6–12 s).
     expect(section('redis-outage')).toContain('7.50–12.25 s');
   });
@@ -69,6 +70,6 @@ describe('HTML report', () => {
     for (const c of copy.cells) delete c.analysis;
     const h = renderHtml(copy, analyzeResults(copy));
     expect(h).toContain('cell has no stored analysis');
-    expect(h.match(/<svg[\s>]/g)).toHaveLength(6);
+    expect(h.match(/<svg[\s>]/g)).toHaveLength(14);
   });
 });

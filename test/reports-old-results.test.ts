@@ -42,7 +42,9 @@ describe('an older results.json', () => {
     const html = readFileSync(join(dir, 'report.html'), 'utf8');
     expect(html).toContain('<td class="l mono">p99Ms</td>');
     expect(html).toContain('hot-key');
-    expect(html.match(/<svg[\s>]/g)).toHaveLength(3);
+    // One scenario: the stampede timeline, six per-second charts and latency by operation.
+    expect(html.match(/<svg[\s>]/g)).toHaveLength(8);
+    expect(html).toContain('Stampede timeline');
     const md = readFileSync(join(dir, 'report.md'), 'utf8');
     expect(md).toContain('budgets: **2/3 passed**');
     const junit = readFileSync(join(dir, 'junit.xml'), 'utf8');

@@ -9,9 +9,9 @@ import { readResults, writeFilesAtomic } from '../pipeline/results-store.ts';
 export async function compareCommand(
   baseline: string,
   current: string,
-  opts: { rules?: string; out?: string },
+  opts: { rules?: string; out?: string; html?: string },
 ): Promise<void> {
-  const verdict = await gateRun(baseline, current, { rules: opts.rules, outDir: opts.out });
+  const verdict = await gateRun(baseline, current, { rules: opts.rules, outDir: opts.out, html: opts.html });
   process.exitCode = verdict.pass ? 0 : 1;
 }
 

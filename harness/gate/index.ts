@@ -5,8 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { gateHtml } from '../../reports/compare-html.ts';
 import { gateJunit, gateMarkdown } from '../../reports/gate.ts';
 import { cellSeconds } from '../../reports/junit.ts';
+import { UsageError } from '../errors.ts';
 import { readResults } from '../pipeline/results-store.ts';
 import { loadBaselineOrRun } from './baseline.ts';
 import { compareBaselines, type GateVerdict } from './compare.ts';
@@ -15,8 +17,10 @@ import { loadRules } from './rules.ts';
 export async function gateRun(
   baselinePath: string,
   currentPath: string,
-  opts: { rules?: string; outDir?: string; print?: (s: string) => void } = {},
+  opts: { rules?: string; outDir?: string; html?: string; print?: (s: string) => void } = {},
 ): Promise<GateVerdict> {
+  // Checked before comparing: a bad --html is a usage error, not a lost comparison.
+  if (opts.html !== undefined) checkHtmlPath(opts.html);
   const rules = loadRules(opts.rules);
   const verdict = compareBaselines(loadBaselineOrRun(baselinePath), loadBaselineOrRun(currentPath), rules);
   const md = gateMarkdown(verdict);
@@ -27,6 +31,9 @@ export async function gateRun(
     fs.writeFileSync(path.join(outDir, 'gate.md'), md);
     fs.writeFileSync(path.join(outDir, 'gate-junit.xml'), gateJunit(verdict, pairSeconds(currentPath)));
   }
+  const html = outDir || opts.html ? gateHtml(verdict, { baseline: baselinePath, current: currentPath }) : '';
+  if (outDir) fs.writeFileSync(path.join(outDir, 'gate.html'), html);
+  if (opts.html) fs.writeFileSync(opts.html, html);
   (opts.print ?? ((s) => process.stdout.write(s)))(md);
   return verdict;
 }
@@ -42,4 +49,20 @@ function pairSeconds(currentPath: string): (scenario: string, strategy: string) 
     sums.set(k, (sums.get(k) ?? 0) + cellSeconds(c));
   }
   return (scenario, strategy) => sums.get(`${scenario}\u0000${strategy}`) ?? 0;
+}
+
+/** `--html FILE`: a file path in an existing directory, never a directory. */
+function checkHtmlPath(file: string): void {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  if (file === '' || st?.isDirectory())
+    throw new UsageError(
+      'BAD_HTML',
+      `--html: "${file}" is not a file path (allowed: a file in an existing directory, e.g. compare.html)`,
+    );
+  const dir = path.dirname(path.resolve(file));
+  if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+    throw new UsageError(
+      'BAD_HTML',
+      `--html: ${file}: directory ${dir} does not exist (allowed: a file in an existing directory)`,
+    );
 }
