@@ -121,7 +121,7 @@ describe('JUnit, Markdown, JSON reports', () => {
     ]);
     expect(readFileSync(paths[0]!, 'utf8')).toContain('<svg');
     await expect(writeReports(dir, results, ['pdf'])).rejects.toThrow(
-      'format: "pdf" is not a report format (allowed: html, md, junit, json)',
+      'format: "pdf" is not a report format (allowed: html, md, junit, json, csv, otlp)',
     );
   });
 });
