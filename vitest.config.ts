@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Files whose assertions are timing bounds (fault edges within 50 ms of plan, an open-model
-// driver with 0 drops, stall latencies, stale-while-revalidate timing). On a 2-core machine they
+// driver with 0 drops, stall latencies, stale-while-revalidate timing) or that gate a real run. On a 2-core machine they
 // run last and one at a time, so no other test file's PostgreSQL initdb or stack start competes
 // with the clocks they measure. Everything else runs two files at a time first.
 const TIMING = [
@@ -11,6 +11,8 @@ const TIMING = [
   'test/strategies-signatures.test.ts',
   'test/strategies-fail-open.test.ts',
   'test/target-observed-loads.test.ts',
+  // Gates a real run against a baseline: an untrusted run (machine load) cannot pass a gate.
+  'test/ci-action.test.ts',
 ];
 
 const shared = {
