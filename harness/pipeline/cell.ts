@@ -19,7 +19,8 @@ import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../fault
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, FaultRecord, RebuildEvent } from '../results/schema.ts';
-import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { applyRedisConfig, resetRedisConfig } from './redis-config.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, startSampler } from './sampler.ts';
 import { warmCache } from './warmup.ts';
@@ -176,6 +177,7 @@ async function runCellUnchecked(
   });
   lap('startTargets');
   try {
+    await applyRedisConfig(infra.redisUrl, s.redis);
     if (s.start === 'warm') {
       progress({ phase: 'warm' });
       await warmCache(targets.urls[0]!, s);
@@ -183,6 +185,7 @@ async function runCellUnchecked(
     lap('warm');
     await Promise.all(targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })));
     await resetPgStatStatements(infra.postgresUrl);
+    const redisAtZero = await redisBaseline(infra.redisUrl);
     lap('zero');
     ctx.signal?.throwIfAborted();
 
@@ -252,7 +255,7 @@ async function runCellUnchecked(
       Promise.all(targets.controlUrls.map(fetchStats)),
       Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, zeroedAt))),
       pgStatSnapshot(infra.postgresUrl),
-      redisSnapshot(infra.redisUrl),
+      redisSnapshot(infra.redisUrl, redisAtZero),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
     lap('collect');
@@ -306,6 +309,7 @@ async function runCellUnchecked(
   } finally {
     await targets.stop();
     lap('stop');
+    await resetRedisConfig(infra.redisUrl).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
   }
 }
