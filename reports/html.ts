@@ -11,6 +11,7 @@ import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { type LineSeries, renderLineChart, type Shade } from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
+import { memoryHtml } from './memory.ts';
 
 const CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
@@ -257,6 +258,7 @@ ${dbTable(results, cells, analysis)}
 ${stampedeTable(results, cells, analysis)}
 ${stalenessTable(results, cells, analysis)}
 ${healthTable(cells, analysis)}
+${memoryHtml(cells, analysis)}
 </section>`;
 }
 

@@ -10,9 +10,9 @@ import { UsageError } from '../harness/errors.ts';
 import {
   BUDGET_ALIASES,
   type BudgetMetric,
-  MAXMEMORY_POLICIES,
   type Budgets,
   type FaultSpec,
+  MAXMEMORY_POLICIES,
   OPERATIONS,
   PROCESS_FAULTS,
   type Scenario,

@@ -85,8 +85,8 @@ export async function redisSnapshot(url: string, baseline?: RedisBaseline): Prom
         keys++;
         const ns = keyNamespace(k);
         keysByNamespace[ns] = (keysByNamespace[ns] ?? 0) + 1;
-        const list = (toSample[ns] ??= []);
-        if (list.length < NAMESPACE_SAMPLE) list.push(k);
+        toSample[ns] ??= [];
+        if (toSample[ns].length < NAMESPACE_SAMPLE) toSample[ns].push(k);
       }
     } while (cursor !== '0');
     const namespaces: Record<string, NamespaceMemory> = {};

@@ -36,7 +36,10 @@ async function configGet(r: Redis, name: string): Promise<string> {
 async function defaultsOf(r: Redis, url: string): Promise<ServerDefaults> {
   let d = originals.get(url);
   if (!d) {
-    d = { maxmemory: await configGet(r, 'maxmemory'), maxmemoryPolicy: await configGet(r, 'maxmemory-policy') };
+    d = {
+      maxmemory: await configGet(r, 'maxmemory'),
+      maxmemoryPolicy: await configGet(r, 'maxmemory-policy'),
+    };
     originals.set(url, d);
   }
   return d;

@@ -252,7 +252,10 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   registerCleanup('infra', () => infra.stop());
   try {
     checkFaults(infra.processes);
-    await checkRedisConfig(infra.redisUrl, planned.map((c) => c.scenario));
+    await checkRedisConfig(
+      infra.redisUrl,
+      planned.map((c) => c.scenario),
+    );
   } catch (e) {
     await infra.stop();
     throw e;
