@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { isUsageError } from '../harness/errors.ts';
 import { runCell } from '../harness/pipeline/cell.ts';
 import {
   NAMESPACE_SAMPLE,
@@ -157,6 +158,34 @@ describe('memory pressure against real Redis', () => {
     await expect(
       checkRedisConfig(infra().redisUrl, [{ name: 'mp', redis: { maxmemoryPolicy: 'allkeys-lru' } }]),
     ).resolves.toBeUndefined();
+  });
+
+  it('a server that refuses CONFIG SET is one usage error naming the scenario, the option and the refusal', async () => {
+    const url = infra().redisUrl;
+    // A real refusal: an ACL user that may do everything but CONFIG (as a managed Redis does).
+    await withRedis(url, (r) =>
+      r.call('ACL', 'SETUSER', 'noconfig', 'on', '>noconfig-pw', '~*', '&*', '+@all', '-config'),
+    );
+    const limited = new URL(url);
+    limited.username = 'noconfig';
+    limited.password = 'noconfig-pw';
+    let err: unknown;
+    try {
+      await checkRedisConfig(limited.toString(), [
+        { name: 'steady-read' },
+        { name: 'mp-lfu', redis: { maxmemory: 8 * 1024 * 1024, maxmemoryPolicy: 'allkeys-lfu' } },
+      ]);
+    } catch (e) {
+      err = e;
+    } finally {
+      await withRedis(url, (r) => r.call('ACL', 'DELUSER', 'noconfig'));
+    }
+    expect(isUsageError(err)).toBe(true);
+    const msg = (err as Error).message;
+    expect(msg.split('\n')).toHaveLength(1);
+    expect(msg).toMatch(
+      /^scenario mp-lfu: redis\.maxmemory: the Redis server refused CONFIG SET maxmemory: NOPERM/,
+    );
   });
 
   it('per cell: noeviction refuses SETs with OOM while fail-open reads succeed; the next cell sees the default', async () => {

@@ -190,6 +190,8 @@ describe('loading and the catalog', () => {
     'db-slow',
     'hot-key',
     'mass-expiry',
+    'memory-pressure',
+    'memory-pressure-noeviction',
     'redis-blackhole',
     'redis-latency',
     'redis-outage',
