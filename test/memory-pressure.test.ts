@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
+import { memoryPressure } from '../harness/analysis/cache-health.ts';
 import { isUsageError } from '../harness/errors.ts';
 import { runCell } from '../harness/pipeline/cell.ts';
 import {
@@ -20,6 +21,7 @@ import {
 import { applyRedisConfig, checkRedisConfig, resetRedisConfig } from '../harness/pipeline/redis-config.ts';
 import { parseBytes, ScenarioError, validateScenario } from '../scenarios/schema.ts';
 import type { Scenario } from '../scenarios/types.ts';
+import { synthCell } from './fixtures/synthetic.ts';
 import { useInfra } from './helpers/infra.ts';
 
 const BASE = {
@@ -225,4 +227,29 @@ describe('memory pressure against real Redis', () => {
       fs.rmSync(runDir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('memory fields of the cache-health analysis (pure)', () => {
+  function cellWith(evicted: number, redis?: Scenario['redis']) {
+    const { cell } = synthCell({ scenario: 'steady-read', strategy: 'cache-aside', seconds: 4 });
+    cell.redis = { ...cell.redis!, evictedDuringLoad: evicted, maxmemory: redis?.maxmemory ?? 0 };
+    if (redis) cell.scenario_spec = { ...cell.scenario_spec, redis };
+    return cell;
+  }
+
+  it('evictions per load second, flagged only without a scenario maxmemory', () => {
+    const plain = cellWith(40);
+    const seconds = plain.load.durationMs / 1000;
+    expect(memoryPressure(plain).evictionsPerSecond).toBeCloseTo(40 / seconds, 9);
+    expect(memoryPressure(plain).unexpectedEvictions).toBe(true);
+    expect(memoryPressure(cellWith(0)).unexpectedEvictions).toBe(false);
+    const constrained = cellWith(40, { maxmemory: 3 * 1024 * 1024, maxmemoryPolicy: 'allkeys-lru' });
+    expect(memoryPressure(constrained).unexpectedEvictions).toBe(false);
+  });
+
+  it('a result without the load-time count gives null, not 0', () => {
+    const { cell } = synthCell({ scenario: 'steady-read', strategy: 'cache-aside', seconds: 4 });
+    expect(memoryPressure(cell).evictionsPerSecond).toBeNull();
+    expect(memoryPressure(cell).oomRejections).toBeNull();
+  });
 });
