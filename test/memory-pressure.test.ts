@@ -179,6 +179,13 @@ describe('memory pressure against real Redis', () => {
       ]);
     } catch (e) {
       err = e;
+    }
+    try {
+      // A scenario without `redis:` needs no CONFIG at all: such a server still runs it.
+      await expect(applyRedisConfig(limited.toString(), undefined)).resolves.toBeUndefined();
+      const snap = await redisSnapshot(limited.toString());
+      expect(snap.maxmemoryPolicy).toBeUndefined();
+      expect(snap.namespaces).toBeDefined();
     } finally {
       await withRedis(url, (r) => r.call('ACL', 'DELUSER', 'noconfig'));
     }

@@ -101,7 +101,9 @@ export async function redisSnapshot(url: string, baseline?: RedisBaseline): Prom
       sampled += sizes.length;
       sampledBytes += sizes.reduce((a, b) => a + b, 0);
     }
-    const [, maxmemoryPolicy] = (await r.config('GET', 'maxmemory-policy')) as string[];
+    // A server that refuses CONFIG (external, locked down) still gets its snapshot, without the policy.
+    const policyReply = (await r.config('GET', 'maxmemory-policy').catch(() => [])) as string[];
+    const maxmemoryPolicy = policyReply[1];
     return {
       version: /redis_version:(\S+)/.exec(info)?.[1],
       usedMemory: field('used_memory'),

@@ -47,6 +47,9 @@ async function defaultsOf(r: Redis, url: string): Promise<ServerDefaults> {
 
 /** What the cell runs with: the scenario's values, the server's own for what it leaves out. */
 export async function applyRedisConfig(url: string, spec: ScenarioRedis | undefined): Promise<void> {
+  // Never changed on this server: nothing to put back, and no CONFIG command needed (a server
+  // that refuses CONFIG still runs every scenario without `redis:`).
+  if (spec === undefined && !originals.has(url)) return;
   await withRedis(url, async (r) => {
     const d = await defaultsOf(r, url);
     await r.config('SET', 'maxmemory-policy', spec?.maxmemoryPolicy ?? d.maxmemoryPolicy);
