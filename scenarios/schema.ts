@@ -343,17 +343,16 @@ export function parseBytes(v: unknown): number | undefined {
   return Number(m[1]) * (SIZE_UNIT[(m[2] ?? 'b').toLowerCase()] as number);
 }
 
+const SIZE_HINT = 'expected a size from 1mb to 4gb like "8mb", "512kb" or a number of bytes';
+
 const redisSchema = obj({
+  // A union (not `unknown`) as input, so the JSON Schema says "number or string", not "duration".
   maxmemory: z
-    .unknown()
+    .union([z.number(), z.string()], { error: SIZE_HINT })
     .transform((v, ctx) => {
       const bytes = parseBytes(v);
       if (bytes === undefined || bytes < LIMITS.maxmemoryMinBytes || bytes > LIMITS.maxmemoryMaxBytes) {
-        ctx.addIssue({
-          code: 'custom',
-          message: 'expected a size from 1mb to 4gb like "8mb", "512kb" or a number of bytes',
-          input: v,
-        });
+        ctx.addIssue({ code: 'custom', message: SIZE_HINT, input: v });
         return z.NEVER;
       }
       return bytes;
