@@ -22,6 +22,7 @@ import {
 } from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
+import { memoryHtml } from './memory.ts';
 
 export const REPORT_CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
@@ -444,6 +445,7 @@ ${dbTable(results, cells, analysis)}
 ${stampedeTable(results, cells, analysis)}
 ${stalenessTable(results, cells, analysis)}
 ${healthTable(cells, analysis)}
+${memoryHtml(cells, analysis)}
 </section>`;
 }
 

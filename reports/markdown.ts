@@ -8,6 +8,7 @@ import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts
 import type { RunResults } from '../harness/results/schema.ts';
 import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';
 import { INTERVAL_NOTE, mdValue } from './intervals.ts';
+import { memoryMarkdown } from './memory.ts';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -59,6 +60,12 @@ function build(results: RunResults, analysis: AnalyzedRun, d: Detail): string {
     out.push('');
     out.push(table(s, d));
     out.push('');
+    const memory = memoryMarkdown(
+      results.cells.filter((c) => c.scenario === s.scenario),
+      analysis,
+      d.notes,
+    );
+    if (memory) out.push(memory, '');
   }
   const failed = run.budgets.filter((b) => !b.passed);
   if (failed.length) {

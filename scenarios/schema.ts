@@ -12,6 +12,7 @@ import {
   type BudgetMetric,
   type Budgets,
   type FaultSpec,
+  MAXMEMORY_POLICIES,
   OPERATIONS,
   PROCESS_FAULTS,
   type Scenario,
@@ -74,6 +75,9 @@ export const LIMITS = {
   shortText: 256,
   /** Characters of question/description. */
   longText: 4_000,
+  /** redis.maxmemory, bytes: below 1 MiB Redis holds little more than its own bookkeeping. */
+  maxmemoryMinBytes: 1024 * 1024,
+  maxmemoryMaxBytes: 4 * 1024 * 1024 * 1024,
 } as const;
 
 const DURATION_RE = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/;
@@ -327,6 +331,36 @@ const budgetsSchema = obj({
 
 const opSchema = oneOf(OPERATIONS);
 
+const SIZE_RE = /^\s*(\d+)\s*(b|kb|mb|gb)?\s*$/i;
+const SIZE_UNIT: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+/** "8mb" | "512kb" | "1gb" | 8388608 → bytes (Redis's own units: kb = 1024); undefined when not a size. */
+export function parseBytes(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isInteger(v) && v >= 0 ? v : undefined;
+  if (typeof v !== 'string') return undefined;
+  const m = SIZE_RE.exec(v);
+  if (!m) return undefined;
+  return Number(m[1]) * (SIZE_UNIT[(m[2] ?? 'b').toLowerCase()] as number);
+}
+
+const SIZE_HINT = 'expected a size from 1mb to 4gb like "8mb", "512kb" or a number of bytes';
+
+const redisSchema = obj({
+  // A union (not `unknown`) as input, so the JSON Schema says "number or string", not "duration".
+  maxmemory: z
+    .union([z.number(), z.string()], { error: SIZE_HINT })
+    .transform((v, ctx) => {
+      const bytes = parseBytes(v);
+      if (bytes === undefined || bytes < LIMITS.maxmemoryMinBytes || bytes > LIMITS.maxmemoryMaxBytes) {
+        ctx.addIssue({ code: 'custom', message: SIZE_HINT, input: v });
+        return z.NEVER;
+      }
+      return bytes;
+    })
+    .optional(),
+  maxmemoryPolicy: oneOf(MAXMEMORY_POLICIES).optional(),
+});
+
 /** Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations. */
 const cacheSchema = z
   .record(
@@ -400,6 +434,7 @@ export const scenarioFileSchema = obj({
   primary: z
     .array(oneOf(Object.keys(METRICS) as [string, ...string[]]), { error: 'expected a list of metric ids' })
     .optional(),
+  redis: redisSchema.optional(),
 }).superRefine((s, ctx) => {
   const total = totalDurationMs(s.load as Scenario['load']);
   if (total > LIMITS.loadDurationMs) {

@@ -136,6 +136,27 @@ export interface ProcessFaultSpec {
 
 export type FaultSpec = NetworkFaultSpec | ProcessFaultSpec;
 
+/** Redis eviction policies a scenario may run under (Redis's own names). */
+export const MAXMEMORY_POLICIES = [
+  'noeviction',
+  'allkeys-lru',
+  'allkeys-lfu',
+  'volatile-lru',
+  'volatile-lfu',
+  'volatile-ttl',
+] as const;
+export type MaxmemoryPolicy = (typeof MAXMEMORY_POLICIES)[number];
+
+/**
+ * Memory pressure: applied to the harness's Redis (CONFIG SET) for the cell, reset after it.
+ * What a scenario leaves out runs with the server's own value.
+ */
+export interface ScenarioRedis {
+  /** Bytes ("8mb" in files); Redis evicts (or refuses writes) above it. */
+  maxmemory?: number;
+  maxmemoryPolicy?: MaxmemoryPolicy;
+}
+
 export interface Scenario {
   name: string;
   /** The question the scenario answers, one sentence. Reports print it above the verdict. */
@@ -153,6 +174,8 @@ export interface Scenario {
   budgets: Budgets;
   /** Metric ids (harness/analysis/metrics.ts) ranked first by the verdict: correctness. */
   primary?: string[];
+  /** Memory pressure (maxmemory and eviction policy) for the cell; absent = the server's defaults. */
+  redis?: ScenarioRedis;
 }
 
 export type ProfileName = 'quick' | 'standard' | 'full';

@@ -182,6 +182,8 @@ describe('loading and the catalog', () => {
     'db-slow',
     'hot-key',
     'mass-expiry',
+    'memory-pressure',
+    'memory-pressure-noeviction',
     'redis-blackhole',
     'redis-latency',
     'redis-outage',

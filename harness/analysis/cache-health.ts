@@ -3,7 +3,8 @@
  * (cell.target.cache, all instances summed) — hits, misses, stale serves and fallbacks as the
  * target observed them (the source each read returned and whether a load ran during it), not as
  * the strategy counts them; the strategy's own figure is kept beside it (`reportedHitRatio`) —
- * and from a Redis INFO/SCAN snapshot taken at the end of the cell (cell.redis).
+ * and from a Redis INFO/SCAN snapshot taken at the end of the cell (cell.redis): evictions and
+ * OOM refusals counted by Redis itself over the load, memory by namespace from a bounded sample.
  */
 import type { CellResult } from '../results/schema.ts';
 import { ratio } from './stats.ts';
@@ -35,5 +36,34 @@ export function analyzeCacheHealth(cell: CellResult): CacheHealthAnalysis {
     keysByNamespace: r ? { ...r.keysByNamespace } : {},
     avgValueBytes: r ? r.avgValueBytes : null,
     hottestKeys: r ? r.hottestKeys.slice(0, 10) : [],
+    ...memoryPressure(cell),
+  };
+}
+
+type MemoryFields = Pick<
+  CacheHealthAnalysis,
+  | 'evictionsPerSecond'
+  | 'oomRejections'
+  | 'maxmemory'
+  | 'maxmemoryPolicy'
+  | 'unexpectedEvictions'
+  | 'namespaces'
+>;
+
+/** Evictions per load second, OOM refusals and memory by namespace (absent in older results: null). */
+export function memoryPressure(cell: CellResult): MemoryFields {
+  const r = cell.redis;
+  const loadSeconds = cell.load.durationMs / 1000;
+  const evicted = r?.evictedDuringLoad;
+  const evictionsPerSecond = evicted === undefined || !(loadSeconds > 0) ? null : evicted / loadSeconds;
+  return {
+    evictionsPerSecond,
+    oomRejections: r?.oomRejections ?? null,
+    maxmemory: r?.maxmemory ?? null,
+    maxmemoryPolicy: r?.maxmemoryPolicy ?? null,
+    unexpectedEvictions: (evicted ?? 0) > 0 && cell.scenario_spec.redis?.maxmemory === undefined,
+    namespaces: Object.entries(r?.namespaces ?? {})
+      .map(([namespace, m]) => ({ namespace, ...m }))
+      .sort((a, b) => b.estimatedBytes - a.estimatedBytes || a.namespace.localeCompare(b.namespace)),
   };
 }

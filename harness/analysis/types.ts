@@ -5,7 +5,7 @@
  */
 
 import type { CacheCounters } from '../../contract/types.ts';
-import type { CellResult } from '../results/schema.ts';
+import type { CellResult, NamespaceMemory } from '../results/schema.ts';
 import type { Estimate } from './uncertainty.ts';
 import type { Claim } from './verdict.ts';
 
@@ -226,6 +226,20 @@ export interface CacheHealthAnalysis extends CacheCounters {
   keysByNamespace: Record<string, number>;
   avgValueBytes: number | null;
   hottestKeys: { key: string; requests: number }[];
+  /** Keys Redis evicted during the load / load seconds; null for results without the count. */
+  evictionsPerSecond: number | null;
+  /** Commands Redis refused with OOM during the load (failed SETs under noeviction); null when unknown. */
+  oomRejections: number | null;
+  /** maxmemory (bytes, 0 = none) and policy the cell ran with; null when not recorded. */
+  maxmemory: number | null;
+  maxmemoryPolicy: string | null;
+  /**
+   * Evictions during the load of a scenario that sets no `redis.maxmemory`: normal traffic is
+   * already pushing the server's own limit out of the cache.
+   */
+  unexpectedEvictions: boolean;
+  /** Memory by namespace, largest estimated bytes first. */
+  namespaces: ({ namespace: string } & NamespaceMemory)[];
 }
 
 export type FlagSeverity = 'error' | 'warning';

@@ -19,7 +19,8 @@ import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../fault
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
-import { pgStatSnapshot, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { applyRedisConfig, resetRedisConfig } from './redis-config.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, startSampler } from './sampler.ts';
 import { warmCache } from './warmup.ts';
@@ -182,6 +183,7 @@ async function runCellUnchecked(
   });
   lap('startTargets');
   try {
+    await applyRedisConfig(infra.redisUrl, s.redis);
     if (s.start === 'warm') {
       progress({ phase: 'warm' });
       await warmCache(targets.urls[0]!, s);
@@ -191,6 +193,7 @@ async function runCellUnchecked(
       ...targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })),
       resetPgStatStatements(infra.postgresUrl),
     ]);
+    const redisAtZero = await redisBaseline(infra.redisUrl);
     lap('zero');
     ctx.signal?.throwIfAborted();
 
@@ -260,7 +263,7 @@ async function runCellUnchecked(
       Promise.all(targets.controlUrls.map(fetchStats)),
       Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, zeroedAt))),
       pgStatSnapshot(infra.postgresUrl),
-      redisSnapshot(infra.redisUrl),
+      redisSnapshot(infra.redisUrl, redisAtZero),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
     lap('collect');
@@ -314,6 +317,7 @@ async function runCellUnchecked(
     };
   } finally {
     await targets.stop();
+    await resetRedisConfig(infra.redisUrl).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');
     timings.setupMs = sumOf('reset+seed', 'startTargets');

@@ -7,21 +7,77 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { PG_STAT_TARGET_FILTER } from '../../target/db.ts';
 import { keyNamespace } from '../../target/keys.ts';
-import type { PgStatSnapshot, RedisSnapshot } from '../results/schema.ts';
+import type { NamespaceMemory, PgStatSnapshot, RedisSnapshot } from '../results/schema.ts';
 
-export async function redisSnapshot(url: string): Promise<RedisSnapshot> {
+/** Keys per namespace whose MEMORY USAGE is read: bounded so a big keyspace costs little. */
+export const NAMESPACE_SAMPLE = 200;
+
+/** Counters Redis keeps since its start; the cell reports their change over the load. */
+export interface RedisBaseline {
+  evictedKeys: number;
+  oomRejections: number;
+}
+
+function infoField(info: string, name: string): number {
+  return Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? 0);
+}
+
+/** `errorstat_OOM:count=N` (INFO errorstats, Redis ≥ 6.2); 0 when absent. */
+function oomCount(info: string): number {
+  return Number(/^errorstat_OOM:count=(\d+)/m.exec(info)?.[1] ?? 0);
+}
+
+/** A counter's change since the baseline; a restarted server (counter below it) counts from 0. */
+function since(now: number, base: number | undefined): number {
+  if (base === undefined) return now;
+  return now >= base ? now - base : now;
+}
+
+export async function redisBaseline(url: string): Promise<RedisBaseline> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   r.on('error', () => {});
   await r.connect();
   try {
-    const info = await r.info();
-    const field = (name: string) => Number(new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? 0);
+    const info = `${await r.info('stats')}\n${await r.info('errorstats')}`;
+    return { evictedKeys: infoField(info, 'evicted_keys'), oomRejections: oomCount(info) };
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Nearest-rank percentile of ascending values. */
+function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export function namespaceMemory(keys: number, sizes: readonly number[]): NamespaceMemory {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  const sampledBytes = sorted.reduce((a, b) => a + b, 0);
+  return {
+    keys,
+    sampled: sorted.length,
+    sampledBytes,
+    estimatedBytes: sorted.length > 0 ? Math.round((sampledBytes / sorted.length) * keys) : 0,
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted[sorted.length - 1] ?? 0,
+  };
+}
+
+export async function redisSnapshot(url: string, baseline?: RedisBaseline): Promise<RedisSnapshot> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  r.on('error', () => {});
+  await r.connect();
+  try {
+    const info = `${await r.info()}\n${await r.info('errorstats')}`;
+    const field = (name: string) => infoField(info, name);
     const keysByNamespace: Record<string, number> = {};
+    const toSample: Record<string, string[]> = {};
     let keys = 0;
-    let sampled = 0;
-    let sampledBytes = 0;
     let cursor = '0';
-    // SCAN (not KEYS) so a big keyspace does not block Redis; size from a bounded sample.
+    // SCAN (not KEYS) so a big keyspace does not block Redis. SCAN walks the hash table, so the
+    // first keys met in a namespace are a sample in no particular (id or age) order.
     do {
       const [next, batch] = await r.scan(cursor, 'COUNT', 1000);
       cursor = next;
@@ -29,18 +85,25 @@ export async function redisSnapshot(url: string): Promise<RedisSnapshot> {
         keys++;
         const ns = keyNamespace(k);
         keysByNamespace[ns] = (keysByNamespace[ns] ?? 0) + 1;
-      }
-      if (sampled < 200 && batch.length > 0) {
-        const sample = batch.slice(0, 200 - sampled);
-        const sizes = await Promise.all(sample.map((k) => r.memory('USAGE', k).catch(() => null)));
-        for (const s of sizes) {
-          if (typeof s === 'number') {
-            sampled++;
-            sampledBytes += s;
-          }
-        }
+        toSample[ns] ??= [];
+        if (toSample[ns].length < NAMESPACE_SAMPLE) toSample[ns].push(k);
       }
     } while (cursor !== '0');
+    const namespaces: Record<string, NamespaceMemory> = {};
+    let sampled = 0;
+    let sampledBytes = 0;
+    for (const [ns, list] of Object.entries(toSample)) {
+      // A key evicted or expired between SCAN and MEMORY USAGE answers null: left out of the sample.
+      const sizes = (await Promise.all(list.map((k) => r.memory('USAGE', k).catch(() => null)))).filter(
+        (v): v is number => typeof v === 'number',
+      );
+      namespaces[ns] = namespaceMemory(keysByNamespace[ns] ?? 0, sizes);
+      sampled += sizes.length;
+      sampledBytes += sizes.reduce((a, b) => a + b, 0);
+    }
+    // A server that refuses CONFIG (external, locked down) still gets its snapshot, without the policy.
+    const policyReply = (await r.config('GET', 'maxmemory-policy').catch(() => [])) as string[];
+    const maxmemoryPolicy = policyReply[1];
     return {
       version: /redis_version:(\S+)/.exec(info)?.[1],
       usedMemory: field('used_memory'),
@@ -51,6 +114,11 @@ export async function redisSnapshot(url: string): Promise<RedisSnapshot> {
       keysByNamespace,
       avgValueBytes: sampled > 0 ? Math.round(sampledBytes / sampled) : 0,
       hottestKeys: [],
+      evictedDuringLoad: since(field('evicted_keys'), baseline?.evictedKeys),
+      oomRejections: since(oomCount(info), baseline?.oomRejections),
+      maxmemory: field('maxmemory'),
+      ...(maxmemoryPolicy ? { maxmemoryPolicy } : {}),
+      namespaces,
     };
   } finally {
     r.disconnect();

@@ -18,6 +18,7 @@ import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../res
 import { runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
 import { Progress } from './progress.ts';
+import { checkRedisConfig } from './redis-config.ts';
 import { cellId, claimRunDir, writeResults } from './results-store.ts';
 
 export const DEFAULT_COMPARISON = {
@@ -251,6 +252,10 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   registerCleanup('infra', () => infra.stop());
   try {
     checkFaults(infra.processes);
+    await checkRedisConfig(
+      infra.redisUrl,
+      planned.map((c) => c.scenario),
+    );
   } catch (e) {
     await infra.stop();
     throw e;

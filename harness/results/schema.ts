@@ -137,6 +137,28 @@ export interface RedisSnapshot {
   avgValueBytes: number;
   /** Hottest keys as counted by the driver's requests (key → requests). */
   hottestKeys: { key: string; requests: number }[];
+  /** Keys Redis evicted between the zeroing of counters and the end of the load (INFO delta). */
+  evictedDuringLoad?: number;
+  /** Commands Redis refused with OOM (INFO errorstats delta over the load): failed SETs under noeviction. */
+  oomRejections?: number;
+  /** maxmemory (bytes, 0 = none) and policy the cell ran with, as the server reported them. */
+  maxmemory?: number;
+  maxmemoryPolicy?: string;
+  /** Memory by namespace from a bounded sample (MEMORY USAGE of at most NAMESPACE_SAMPLE keys each). */
+  namespaces?: Record<string, NamespaceMemory>;
+}
+
+export interface NamespaceMemory {
+  keys: number;
+  sampled: number;
+  /** Σ MEMORY USAGE over the sampled keys, bytes. */
+  sampledBytes: number;
+  /** sampledBytes / sampled × keys. */
+  estimatedBytes: number;
+  /** MEMORY USAGE per sampled key (key, value and Redis overhead), bytes. */
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 export interface PgStatSnapshot {
