@@ -6,6 +6,7 @@
  */
 import type { GateRow, GateVerdict } from '../harness/gate/compare.ts';
 import { escapeHtml as e, slug } from './common.ts';
+import { gateTitle } from './gate.ts';
 import { REPORT_CSS } from './html.ts';
 
 export interface CompareSides {
@@ -73,7 +74,7 @@ function rowsTable(rows: GateRow[], withScenario: boolean): string {
 
 export function gateHtml(v: GateVerdict, sides: CompareSides): string {
   const regressions = v.regressions.length;
-  const title = v.pass ? 'pass' : `${regressions} regression${regressions === 1 ? '' : 's'}`;
+  const title = v.pass ? 'pass' : gateTitle(v);
   const byScenario = groupBy(v.rows, (r) => r.scenario);
   const counts = {
     pass: v.rows.filter((r) => r.status === 'pass').length,
@@ -94,6 +95,7 @@ export function gateHtml(v: GateVerdict, sides: CompareSides): string {
 <section id="matrix"><h2>Scenario × strategy</h2>${matrix(v)}
 <ul class="notes"><li>Each cell: the gate's checks of that scenario and strategy, current run against the baseline (rules: correctness first, then DB load, hit ratio and stampede size with a significance test plus a minimum effect, latency with a Mann–Whitney test; see docs/gate.md).</li></ul></section>
 ${regressions ? `<section id="regressions"><h2>Regressions</h2>${rowsTable(v.regressions, true)}</section>` : ''}
+${v.unjudged.length ? `<section id="unjudged"><h2>Cannot judge</h2><ul class="flags">${v.unjudged.map((u) => `<li><span class="badge bad">untrusted</span> ${e(u)}</li>`).join('')}</ul></section>` : ''}
 ${v.warnings.length ? `<section id="warnings"><h2>Warnings</h2><ul class="flags">${v.warnings.map((w) => `<li><span class="badge warn">warning</span> ${e(w)}</li>`).join('')}</ul></section>` : ''}
 <section id="checks"><h2>All checks</h2>
 ${[...byScenario.entries()].map(([sc, rows]) => `<h3 id="g-${slug(sc)}">${e(sc)}</h3>${rowsTable(rows, false)}`).join('\n')}

@@ -6,12 +6,20 @@
 import type { GateVerdict } from '../harness/gate/compare.ts';
 import { escapeMd as m, escapeXml as x } from './common.ts';
 
+/** "2 regressions, 1 cannot judge": the headline of a verdict that is not a pass. */
+export function gateTitle(v: GateVerdict): string {
+  const parts: string[] = [];
+  const n = v.regressions.length;
+  if (n > 0 || v.unjudged.length === 0) parts.push(`${n} regression${n === 1 ? '' : 's'}`);
+  if (v.unjudged.length > 0) parts.push(`${v.unjudged.length} cannot judge (untrusted)`);
+  return parts.join(', ');
+}
+
 export function gateMarkdown(v: GateVerdict): string {
   const out: string[] = [];
-  out.push(
-    `## cachebench gate: ${v.pass ? '✅ pass' : `❌ ${v.regressions.length} regression${v.regressions.length === 1 ? '' : 's'}`}`,
-  );
+  out.push(`## cachebench gate: ${v.pass ? '✅ pass' : `❌ ${gateTitle(v)}`}`);
   out.push('');
+  if (v.unjudged.length > 0) out.push(...v.unjudged.map((u) => `- ⚠️ ${m(u)}`), '');
   if (v.regressions.length > 0) {
     out.push('| scenario | strategy | metric | baseline | current | rule |', '|---|---|---|---|---|---|');
     for (const r of v.regressions) {
@@ -50,8 +58,14 @@ export function gateJunit(
     v.rows.map((r) => [`${r.scenario}\u0000${r.strategy}`, seconds(r.scenario, r.strategy)]),
   );
   const total = [...pairs.values()].reduce((a, b) => a + b, 0).toFixed(3);
-  const failures = v.rows.filter((r) => r.status === 'regression').length;
+  const failures = v.rows.filter((r) => r.status === 'regression').length + v.unjudged.length;
   const skipped = v.rows.filter((r) => r.status === 'skipped').length;
+  const tests = v.rows.length + v.unjudged.length;
+  // An untrusted pair is a failing case of its own: a CI test view must not show it green.
+  const unjudgedCases = v.unjudged.map((u) => {
+    const pair = u.split(':')[0]!;
+    return `    <testcase classname="cachebench.gate" name="${x(`${pair}: validity`)}" time="0.000"><failure message="${x(u)}"/></testcase>`;
+  });
   const cases = v.rows.map((r) => {
     const name = x(`${r.scenario}/${r.strategy}: ${r.label}`);
     const body =
@@ -65,8 +79,9 @@ export function gateJunit(
   });
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',
-    `<testsuites name="cachebench gate" tests="${v.rows.length}" failures="${failures}" skipped="${skipped}" time="${total}">`,
-    `  <testsuite name="cachebench gate" tests="${v.rows.length}" failures="${failures}" skipped="${skipped}" time="${total}">`,
+    `<testsuites name="cachebench gate" tests="${tests}" failures="${failures}" skipped="${skipped}" time="${total}">`,
+    `  <testsuite name="cachebench gate" tests="${tests}" failures="${failures}" skipped="${skipped}" time="${total}">`,
+    ...unjudgedCases,
     ...cases,
     '  </testsuite>',
     '</testsuites>',

@@ -179,6 +179,24 @@ describe('gate: correctness, missing metrics, tested counts, reachable latency r
     expect(v2.rows[0]!.reason).toMatch(/not significant/);
   });
 
+  it('an untrusted repeat on either side is "cannot judge", never a pass, even with no regression', () => {
+    const b = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [1, 1] } });
+    const c = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [1, 1] } });
+    expect(compareBaselines(b, c, rules).pass).toBe(true);
+    c.groups['hot-key/lock']!.untrusted = 1;
+    const v = compareBaselines(b, c, rules);
+    expect(v.regressions).toHaveLength(0);
+    expect(v.pass).toBe(false);
+    expect(v.unjudged).toEqual([
+      'hot-key/lock: cannot judge — 1 of 2 current repeat(s) flagged untrusted by the validity checks (rerun on a quieter machine)',
+    ]);
+    expect(gateMarkdown(v)).toContain('## cachebench gate: ❌ 1 cannot judge (untrusted)');
+    expect(gateJunit(v)).toContain('failures="1"');
+    b.groups['hot-key/lock']!.untrusted = 2;
+    c.groups['hot-key/lock']!.untrusted = 0;
+    expect(compareBaselines(b, c, rules).unjudged[0]).toContain('2 of 2 baseline repeat(s)');
+  });
+
   it('a metric measured in the baseline and missing now fails as "no longer measured"', () => {
     const b = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [1, 1], staleReadRatio: [0.01, 0.01] } });
     const c = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [null, null] } });

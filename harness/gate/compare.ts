@@ -36,11 +36,20 @@ export interface GateVerdict {
   pass: boolean;
   rows: GateRow[];
   regressions: GateRow[];
+  /**
+   * Scenario × strategy pairs with repeats the validity checks rejected, on either side: their
+   * figures describe the machine as much as the code, so the gate cannot call them a pass.
+   * One line each ("cannot judge …"); a verdict with any is not a pass.
+   */
+  unjudged: string[];
   warnings: string[];
 }
 
 const nums = (xs: (number | null)[] | undefined) =>
   (xs ?? []).filter((x): x is number => x !== null && Number.isFinite(x));
+
+/** Repeats in a group: the longest per-metric value list. */
+const repeatsOf = (g: BaselineGroup) => Math.max(0, ...Object.values(g.metrics).map((xs) => xs?.length ?? 0));
 
 const pct = (x: number) => `${Math.round(x * 100)}%`;
 
@@ -217,6 +226,7 @@ function ruleRow(r: Rule, base: BaselineGroup, cur: BaselineGroup, b: number[], 
 export function compareBaselines(baseline: Baseline, current: Baseline, rules: Rule[]): GateVerdict {
   const rows: GateRow[] = [];
   const warnings: string[] = [];
+  const unjudged: string[] = [];
   if (baseline.source.profile !== current.source.profile) {
     warnings.push(
       `profiles differ: baseline ${baseline.source.profile}, current ${current.source.profile} — counts may not be comparable`,
@@ -233,8 +243,14 @@ export function compareBaselines(baseline: Baseline, current: Baseline, rules: R
       warnings.push(`${key}: not in the baseline (not gated)`);
       continue;
     }
-    if (cur.untrusted > 0)
-      warnings.push(`${key}: ${cur.untrusted} repeat(s) flagged untrusted by the validity checks`);
+    const sides = [
+      cur.untrusted > 0 ? `${cur.untrusted} of ${repeatsOf(cur)} current repeat(s)` : '',
+      base.untrusted > 0 ? `${base.untrusted} of ${repeatsOf(base)} baseline repeat(s)` : '',
+    ].filter(Boolean);
+    if (sides.length > 0)
+      unjudged.push(
+        `${key}: cannot judge — ${sides.join(' and ')} flagged untrusted by the validity checks (rerun on a quieter machine)`,
+      );
     for (const rule of rules) {
       const b = nums(base.metrics[rule.metric]);
       const c = nums(cur.metrics[rule.metric]);
@@ -264,5 +280,5 @@ export function compareBaselines(baseline: Baseline, current: Baseline, rules: R
     if (!current.groups[key]) warnings.push(`${key}: in the baseline but missing from the current run`);
   }
   const regressions = rows.filter((r) => r.status === 'regression');
-  return { pass: regressions.length === 0, rows, regressions, warnings };
+  return { pass: regressions.length === 0 && unjudged.length === 0, rows, regressions, unjudged, warnings };
 }
