@@ -76,6 +76,18 @@ describe('verdict: significance and minimum effect', () => {
     expect(v.text).toMatch(/^Best p99 latency: a /);
     expect(v.text).toMatch(/Not ranked \(untrusted numbers\): c\.$/);
   });
+
+  it('does not rank latency of a row that ran on a busy machine, but still ranks its counts', () => {
+    const busy = {
+      ...row('b', { p99: est(20, 19, 21), hitRatio: prop(500, 1000) }),
+      latencyTrusted: false,
+    };
+    const rows = [row('a', { p99: est(5, 4.8, 5.2), hitRatio: prop(900, 1000) }), busy];
+    const v = verdict(rows, ['p99', 'hitRatio']);
+    expect(v.claims.map((c) => c.metric)).toEqual(['hitRatio']);
+    expect(v.text).toMatch(/not ranked: p99 latency \(b\) — other processes were busy on the machine/);
+    expect(v.text).toMatch(/^Best hit ratio: a /);
+  });
 });
 
 describe('verdict: correctness first', () => {

@@ -197,6 +197,30 @@ describe('gate: correctness, missing metrics, tested counts, reachable latency r
     expect(compareBaselines(b, c, rules).unjudged[0]).toContain('2 of 2 baseline repeat(s)');
   });
 
+  it('latency on a busy machine is "cannot judge" only where the rule could have judged it', () => {
+    // 3 repeats a side: judgeable; a busy current repeat makes both latency rows cannot-judge.
+    const b = baseline({ 's/x': { p99: [10, 11, 12], p50: [1, 1, 1], staleReadRatio: [0.01, 0.01, 0.01] } });
+    const c = baseline({ 's/x': { p99: [30, 31, 32], p50: [1, 1, 1], staleReadRatio: [0.01, 0.01, 0.01] } });
+    c.groups['s/x']!.latencyUntrusted = 1;
+    const v = compareBaselines(b, c, rules);
+    expect(v.pass).toBe(false);
+    expect(v.regressions).toHaveLength(0); // the tripled p99 is not claimed either
+    expect(v.rows.filter((r) => r.metric === 'p99' || r.metric === 'p50').map((r) => r.status)).toEqual([
+      'skipped',
+      'skipped',
+    ]);
+    expect(v.unjudged).toEqual([
+      's/x: cannot judge latency — other processes were busy on the machine during 1 of 3 current repeat(s) (validity flag machine-busy); latency compares machines, not code',
+    ]);
+    // One repeat a side: latency could not be judged anyway, so a busy machine changes nothing.
+    const b1 = baseline({ 's/x': { p99: [10], staleReadRatio: [0.01] } });
+    const c1 = baseline({ 's/x': { p99: [30], staleReadRatio: [0.01] } });
+    c1.groups['s/x']!.latencyUntrusted = 1;
+    const v1 = compareBaselines(b1, c1, rules);
+    expect(v1.pass).toBe(true);
+    expect(v1.unjudged).toHaveLength(0);
+  });
+
   it('a metric measured in the baseline and missing now fails as "no longer measured"', () => {
     const b = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [1, 1], staleReadRatio: [0.01, 0.01] } });
     const c = baseline({ 'hot-key/lock': { rebuildsPerExpiry: [null, null] } });

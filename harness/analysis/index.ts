@@ -191,6 +191,7 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
         strategy,
         repeats: mine.length,
         trusted: mine.every((c) => byId.get(c.id)!.validity.trusted),
+        latencyTrusted: mine.every((c) => byId.get(c.id)!.validity.latencyTrusted !== false),
         metrics,
         relative: {},
         intervals,

@@ -254,6 +254,12 @@ export interface ValidityFlag {
 export interface ValidityAnalysis {
   /** False when any flag has severity 'error'. */
   trusted: boolean;
+  /**
+   * False when other processes were busy on the machine during the load (flag `machine-busy`):
+   * the counts stand, latency is not compared (verdicts do not rank it, the gate cannot judge
+   * it). Absent = true (older files).
+   */
+  latencyTrusted?: boolean;
   flags: ValidityFlag[];
 }
 
@@ -298,6 +304,8 @@ export interface StrategyRow {
   strategy: string;
   repeats: number;
   trusted: boolean;
+  /** False when any of its cells ran while other processes were busy (no latency ranking). */
+  latencyTrusted?: boolean;
   metrics: Record<string, number | null>;
   /** metric → value / baseline value. */
   relative: Record<string, number | null>;

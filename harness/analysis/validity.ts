@@ -30,6 +30,12 @@ export const VALIDITY_THRESHOLDS = {
   /** What a strategy reports (ctx.events) vs what the target observed, the same way. */
   selfReportAbs: 5,
   selfReportRel: 0.02,
+  /**
+   * CPU used by processes outside the run, as a share of the cores, above which latency is not
+   * compared. Idle kernel threads and an editor stay near 0.02; a compile or a second benchmark
+   * on the same cores is 0.3–1. At 0.15 a 2-core box allows 0.3 cores of other work.
+   */
+  foreignCpuShare: 0.15,
 };
 
 /**
@@ -287,5 +293,24 @@ export function analyzeValidity(
       'usually a torn last line after a crash; if many, the driver wrote concurrently to the file',
     );
   }
-  return { trusted: !flags.some((f) => f.severity === 'error'), flags };
+  const busy = machineBusy(cell, th);
+  if (busy) {
+    add(
+      'machine-busy',
+      'warning',
+      busy,
+      'latency is not compared for this cell (verdicts do not rank it, the gate cannot judge it); counts stand. Rerun when the machine is quiet',
+    );
+  }
+  return { trusted: !flags.some((f) => f.severity === 'error'), latencyTrusted: !busy, flags };
+}
+
+/**
+ * Other processes used more than `foreignCpuShare` of the machine's cores during the load
+ * (harness/pipeline/machine-load.ts): a one-line description, else null.
+ */
+export function machineBusy(cell: CellResult, th = VALIDITY_THRESHOLDS): string | null {
+  const m = cell.machine;
+  if (!m || m.foreignCores <= th.foreignCpuShare * m.cpus) return null;
+  return `other processes used ${m.foreignCores.toFixed(2)} of ${m.cpus} cores during the load (the run's own: ${m.ownCores.toFixed(2)}; limit ${(th.foreignCpuShare * m.cpus).toFixed(2)})`;
 }

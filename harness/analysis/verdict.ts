@@ -10,7 +10,8 @@
  *   table below, else DEFAULT_PRIMARY). A strategy significantly worse than the best on a primary
  *   metric is never named best on any other metric: a strategy that never invalidates has no stale
  *   read older than the TTL, and must not win "stale beyond TTL" with 19 % stale reads.
- * - Untrusted rows and the `reference` row (no-cache, when two others remain) are not ranked.
+ * - Untrusted rows and the `reference` row (no-cache, when two others remain) are not ranked;
+ *   nor is a latency metric of a row whose cells ran while other processes were busy.
  *
  * Besides the text, the verdict returns its claims in structured form (who was named best or
  * worst on which metric, and against whom) so `harness/bench/seed-pairs.ts` can check that two
@@ -152,7 +153,8 @@ function ranked(rows: StrategyRow[], id: MetricId): { with: Ranked[]; without: S
     const v = r.metrics[id];
     if (v === null || v === undefined) continue;
     const est = r.intervals?.[id];
-    if (est && est.ranked !== false) out.push({ row: r, est });
+    const busy = METRICS[id].latency && r.latencyTrusted === false;
+    if (est && est.ranked !== false && !busy) out.push({ row: r, est });
     else without.push(r);
   }
   const sign = METRICS[id].better === 'lower' ? 1 : -1;
@@ -180,6 +182,8 @@ const range = (id: MetricId, xs: Ranked[]) => {
 
 /** Why a metric has no rankable interval (the reader's next step included). */
 function noIntervalWhy(id: MetricId, rows: StrategyRow[]): string {
+  if (METRICS[id].latency && rows.some((r) => r.latencyTrusted === false))
+    return 'other processes were busy on the machine during the load (validity flag machine-busy); rerun when it is quiet';
   const shown = rows.some((r) => r.intervals?.[id]?.ranked === false);
   return shown
     ? 'one repeat cannot separate a strategy from machine drift between cells; run --repeats 3'

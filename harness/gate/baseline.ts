@@ -21,6 +21,11 @@ export interface BaselineGroup {
   /** Repeats whose numbers the analysis did not trust. */
   untrusted: number;
   /**
+   * Repeats that ran while other processes were busy on the machine (validity `machine-busy`):
+   * their latency is not compared. Absent in older baselines (= 0).
+   */
+  latencyUntrusted?: number;
+  /**
    * Per metric, per repeat, the units behind the value (analysis/uncertainty.ts): what the
    * proportion and rate rules test. Absent in baselines written before it existed.
    */
@@ -58,6 +63,7 @@ export function baselineFromResults(results: RunResults): Baseline {
     };
     const g = groups[key];
     if (!a.validity.trusted) g.untrusted++;
+    if (a.validity.latencyTrusted === false) g.latencyUntrusted = (g.latencyUntrusted ?? 0) + 1;
     const ev = gateUnits(cell, a);
     g.evidence ??= {};
     for (const [id, v] of Object.entries(cellMetrics(a)) as [MetricId, number | null][]) {

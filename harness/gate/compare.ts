@@ -247,6 +247,14 @@ export function compareBaselines(baseline: Baseline, current: Baseline, rules: R
       cur.untrusted > 0 ? `${cur.untrusted} of ${repeatsOf(cur)} current repeat(s)` : '',
       base.untrusted > 0 ? `${base.untrusted} of ${repeatsOf(base)} baseline repeat(s)` : '',
     ].filter(Boolean);
+    const busy = [
+      cur.latencyUntrusted ? `${cur.latencyUntrusted} of ${repeatsOf(cur)} current` : '',
+      base.latencyUntrusted ? `${base.latencyUntrusted} of ${repeatsOf(base)} baseline` : '',
+    ].filter(Boolean);
+    const busyReason = busy.length
+      ? `cannot judge: other processes were busy on the machine during ${busy.join(' and ')} repeat(s) (validity flag machine-busy); latency compares machines, not code`
+      : '';
+    let busyUnjudged = false;
     if (sides.length > 0)
       unjudged.push(
         `${key}: cannot judge — ${sides.join(' and ')} flagged untrusted by the validity checks (rerun on a quieter machine)`,
@@ -273,7 +281,28 @@ export function compareBaselines(baseline: Baseline, current: Baseline, rules: R
         });
         continue;
       }
-      rows.push({ ...common, baseline: shown(b), current: shown(c), ...ruleRow(rule, base, cur, b, c) });
+      const judged = ruleRow(rule, base, cur, b, c);
+      // A latency rule that could have been judged (enough repeats) but ran on a busy machine:
+      // neither its pass nor its regression means anything.
+      if (
+        busyReason &&
+        rule.kind === 'latency' &&
+        METRICS[rule.metric].latency &&
+        judged.status !== 'skipped'
+      ) {
+        rows.push({
+          ...common,
+          baseline: shown(b),
+          current: shown(c),
+          status: 'skipped',
+          reason: busyReason,
+        });
+        if (!busyUnjudged)
+          unjudged.push(`${key}: ${busyReason.replace('cannot judge:', 'cannot judge latency —')}`);
+        busyUnjudged = true;
+        continue;
+      }
+      rows.push({ ...common, baseline: shown(b), current: shown(c), ...judged });
     }
   }
   for (const key of Object.keys(baseline.groups)) {

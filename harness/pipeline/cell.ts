@@ -6,6 +6,7 @@
  * Everything the cell starts is stopped in `finally`, also when the run is interrupted.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -20,6 +21,7 @@ import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { startMachineLoad } from './machine-load.ts';
 import { applyRedisConfig, resetRedisConfig } from './redis-config.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, startSampler } from './sampler.ts';
@@ -207,10 +209,14 @@ async function runCellUnchecked(
     // fixed lead chosen up front.
     let loadStartedAt = 0;
     let sampler: ReturnType<typeof startSampler> | undefined;
+    // Only where every service is our own process: a container's or an external server's CPU
+    // would count as other people's work.
+    let machine: ReturnType<typeof startMachineLoad> | undefined;
     let faultsPromise: Promise<FaultRecord[]> = Promise.resolve([]);
     const begin = (at: number) => {
       loadStartedAt = at;
       sampler = startSampler(targets.controlUrls, at);
+      if (infra.pids.length > 0) machine = startMachineLoad(infra.pids, os.cpus().length);
       faultsPromise = runFaultTimeline({
         toxiproxyUrl: infra.toxiproxyUrl,
         redisUrl: infra.redisUrl,
@@ -254,6 +260,7 @@ async function runCellUnchecked(
     ctx.signal?.throwIfAborted();
     const faults = await faultsPromise;
     const targetSeries = await sampler!.stop();
+    const machineLoad = machine?.stop() ?? undefined;
     lap('load');
 
     // Interrupted: nothing more to measure, and the services are being stopped.
@@ -298,6 +305,7 @@ async function runCellUnchecked(
       loadStartedAt,
       scenario_spec: s,
       strategyOptions,
+      ...(machineLoad ? { machine: machineLoad } : {}),
       ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,
       load: {

@@ -10,6 +10,7 @@
 import type { RebuildEvent, TargetStats } from '../../contract/types.ts';
 import type { FaultSpec, Scenario } from '../../scenarios/types.ts';
 import type { CellAnalysis } from '../analysis/types.ts';
+import type { MachineLoad } from '../pipeline/machine-load.ts';
 
 /** What the target and the drivers hand the harness; defined in contract/ so target/ need not import harness/. */
 export type {
@@ -214,6 +215,12 @@ export interface CellResult {
    * and its fault timeline; collect = collectors, target stop and reconciliation.
    */
   timings?: CellTimings;
+  /**
+   * CPU used during the load by the run's own processes and by everything else on the machine
+   * (harness/pipeline/machine-load.ts); absent where it cannot be attributed (containers,
+   * external services, not Linux). Latency is not judged on a cell where others were busy.
+   */
+  machine?: MachineLoad;
   // --- Reconciliation (process faults, issue 11) ---
   /**
    * Sum of every counter in PostgreSQL, read over the harness's own connection: when the load
