@@ -76,7 +76,10 @@ function run(out: string, c: Case, strategy: string): number | null {
   return r.seconds;
 }
 
-function compare(base: string, cur: string): { code: number | null; regressions: string[] } {
+function compare(
+  base: string,
+  cur: string,
+): { code: number | null; regressions: string[]; unjudged: boolean } {
   const r = spawnSync(process.execPath, [cli, 'compare', base, cur], { encoding: 'utf8', cwd: root });
   const md = fs.existsSync(path.join(cur, 'gate.md'))
     ? fs.readFileSync(path.join(cur, 'gate.md'), 'utf8')
@@ -89,7 +92,8 @@ function compare(base: string, cur: string): { code: number | null; regressions:
       const cols = l.split('|').map((x) => x.trim());
       return `${cols[3]}: ${cols[4]} → ${cols[5]}`;
     });
-  return { code: r.status, regressions };
+  // "cannot judge" (untrusted repeats, latency on a busy machine) is not a claim of regression.
+  return { code: r.status, regressions, unjudged: /cannot judge/.test(summary) };
 }
 
 const lines: string[] = [];
@@ -112,6 +116,7 @@ for (const name of values.cases!.split(',')) {
   );
   let falseAlarms = 0;
   let untrustedAlarms = 0;
+  let cannotJudge = 0;
   let unusable = 0;
   const alarms = new Map<string, number>();
   for (let i = 1; i <= n; i++) {
@@ -126,14 +131,17 @@ for (const name of values.cases!.split(',')) {
     // An alarm on a run whose cells the validity checks rejected is the machine, not the code:
     // tallied apart, so "false alarms" counts only what a trusted run would have failed on.
     const trusted = untrustedRuns === untrustedBefore;
-    if (v.code !== 0 && trusted) falseAlarms++;
-    if (v.code !== 0 && !trusted) untrustedAlarms++;
+    const alarm = v.regressions.length > 0;
+    if (alarm && trusted) falseAlarms++;
+    if (alarm && !trusted) untrustedAlarms++;
+    if (!alarm && v.code !== 0) cannotJudge++;
     for (const r of v.regressions) alarms.set(r.split(':')[0]!, (alarms.get(r.split(':')[0]!) ?? 0) + 1);
     console.log(
       `[${name}] same-vs-same ${i}/${n}: exit ${v.code} (${s.toFixed(1)} s)${v.regressions.length ? ` — ${v.regressions.join('; ')}` : ''}`,
     );
   }
   let caught = 0;
+  let regressionUnjudged = 0;
   const fired = new Map<string, number>();
   for (let i = 1; i <= n; i++) {
     const out = path.join(dir, `regressed-${i}`);
@@ -142,7 +150,8 @@ for (const name of values.cases!.split(',')) {
       continue;
     }
     const v = compare(base, out);
-    if (v.code === 1) caught++;
+    if (v.code === 1 && v.regressions.length > 0) caught++;
+    else if (v.code === 1) regressionUnjudged++;
     for (const r of v.regressions) fired.set(r.split(':')[0]!, (fired.get(r.split(':')[0]!) ?? 0) + 1);
     console.log(
       `[${name}] regression ${i}/${n}: exit ${v.code}${v.regressions.length ? ` — ${v.regressions.join('; ')}` : ''}`,
@@ -150,7 +159,7 @@ for (const name of values.cases!.split(',')) {
   }
   const tally = (m: Map<string, number>) => [...m].map(([k, v]) => `${k} ${v}×`).join(', ') || 'none';
   lines.push(
-    `${name} (${c.scenario}, ${c.label} vs ${path.basename(c.regression)}, ${c.repeats} repeat(s)): same-vs-same ${falseAlarms}/${n} false alarms on trusted runs${untrustedAlarms ? ` (+${untrustedAlarms} on runs with untrusted cells)` : ''} (rows: ${tally(alarms)}); regression caught ${caught}/${n} (rows: ${tally(fired)}); one run ${secs.toFixed(1)} s${unusable ? `; ${unusable} run(s) unusable (failed or untrusted cell)` : ''}`,
+    `${name} (${c.scenario}, ${c.label} vs ${path.basename(c.regression)}, ${c.repeats} repeat(s)): same-vs-same ${falseAlarms}/${n} false alarms on trusted runs${untrustedAlarms ? ` (+${untrustedAlarms} on runs with untrusted cells)` : ''}${cannotJudge ? `, ${cannotJudge} "cannot judge"` : ''} (rows: ${tally(alarms)}); regression caught ${caught}/${n}${regressionUnjudged ? ` (+${regressionUnjudged} "cannot judge")` : ''} (rows: ${tally(fired)}); one run ${secs.toFixed(1)} s${unusable ? `; ${unusable} run(s) unusable (failed or untrusted cell)` : ''}`,
   );
 }
 console.log('');
