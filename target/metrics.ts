@@ -22,7 +22,9 @@ export function createMetrics(
 ): TargetMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ instance_id: info.instanceId });
-  collectDefaultMetrics({ register: registry, prefix: 'cachebench_target_' });
+  // Unprefixed on purpose: stock Node.js dashboards query `process_cpu_seconds_total`,
+  // `nodejs_eventloop_lag_seconds`, … by their standard names; `instance_id` tells targets apart.
+  collectDefaultMetrics({ register: registry });
 
   new Gauge({
     name: 'cachebench_target_info',
@@ -31,7 +33,10 @@ export function createMetrics(
     registers: [registry],
   }).set({ strategy: info.strategy, policy: info.policy }, 1);
 
-  const fromTally = (name: string, help: string, tally: TallyName, label: string) =>
+  // Names follow the Prometheus conventions (docs/observability/README.md, "Metric names"):
+  // base units (seconds, bytes), `_total` on counters. `scale` turns a tally's unit into the base
+  // unit (the DB time tally counts milliseconds).
+  const fromTally = (name: string, help: string, tally: TallyName, label: string, scale = 1) =>
     new Counter({
       name,
       help,
@@ -39,7 +44,7 @@ export function createMetrics(
       registers: [registry],
       collect() {
         this.reset();
-        for (const [k, v] of events.lifetimeOf(tally).by) this.inc({ [label]: k }, v);
+        for (const [k, v] of events.lifetimeOf(tally).by) this.inc({ [label]: k }, v * scale);
       },
     });
 
@@ -89,10 +94,11 @@ export function createMetrics(
     'endpoint',
   );
   fromTally(
-    'cachebench_target_db_time_ms_total',
-    'Time spent in PostgreSQL queries, ms, by endpoint',
+    'cachebench_target_db_time_seconds_total',
+    'Time spent in PostgreSQL queries, seconds, by endpoint',
     'dbTimeMs',
     'endpoint',
+    1 / 1000,
   );
   fromTally('cachebench_target_redis_errors_total', 'Failed Redis calls by kind', 'redisErrors', 'kind');
   fromTally(

@@ -24,6 +24,8 @@ const dashboard = JSON.parse(read('docs/observability/grafana-dashboard.json')) 
   templating: { list: { name: string; query: unknown }[] };
 };
 
+const SERIES = /\b((?:cachebench_target|process|nodejs)_\w+)(\{[^}]*\})?/g;
+
 async function exposedMetrics(): Promise<Set<string>> {
   const events = new TargetInstrumentation('api-1');
   const metrics = createMetrics(events, {
@@ -48,11 +50,12 @@ describe('docs/observability/grafana-dashboard.json', () => {
     );
     expect(exprs.length).toBeGreaterThan(10);
     for (const { panel, expr } of exprs) {
-      const used = [...expr.matchAll(/\bcachebench_target_\w+/g)].map((m) => m[0]);
+      // The target's own series, plus prom-client's default process metrics (unprefixed).
+      const used = [...expr.matchAll(SERIES)].map((m) => m[1]!);
       expect(used.length, panel).toBeGreaterThan(0);
       for (const name of used) expect(exposed, `${panel}: ${name}`).toContain(name);
-      for (const sel of expr.matchAll(/cachebench_target_\w+(\{[^}]*\})?/g))
-        expect(sel[1], `${panel}: ${expr}`).toBe('{instance_id=~"$instance"}');
+      for (const sel of expr.matchAll(SERIES))
+        expect(sel[2], `${panel}: ${expr}`).toBe('{instance_id=~"$instance"}');
     }
     expect(dashboard.templating.list.map((v) => v.name)).toEqual(['datasource', 'instance']);
   });

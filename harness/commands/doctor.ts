@@ -125,6 +125,22 @@ function hasPgStatStatements(): boolean {
   return share !== undefined && fs.existsSync(path.join(share, 'extension', 'pg_stat_statements.control'));
 }
 
+/**
+ * The fix when `docker` is installed but `docker info` fails. A non-root user outside the docker
+ * group gets "permission denied" from a running engine: starting it again would not help.
+ */
+function dockerEngineFix(): string {
+  try {
+    execFileSync('docker', ['info'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+  } catch (e) {
+    if (/permission denied/i.test(String((e as { stderr?: unknown }).stderr ?? ''))) {
+      const user = os.userInfo().username;
+      return `the engine runs but ${user} may not use its socket: sudo usermod -aG docker ${user}, then log in again (or use rootless Docker) — only for --infra containers`;
+    }
+  }
+  return 'start the Docker engine — only for --infra containers';
+}
+
 export function collectChecks(): Check[] {
   const bins = findBinaries();
   const k6 = process.env.K6_BIN ?? whichPath('k6');
@@ -168,9 +184,7 @@ export function collectChecks(): Check[] {
       name: 'docker engine',
       path: docker,
       version: dockerEngine,
-      fix: docker
-        ? 'start the Docker engine — only for --infra containers'
-        : 'install Docker — only for --infra containers',
+      fix: docker ? dockerEngineFix() : 'install Docker — only for --infra containers',
       required: false,
     },
     {

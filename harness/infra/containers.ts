@@ -14,11 +14,16 @@ import type { InfraHandle } from './types.ts';
 
 export const DATABASE = 'cachebench';
 
-/** Official images, pinned. Valkey 7.2 is the BSD-licensed line compatible with Redis 7.2. */
+/**
+ * Official images, pinned by multi-arch index digest where one is known (docs/images.md says where
+ * each came from; `docker/pin-images.sh` re-pins these and docker-compose.yml together). Valkey 7.2
+ * is the BSD-licensed line compatible with Redis 7.2; it is tag-pinned until a digest is resolved.
+ */
 export const DEFAULT_IMAGES = {
   redis: 'valkey/valkey:7.2',
-  postgres: 'postgres:15',
-  toxiproxy: 'ghcr.io/shopify/toxiproxy:2.12.0',
+  postgres: 'postgres:15@sha256:9b1d34adbce1dd07ee6e94b4a2cf698884b89bd44a6c9c12f5da8f3acbfe4957',
+  toxiproxy:
+    'ghcr.io/shopify/toxiproxy:2.12.0@sha256:9378ed52a28bc50edc1350f936f518f31fa95f0d15917d6eb40b8e376d1a214e',
 } as const;
 
 /** The images harness/setup/docker.sh builds locally (tests and CI use these). */
@@ -184,7 +189,7 @@ async function ensureStatStatements(c: pg.Client): Promise<void> {
 /** "git" is what a `go install` build reports; the image tag then carries the release. */
 function releaseOf(reported: string, image: string): string {
   if (reported !== 'git') return reported;
-  const tag = /:v?(\d+\.\d+\.\d+)$/.exec(image)?.[1];
+  const tag = /:v?(\d+\.\d+\.\d+)(?:@sha256:[0-9a-f]{64})?$/.exec(image)?.[1];
   return tag ? `v${tag}` : reported;
 }
 
