@@ -52,10 +52,13 @@ describe('container secrets', () => {
   });
 });
 
-/** The first reply of a server to `GET x` on a raw socket (no client library, no AUTH). */
-function rawRedisReply(port: number): Promise<string> {
+/**
+ * The first reply of a server to one inline command on a raw socket: a client library would hide
+ * the refusal behind its own reconnect and error handling.
+ */
+function rawRedisReply(port: number, command: string): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('GET x\r\n'));
+    const s = net.connect(port, '127.0.0.1', () => s.write(`${command}\r\n`));
     s.setTimeout(5_000, () => {
       s.destroy();
       reject(new Error(`no reply from 127.0.0.1:${port} within 5 s`));
@@ -169,12 +172,13 @@ describe.skipIf(skip !== undefined)('startContainerInfra (real engine)', () => {
     expect(redactSecrets(i.postgresUrl)).not.toContain(pgPw);
     for (const url of [i.redisUrl, i.redisProxyUrl]) {
       const port = Number(new URL(url).port);
-      const reply = await rawRedisReply(port);
-      console.log(`redis 127.0.0.1:${port} without a password: ${reply}`);
+      const reply = await rawRedisReply(port, 'GET x');
+      console.log(`redis 127.0.0.1:${port} without a password: GET x → ${reply}`);
       expect(reply).toMatch(/^-NOAUTH Authentication required/);
-      const wrong = new URL(url);
-      wrong.password = 'wrong';
-      await expect(ping(wrong.toString())).rejects.toThrow(/WRONGPASS/);
+      const wrong = await rawRedisReply(port, 'AUTH wrong');
+      console.log(`redis 127.0.0.1:${port}: AUTH wrong → ${wrong}`);
+      expect(wrong).toMatch(/^-WRONGPASS/);
+      expect(await rawRedisReply(port, `AUTH ${redisPw}`)).toBe('+OK');
       expect(await ping(url)).toBe('PONG');
     }
     for (const url of [i.postgresUrl, i.postgresProxyUrl]) {
