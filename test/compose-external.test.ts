@@ -1,9 +1,11 @@
 /**
  * docker-compose.yml brought up for real (local cachebench/* images, free ports, its own project
- * name) and `connectExternalInfra` against it; then the external provisioner's own behaviour
- * (creating missing proxies, cleaning leftovers, errors) against the local stack.
+ * name, random passwords) and `connectExternalInfra` against it; then the external provisioner's
+ * own behaviour (creating missing proxies, cleaning leftovers, errors) against the local stack.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_IMAGES } from '../harness/infra/containers.ts';
@@ -133,7 +135,16 @@ const skip = dockerSkipReason('docker-compose stack');
 
 describe.skipIf(skip !== undefined)('docker-compose.yml (real engine)', () => {
   const project = `cachebenchtest${process.pid}`;
-  const env: NodeJS.ProcessEnv = { ...process.env, COMPOSE_PROJECT_NAME: project };
+  const passwords = { redis: randomBytes(18).toString('hex'), postgres: randomBytes(18).toString('hex') };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    COMPOSE_PROJECT_NAME: project,
+    CACHEBENCH_REDIS_PASSWORD: passwords.redis,
+    CACHEBENCH_POSTGRES_PASSWORD: passwords.postgres,
+  };
+  const redisAt = (port: number) => `redis://:${passwords.redis}@127.0.0.1:${port}`;
+  const postgresAt = (port: number) =>
+    `postgres://postgres:${passwords.postgres}@127.0.0.1:${port}/cachebench`;
   const ports: Record<string, number> = {};
   const compose = (args: string[], timeout = 180_000) =>
     execFileSync('docker-compose', args, {
@@ -186,6 +197,23 @@ describe.skipIf(skip !== undefined)('docker-compose.yml (real engine)', () => {
     if (projectContainers().length > 0) compose(['down', '-v', '--remove-orphans', '-t', '1']);
   }, 120_000);
 
+  it('without the password variables, compose refuses with one line naming the variable', () => {
+    for (const missing of ['CACHEBENCH_REDIS_PASSWORD', 'CACHEBENCH_POSTGRES_PASSWORD']) {
+      const r = spawnSync('docker-compose', ['config', '-q'], {
+        env: { ...env, [missing]: undefined },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      const lines = r.stderr.trim().split('\n');
+      console.log(`docker-compose without ${missing}: exit ${r.status}: ${lines.join(' | ')}`);
+      expect(r.status).not.toBe(0);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`set ${missing} to a password of letters, digits, - and _`);
+    }
+    // Nothing was started.
+    expect(projectContainers()).toEqual([]);
+  });
+
   it('up -d brings redis, postgres and toxiproxy to healthy, published on 127.0.0.1 only', async () => {
     const t = performance.now();
     compose(['up', '-d', 'redis', 'postgres', 'toxiproxy']);
@@ -199,14 +227,40 @@ describe.skipIf(skip !== undefined)('docker-compose.yml (real engine)', () => {
     }
   }, 120_000);
 
+  it('Redis and PostgreSQL refuse clients without the password, directly and through the proxies', async () => {
+    for (const port of [ports.REDIS!, ports.REDIS_PROXY!]) {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => s.write('GET x\r\n'));
+        s.once('data', (d) => {
+          resolve(d.toString().trim());
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+      console.log(`compose redis 127.0.0.1:${port} without a password: ${reply}`);
+      expect(reply).toMatch(/^-NOAUTH Authentication required/);
+      expect(await ping(redisAt(port))).toBe('PONG');
+    }
+    for (const port of [ports.POSTGRES!, ports.POSTGRES_PROXY!]) {
+      const c = new pg.Client({
+        connectionString: postgresAt(port).replace(passwords.postgres, 'wrong'),
+        connectionTimeoutMillis: 10_000,
+      });
+      c.on('error', () => {});
+      await expect(c.connect()).rejects.toThrow(/password authentication failed for user "postgres"/);
+      await c.end().catch(() => {});
+      expect(await selectOne(postgresAt(port))).toBe(1);
+    }
+  });
+
   it('connectExternalInfra works against it: proxies from toxiproxy.json, faults reach the client', async () => {
     const ext = await connectExternalInfra({
-      redisUrl: `redis://127.0.0.1:${ports.REDIS}`,
-      postgresUrl: `postgres://postgres@127.0.0.1:${ports.POSTGRES}/cachebench`,
+      redisUrl: redisAt(ports.REDIS!),
+      postgresUrl: postgresAt(ports.POSTGRES!),
       toxiproxyUrl: `http://127.0.0.1:${ports.TOXIPROXY}`,
       // Published on ports other than the listen ports, so they cannot be derived.
-      redisProxyUrl: `redis://127.0.0.1:${ports.REDIS_PROXY}`,
-      postgresProxyUrl: `postgres://postgres@127.0.0.1:${ports.POSTGRES_PROXY}/cachebench`,
+      redisProxyUrl: redisAt(ports.REDIS_PROXY!),
+      postgresProxyUrl: postgresAt(ports.POSTGRES_PROXY!),
     });
     try {
       expect(ext.versions.postgres).toMatch(/^15\./);
@@ -240,6 +294,11 @@ describe.skipIf(skip !== undefined)('docker-compose.yml (real engine)', () => {
     const body = (await res.json()) as { versions: Record<string, number> };
     expect(body.versions['user:1']).toBeGreaterThanOrEqual(1);
     expect(res.headers.get('x-instance')).toBe('compose-target-1');
+    // The target got its URLs (with the passwords) from the environment, not its command line.
+    const cmd = docker(['inspect', '-f', '{{json .Args}}', `${project}_target_1`]);
+    expect(cmd).not.toContain(passwords.redis);
+    expect(cmd).not.toContain(passwords.postgres);
+    expect(cmd).not.toContain('--redis-url');
   }, 150_000);
 
   it('down removes every container and the network', () => {

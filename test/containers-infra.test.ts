@@ -2,6 +2,8 @@
  * The containers provisioner against a real Docker engine, with the local cachebench/* images
  * (no registry). Skips, saying why, only when no engine answers.
  */
+import fs from 'node:fs';
+import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,11 +11,14 @@ import {
   DEFAULT_IMAGES,
   dockerAvailable,
   LOCAL_IMAGES,
+  newSecret,
   PROXY_PORTS,
   reapContainerLeftovers,
+  redisConfig,
   resolveImages,
   startContainerInfra,
 } from '../harness/infra/containers.ts';
+import { redactSecrets } from '../harness/infra/redact.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
 import { docker, dockerSkipReason, missingImages } from './helpers/docker.ts';
 import { redisPing as ping, toxiproxy } from './helpers/infra.ts';
@@ -32,6 +37,57 @@ describe('resolveImages', () => {
       expect(image).toMatch(/:\d+(\.\d+)*(@sha256:[0-9a-f]{64})?$/);
   });
 });
+
+describe('container secrets', () => {
+  it('are fresh, URL-safe and long enough', () => {
+    const a = newSecret();
+    expect(a).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(newSecret()).not.toBe(a);
+  });
+
+  it('the Redis config requires the password, keeps protected mode and persists nothing', () => {
+    const lines = redisConfig('pw-1').split('\n');
+    expect(lines).toContain('requirepass pw-1');
+    expect(lines).toContain('protected-mode yes');
+    expect(lines).toContain('save ""');
+    expect(lines).toContain('appendonly no');
+  });
+});
+
+/**
+ * The first reply of a server to one inline command on a raw socket: a client library would hide
+ * the refusal behind its own reconnect and error handling.
+ */
+function rawRedisReply(port: number, command: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => s.write(`${command}\r\n`));
+    s.setTimeout(5_000, () => {
+      s.destroy();
+      reject(new Error(`no reply from 127.0.0.1:${port} within 5 s`));
+    });
+    s.once('data', (d) => {
+      resolve(d.toString().trim());
+      s.destroy();
+    });
+    s.once('error', reject);
+  });
+}
+
+/** connect() with `password` in place of the URL's; resolves to the refusal's message. */
+async function pgRefusal(url: string, password: string): Promise<string> {
+  const u = new URL(url);
+  u.password = password;
+  const c = new pg.Client({ connectionString: u.toString(), connectionTimeoutMillis: 10_000 });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    await c.end();
+    return 'accepted';
+  } catch (e) {
+    await c.end().catch(() => {});
+    return (e as Error).message;
+  }
+}
 
 const skip = dockerSkipReason('containers provisioner');
 
@@ -104,6 +160,58 @@ describe.skipIf(skip !== undefined)('startContainerInfra (real engine)', () => {
     expect(proxies.redis?.listen).toMatch(new RegExp(`:${PROXY_PORTS.redis}$`));
     expect(proxies.postgres?.listen).toMatch(new RegExp(`:${PROXY_PORTS.postgres}$`));
     expect(Object.keys(proxies).sort()).toEqual(['postgres', 'redis']);
+  });
+
+  it('the URLs carry per-run credentials; without them Redis and PostgreSQL refuse, directly and through the proxies', async () => {
+    const i = infra!;
+    const redisPw = new URL(i.redisUrl).password;
+    const pgPw = new URL(i.postgresUrl).password;
+    expect(redisPw).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(pgPw).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(pgPw).not.toBe(redisPw);
+    expect(new URL(i.redisProxyUrl).password).toBe(redisPw);
+    expect(new URL(i.postgresProxyUrl).password).toBe(pgPw);
+    expect(redactSecrets(i.postgresUrl)).not.toContain(pgPw);
+    for (const url of [i.redisUrl, i.redisProxyUrl]) {
+      const port = Number(new URL(url).port);
+      const reply = await rawRedisReply(port, 'GET x');
+      console.log(`redis 127.0.0.1:${port} without a password: GET x → ${reply}`);
+      expect(reply).toMatch(/^-NOAUTH Authentication required/);
+      const wrong = await rawRedisReply(port, 'AUTH wrong');
+      console.log(`redis 127.0.0.1:${port}: AUTH wrong → ${wrong}`);
+      expect(wrong).toMatch(/^-WRONGPASS/);
+      expect(await rawRedisReply(port, `AUTH ${redisPw}`)).toBe('+OK');
+      expect(await ping(url)).toBe('PONG');
+    }
+    for (const url of [i.postgresUrl, i.postgresProxyUrl]) {
+      const port = new URL(url).port;
+      for (const password of ['', 'wrong']) {
+        const refusal = await pgRefusal(url, password);
+        console.log(`postgres 127.0.0.1:${port} with password '${password}': ${refusal}`);
+        // No password: the client cannot answer the server's SCRAM challenge; wrong: the server says no.
+        expect(refusal).toMatch(
+          password ? /password authentication failed for user "postgres"/ : /SASL|password/,
+        );
+      }
+      expect(await pgRefusal(url, pgPw)).toBe('accepted');
+    }
+  });
+
+  it('no password is on a container command line or in the postgres server environment', () => {
+    const i = infra!;
+    const secrets = [new URL(i.redisUrl).password, new URL(i.postgresUrl).password];
+    for (const name of ownContainers()) {
+      const [pid, args] = docker(['inspect', '-f', '{{.State.Pid}} {{json .Args}}', name]).split(' ');
+      // What every host user can read: the container processes' command lines.
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      for (const secret of secrets) {
+        expect(args).not.toContain(secret);
+        expect(cmdline).not.toContain(secret);
+      }
+      // Our image's entrypoint hands the password to initdb and drops it before exec.
+      if (docker(['inspect', '-f', '{{.Config.Image}}', name]) === LOCAL_IMAGES.postgres)
+        expect(fs.readFileSync(`/proc/${pid}/environ`, 'utf8')).not.toContain(secrets[1]);
+    }
   });
 
   it('disabling the redis proxy makes PING fail; enabling it restores it', async () => {

@@ -2,14 +2,22 @@
  * `--infra containers`: Redis, PostgreSQL and Toxiproxy as containers (testcontainers) on a
  * private network, so Toxiproxy reaches the services by alias. Published on 127.0.0.1 only.
  *
+ * Redis and PostgreSQL require a random per-run password, as with `--infra local`: a published
+ * loopback port is reachable by every local user (docs/security.md). Neither password is ever on
+ * a command line (/proc/<pid>/cmdline of a container's process is readable by every host user):
+ * Redis reads it from a config file copied into the container, PostgreSQL from the environment
+ * (the image's entrypoint hands it to initdb). The URLs handed out carry them.
+ *
  * No registry is assumed: testcontainers pulls only images missing locally, so the local
  * `cachebench/*` images from harness/setup/docker.sh are used as is when named.
  */
+import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { StartedNetwork, StartedTestContainer } from 'testcontainers';
 import { CachebenchError } from '../errors.ts';
 import { watchContainers } from './container-health.ts';
 import { createProxies, postgresVersion, redisVersion, toxiproxyVersion } from './probes.ts';
+import { redactSecrets } from './redact.ts';
 import type { InfraHandle } from './types.ts';
 
 export const DATABASE = 'cachebench';
@@ -39,6 +47,34 @@ export const LOCAL_IMAGES = {
  */
 export const PROXY_PORTS = { redis: 16379, postgres: 15432 } as const;
 const TOXIPROXY_API_PORT = 8474;
+
+/**
+ * Where the Redis config is copied. Both the valkey/redis images' entrypoint and ours take a
+ * first argument ending in `.conf` as the server's config file.
+ */
+export const REDIS_CONFIG_PATH = '/cachebench-redis.conf';
+
+/** 24 random bytes, base64url: URL-safe as is and a single token in a Redis config line. */
+export function newSecret(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+/**
+ * The container's whole Redis config: a throwaway cache (no persistence) that requires the
+ * password. Protected mode stays on: it only matters if a password were missing.
+ */
+export function redisConfig(password: string): string {
+  return [
+    'port 6379',
+    'bind 0.0.0.0',
+    'protected-mode yes',
+    `requirepass ${password}`,
+    'save ""',
+    'appendonly no',
+    'dir /tmp',
+    '',
+  ].join('\n');
+}
 
 /** Labels that let a later run find containers whose owner process died. */
 const LABEL_INFRA = 'cachebench.infra';
@@ -175,9 +211,13 @@ async function waitFor<T>(what: string, fn: () => Promise<T>, timeoutMs: number)
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  throw new CachebenchError('INFRA_START', `${what} did not answer within ${timeoutMs} ms: ${String(last)}`, {
-    cause: last,
-  });
+  throw new CachebenchError(
+    'INFRA_START',
+    `${what} did not answer within ${timeoutMs} ms: ${redactSecrets(String(last))}`,
+    {
+      cause: last,
+    },
+  );
 }
 
 /** Idempotent, so official images (which do not create it) and ours end up the same. */
@@ -234,6 +274,7 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
     return stopping;
   };
 
+  const secrets = { redis: newSecret(), postgres: newSecret() };
   try {
     network = await new Network().start();
     log(`starting ${images.redis} and ${images.postgres}`);
@@ -244,6 +285,13 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
         .withNetworkAliases('redis')
         .withLabels(labels)
         .withPullPolicy(pull ? PullPolicy.defaultPolicy() : PullPolicy.neverPull())
+        // 0644: the copy is owned by root and the server runs unprivileged (the official
+        // images drop root, ours starts as `redis`); only that server runs in the container,
+        // and the host copy sits in the engine's root-only storage.
+        .withCopyContentToContainer([
+          { content: redisConfig(secrets.redis), target: REDIS_CONFIG_PATH, mode: 0o644 },
+        ])
+        .withCommand([REDIS_CONFIG_PATH])
         .withExposedPorts(6379)
         .withWaitStrategy(Wait.forLogMessage(/Ready to accept connections/i))
         .withStartupTimeout(60_000)
@@ -255,8 +303,10 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
         .withPullPolicy(pull ? PullPolicy.defaultPolicy() : PullPolicy.neverPull())
         .withEnvironment({
           POSTGRES_DB: DATABASE,
-          POSTGRES_HOST_AUTH_METHOD: 'trust',
-          POSTGRES_PASSWORD: 'postgres',
+          // Honoured by the official image and ours: initdb sets the superuser's password and
+          // every TCP connection must authenticate with SCRAM.
+          POSTGRES_HOST_AUTH_METHOD: 'scram-sha-256',
+          POSTGRES_PASSWORD: secrets.postgres,
         })
         .withCommand([
           'postgres',
@@ -292,11 +342,15 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
     started.push(toxiproxy);
 
     const host = '127.0.0.1';
-    const redisUrl = `redis://${host}:${redis.getMappedPort(6379)}`;
-    const postgresUrl = `postgres://postgres@${host}:${postgres.getMappedPort(5432)}/${DATABASE}`;
+    // The proxies forward bytes: the same credentials work through them.
+    const redisAt = (port: number) => `redis://:${secrets.redis}@${host}:${port}`;
+    const postgresAt = (port: number) =>
+      `postgres://postgres:${secrets.postgres}@${host}:${port}/${DATABASE}`;
+    const redisUrl = redisAt(redis.getMappedPort(6379));
+    const postgresUrl = postgresAt(postgres.getMappedPort(5432));
     const toxiproxyUrl = `http://${host}:${toxiproxy.getMappedPort(TOXIPROXY_API_PORT)}`;
-    const redisProxyUrl = `redis://${host}:${toxiproxy.getMappedPort(PROXY_PORTS.redis)}`;
-    const postgresProxyUrl = `postgres://postgres@${host}:${toxiproxy.getMappedPort(PROXY_PORTS.postgres)}/${DATABASE}`;
+    const redisProxyUrl = redisAt(toxiproxy.getMappedPort(PROXY_PORTS.redis));
+    const postgresProxyUrl = postgresAt(toxiproxy.getMappedPort(PROXY_PORTS.postgres));
 
     await createProxies(toxiproxyUrl, [
       { name: 'redis', listen: `0.0.0.0:${PROXY_PORTS.redis}`, upstream: 'redis:6379' },
@@ -338,7 +392,7 @@ export async function startContainerInfra(opts: ContainerInfraOptions = {}): Pro
   } catch (e) {
     await stop();
     if (e instanceof CachebenchError) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = redactSecrets(e instanceof Error ? e.message : String(e));
     // Without a registry a missing image surfaces as a pull error: say how to get images.
     const hint = /pull|manifest|no such image|not found|registry/i.test(msg)
       ? "; images must exist on the engine or be pullable: 'bash harness/setup/docker.sh' builds cachebench/* images locally, CACHEBENCH_{REDIS,POSTGRES,TOXIPROXY}_IMAGE choose others"
