@@ -88,6 +88,37 @@ describe('cachebench CLI: bad input', () => {
     fs.rmSync(state, { recursive: true, force: true });
   });
 
+  it('--infra external takes its URLs from the environment too (no password on argv), masked in errors', async () => {
+    const srv = net.createServer();
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    const dead = (srv.address() as net.AddressInfo).port;
+    await new Promise<void>((r) => srv.close(() => r()));
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-cli-env-'));
+    const r = cli(
+      [
+        'run',
+        '--infra',
+        'external',
+        '--scenarios',
+        'steady-read',
+        '--strategies',
+        'no-cache',
+        '--out',
+        `${out}/run`,
+      ],
+      {
+        CACHEBENCH_REDIS_URL: `redis://:s3cret-pw@127.0.0.1:${dead}`,
+        CACHEBENCH_POSTGRES_URL: `postgres://u:s3cret-pw@127.0.0.1:${dead}/db`,
+        CACHEBENCH_TOXIPROXY_URL: `http://127.0.0.1:${dead}`,
+      },
+    );
+    fs.rmSync(out, { recursive: true, force: true });
+    expect(r.status).not.toBe(0);
+    // The URL from the environment was used (the dead port is named), its password masked.
+    expect(r.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${dead}`));
+    expect(r.stderr).not.toContain('s3cret-pw');
+  });
+
   it('--help on a subcommand exits 0 and documents its flags', () => {
     const r = cli(['run', '--help']);
     expect(r.status).toBe(0);

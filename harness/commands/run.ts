@@ -12,50 +12,67 @@ import { infraOption, intArg } from './flags.ts';
 const PROFILES = ['quick', 'standard', 'full'];
 const DRIVERS = ['builtin', 'k6', 'auto'];
 
+function urlOption(flag: string, help: string, env: string): Option {
+  return new Option(`${flag} <url>`, help).env(env);
+}
+
 export function declareRunCommand(program: Command): Command {
-  return program
-    .command('run')
-    .description('run a matrix of scenarios × strategies and write results.json + reports')
-    .option('--scenarios <list>', 'comma-separated scenario names or files')
-    .option(
-      '--strategies <list>',
-      'comma-separated strategies: names (a+b composes), module paths, or label=spec',
-    )
-    .addOption(
-      new Option('--profile <name>', 'duration and rate scale').choices(PROFILES).default('standard'),
-    )
-    .option('--repeats <n>', 'repeats per cell', intArg('--repeats', 1, 100), 1)
-    .option('--instances <n>', 'target instances', intArg('--instances', 1, 16), 1)
-    .option('--seed <n>', 'PRNG seed', intArg('--seed', 0), 1)
-    .option('--out <dir>', 'output directory (default runs/<timestamp>)')
-    .option('--resume <dir>', 'complete an interrupted run in <dir>')
-    .option('--baseline <file>', 'gate the run against a saved baseline (exit 1 on regression)')
-    .option('--baseline-strategy <name>', 'strategy the "relative" columns compare to', 'no-cache')
-    .addOption(new Option('--driver <name>', 'load driver').choices(DRIVERS).default('builtin'))
-    .option('--default', 'the default comparison (README quick start)')
-    .option('--redis-url <url>', 'with --infra external')
-    .option('--postgres-url <url>', 'with --infra external')
-    .option('--toxiproxy-url <url>', 'with --infra external')
-    .option(
-      '--redis-proxy-url <url>',
-      'with --infra external: Redis as the target reaches it through Toxiproxy',
-    )
-    .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
-    .option('--no-reports', 'write results.json only')
-    .option('--force', 'replace the cachebench run already in --out')
-    .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
-    .addOption(infraOption())
-    .action((opts: RunFlags, cmd: Command) => {
-      // The default comparison takes minutes: it runs only when asked for with --default.
-      if (!opts.scenarios && !opts.strategies && !opts.default && !opts.resume) {
-        cmd.outputHelp({ error: true });
-        throw new UsageError(
-          'NO_MATRIX',
-          'run: no matrix given (allowed: --scenarios and --strategies, --default, or --resume DIR)',
-        );
-      }
-      return runCommand(opts);
-    });
+  return (
+    program
+      .command('run')
+      .description('run a matrix of scenarios × strategies and write results.json + reports')
+      .option('--scenarios <list>', 'comma-separated scenario names or files')
+      .option(
+        '--strategies <list>',
+        'comma-separated strategies: names (a+b composes), module paths, or label=spec',
+      )
+      .addOption(
+        new Option('--profile <name>', 'duration and rate scale').choices(PROFILES).default('standard'),
+      )
+      .option('--repeats <n>', 'repeats per cell', intArg('--repeats', 1, 100), 1)
+      .option('--instances <n>', 'target instances', intArg('--instances', 1, 16), 1)
+      .option('--seed <n>', 'PRNG seed', intArg('--seed', 0), 1)
+      .option('--out <dir>', 'output directory (default runs/<timestamp>)')
+      .option('--resume <dir>', 'complete an interrupted run in <dir>')
+      .option('--baseline <file>', 'gate the run against a saved baseline (exit 1 on regression)')
+      .option('--baseline-strategy <name>', 'strategy the "relative" columns compare to', 'no-cache')
+      .addOption(new Option('--driver <name>', 'load driver').choices(DRIVERS).default('builtin'))
+      .option('--default', 'the default comparison (README quick start)')
+      // Each URL may come from the environment instead: a password on the command line is
+      // readable by every local user in /proc/<pid>/cmdline, the environment only by the owner.
+      .addOption(urlOption('--redis-url', 'with --infra external', 'CACHEBENCH_REDIS_URL'))
+      .addOption(urlOption('--postgres-url', 'with --infra external', 'CACHEBENCH_POSTGRES_URL'))
+      .addOption(urlOption('--toxiproxy-url', 'with --infra external', 'CACHEBENCH_TOXIPROXY_URL'))
+      .addOption(
+        urlOption(
+          '--redis-proxy-url',
+          'with --infra external: Redis as the target reaches it through Toxiproxy',
+          'CACHEBENCH_REDIS_PROXY_URL',
+        ),
+      )
+      .addOption(
+        urlOption(
+          '--postgres-proxy-url',
+          'with --infra external: PostgreSQL through Toxiproxy',
+          'CACHEBENCH_POSTGRES_PROXY_URL',
+        ),
+      )
+      .option('--no-reports', 'write results.json only')
+      .option('--force', 'replace the cachebench run already in --out')
+      .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
+      .addOption(infraOption())
+      .action((opts: RunFlags, cmd: Command) => {
+        // The default comparison takes minutes: it runs only when asked for with --default.
+        if (!opts.scenarios && !opts.strategies && !opts.default && !opts.resume) {
+          cmd.outputHelp({ error: true });
+          throw new UsageError(
+            'NO_MATRIX',
+            'run: no matrix given (allowed: --scenarios and --strategies, --default, or --resume DIR)',
+          );
+        }
+        return runCommand(opts);
+      })
+  );
 }
 
 /** The options declared above, as commander hands them over. */
