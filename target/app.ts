@@ -11,6 +11,7 @@ import { endpointContext, ReadScope, type TargetInstrumentation } from './instru
 import { entityKey, type Keys, TEAM_MEMBERS_DEFAULTS } from './keys.ts';
 import type { TargetMetrics } from './metrics.ts';
 import type { IncrementRequest, ReadResult, ReadSource, Strategy, Versioned } from './strategy.ts';
+import { requestForKey } from './warm-requests.ts';
 
 export interface AppDeps {
   db: Db;
@@ -437,6 +438,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(status).json({ error: message });
   });
 
+  strategy.attachRequests?.(requestForKey(db, keys, events));
   return app;
 }
 
