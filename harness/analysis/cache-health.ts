@@ -36,8 +36,29 @@ export function analyzeCacheHealth(cell: CellResult): CacheHealthAnalysis {
     keysByNamespace: r ? { ...r.keysByNamespace } : {},
     avgValueBytes: r ? r.avgValueBytes : null,
     hottestKeys: r ? r.hottestKeys.slice(0, 10) : [],
+    secondsTo90HitRatio: secondsToHitRatio(cell, WARM_HIT_RATIO),
     ...memoryPressure(cell),
   };
+}
+
+/** The hit ratio at which a cache counts as warm again (docs/measurements.md "Time to 90% hit ratio"). */
+export const WARM_HIT_RATIO = 0.9;
+
+/**
+ * Seconds from the moment the cache was (or may have been) emptied — the load start, or the
+ * apply of the cell's first fault when it has one — to the end of the first whole per-second
+ * bucket starting at or after it whose hit ratio is ≥ `level`; null when no bucket reaches it.
+ * One-second resolution: the per-second series is what the target's counters give.
+ */
+export function secondsToHitRatio(cell: CellResult, level: number): number | null {
+  const { t0, hitRatio } = cell.series;
+  const fault = cell.faults.find((f) => f.ok && f.appliedAt !== undefined);
+  const from = fault?.appliedAt ?? t0;
+  for (let i = Math.max(0, Math.ceil((from - t0) / 1000 - 1e-9)); i < hitRatio.length; i++) {
+    const h = hitRatio[i];
+    if (h !== null && h !== undefined && h >= level) return (t0 + (i + 1) * 1000 - from) / 1000;
+  }
+  return null;
 }
 
 type MemoryFields = Pick<

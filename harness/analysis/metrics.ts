@@ -16,6 +16,7 @@ export type MetricId =
   | 'p99'
   | 'errorRate'
   | 'hitRatio'
+  | 'timeTo90HitRatio'
   | 'rebuildsPerExpiry'
   | 'rebuildsPerExpiryAllKeys'
   | 'maxRebuildsPerExpiry'
@@ -98,6 +99,13 @@ export const METRICS: Record<MetricId, MetricDef> = {
     unit: '%',
     better: 'higher',
     how: 'cache hits ÷ (hits + misses) counted by the target',
+  },
+  timeTo90HitRatio: {
+    id: 'timeTo90HitRatio',
+    label: 'time to 90% hit ratio',
+    unit: 's',
+    better: 'lower',
+    how: 'from the load start (or the first fault) to the end of the first whole second with hit ratio ≥ 90% (target counts); – = never',
   },
   rebuildsPerExpiry: {
     id: 'rebuildsPerExpiry',
@@ -243,6 +251,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     p99: a.latency.p99,
     errorRate: a.latency.errorRate,
     hitRatio: a.cacheHealth.hitRatio,
+    timeTo90HitRatio: a.cacheHealth.secondsTo90HitRatio ?? null,
     rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
     rebuildsPerExpiryAllKeys: a.stampede.rebuildsPerExpiryAllKeys ?? null,
     maxRebuildsPerExpiry: stampede ? a.stampede.maxRebuildsPerExpiry : null,

@@ -226,6 +226,11 @@ export interface CacheHealthAnalysis extends CacheCounters {
   keysByNamespace: Record<string, number>;
   avgValueBytes: number | null;
   hottestKeys: { key: string; requests: number }[];
+  /**
+   * Seconds from the load start (or the cell's first fault) until a whole second has a hit ratio
+   * ≥ 90%; null when none does. Absent in analyses made before it existed.
+   */
+  secondsTo90HitRatio?: number | null;
   /** Keys Redis evicted during the load / load seconds; null for results without the count. */
   evictionsPerSecond: number | null;
   /** Commands Redis refused with OOM during the load (failed SETs under noeviction); null when unknown. */

@@ -29,7 +29,8 @@ const FOCUS: Record<string, MetricId[]> = {
   'redis-outage': ['faultErrorRate', 'faultDbMultiplier', 'recoverySeconds', 'staleAfterRecovery'],
   'redis-blackhole': ['faultErrorRate', 'faultP99', 'recoverySeconds'],
   'db-slow': ['p99', 'errorRate', 'queriesPerRequest'],
-  'cold-start': ['dbPeak', 'rebuildsPerExpiry', 'p99'],
+  'cold-start': ['dbPeak', 'timeTo90HitRatio', 'rebuildsPerExpiry', 'p99'],
+  'deploy-restart': ['dbPeak', 'timeTo90HitRatio', 'faultDbMultiplier', 'p99'],
   'counter-outage': [
     'lostIncrements',
     'faultErrorRate',
