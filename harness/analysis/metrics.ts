@@ -33,7 +33,9 @@ export type MetricId =
   | 'staleAfterRecovery'
   | 'lostIncrements'
   | 'dbWritesPerIncrement'
-  | 'flushWritesPerBufferedIncrement';
+  | 'flushWritesPerBufferedIncrement'
+  | 'lostUpdates'
+  | 'redisCpuPerRequest';
 
 export interface MetricDef {
   id: MetricId;
@@ -226,6 +228,20 @@ export const METRICS: Record<MetricId, MetricDef> = {
     better: 'lower',
     how: 'write-behind: DB writes made by flushes ÷ increments buffered in Redis (the saving of buffering, outages aside)',
   },
+  lostUpdates: {
+    id: 'lostUpdates',
+    label: 'lost updates',
+    unit: '',
+    better: 'lower',
+    how: 'leaderboard: increments acknowledged (200 in the driver) minus the sum of scores Redis shows after the load (harness read)',
+  },
+  redisCpuPerRequest: {
+    id: 'redisCpuPerRequest',
+    label: 'Redis CPU / request',
+    unit: 'ms',
+    better: 'lower',
+    how: 'Redis INFO cpu (used_cpu_user + used_cpu_sys) change over the load ÷ completed requests',
+  },
 };
 
 /** The flat metric values of one analysed cell (dbReduction is filled at run level). */
@@ -269,6 +285,8 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     lostIncrements: wb ? lostIncrementsOf(wb) : null,
     dbWritesPerIncrement: wb ? wb.dbWritesPerIncrement : null,
     flushWritesPerBufferedIncrement: wb ? wb.flushWritesPerBufferedIncrement : null,
+    lostUpdates: a.leaderboard ? a.leaderboard.lostUpdates : null,
+    redisCpuPerRequest: a.leaderboard ? a.leaderboard.redisCpuMsPerRequest : null,
   };
 }
 

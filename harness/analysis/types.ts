@@ -273,6 +273,23 @@ export interface LatencyAnalysis {
   requestedRate: number;
 }
 
+export interface LeaderboardAnalysis {
+  storage: 'blob' | 'zset';
+  /** leaderboard-score requests answered 200 (each adds 1). */
+  acknowledged: number;
+  redisTotal: number;
+  pgTotal: number;
+  /** acknowledged − redisTotal: increments the board in Redis does not show. */
+  lostUpdates: number;
+  /** acknowledged − pgTotal (0 unless the target lost a committed write). */
+  missingInPg: number;
+  score: { p50: number; p99: number } | null;
+  top: { p50: number; p99: number } | null;
+  bytesPerTopRead: number;
+  redisCpuMs: number | null;
+  redisCpuMsPerRequest: number | null;
+}
+
 export interface CellAnalysis {
   analysisVersion: number;
   latency: LatencyAnalysis;
@@ -283,6 +300,8 @@ export interface CellAnalysis {
   failOpen: FailOpenAnalysis;
   cacheHealth: CacheHealthAnalysis;
   validity: ValidityAnalysis;
+  /** Cells whose mix has leaderboard operations; absent in older analyses. */
+  leaderboard?: LeaderboardAnalysis | null;
 }
 
 export interface BudgetCheck {

@@ -31,6 +31,8 @@ const FOCUS: Record<string, MetricId[]> = {
   'db-slow': ['p99', 'errorRate', 'queriesPerRequest'],
   'cold-start': ['dbPeak', 'timeTo90HitRatio', 'rebuildsPerExpiry', 'p99'],
   'deploy-restart': ['dbPeak', 'timeTo90HitRatio', 'faultDbMultiplier', 'p99'],
+  leaderboard: ['lostUpdates', 'p99', 'redisCpuPerRequest'],
+  'leaderboard-zset': ['lostUpdates', 'p99', 'redisCpuPerRequest'],
   'counter-outage': [
     'lostIncrements',
     'faultErrorRate',
@@ -53,6 +55,8 @@ const PRIMARY: Record<string, MetricId[]> = {
   'redis-blackhole': ['faultErrorRate', 'errorRate'],
   'db-slow': ['errorRate', 'staleBeyondTtl'],
   'cold-start': ['errorRate', 'staleBeyondTtl'],
+  leaderboard: ['lostUpdates', 'p99', 'redisCpuPerRequest'],
+  'leaderboard-zset': ['lostUpdates', 'p99', 'redisCpuPerRequest'],
   'counter-outage': ['lostIncrements', 'faultErrorRate'],
 };
 

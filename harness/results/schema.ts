@@ -126,6 +126,21 @@ export interface LoadStats {
   perOp: Record<string, OpStats>;
 }
 
+/** A leaderboard cell's board after the load (harness/pipeline/leaderboard.ts). */
+export interface LeaderboardTotals {
+  storage: 'blob' | 'zset';
+  board: string;
+  /** Sum of every score Redis shows for the board. */
+  redisTotal: number;
+  redisMembers: number;
+  /** Sum of the board's true scores in PostgreSQL. */
+  pgTotal: number;
+  /** Bytes one top-10 read takes out of Redis at the end of the load (blob: the whole value). */
+  bytesPerTopRead: number;
+  /** Redis process CPU (user + sys) over the load, ms; null when Redis restarted in the cell. */
+  redisCpuMs: number | null;
+}
+
 export interface RedisSnapshot {
   version?: string;
   usedMemory: number;
@@ -214,6 +229,8 @@ export interface CellResult {
    * and its fault timeline; collect = collectors, target stop and reconciliation.
    */
   timings?: CellTimings;
+  /** Leaderboard cells (mix has leaderboard-*): the board after the load, read by the harness. */
+  leaderboard?: LeaderboardTotals;
   // --- Reconciliation (process faults, issue 11) ---
   /**
    * Sum of every counter in PostgreSQL, read over the harness's own connection: when the load
