@@ -8,9 +8,12 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyzeLeaderboard } from '../harness/analysis/leaderboard.ts';
+import { leaderboardTotals, redisCpuMs } from '../harness/pipeline/leaderboard.ts';
 import { seedDatabase } from '../target/db.ts';
 import { startTarget, type TargetHandle } from '../target/instance.ts';
 import { type LeaderboardStorage, leaderboardKey } from '../target/leaderboard.ts';
+import { synthCell } from './fixtures/synthetic.ts';
 import { useInfra } from './helpers/infra.ts';
 
 const infra = useInfra();
@@ -167,4 +170,42 @@ describe('leaderboard: blob vs sorted set under concurrent writers', () => {
     const r = await fetch(`${t.url}/leaderboard/b/score`);
     expect(r.status).toBe(405);
   });
+
+  it('the harness reconciles a cell itself: Redis sum and PostgreSQL sum read directly, Redis CPU from INFO', async () => {
+    // The pipeline's board: default prefix, board "main", as the scenario's driver writes it.
+    const t = await startTarget({
+      redisUrl: infra().redisUrl,
+      postgresUrl: infra().postgresUrl,
+      strategy: 'cache-aside',
+      instanceId: 'lb-main',
+      leaderboardStorage: 'blob',
+    });
+    try {
+      const cpu0 = await redisCpuMs(infra().redisUrl);
+      const { acked } = await hammer(t, 'main', 12, 20);
+      const totals = await leaderboardTotals(infra(), 'blob', cpu0);
+      const raw = (await redis.get(leaderboardKey('cb:', 'main', 'blob'))) ?? '';
+      expect(totals.redisTotal).toBe(await redisTotal(redis, 'cb:', 'main', 'blob'));
+      expect(totals.pgTotal).toBe(acked);
+      expect(totals.bytesPerTopRead).toBe(Buffer.byteLength(raw));
+      expect(totals.redisCpuMs).toBeGreaterThan(0);
+      const { cell } = synthCell({ scenario: 'leaderboard', strategy: 'cache-aside', seconds: 2 });
+      cell.leaderboard = totals;
+      cell.load.perOp['leaderboard-score'] = {
+        count: acked,
+        errors: 0,
+        latency: { count: acked, mean: 1, p50: 1, p90: 2, p99: 3, p999: 4, max: 5 },
+        statuses: { '200': acked },
+      };
+      const a = analyzeLeaderboard(cell)!;
+      console.log(`[leaderboard] harness reconciliation (blob): ${JSON.stringify(a)}`);
+      expect(a.acknowledged).toBe(acked);
+      expect(a.lostUpdates).toBe(acked - totals.redisTotal);
+      expect(a.lostUpdates).toBeGreaterThan(0);
+      expect(a.missingInPg).toBe(0);
+      expect(a.score).toEqual({ p50: 1, p99: 3 });
+    } finally {
+      await t.stop();
+    }
+  }, 60_000);
 });
