@@ -12,7 +12,7 @@
  * Fails: open — as cache-aside; the job skips ticks while the breaker is open and rewarms what
  * Redis lost when it returns; closed — CACHE_UNAVAILABLE on the read path.
  * Composes with nothing: the job writes the plain cache-aside value format.
- * Options: ttlMs (30000), topN (64), refreshAheadMs (5000), intervalMs (500).
+ * Options: ttlMs (30000), topN (64), refreshAheadMs (5000), intervalMs (250).
  */
 import { DEFAULT_KEY_PREFIX } from '../keys.ts';
 import { defineStrategy } from './define.ts';

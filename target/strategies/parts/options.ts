@@ -107,7 +107,7 @@ export const STRATEGY_OPTIONS = {
     doc: 'pre-warm: a hot key whose remaining TTL is below this is reloaded in the background',
   },
   intervalMs: {
-    default: 500,
+    default: 250,
     min: 10,
     max: 3_600_000,
     integer: true,

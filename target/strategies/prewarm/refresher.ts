@@ -30,7 +30,7 @@ export interface RefresherOptions {
 
 /** How many keys the tracker counts per key it refreshes: room for the runners-up to climb. */
 const CANDIDATES_PER_SLOT = 4;
-/** Counts are halved every this many ticks (with the default interval: every 5 s). */
+/** Counts are halved every this many ticks (with the default interval: every 2.5 s). */
 const DECAY_EVERY_TICKS = 10;
 /** Refreshes of one tick run at most this many at a time, so a rewarm is not itself a burst. */
 const PARALLEL_LOADS = 8;
