@@ -120,7 +120,8 @@ export class PrewarmRefresher {
     const top = this.hot.top(this.opts.topN);
     if (top.length === 0 || !this.cache.available()) return;
     const saved: HotSetEntry[] = top.map((t) => ({ key: t.key, count: Math.round(t.count) }));
-    const [persisted, ttls] = await Promise.all([
+    const [, ttls] = await Promise.all([
+      // A failed save only costs the next deploy its warm start.
       this.cache.set(hotSetKey(this.prefix), JSON.stringify(saved), HOT_SET_TTL_MS),
       this.cache.run('prewarm-pttl', async (r) => {
         const p = r.pipeline();
@@ -128,7 +129,6 @@ export class PrewarmRefresher {
         return (await p.exec()) ?? [];
       }),
     ]);
-    void persisted; // a failed save only costs the next deploy its warm start
     if (!ttls.ok) return;
     const due = top.filter((_t, i) => {
       const [err, pttl] = ttls.value[i] ?? [null, null];
