@@ -51,7 +51,7 @@ export class HotKeys<P> {
   decay(): void {
     for (const [k, v] of this.entries) {
       v.count /= 2;
-      if (v.count < 0.5) this.entries.delete(k);
+      if (v.count < 1) this.entries.delete(k);
     }
   }
 
