@@ -21,6 +21,8 @@ const HEAD = [
   'in Redis',
   'in PostgreSQL',
   'lost updates',
+  'of which: not applied (Redis failing)',
+  'overwritten (race)',
 ];
 
 const ms = (v: number | null | undefined) =>
@@ -49,13 +51,15 @@ function rows(results: RunResults, analysis: AnalyzedRun): string[][] {
       String(l.redisTotal),
       String(l.pgTotal),
       String(l.lostUpdates),
+      l.notApplied === null || l.notApplied === undefined ? '–' : String(l.notApplied),
+      l.overwritten === null || l.overwritten === undefined ? '–' : String(l.overwritten),
     ]);
   }
   return out;
 }
 
 const NOTE =
-  'lost updates = increments acknowledged (200) − the sum of scores Redis shows after the load; PostgreSQL holds the true scores. Bytes per top read: what one top-10 read takes out of Redis at the end of the load (the blob is read whole). Redis CPU: INFO cpu user + sys over the load.';
+  'lost updates = increments acknowledged (200) − the sum of scores Redis shows after the load; PostgreSQL holds the true scores. Of which: not applied = acknowledged − board writes Redis executed (INFO commandstats: ZINCRBY, or SET for the blob) — increments the target could not send while Redis failed (fail-open); overwritten = writes Redis executed − what it shows — the read-modify-write race. Bytes per top read: what one top-10 read takes out of Redis at the end of the load (the blob is read whole). Redis CPU: INFO cpu user + sys over the load.';
 
 export function leaderboardMarkdown(results: RunResults, analysis: AnalyzedRun): string {
   const r = rows(results, analysis);

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeLeaderboard } from '../harness/analysis/leaderboard.ts';
-import { leaderboardTotals, redisCpuMs } from '../harness/pipeline/leaderboard.ts';
+import { leaderboardCounters, leaderboardTotals } from '../harness/pipeline/leaderboard.ts';
 import { seedDatabase } from '../target/db.ts';
 import { startTarget, type TargetHandle } from '../target/instance.ts';
 import { type LeaderboardStorage, leaderboardKey } from '../target/leaderboard.ts';
@@ -181,14 +181,18 @@ describe('leaderboard: blob vs sorted set under concurrent writers', () => {
       leaderboardStorage: 'blob',
     });
     try {
-      const cpu0 = await redisCpuMs(infra().redisUrl);
-      const { acked } = await hammer(t, 'main', 12, 20);
-      const totals = await leaderboardTotals(infra(), 'blob', cpu0);
+      const zero = await leaderboardCounters(infra().redisUrl, 'blob');
+      const { acked, cached } = await hammer(t, 'main', 12, 20);
+      const totals = await leaderboardTotals(infra(), 'blob', zero);
       const raw = (await redis.get(leaderboardKey('cb:', 'main', 'blob'))) ?? '';
       expect(totals.redisTotal).toBe(await redisTotal(redis, 'cb:', 'main', 'blob'));
       expect(totals.pgTotal).toBe(acked);
       expect(totals.bytesPerTopRead).toBe(Buffer.byteLength(raw));
       expect(totals.redisCpuMs).toBeGreaterThan(0);
+      // Redis's own count of the blob's SETs: one per increment it answered, plus any it ran
+      // whose reply came too late for the target (cached: false).
+      expect(totals.updatesApplied).toBeGreaterThanOrEqual(cached);
+      expect(totals.updatesApplied).toBeLessThanOrEqual(acked);
       const { cell } = synthCell({ scenario: 'leaderboard', strategy: 'cache-aside', seconds: 2 });
       cell.leaderboard = totals;
       cell.load.perOp['leaderboard-score'] = {
@@ -203,6 +207,10 @@ describe('leaderboard: blob vs sorted set under concurrent writers', () => {
       expect(a.lostUpdates).toBe(acked - totals.redisTotal);
       expect(a.lostUpdates).toBeGreaterThan(0);
       expect(a.missingInPg).toBe(0);
+      // Every loss is the race's: Redis executed each SET, later ones overwrote earlier ones.
+      expect(a.notApplied).toBe(acked - totals.updatesApplied!);
+      expect(a.overwritten).toBe(totals.updatesApplied! - totals.redisTotal);
+      expect(a.overwritten).toBeGreaterThan(0);
       expect(a.score).toEqual({ p50: 1, p99: 3 });
     } finally {
       await t.stop();

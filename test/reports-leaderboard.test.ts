@@ -39,6 +39,7 @@ function leaderboardRun() {
       pgTotal: 1000,
       bytesPerTopRead: blob ? 4100 : 150,
       redisCpuMs: blob ? 220 : 90,
+      updatesApplied: blob ? 990 : 1000,
     };
     cell.analysis = analyzeCellRecords(cell, histories.get(cell.id) ?? []);
   }
@@ -55,10 +56,10 @@ describe('leaderboard report table', () => {
     const rows = table.split('\n').filter((l) => l.startsWith('| leaderboard'));
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatch(
-      /\| leaderboard \| cache-aside \| JSON blob \| 1\.50 ms \/ 6\.50 ms \|.*\| 4\.0 KiB \|.*\| 1000 \| 613 \| 1000 \| 387 \|$/,
+      /\| leaderboard \| cache-aside \| JSON blob \| 1\.50 ms \/ 6\.50 ms \|.*\| 4\.0 KiB \|.*\| 1000 \| 613 \| 1000 \| 387 \| 10 \| 377 \|$/,
     );
     expect(rows[1]).toMatch(
-      /\| leaderboard-zset \| cache-aside \| sorted set \|.*\| 150 B \|.*\| 1000 \| 1000 \| 1000 \| 0 \|$/,
+      /\| leaderboard-zset \| cache-aside \| sorted set \|.*\| 150 B \|.*\| 1000 \| 1000 \| 1000 \| 0 \| 0 \| 0 \|$/,
     );
     const html = renderHtml(results, a);
     expect(html).toContain('<section id="leaderboard">');

@@ -23,6 +23,8 @@ export function analyzeLeaderboard(cell: CellResult): LeaderboardAnalysis | null
     redisTotal: t.redisTotal,
     pgTotal: t.pgTotal,
     lostUpdates: acknowledged - t.redisTotal,
+    notApplied: typeof t.updatesApplied === 'number' ? acknowledged - t.updatesApplied : null,
+    overwritten: typeof t.updatesApplied === 'number' ? t.updatesApplied - t.redisTotal : null,
     // PostgreSQL commits before Redis is touched: anything missing there is a target bug.
     missingInPg: acknowledged - t.pgTotal,
     score: latencyOf(cell, 'leaderboard-score'),

@@ -281,6 +281,13 @@ export interface LeaderboardAnalysis {
   pgTotal: number;
   /** acknowledged − redisTotal: increments the board in Redis does not show. */
   lostUpdates: number;
+  /**
+   * The two parts of lostUpdates (null without Redis's command count): never applied by Redis
+   * (acknowledged − board writes Redis executed: fail-open skips while Redis failed) and
+   * overwritten (writes Redis executed − redisTotal: the blob's read-modify-write race).
+   */
+  notApplied: number | null;
+  overwritten: number | null;
   /** acknowledged − pgTotal (0 unless the target lost a committed write). */
   missingInPg: number;
   score: { p50: number; p99: number } | null;

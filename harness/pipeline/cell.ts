@@ -20,7 +20,12 @@ import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
-import { leaderboardStorageOf, leaderboardTotals, redisCpuMs, usesLeaderboard } from './leaderboard.ts';
+import {
+  leaderboardCounters,
+  leaderboardStorageOf,
+  leaderboardTotals,
+  usesLeaderboard,
+} from './leaderboard.ts';
 import { applyRedisConfig, resetRedisConfig } from './redis-config.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, startSampler } from './sampler.ts';
@@ -203,7 +208,9 @@ async function runCellUnchecked(
     // Counters are reconciled against the database: what it holds now, and after the final flush.
     const countsIncrements = (s.mix['incr-counter'] ?? 0) > 0;
     const countersBefore = countsIncrements ? await counterTotal(infra.postgresUrl) : 0;
-    const leaderboardCpuAtZero = usesLeaderboard(s) ? await redisCpuMs(infra.redisUrl) : 0;
+    const leaderboardAtZero = usesLeaderboard(s)
+      ? await leaderboardCounters(infra.redisUrl, leaderboardStorageOf(s))
+      : undefined;
 
     // The sampler and the fault timeline share the load's origin. The built-in driver reports
     // when its worker has booted and takes the start time then (a few ms ahead); k6 needs a
@@ -276,8 +283,8 @@ async function runCellUnchecked(
     const counterTotals = countsIncrements
       ? { atLoadStart: countersBefore, afterFinalFlush: await counterTotal(infra.postgresUrl) }
       : undefined;
-    const leaderboard = usesLeaderboard(s)
-      ? await leaderboardTotals(infra, leaderboardStorageOf(s), leaderboardCpuAtZero)
+    const leaderboard = leaderboardAtZero
+      ? await leaderboardTotals(infra, leaderboardStorageOf(s), leaderboardAtZero)
       : undefined;
 
     const n = loadOut.series.requests.length;

@@ -32,12 +32,28 @@ async function withRedis<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<
   }
 }
 
-/** used_cpu_sys + used_cpu_user of the Redis process since it started, ms. */
-export function redisCpuMs(redisUrl: string): Promise<number> {
+/** Redis's own counters a leaderboard cell is measured by, since the server started. */
+export interface LeaderboardCounters {
+  /** used_cpu_sys + used_cpu_user, ms. */
+  cpuMs: number;
+  /** Calls of the command that writes the board: ZINCRBY (zset) or SET (blob). */
+  updateCalls: number;
+}
+
+const UPDATE_COMMAND: Record<LeaderboardStorage, string> = { zset: 'zincrby', blob: 'set' };
+
+export function leaderboardCounters(
+  redisUrl: string,
+  storage: LeaderboardStorage,
+): Promise<LeaderboardCounters> {
   return withRedis(redisUrl, async (r) => {
-    const info = await r.info('cpu');
+    const info = `${await r.info('cpu')}\n${await r.info('commandstats')}`;
     const field = (n: string) => Number(new RegExp(`^${n}:(\\S+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-    return (field('used_cpu_sys') + field('used_cpu_user')) * 1000;
+    const calls = new RegExp(`^cmdstat_${UPDATE_COMMAND[storage]}:calls=(\\d+)`, 'm').exec(info)?.[1];
+    return {
+      cpuMs: (field('used_cpu_sys') + field('used_cpu_user')) * 1000,
+      updateCalls: Number(calls ?? 0),
+    };
   });
 }
 
@@ -84,18 +100,19 @@ async function pgBoardTotal(postgresUrl: string): Promise<number> {
   }
 }
 
-/** After the load: the board in Redis and in PostgreSQL, and Redis CPU since `cpuAtZeroMs`. */
+/** After the load: the board in Redis and in PostgreSQL, and Redis's counters since `atZero`. */
 export async function leaderboardTotals(
   infra: { redisUrl: string; postgresUrl: string },
   storage: LeaderboardStorage,
-  cpuAtZeroMs: number,
+  atZero: LeaderboardCounters,
 ): Promise<LeaderboardTotals> {
-  const [board, pgTotal, cpuNow] = await Promise.all([
+  const [board, pgTotal, now] = await Promise.all([
     redisBoard(infra.redisUrl, storage),
     pgBoardTotal(infra.postgresUrl),
-    redisCpuMs(infra.redisUrl),
+    leaderboardCounters(infra.redisUrl, storage),
   ]);
-  const cpu = cpuNow - cpuAtZeroMs;
+  const cpu = now.cpuMs - atZero.cpuMs;
+  const calls = now.updateCalls - atZero.updateCalls;
   return {
     storage,
     board: LEADERBOARD_BOARD,
@@ -103,7 +120,8 @@ export async function leaderboardTotals(
     redisMembers: board.members,
     pgTotal,
     bytesPerTopRead: board.bytes,
-    // Below zero: Redis restarted during the cell (its counter started over) — unknown.
+    // Below zero: Redis restarted during the cell (its counters started over) — unknown.
     redisCpuMs: Number.isFinite(cpu) && cpu >= 0 ? cpu : null,
+    updatesApplied: calls >= 0 ? calls : null,
   };
 }

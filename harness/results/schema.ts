@@ -139,6 +139,11 @@ export interface LeaderboardTotals {
   bytesPerTopRead: number;
   /** Redis process CPU (user + sys) over the load, ms; null when Redis restarted in the cell. */
   redisCpuMs: number | null;
+  /**
+   * Board writes Redis executed over the load (INFO commandstats: ZINCRBY calls, or SET calls
+   * for the blob); null when Redis restarted. Absent in older results.
+   */
+  updatesApplied?: number | null;
 }
 
 export interface RedisSnapshot {
