@@ -20,19 +20,21 @@ function cellWith(hitRatio: (number | null)[], faultAt?: number) {
 }
 
 describe('secondsToHitRatio', () => {
-  it('cold start: the end of the first second at or above the level, counted from the load start', () => {
-    expect(secondsToHitRatio(cellWith([0.2, 0.7, 0.89, 0.93, 0.95]), 0.9)).toBe(4);
-    expect(secondsToHitRatio(cellWith([0.95, 0.5]), 0.9)).toBe(1);
+  it('cold start: the end of the first second from which the level holds 3 s, counted from the load start', () => {
+    expect(secondsToHitRatio(cellWith([0.2, 0.7, 0.89, 0.93, 0.95, 0.91]), 0.9)).toBe(4);
+    expect(secondsToHitRatio(cellWith([0.95, 0.96, 0.97, 0.5]), 0.9)).toBe(1);
   });
 
-  it('never reached: null; a second with no lookups is skipped', () => {
-    expect(secondsToHitRatio(cellWith([0.1, 0.5, 0.8]), 0.9)).toBeNull();
-    expect(secondsToHitRatio(cellWith([null, 0.95]), 0.9)).toBe(2);
+  it('a lone good second does not count; never held (or held only at the very end): null', () => {
+    expect(secondsToHitRatio(cellWith([0.5, 1, 0.6, 0.92, 0.93, 0.94]), 0.9)).toBe(4);
+    expect(secondsToHitRatio(cellWith([0.1, 0.5, 0.8, 0.85]), 0.9)).toBeNull();
+    expect(secondsToHitRatio(cellWith([0.5, 0.6, 0.95, 0.95]), 0.9)).toBeNull();
+    expect(secondsToHitRatio(cellWith([null, 0.95, 0.95, 0.95]), 0.9)).toBe(2);
   });
 
   it('with a fault: counted from its apply, from the first whole second after it', () => {
-    // Flushed at 5.4 s: second 5 still mostly warm (not counted), second 6 at 40%, 7 at 92%.
-    const c = cellWith([0.97, 0.97, 0.97, 0.97, 0.97, 0.95, 0.4, 0.92, 0.97], 5400);
+    // Flushed at 5.4 s: second 5 still mostly warm (not counted), second 6 at 40%, 7 on at ≥ 92%.
+    const c = cellWith([0.97, 0.97, 0.97, 0.97, 0.97, 0.95, 0.4, 0.92, 0.97, 0.96], 5400);
     expect(secondsToHitRatio(c, 0.9)).toBeCloseTo(2.6, 6);
   });
 });

@@ -227,8 +227,8 @@ export interface CacheHealthAnalysis extends CacheCounters {
   avgValueBytes: number | null;
   hottestKeys: { key: string; requests: number }[];
   /**
-   * Seconds from the load start (or the cell's first fault) until a whole second has a hit ratio
-   * ≥ 90%; null when none does. Absent in analyses made before it existed.
+   * Seconds from the load start (or the cell's first fault) until the hit ratio holds ≥ 90% for
+   * 3 whole seconds; null when it never does. Absent in analyses made before it existed.
    */
   secondsTo90HitRatio?: number | null;
   /** Keys Redis evicted during the load / load seconds; null for results without the count. */
