@@ -22,6 +22,7 @@ import {
 } from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
+import { leaderboardHtml } from './leaderboard.ts';
 import { memoryHtml } from './memory.ts';
 
 export const REPORT_CSS = `
@@ -548,6 +549,7 @@ ${scorecard(results, analysis)}
 <h2>Summary</h2>
 <div class="tw"><table><tr><th>scenario</th><th class="l">question</th><th class="l">verdict</th></tr>${summary}</table></div>
 ${run.scenarios.map((s) => scenarioSection(results, s, analysis, colors)).join('\n')}
+${leaderboardHtml(results, analysis)}
 ${validitySection(results, analysis)}
 ${METHODOLOGY}
 ${environment(results)}

@@ -8,6 +8,7 @@ import type { AnalyzedRun, ScenarioAnalysis } from '../harness/analysis/types.ts
 import type { RunResults } from '../harness/results/schema.ts';
 import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';
 import { INTERVAL_NOTE, mdValue } from './intervals.ts';
+import { leaderboardMarkdown } from './leaderboard.ts';
 import { memoryMarkdown } from './memory.ts';
 
 export const MARKDOWN_LIMIT = 60_000;
@@ -67,6 +68,8 @@ function build(results: RunResults, analysis: AnalyzedRun, d: Detail): string {
     );
     if (memory) out.push(memory, '');
   }
+  const leaderboard = leaderboardMarkdown(results, analysis);
+  if (leaderboard) out.push(leaderboard, '');
   const failed = run.budgets.filter((b) => !b.passed);
   if (failed.length) {
     out.push(`### Failed budgets (${failed.length})`);

@@ -12,6 +12,7 @@ import {
   type BudgetMetric,
   type Budgets,
   type FaultSpec,
+  LEADERBOARD_STORAGES,
   MAXMEMORY_POLICIES,
   OPERATIONS,
   PROCESS_FAULTS,
@@ -435,6 +436,7 @@ export const scenarioFileSchema = obj({
     .array(oneOf(Object.keys(METRICS) as [string, ...string[]]), { error: 'expected a list of metric ids' })
     .optional(),
   redis: redisSchema.optional(),
+  leaderboard: obj({ storage: oneOf(LEADERBOARD_STORAGES) }).optional(),
 }).superRefine((s, ctx) => {
   const total = totalDurationMs(s.load as Scenario['load']);
   if (total > LIMITS.loadDurationMs) {

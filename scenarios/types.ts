@@ -12,6 +12,8 @@ export const OPERATIONS = [
   'read-team-report',
   'incr-counter',
   'read-counter',
+  'leaderboard-score',
+  'leaderboard-top',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -176,7 +178,13 @@ export interface Scenario {
   primary?: string[];
   /** Memory pressure (maxmemory and eviction policy) for the cell; absent = the server's defaults. */
   redis?: ScenarioRedis;
+  /** How the target keeps /leaderboard in Redis (target option leaderboardStorage); absent = zset. */
+  leaderboard?: { storage: LeaderboardStorage };
 }
+
+/** The two Redis layouts of a leaderboard (target/leaderboard.ts). */
+export const LEADERBOARD_STORAGES = ['blob', 'zset'] as const;
+export type LeaderboardStorage = (typeof LEADERBOARD_STORAGES)[number];
 
 export type ProfileName = 'quick' | 'standard' | 'full';
 

@@ -86,6 +86,9 @@ export interface PlannedRequest {
 
 type Builder = (id: number, seq: number) => PlannedRequest;
 
+/** The board the leaderboard operations write and read. */
+export const LEADERBOARD_BOARD = 'main';
+
 const BUILDERS: Record<Operation, { entity: 'users' | 'teams' | 'counters'; build: Builder }> = {
   'read-user': {
     entity: 'users',
@@ -149,6 +152,30 @@ const BUILDERS: Record<Operation, { entity: 'users' | 'teams' | 'counters'; buil
       method: 'GET',
       path: `/counters/${id}`,
       key: `counter:${id}`,
+    }),
+  },
+  // One board for every writer: the contention a read-modify-write has to survive. The member is
+  // a user id picked by the key distribution (a few players score most).
+  'leaderboard-score': {
+    entity: 'users',
+    build: (id) => ({
+      op: 'leaderboard-score',
+      kind: 'incr',
+      method: 'POST',
+      path: `/leaderboard/${LEADERBOARD_BOARD}/score`,
+      body: `{"member":"u${id}","by":1}`,
+      key: `leaderboard:${LEADERBOARD_BOARD}`,
+      value: 1,
+    }),
+  },
+  'leaderboard-top': {
+    entity: 'users',
+    build: () => ({
+      op: 'leaderboard-top',
+      kind: 'read',
+      method: 'GET',
+      path: `/leaderboard/${LEADERBOARD_BOARD}/top?n=10`,
+      key: `leaderboard:${LEADERBOARD_BOARD}`,
     }),
   },
 };

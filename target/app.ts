@@ -9,8 +9,10 @@ import type { Db, UserRow } from './db.ts';
 import { DbError } from './db.ts';
 import { endpointContext, ReadScope, type TargetInstrumentation } from './instrumentation.ts';
 import { entityKey, type Keys, TEAM_MEMBERS_DEFAULTS } from './keys.ts';
+import { mountLeaderboard, type RedisLeaderboard } from './leaderboard.ts';
 import type { TargetMetrics } from './metrics.ts';
 import type { IncrementRequest, ReadResult, ReadSource, Strategy, Versioned } from './strategy.ts';
+import { requestForKey } from './warm-requests.ts';
 
 export interface AppDeps {
   db: Db;
@@ -20,6 +22,8 @@ export interface AppDeps {
   metrics: TargetMetrics;
   instanceId: string;
   maxBodyBytes: number;
+  /** The /leaderboard routes' Redis board (leaderboard.ts); without it they are not mounted. */
+  leaderboard?: RedisLeaderboard;
 }
 
 export class HttpError extends Error {
@@ -396,6 +400,11 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
+  if (deps.leaderboard) {
+    const badRequest = (m: string) => new HttpError(400, m);
+    mountLeaderboard(app, { db, board: deps.leaderboard, route, jsonBody, badRequest });
+  }
+
   app.get('/metrics', (_req, res, next) => {
     metrics
       .render()
@@ -437,6 +446,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(status).json({ error: message });
   });
 
+  strategy.attachRequests?.(requestForKey(db, keys, events));
   return app;
 }
 

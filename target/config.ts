@@ -195,6 +195,13 @@ export const TARGET_OPTIONS = {
     'up to 32 of [A-Za-z0-9:_.-]',
   ),
   maxBodyBytes: int(64, 10_000_000, 4096, 'largest accepted request body, bytes'),
+  leaderboardStorage: text(
+    'zset',
+    'mode',
+    'how /leaderboard keeps scores in Redis: blob (one JSON value, GET-modify-SET) or zset (sorted set)',
+    /^(blob|zset)$/,
+    'blob or zset',
+  ),
 } satisfies Record<string, Row<unknown>>;
 
 type Table = typeof TARGET_OPTIONS;

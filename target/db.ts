@@ -49,7 +49,7 @@ export interface TeamReport {
 }
 
 const SCHEMA_SQL = `
-DROP TABLE IF EXISTS memberships, counters, users, teams CASCADE;
+DROP TABLE IF EXISTS memberships, counters, users, teams, leaderboard_scores CASCADE;
 CREATE TABLE teams (
   id int PRIMARY KEY,
   name text NOT NULL
@@ -74,6 +74,13 @@ CREATE TABLE counters (
   id int PRIMARY KEY,
   team_id int NOT NULL REFERENCES teams(id),
   value bigint NOT NULL DEFAULT 0
+);
+-- The true leaderboard scores (/leaderboard): what Redis shows is reconciled against these.
+CREATE TABLE leaderboard_scores (
+  board text NOT NULL,
+  member text NOT NULL,
+  score bigint NOT NULL,
+  PRIMARY KEY (board, member)
 );
 `;
 
@@ -249,6 +256,16 @@ const Q = {
   ),
   incrCounter: stmt('incr-counter', 'UPDATE counters SET value = value + $2 WHERE id = $1 RETURNING value'),
   readCounter: stmt('read-counter', 'SELECT value FROM counters WHERE id = $1'),
+  addScore: stmt(
+    'leaderboard-add',
+    `INSERT INTO leaderboard_scores (board, member, score) VALUES ($1, $2, $3)
+     ON CONFLICT (board, member) DO UPDATE SET score = leaderboard_scores.score + EXCLUDED.score
+     RETURNING score`,
+  ),
+  topScores: stmt(
+    'leaderboard-top',
+    'SELECT member, score FROM leaderboard_scores WHERE board = $1 ORDER BY score DESC, member LIMIT $2',
+  ),
 } as const;
 
 interface UserDbRow {
@@ -421,6 +438,17 @@ export class Db {
   async readCounter(id: number): Promise<number | null> {
     const rows = await this.run<{ value: string }>(Q.readCounter, [id]);
     return rows[0] ? Number(rows[0].value) : null;
+  }
+
+  /** Adds `by` to a member's true leaderboard score; returns the new score. */
+  async addScore(board: string, member: string, by: number): Promise<number> {
+    const rows = await this.run<{ score: string }>(Q.addScore, [board, member, by]);
+    return Number(rows[0]?.score ?? by);
+  }
+
+  async topScores(board: string, n: number): Promise<{ member: string; score: number }[]> {
+    const rows = await this.run<{ member: string; score: string }>(Q.topScores, [board, n]);
+    return rows.map((r) => ({ member: r.member, score: Number(r.score) }));
   }
 
   async close(): Promise<void> {

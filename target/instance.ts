@@ -20,6 +20,7 @@ import { startControlServer } from './control.ts';
 import { Db } from './db.ts';
 import { TargetInstrumentation } from './instrumentation.ts';
 import { createKeys } from './keys.ts';
+import { type LeaderboardStorage, RedisLeaderboard } from './leaderboard.ts';
 import { createMetrics } from './metrics.ts';
 import type { StrategyModule } from './strategy.ts';
 
@@ -157,6 +158,7 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       metrics,
       instanceId: opts.instanceId,
       maxBodyBytes: opts.maxBodyBytes,
+      leaderboard: new RedisLeaderboard(cache, opts.keyPrefix, opts.leaderboardStorage as LeaderboardStorage),
     });
     const server = await new Promise<http.Server>((resolve, reject) => {
       const s = createHardenedServer(app);

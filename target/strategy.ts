@@ -79,7 +79,15 @@ export interface Strategy {
   readCounter(req: IncrementRequest): Promise<CounterValue>;
   /** Stops timers (background refresh, flush loops) and flushes what can be flushed. */
   close?(): Promise<void>;
+  /**
+   * Called once by the target when its routes exist: the read request a route would make for a
+   * cache key, so a strategy can load keys no request has asked for yet (pre-warm at start).
+   */
+  attachRequests?(requestFor: RequestForKey): void;
 }
+
+/** The read request a route would make for `key` (its load counted as background), or null. */
+export type RequestForKey = (key: string) => ReadRequest<Versioned> | null;
 
 export type FailurePolicy = 'fail-open' | 'fail-closed';
 

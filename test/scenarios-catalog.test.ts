@@ -52,6 +52,9 @@ describe('catalog design', () => {
     'cold-start',
     'counter-outage',
     'counter-restart',
+    'deploy-restart',
+    'leaderboard',
+    'leaderboard-zset',
   ];
 
   // 16 s of load + ~2.5 s of per-cell setup: 6 strategies × 4 scenarios in about 7.5 minutes.
@@ -128,6 +131,27 @@ describe('catalog design', () => {
       if (name === 'redis-blackhole') expect(f.toxic?.attributes.timeout).toBe(0);
     }
     expect(loadScenario('redis-outage').faults[0]?.for).toBe(7000);
+  });
+
+  it('deploy-restart flushes a warm cache mid-run; the leaderboards differ only in storage, with concurrent writers on one board', () => {
+    const d = loadScenario('deploy-restart');
+    expect(d.start).toBe('warm');
+    expect(d.faults.map((f) => f.process)).toEqual(['redis-flushall']);
+    expect(d.faults[0]!.at).toBeGreaterThanOrEqual(4000);
+    const blob = loadScenario('leaderboard');
+    const zset = loadScenario('leaderboard-zset');
+    expect([blob.leaderboard?.storage, zset.leaderboard?.storage]).toEqual(['blob', 'zset']);
+    expect({ ...blob, name: '', question: '', description: '', leaderboard: undefined }).toEqual({
+      ...zset,
+      name: '',
+      question: '',
+      description: '',
+      leaderboard: undefined,
+    });
+    const m = sample(blob);
+    expect(m.share('leaderboard-score')).toBeGreaterThan(0.6);
+    expect(m.distinct('leaderboard-score')).toBe(1); // one board: every writer contends
+    expect(m.rateOf('leaderboard-score')).toBeGreaterThan(200);
   });
 
   it('counter-outage and cold-start exercise what they name', () => {

@@ -23,7 +23,7 @@ import { readOptions } from '../target/strategies/parts/options.ts';
 import { jitter, type PolicyEnv, ttl, xfetchShouldRecompute } from '../target/strategies/policies/index.ts';
 
 describe('registry', () => {
-  it('lists the 11 catalog strategies, each loadable under its own name', async () => {
+  it('lists the 12 catalog strategies, each loadable under its own name', async () => {
     const names = strategyNames();
     expect(names).toEqual([
       'no-cache',
@@ -37,6 +37,7 @@ describe('registry', () => {
       'xfetch',
       'lease',
       'write-behind',
+      'pre-warm',
     ]);
     for (const n of names) {
       const m = await loadStrategyModule(n);

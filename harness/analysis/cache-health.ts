@@ -36,8 +36,42 @@ export function analyzeCacheHealth(cell: CellResult): CacheHealthAnalysis {
     keysByNamespace: r ? { ...r.keysByNamespace } : {},
     avgValueBytes: r ? r.avgValueBytes : null,
     hottestKeys: r ? r.hottestKeys.slice(0, 10) : [],
+    secondsTo90HitRatio: secondsToHitRatio(cell, WARM_HIT_RATIO),
     ...memoryPressure(cell),
   };
+}
+
+/** The hit ratio at which a cache counts as warm again (docs/measurements.md "Time to 90% hit ratio"). */
+export const WARM_HIT_RATIO = 0.9;
+
+/** Whole seconds the hit ratio must hold ≥ the level: a lone good second is not a warm cache. */
+export const WARM_HOLD_SECONDS = 3;
+
+/**
+ * Seconds from the moment the cache was (or may have been) emptied — the load start, or the
+ * apply of the cell's first fault when it has one — to the end of the first whole per-second
+ * bucket starting at or after it from which the hit ratio stays ≥ `level` for WARM_HOLD_SECONDS
+ * buckets in a row; null when that never happens before the load ends. One-second resolution:
+ * the per-second series is what the target's counters give.
+ */
+export function secondsToHitRatio(cell: CellResult, level: number): number | null {
+  const { t0, hitRatio } = cell.series;
+  const fault = cell.faults.find((f) => f.ok && f.appliedAt !== undefined);
+  const from = fault?.appliedAt ?? t0;
+  const warm = (i: number) => {
+    const h = hitRatio[i];
+    return h !== null && h !== undefined && h >= level;
+  };
+  for (
+    let i = Math.max(0, Math.ceil((from - t0) / 1000 - 1e-9));
+    i + WARM_HOLD_SECONDS <= hitRatio.length;
+    i++
+  ) {
+    let held = true;
+    for (let k = 0; k < WARM_HOLD_SECONDS && held; k++) held = warm(i + k);
+    if (held) return (t0 + (i + 1) * 1000 - from) / 1000;
+  }
+  return null;
 }
 
 type MemoryFields = Pick<

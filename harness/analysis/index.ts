@@ -11,6 +11,7 @@ import { analyzeCacheHealth } from './cache-health.ts';
 import { analyzeDbLoad } from './db-load.ts';
 import { analyzeFailOpen, FaultWindowAccumulator, faultWindows } from './fail-open.ts';
 import { type HistoryReadStats, readHistory } from './history.ts';
+import { analyzeLeaderboard } from './leaderboard.ts';
 import { cellMetrics, type MetricId } from './metrics.ts';
 import { buildWriteIndexFromFile, StalenessChecker, WriteIndexBuilder } from './staleness.ts';
 import { analyzeStampede } from './stampede.ts';
@@ -64,6 +65,7 @@ function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
       historyError: h.historyError,
       historyMalformed: h.malformed,
     }),
+    leaderboard: analyzeLeaderboard(cell),
   };
 }
 

@@ -16,6 +16,7 @@ export type MetricId =
   | 'p99'
   | 'errorRate'
   | 'hitRatio'
+  | 'timeTo90HitRatio'
   | 'rebuildsPerExpiry'
   | 'rebuildsPerExpiryAllKeys'
   | 'maxRebuildsPerExpiry'
@@ -32,7 +33,9 @@ export type MetricId =
   | 'staleAfterRecovery'
   | 'lostIncrements'
   | 'dbWritesPerIncrement'
-  | 'flushWritesPerBufferedIncrement';
+  | 'flushWritesPerBufferedIncrement'
+  | 'lostUpdates'
+  | 'redisCpuPerRequest';
 
 export interface MetricDef {
   id: MetricId;
@@ -106,6 +109,13 @@ export const METRICS: Record<MetricId, MetricDef> = {
     unit: '%',
     better: 'higher',
     how: 'cache hits ÷ (hits + misses) counted by the target',
+  },
+  timeTo90HitRatio: {
+    id: 'timeTo90HitRatio',
+    label: 'time to 90% hit ratio',
+    unit: 's',
+    better: 'lower',
+    how: 'from the load start (or the first fault) to the end of the first whole second from which hit ratio stays ≥ 90% for 3 s (target counts); – = never',
   },
   rebuildsPerExpiry: {
     id: 'rebuildsPerExpiry',
@@ -227,6 +237,20 @@ export const METRICS: Record<MetricId, MetricDef> = {
     better: 'lower',
     how: 'write-behind: DB writes made by flushes ÷ increments buffered in Redis (the saving of buffering, outages aside)',
   },
+  lostUpdates: {
+    id: 'lostUpdates',
+    label: 'lost updates',
+    unit: '',
+    better: 'lower',
+    how: 'leaderboard: increments acknowledged (200 in the driver) minus the sum of scores Redis shows after the load (harness read)',
+  },
+  redisCpuPerRequest: {
+    id: 'redisCpuPerRequest',
+    label: 'Redis CPU / request',
+    unit: 'ms',
+    better: 'lower',
+    how: 'Redis INFO cpu (used_cpu_user + used_cpu_sys) change over the load ÷ completed requests',
+  },
 };
 
 /** The flat metric values of one analysed cell (dbReduction is filled at run level). */
@@ -252,6 +276,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     p99: a.latency.p99,
     errorRate: a.latency.errorRate,
     hitRatio: a.cacheHealth.hitRatio,
+    timeTo90HitRatio: a.cacheHealth.secondsTo90HitRatio ?? null,
     rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
     rebuildsPerExpiryAllKeys: a.stampede.rebuildsPerExpiryAllKeys ?? null,
     maxRebuildsPerExpiry: stampede ? a.stampede.maxRebuildsPerExpiry : null,
@@ -269,6 +294,8 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     lostIncrements: wb ? lostIncrementsOf(wb) : null,
     dbWritesPerIncrement: wb ? wb.dbWritesPerIncrement : null,
     flushWritesPerBufferedIncrement: wb ? wb.flushWritesPerBufferedIncrement : null,
+    lostUpdates: a.leaderboard ? a.leaderboard.lostUpdates : null,
+    redisCpuPerRequest: a.leaderboard ? a.leaderboard.redisCpuMsPerRequest : null,
   };
 }
 

@@ -226,6 +226,11 @@ export interface CacheHealthAnalysis extends CacheCounters {
   keysByNamespace: Record<string, number>;
   avgValueBytes: number | null;
   hottestKeys: { key: string; requests: number }[];
+  /**
+   * Seconds from the load start (or the cell's first fault) until the hit ratio holds ≥ 90% for
+   * 3 whole seconds; null when it never does. Absent in analyses made before it existed.
+   */
+  secondsTo90HitRatio?: number | null;
   /** Keys Redis evicted during the load / load seconds; null for results without the count. */
   evictionsPerSecond: number | null;
   /** Commands Redis refused with OOM during the load (failed SETs under noeviction); null when unknown. */
@@ -274,6 +279,30 @@ export interface LatencyAnalysis {
   requestedRate: number;
 }
 
+export interface LeaderboardAnalysis {
+  storage: 'blob' | 'zset';
+  /** leaderboard-score requests answered 200 (each adds 1). */
+  acknowledged: number;
+  redisTotal: number;
+  pgTotal: number;
+  /** acknowledged − redisTotal: increments the board in Redis does not show. */
+  lostUpdates: number;
+  /**
+   * The two parts of lostUpdates (null without Redis's command count): never applied by Redis
+   * (acknowledged − board writes Redis executed: fail-open skips while Redis failed) and
+   * overwritten (writes Redis executed − redisTotal: the blob's read-modify-write race).
+   */
+  notApplied: number | null;
+  overwritten: number | null;
+  /** acknowledged − pgTotal (0 unless the target lost a committed write). */
+  missingInPg: number;
+  score: { p50: number; p99: number } | null;
+  top: { p50: number; p99: number } | null;
+  bytesPerTopRead: number;
+  redisCpuMs: number | null;
+  redisCpuMsPerRequest: number | null;
+}
+
 export interface CellAnalysis {
   analysisVersion: number;
   latency: LatencyAnalysis;
@@ -284,6 +313,8 @@ export interface CellAnalysis {
   failOpen: FailOpenAnalysis;
   cacheHealth: CacheHealthAnalysis;
   validity: ValidityAnalysis;
+  /** Cells whose mix has leaderboard operations; absent in older analyses. */
+  leaderboard?: LeaderboardAnalysis | null;
 }
 
 export interface BudgetCheck {

@@ -30,7 +30,10 @@ const FOCUS: Record<string, MetricId[]> = {
   'redis-outage': ['faultErrorRate', 'faultDbMultiplier', 'recoverySeconds', 'staleAfterRecovery'],
   'redis-blackhole': ['faultErrorRate', 'faultP99', 'recoverySeconds'],
   'db-slow': ['p99', 'errorRate', 'queriesPerRequest'],
-  'cold-start': ['dbPeak', 'rebuildsPerExpiry', 'p99'],
+  'cold-start': ['dbPeak', 'timeTo90HitRatio', 'rebuildsPerExpiry', 'p99'],
+  'deploy-restart': ['dbPeak', 'timeTo90HitRatio', 'faultDbMultiplier', 'p99'],
+  leaderboard: ['lostUpdates', 'p99', 'redisCpuPerRequest'],
+  'leaderboard-zset': ['lostUpdates', 'p99', 'redisCpuPerRequest'],
   'counter-outage': [
     'lostIncrements',
     'faultErrorRate',
@@ -53,6 +56,8 @@ const PRIMARY: Record<string, MetricId[]> = {
   'redis-blackhole': ['faultErrorRate', 'errorRate'],
   'db-slow': ['errorRate', 'staleBeyondTtl'],
   'cold-start': ['errorRate', 'staleBeyondTtl'],
+  leaderboard: ['lostUpdates', 'p99', 'redisCpuPerRequest'],
+  'leaderboard-zset': ['lostUpdates', 'p99', 'redisCpuPerRequest'],
   'counter-outage': ['lostIncrements', 'faultErrorRate'],
 };
 

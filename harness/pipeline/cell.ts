@@ -21,6 +21,12 @@ import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import {
+  leaderboardCounters,
+  leaderboardStorageOf,
+  leaderboardTotals,
+  usesLeaderboard,
+} from './leaderboard.ts';
 import { startMachineLoad } from './machine-load.ts';
 import { applyRedisConfig, resetRedisConfig } from './redis-config.ts';
 import { cellDir, cellId } from './results-store.ts';
@@ -174,6 +180,7 @@ async function runCellUnchecked(
     strategyOptions,
     redisUrl: infra.redisProxyUrl,
     postgresUrl: infra.postgresProxyUrl,
+    ...(usesLeaderboard(s) ? { leaderboardStorage: leaderboardStorageOf(s) } : {}),
     reportCostMs: s.data.reportCostMs,
     userReadCostMs: s.data.userReadCostMs,
     onExit: (instanceId, code, signal) =>
@@ -203,6 +210,9 @@ async function runCellUnchecked(
     // Counters are reconciled against the database: what it holds now, and after the final flush.
     const countsIncrements = (s.mix['incr-counter'] ?? 0) > 0;
     const countersBefore = countsIncrements ? await counterTotal(infra.postgresUrl) : 0;
+    const leaderboardAtZero = usesLeaderboard(s)
+      ? await leaderboardCounters(infra.redisUrl, leaderboardStorageOf(s))
+      : undefined;
 
     // The sampler and the fault timeline share the load's origin. The built-in driver reports
     // when its worker has booted and takes the start time then (a few ms ahead); k6 needs a
@@ -280,6 +290,9 @@ async function runCellUnchecked(
     const counterTotals = countsIncrements
       ? { atLoadStart: countersBefore, afterFinalFlush: await counterTotal(infra.postgresUrl) }
       : undefined;
+    const leaderboard = leaderboardAtZero
+      ? await leaderboardTotals(infra, leaderboardStorageOf(s), leaderboardAtZero)
+      : undefined;
 
     const n = loadOut.series.requests.length;
     const pad = (a: number[]) => Array.from({ length: n }, (_, i) => a[i] ?? 0);
@@ -322,6 +335,7 @@ async function runCellUnchecked(
       phaseMs,
       timings,
       ...(counterTotals ? { counterTotals } : {}),
+      ...(leaderboard ? { leaderboard } : {}),
     };
   } finally {
     await targets.stop();

@@ -127,6 +127,26 @@ export interface LoadStats {
   perOp: Record<string, OpStats>;
 }
 
+/** A leaderboard cell's board after the load (harness/pipeline/leaderboard.ts). */
+export interface LeaderboardTotals {
+  storage: 'blob' | 'zset';
+  board: string;
+  /** Sum of every score Redis shows for the board. */
+  redisTotal: number;
+  redisMembers: number;
+  /** Sum of the board's true scores in PostgreSQL. */
+  pgTotal: number;
+  /** Bytes one top-10 read takes out of Redis at the end of the load (blob: the whole value). */
+  bytesPerTopRead: number;
+  /** Redis process CPU (user + sys) over the load, ms; null when Redis restarted in the cell. */
+  redisCpuMs: number | null;
+  /**
+   * Board writes Redis executed over the load (INFO commandstats: ZINCRBY calls, or SET calls
+   * for the blob); null when Redis restarted. Absent in older results.
+   */
+  updatesApplied?: number | null;
+}
+
 export interface RedisSnapshot {
   version?: string;
   usedMemory: number;
@@ -221,6 +241,8 @@ export interface CellResult {
    * external services, not Linux). Latency is not judged on a cell where others were busy.
    */
   machine?: MachineLoad;
+  /** Leaderboard cells (mix has leaderboard-*): the board after the load, read by the harness. */
+  leaderboard?: LeaderboardTotals;
   // --- Reconciliation (process faults, issue 11) ---
   /**
    * Sum of every counter in PostgreSQL, read over the harness's own connection: when the load

@@ -57,5 +57,13 @@ export function checkResponse(
         return { statusOk, bodyOk: false, problem: 'value missing' };
       }
       return { statusOk, bodyOk: true };
+    case 'leaderboard-score':
+      if (typeof obj.score !== 'number' || !Number.isFinite(obj.score)) {
+        return { statusOk, bodyOk: false, problem: 'score missing' };
+      }
+      return { statusOk, bodyOk: true };
+    case 'leaderboard-top':
+      if (!Array.isArray(obj.top)) return { statusOk, bodyOk: false, problem: 'top missing' };
+      return { statusOk, bodyOk: true };
   }
 }

@@ -13,6 +13,7 @@ import lock from './lock.ts';
 import noCache from './no-cache.ts';
 import { StrategyCompositionError, StrategyModuleError, UnknownStrategyError } from './parts/errors.ts';
 import { mergeDeclarations, planOf } from './policies/compose.ts';
+import preWarm from './pre-warm.ts';
 import singleFlight from './single-flight.ts';
 import staleWhileRevalidate from './stale-while-revalidate.ts';
 import versioning from './versioning.ts';
@@ -43,10 +44,11 @@ const CATALOG: CatalogModule[] = [
   xfetch,
   lease,
   writeBehind,
+  preWarm,
 ];
 const BY_NAME = new Map(CATALOG.map((m) => [m.name, m]));
 
-/** The 11 catalog names, in the order of the README's strategy table. */
+/** The 12 catalog names, in the order of the README's strategy table. */
 export function strategyNames(): string[] {
   return CATALOG.map((m) => m.name);
 }
@@ -67,6 +69,12 @@ export async function loadStrategyModule(spec: string): Promise<StrategyModule> 
   });
   const [only] = modules;
   if (modules.length === 1 && only) return only;
+  const solo = modules.find((m) => m.background);
+  if (solo)
+    throw new StrategyCompositionError(
+      trimmed,
+      `'${solo.name}' runs its ${solo.background?.name} beside a cache-aside pipeline, so nothing can be layered on it`,
+    );
   const seen = new Set<string>();
   for (const n of names) {
     if (seen.has(n)) throw new StrategyCompositionError(trimmed, `'${n}' is listed twice`);

@@ -92,6 +92,27 @@ export const STRATEGY_OPTIONS = {
     integer: true,
     doc: 'write-behind: how long this process trusts its last known DB value of a counter',
   },
+  topN: {
+    default: 64,
+    min: 1,
+    max: 10_000,
+    integer: true,
+    doc: 'pre-warm: how many of the hottest keys the background job keeps warm',
+  },
+  refreshAheadMs: {
+    default: 5_000,
+    min: 0,
+    max: 86_400_000,
+    integer: true,
+    doc: 'pre-warm: a hot key whose remaining TTL is below this is reloaded in the background',
+  },
+  intervalMs: {
+    default: 250,
+    min: 10,
+    max: 3_600_000,
+    integer: true,
+    doc: 'pre-warm: period of the background job (persist the hot set, refresh what is due)',
+  },
 } as const satisfies Record<string, OptionRow>;
 
 export type OptionName = keyof typeof STRATEGY_OPTIONS;
