@@ -13,7 +13,8 @@
  * (history-writer.ts); latencies, per-second figures and per-key counts live in fixed-size
  * structures (tally.ts).
  */
-import { createServer } from 'node:http';
+import type * as Http from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { devNull } from 'node:os';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
@@ -33,6 +34,10 @@ import { openPools } from './connections.ts';
 import { Exchange, failedRecord, historyRecord, requestOptions, type Sink } from './exchange.ts';
 import { HistoryWriter } from './history-writer.ts';
 import { Tally } from './tally.ts';
+
+// node:http by require, not import: an ES import builds a namespace of all its exports, and its
+// lazy ones load tls and http2 — ~15 MB of RSS this process never uses.
+const { createServer } = createRequire(import.meta.url)('node:http') as typeof Http;
 
 export interface WorkerInput {
   scenario: Scenario;

@@ -8,6 +8,17 @@ import type { buildConnector as BuildConnectorT, Pool as PoolT } from 'undici';
 // Only undici's connection pool and connector: the package index also loads fetch, WebSocket,
 // caches and mocks, about 15 MB of RSS this process never uses.
 const requireCjs = createRequire(import.meta.url);
+// The targets are plain http://, and HTTP/2 is only ever chosen by TLS ALPN: undici's HTTP/2
+// client is never used here, yet loading it loads node:http2 (~6 MB of RSS). Its module slot is
+// filled with a function that fails loudly if undici ever calls it.
+const h2 = requireCjs.resolve('undici/lib/dispatcher/client-h2.js');
+requireCjs.cache[h2] ??= Object.assign(new (requireCjs('node:module') as typeof import('node:module'))(h2), {
+  filename: h2,
+  loaded: true,
+  exports: () => {
+    throw new Error('load driver: HTTP/2 is not supported (targets are plain http://)');
+  },
+});
 const Pool = requireCjs('undici/lib/dispatcher/pool.js') as typeof PoolT;
 const buildConnector = requireCjs('undici/lib/core/connect.js') as typeof BuildConnectorT;
 
