@@ -155,8 +155,9 @@ function connectionPlan(input: WorkerInput): { connections: number; preconnect: 
   const { load } = input.scenario;
   const n = Math.max(1, input.targets.length);
   const connections = Math.max(4, Math.min(input.maxConnectionsPerTarget, Math.ceil(load.maxInFlight / n)));
-  // Enough open connections for ~4 ms of the peak rate per target; the pool opens more as needed.
-  const preconnect = Math.min(connections, Math.max(4, Math.ceil(peakRate(load) / n / 250)));
+  // Open connections for ~20 ms of the peak rate per target: a response hiccup that long is met
+  // by sockets already open, not by handshakes in the middle of it. The pool opens more as needed.
+  const preconnect = Math.min(connections, Math.max(4, Math.ceil(peakRate(load) / n / 50)));
   return { connections, preconnect };
 }
 
