@@ -13,9 +13,7 @@
  * (history-writer.ts); latencies, per-second figures and per-key counts live in fixed-size
  * structures (tally.ts).
  */
-import type * as Http from 'node:http';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { devNull } from 'node:os';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -34,10 +32,6 @@ import { openPools } from './connections.ts';
 import { Exchange, failedRecord, historyRecord, requestOptions, type Sink } from './exchange.ts';
 import { HistoryWriter } from './history-writer.ts';
 import { Tally } from './tally.ts';
-
-// node:http by require, not import: an ES import builds a namespace of all its exports, and its
-// lazy ones load tls and http2 — ~15 MB of RSS this process never uses.
-const { createServer } = createRequire(import.meta.url)('node:http') as typeof Http;
 
 export interface WorkerInput {
   scenario: Scenario;
@@ -101,12 +95,11 @@ const WARM_UP_MS = 200;
  * second 0 of the real run starts on warm code.
  */
 async function warmUp(input: WorkerInput, isAborted: () => boolean, durationMs: number): Promise<void> {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end('{"user":{"id":1},"versions":{"user:1":1},"value":1}');
-    });
+  const sockets = new Set<Socket>();
+  const server = createServer(answerCanned);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const load = input.scenario.load;
@@ -127,9 +120,33 @@ async function warmUp(input: WorkerInput, isAborted: () => boolean, durationMs: 
       false,
     );
   } finally {
-    server.closeAllConnections();
+    for (const s of sockets) s.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
+}
+
+const CANNED_BODY = '{"user":{"id":1},"versions":{"user:1":1},"value":1}';
+const CANNED = Buffer.from(
+  `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${CANNED_BODY.length}\r\nconnection: keep-alive\r\n\r\n${CANNED_BODY}`,
+);
+const END_OF_HEAD = Buffer.from('\r\n\r\n');
+
+/**
+ * The warm-up server: a raw socket that answers every request with the same small JSON 200.
+ * A request is counted by the blank line ending its head (the driver's bodies are one-line JSON),
+ * looked for across chunk boundaries. Not node:http's server: its code and objects would only
+ * add to the driver's resident set.
+ */
+function answerCanned(socket: Socket): void {
+  let tail = Buffer.alloc(0);
+  socket.on('error', () => socket.destroy());
+  socket.on('data', (chunk: Buffer) => {
+    const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+    let n = 0;
+    for (let i = data.indexOf(END_OF_HEAD); i >= 0; i = data.indexOf(END_OF_HEAD, i + 4)) n++;
+    tail = Buffer.from(data.subarray(Math.max(0, data.length - 3)));
+    for (let i = 0; i < n; i++) socket.write(CANNED);
+  });
 }
 
 /**
