@@ -6,10 +6,12 @@
  *
  *   node harness/bench/vs-vegeta.ts [--rates 5000,10000] [--seconds 20] [--rounds 2] [--max-in-flight 512]
  *
- * Both tools are child processes of this one and are measured the same way from outside: CPU is
- * the user+sys time the kernel charged to the reaped child (cutime+cstime of /proc/self/stat, so
- * nothing depends on the tool reporting itself), peak RSS is VmHWM of /proc/<pid>/status (read
- * every 50 ms, and once more after the built-in child reported, before it is let go). Rate,
+ * Both tools are measured from outside: CPU is the user+sys time the kernel charged to the reaped
+ * child (cutime+cstime of /proc/self/stat, so nothing depends on the tool reporting itself; for
+ * the built-in driver it also holds the small process that hosts runBuiltinLoad and its driver
+ * process, so it errs against the built-in driver), peak RSS is VmHWM of /proc/<pid>/status of
+ * the tool's own process: vegeta's sampled here every 50 ms, the driver process's read by
+ * runBuiltinLoad's parent side (builtin.ts) before the process is let go. Rate,
  * drops and latencies come from each tool's own records, summarized by the same code here:
  * latency p50/p99 over all requests, and a per-second breakdown of the first seconds (sent,
  * dropped, p99) that shows the start-up. The server serves 20,000 requests before the first
@@ -227,7 +229,9 @@ async function runBuiltin(
     p99s0: result.series.p99[0] ?? 0,
     errors: l.errors,
     cpuS: m.cpuS,
-    peakRssMB: m.peakRssMB,
+    // The driver process's VmHWM, read from /proc by runBuiltinLoad's parent side: the child
+    // sampled here only hosts that parent side (the driver is its child).
+    peakRssMB: l.driverPeakRssMB,
     lagP99: l.schedulingLag.p99,
     perSecond: result.series.requests.slice(0, BREAKDOWN_SECONDS).map((sent, i) => ({
       sent,
