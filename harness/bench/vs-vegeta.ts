@@ -286,7 +286,7 @@ async function runVegeta(
   const jsonl = join(dir, 'vegeta.jsonl');
   await run(vegeta, ['encode', '-to=json', `-output=${jsonl}`, bin]);
   const all = createHistogram();
-  const bySecond = Array.from({ length: BREAKDOWN_SECONDS }, () => createHistogram());
+  const bySecond = Array.from({ length: Math.min(BREAKDOWN_SECONDS, seconds) }, () => createHistogram());
   let t0 = Number.POSITIVE_INFINITY;
   const rows: { t: number; latMs: number; ok: boolean }[] = [];
   const lines = createInterface({ input: createReadStream(jsonl) });
