@@ -3,6 +3,7 @@
  * is never counted as the load driver's. Shared by the driver benches.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { Agent, request } from 'node:http';
 
 const TRIVIAL_SERVER = `
 const http = require('node:http');
@@ -27,4 +28,34 @@ export async function startTrivialServer(): Promise<TrivialServer> {
     child.once('exit', (c) => reject(new Error(`trivial server exited (${c})`)));
   });
   return { url: `http://127.0.0.1:${port}`, child };
+}
+
+/**
+ * Serves `requests` requests over `connections` keep-alive connections and closes them, so the
+ * server's JIT is warm before the first measured run: otherwise whichever tool runs first pays for
+ * it in its second 0.
+ */
+export async function warmTrivialServer(url: string, requests = 20_000, connections = 8): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  let next = 0;
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(`${url}/users/${(next % 1000) + 1}`, { agent }, (res) => {
+        res.resume();
+        res.on('end', resolve);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const worker = async () => {
+    while (next < requests) {
+      next++;
+      await one();
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: connections }, worker));
+  } finally {
+    agent.destroy();
+  }
 }

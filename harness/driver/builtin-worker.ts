@@ -9,34 +9,29 @@
  * in-flight cap full is dropped and counted.
  *
  * Footprint: nothing grows with the number of operations. Each request is one small handler
- * object on undici's dispatch API (no promise chain, no body stream); history lines go through a
- * fixed 64 KB buffer to the file; latencies go into HDR histograms.
+ * object on undici's dispatch API (exchange.ts); history lines stream to the file in 64 KB chunks
+ * (history-writer.ts); latencies, per-second figures and per-key counts live in fixed-size
+ * structures (tally.ts).
  */
-import { closeSync, write as fsWrite, openSync, writeSync } from 'node:fs';
-import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { devNull } from 'node:os';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { buildConnector as BuildConnectorT, Dispatcher, Pool as PoolT } from 'undici';
+import type { Pool } from 'undici';
 import type { Scenario } from '../../scenarios/types.ts';
 import {
   arrivalOffsets,
   createRequestGenerator,
   createRng,
   type PlannedRequest,
-  parseResponse,
   totalDurationMs,
 } from '../../scenarios/workload.ts';
-import type { CellSeries, HistoryRecord, LoadStats, OpStats } from '../results/schema.ts';
-import { createHistogram, type Histogram, percentileMs, recordMs, summarize } from './histogram.ts';
-
-// Only undici's connection pool and connector: the package index also loads fetch, WebSocket,
-// caches and mocks, about 15 MB of RSS this process never uses.
-const requireCjs = createRequire(import.meta.url);
-const Pool = requireCjs('undici/lib/dispatcher/pool.js') as typeof PoolT;
-const buildConnector = requireCjs('undici/lib/core/connect.js') as typeof BuildConnectorT;
+import type { CellSeries, HistoryRecord, LoadStats } from '../results/schema.ts';
+import { now, pause, processCpuMicros, waitUntil } from './clock.ts';
+import { openPools } from './connections.ts';
+import { Exchange, failedRecord, historyRecord, requestOptions, type Sink } from './exchange.ts';
+import { HistoryWriter } from './history-writer.ts';
+import { Tally } from './tally.ts';
 
 export interface WorkerInput {
   scenario: Scenario;
@@ -89,285 +84,22 @@ export interface StartMessage {
   startAt: number;
 }
 
-const now = () => performance.timeOrigin + performance.now();
-
-const parking = new Int32Array(new SharedArrayBuffer(4));
-/** How long one fine-grained nap blocks the thread; responses wait at most this long to be read. */
-const NAP_MS = 0.2;
-
-/**
- * Waits out a gap before the next arrival. Timers fire up to ~1 ms late, so a timer covers the gap
- * minus 1 ms; the rest is spent in short blocking naps (Atomics.wait, sub-millisecond and
- * precise) alternating with an event-loop turn so responses keep being read. A pure setImmediate
- * spin would be as precise but burns a whole core that the target on this machine needs.
- */
-async function pause(gap: number): Promise<void> {
-  if (gap > 1.5) {
-    await sleep(gap - 1);
-    return;
-  }
-  Atomics.wait(parking, 0, 0, Math.min(gap, NAP_MS));
-  await immediate();
-}
-
-async function waitUntil(epochMs: number, isAborted: () => boolean): Promise<void> {
-  for (;;) {
-    const gap = epochMs - now();
-    if (gap <= 0 || isAborted()) return;
-    await pause(Math.min(gap, 50));
-  }
-}
-
 /** How long the driver runs its own load loop on a throwaway server before the real run. */
 const WARM_UP_MS = 200;
-const HISTORY_CHUNK = 64 * 1024;
-/** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
-const HISTORY_MAX_QUEUED = 16;
-
-/**
- * History lines are packed into 64 KB chunks and written in the background (libuv's thread pool),
- * each at its own file offset: a disk that stalls for a moment (page-cache writeback on a busy
- * machine) never blocks the scheduler's thread, and memory stays bounded — past
- * HISTORY_MAX_QUEUED waiting chunks the writer falls back to writing synchronously (backpressure,
- * nothing dropped).
- */
-export class HistoryWriter {
-  private readonly fd: number;
-  private buf: Buffer = Buffer.allocUnsafe(HISTORY_CHUNK);
-  private used = 0;
-  /** File offset of the next chunk. */
-  private pos = 0;
-  private readonly queue: { buf: Buffer; len: number; pos: number }[] = [];
-  private readonly spare: Buffer[] = [];
-  private inFlight: Promise<void> | undefined;
-  private failed: Error | undefined;
-  constructor(path: string) {
-    this.fd = openSync(path, 'w');
-  }
-  write(rec: HistoryRecord): void {
-    const line = `${JSON.stringify(rec)}\n`;
-    // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
-    if (this.used + line.length * 3 > HISTORY_CHUNK) this.rotate();
-    if (line.length * 3 > HISTORY_CHUNK) {
-      const big = Buffer.from(line);
-      this.enqueue(big, big.length);
-    } else this.used += this.buf.write(line, this.used);
-  }
-  private rotate(): void {
-    if (this.used === 0) return;
-    this.enqueue(this.buf, this.used);
-    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(HISTORY_CHUNK);
-    this.used = 0;
-  }
-  private enqueue(buf: Buffer, len: number): void {
-    this.queue.push({ buf, len, pos: this.pos });
-    this.pos += len;
-    if (this.queue.length > HISTORY_MAX_QUEUED) this.writeQueuedSync();
-    this.kick();
-  }
-  /** One background write at a time, oldest chunk first. */
-  private kick(): void {
-    if (this.inFlight || this.queue.length === 0) return;
-    const chunk = this.queue.shift() as { buf: Buffer; len: number; pos: number };
-    this.inFlight = writeFully(this.fd, chunk.buf, chunk.len, chunk.pos).then(
-      () => {
-        if (chunk.buf.length === HISTORY_CHUNK && this.spare.length < 2) this.spare.push(chunk.buf);
-        this.inFlight = undefined;
-        this.kick();
-      },
-      (err: Error) => {
-        this.failed ??= err;
-        this.inFlight = undefined;
-      },
-    );
-  }
-  private writeQueuedSync(): void {
-    for (const c of this.queue.splice(0)) {
-      let off = 0;
-      while (off < c.len) off += writeSync(this.fd, c.buf, off, c.len - off, c.pos + off);
-    }
-  }
-  /** Writes what is left, waits for the background write, closes; throws if any write failed. */
-  async close(): Promise<void> {
-    this.rotate();
-    this.writeQueuedSync();
-    await this.inFlight;
-    closeSync(this.fd);
-    if (this.failed) throw new Error(`history file: ${this.failed.message}`);
-  }
-}
-
-async function writeFully(fd: number, buf: Buffer, len: number, pos: number): Promise<void> {
-  let off = 0;
-  while (off < len) {
-    const n = await new Promise<number>((resolve, reject) =>
-      fsWrite(fd, buf, off, len - off, pos + off, (err, written) => (err ? reject(err) : resolve(written))),
-    );
-    off += n;
-  }
-}
-
-interface OpAcc {
-  count: number;
-  errors: number;
-  hist: Histogram;
-  statuses: Record<string, number>;
-}
-
-function opAcc(): OpAcc {
-  return { count: 0, errors: 0, hist: createHistogram(), statuses: {} };
-}
-
-function opStats(a: OpAcc): OpStats {
-  return { count: a.count, errors: a.errors, latency: summarize(a.hist), statuses: a.statuses };
-}
-
-/** The whole process: this thread, GC helpers and libuv's pool. */
-function processCpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-/** What happens to one request's outcome (the measured run, or the warm-up that discards it). */
-interface Sink {
-  complete(x: Exchange, status: number, body: string): void;
-  fail(x: Exchange, err: unknown): void;
-}
-
-/**
- * One request on undici's dispatch API: collects the status and body and hands them to the sink.
- * Cheaper than `pool.request()` (no promise chain, no Readable body stream per request).
- */
-class Exchange implements Dispatcher.DispatchHandler {
-  status = 0;
-  private chunk: Buffer | undefined;
-  private more: Buffer[] | undefined;
-  readonly sink: Sink;
-  readonly plan: PlannedRequest;
-  readonly scheduled: number;
-  readonly start: number;
-  readonly instance: number;
-  readonly secIndex: number;
-  constructor(
-    sink: Sink,
-    plan: PlannedRequest,
-    scheduled: number,
-    start: number,
-    instance: number,
-    secIndex: number,
-  ) {
-    this.sink = sink;
-    this.plan = plan;
-    this.scheduled = scheduled;
-    this.start = start;
-    this.instance = instance;
-    this.secIndex = secIndex;
-  }
-  onRequestStart(): void {}
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
-    this.status = statusCode;
-  }
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.chunk === undefined) this.chunk = chunk;
-    else if (this.more === undefined) this.more = [this.chunk, chunk];
-    else this.more.push(chunk);
-  }
-  onResponseEnd(): void {
-    const body = this.more
-      ? Buffer.concat(this.more).toString('utf8')
-      : this.chunk
-        ? this.chunk.toString('utf8')
-        : '';
-    this.sink.complete(this, this.status, body);
-  }
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    this.sink.fail(this, err);
-  }
-}
-
-function requestOptions(plan: PlannedRequest): Dispatcher.DispatchOptions {
-  return plan.body
-    ? {
-        path: plan.path,
-        method: plan.method,
-        body: plan.body,
-        headers: { 'content-type': 'application/json' },
-      }
-    : { path: plan.path, method: plan.method };
-}
-
-/**
- * Opens connections to a target before the first arrival, so second 0 pays no TCP handshakes and
- * no burst of extra connections opened while the first ones are still connecting. Connect-only:
- * the target sees sockets but no requests, so its counters stay the run's own. A failed connect
- * is left to the pool (the requests then fail or connect as usual).
- */
-class Preconnected {
-  private readonly spare: Socket[] = [];
-  private readonly fallback: ReturnType<typeof BuildConnectorT>;
-  private static readonly onIdleError = function (this: Socket) {
-    this.destroy();
-  };
-  constructor(connectTimeoutMs: number) {
-    this.fallback = buildConnector({ timeout: connectTimeoutMs });
-  }
-  async open(url: string, n: number, timeoutMs: number): Promise<void> {
-    const u = new URL(url);
-    const port = Number(u.port || 80);
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    await Promise.all(
-      Array.from(
-        { length: n },
-        () =>
-          new Promise<void>((resolve) => {
-            const socket = netConnect({ host, port });
-            const timer = setTimeout(() => socket.destroy(), timeoutMs);
-            socket.setNoDelay(true).setKeepAlive(true, 60_000);
-            socket.on('error', Preconnected.onIdleError);
-            socket.once('connect', () => {
-              clearTimeout(timer);
-              this.spare.push(socket);
-              resolve();
-            });
-            socket.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-          }),
-      ),
-    );
-  }
-  /** The pool's connector: a spare open socket when there is one, else a new connection. */
-  readonly connect: BuildConnectorT.connector = (opts, callback) => {
-    for (let s = this.spare.pop(); s; s = this.spare.pop()) {
-      if (s.destroyed || s.readyState !== 'open') continue;
-      s.off('error', Preconnected.onIdleError);
-      const socket = s;
-      // Asynchronously, as undici's own connector answers.
-      process.nextTick(() => callback(null, socket));
-      return;
-    }
-    this.fallback(opts, callback);
-  };
-  close(): void {
-    for (const s of this.spare.splice(0)) s.destroy();
-  }
-}
 
 /**
  * Warms undici (its llhttp WebAssembly is compiled on the first connection) and the JIT for the
  * whole measured path on a throwaway in-process server, so neither lands inside the measured load
- * and the target sees no extra requests. The warm-up is runLoad itself, for 200 ms:
- * the closures a run creates (dispatch, finish, pump) share their feedback and optimized code
- * with the next run's, so second 0 of the real run starts on warm code.
+ * and the target sees no extra requests. The warm-up is runLoad itself: the closures a run creates
+ * (dispatch, finish, pump) share their feedback and optimized code with the next run's, so
+ * second 0 of the real run starts on warm code.
  */
 async function warmUp(input: WorkerInput, isAborted: () => boolean, durationMs: number): Promise<void> {
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      res.setHeader('content-type', 'application/json');
-      res.end('{"user":{"id":1},"versions":{"user:1":1},"value":1}');
-    });
+  const sockets = new Set<Socket>();
+  const server = createServer(answerCanned);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
   const load = input.scenario.load;
@@ -388,61 +120,263 @@ async function warmUp(input: WorkerInput, isAborted: () => boolean, durationMs: 
       false,
     );
   } finally {
-    server.closeAllConnections();
+    for (const s of sockets) s.destroy();
     await new Promise((resolve) => server.close(resolve));
   }
 }
 
-function historyRecord(x: Exchange, status: number, text: string, end: number): HistoryRecord {
-  const plan = x.plan;
-  const rec: HistoryRecord = {
-    op: plan.op,
-    kind: plan.kind,
-    key: plan.key,
-    scheduled: x.scheduled,
-    start: x.start,
-    end,
-    status,
-    instance: x.instance,
-  };
-  let parsed: unknown;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    parsed = undefined;
-  }
-  const info = parseResponse(plan.op, status, parsed);
-  if (info.versions) rec.versions = info.versions;
-  const value = info.value ?? plan.value;
-  if (value !== undefined) rec.value = value;
-  if (status >= 400) {
-    const err = parsed && typeof parsed === 'object' ? (parsed as { error?: unknown }).error : undefined;
-    rec.error = typeof err === 'string' ? err : `HTTP ${status}`;
-  }
-  return rec;
+const CANNED_BODY = '{"user":{"id":1},"versions":{"user:1":1},"value":1}';
+const CANNED = Buffer.from(
+  `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${CANNED_BODY.length}\r\nconnection: keep-alive\r\n\r\n${CANNED_BODY}`,
+);
+const END_OF_HEAD = Buffer.from('\r\n\r\n');
+
+/**
+ * The warm-up server: a raw socket that answers every request with the same small JSON 200.
+ * A request is counted by the blank line ending its head (the driver's bodies are one-line JSON),
+ * looked for across chunk boundaries. Not node:http's server: its code and objects would only
+ * add to the driver's resident set.
+ */
+function answerCanned(socket: Socket): void {
+  let tail = Buffer.alloc(0);
+  socket.on('error', () => socket.destroy());
+  socket.on('data', (chunk: Buffer) => {
+    const data = tail.length > 0 ? Buffer.concat([tail, chunk]) : chunk;
+    let n = 0;
+    for (let i = data.indexOf(END_OF_HEAD); i >= 0; i = data.indexOf(END_OF_HEAD, i + 4)) n++;
+    tail = Buffer.from(data.subarray(Math.max(0, data.length - 3)));
+    for (let i = 0; i < n; i++) socket.write(CANNED);
+  });
 }
 
-function failedRecord(x: Exchange, err: unknown, end: number): HistoryRecord {
-  const plan = x.plan;
-  const e = err as { code?: string; message?: string };
-  const rec: HistoryRecord = {
-    op: plan.op,
-    kind: plan.kind,
-    key: plan.key,
-    scheduled: x.scheduled,
-    start: x.start,
-    end,
-    status: 0,
-    instance: x.instance,
-  };
-  rec.error = e.code ?? e.message ?? String(err);
-  if (plan.value !== undefined) rec.value = plan.value;
-  return rec;
+/**
+ * A fixed start time comes first (faults are aligned to it): a late boot shortens the warm-up,
+ * keeping ~250 ms for the connections and the start; below 50 ms it is skipped.
+ */
+async function warmUpBefore(input: WorkerInput, isAborted: () => boolean): Promise<void> {
+  const budget = input.startAt === undefined ? WARM_UP_MS : input.startAt - now() - 250;
+  const warmMs = Math.min(WARM_UP_MS, budget);
+  if (warmMs >= 50) await warmUp(input, isAborted, Math.round(warmMs));
+  // The warm-up's garbage is collected now (builtin.ts starts this process with --expose-gc),
+  // not by a full collection pausing the sends of second 0; it also hands its pages back.
+  (globalThis as { gc?: () => void }).gc?.();
 }
 
 /** Peak arrival rate of the load shape (req/s). */
 function peakRate(load: Scenario['load']): number {
   return Math.max(1, ...load.phases.map((p) => Math.max(p.rate, p.to ?? p.rate)));
+}
+
+/** Connections per target: the in-flight cap spread over targets, and how many to open up front. */
+function connectionPlan(input: WorkerInput): { connections: number; preconnect: number } {
+  const { load } = input.scenario;
+  const n = Math.max(1, input.targets.length);
+  const connections = Math.max(4, Math.min(input.maxConnectionsPerTarget, Math.ceil(load.maxInFlight / n)));
+  // Open connections for ~20 ms of the peak rate per target: a response hiccup that long is met
+  // by sockets already open, not by handshakes in the middle of it. The pool opens more as needed.
+  const preconnect = Math.min(connections, Math.max(4, Math.ceil(peakRate(load) / n / 50)));
+  return { connections, preconnect };
+}
+
+/**
+ * The start of the schedule (t0). A given start time is kept even when we are late, so that
+ * faults scheduled on the same origin stay aligned; being late then shows as scheduling lag and
+ * in `startLateMs`.
+ */
+async function startTime(
+  input: WorkerInput,
+  waitForStart: () => Promise<number>,
+  post: (m: WorkerMessage) => void,
+): Promise<{ t0: number; startLateMs: number }> {
+  let readyAt = now();
+  let startAt = input.startAt;
+  if (input.waitForStart) {
+    post({ type: 'ready' });
+    startAt = await waitForStart();
+    readyAt = now();
+  }
+  const t0 = startAt ?? readyAt + 20;
+  return { t0, startLateMs: Math.max(0, Math.round(readyAt - t0)) };
+}
+
+/**
+ * Sends every arrival when it is due and books what comes back. `pump` sends everything due
+ * (up to a limit); it also runs after every completion, so during a burst of responses (a target
+ * that stalled and recovered) sends due meanwhile go out between those callbacks instead of after
+ * the whole burst.
+ */
+class Sender implements Sink {
+  private next: IteratorResult<number>;
+  private pumping = false;
+  private rr = 0;
+  /** Offset from t0 of the last send (ms). */
+  lastSendOffset = 0;
+  private drained: (() => void) | undefined;
+  pumpOnCompletion = false;
+  private readonly t0: number;
+  private readonly seconds: number;
+  private readonly cap: number;
+  private readonly arrivals: Generator<number>;
+  private readonly nextRequest: () => PlannedRequest;
+  private readonly pools: Pool[];
+  private readonly tally: Tally;
+  private readonly history: HistoryWriter;
+  private readonly isAborted: () => boolean;
+  constructor(o: {
+    t0: number;
+    seconds: number;
+    /** The in-flight cap: an arrival beyond it is dropped. */
+    cap: number;
+    arrivals: Generator<number>;
+    nextRequest: () => PlannedRequest;
+    pools: Pool[];
+    tally: Tally;
+    history: HistoryWriter;
+    isAborted: () => boolean;
+  }) {
+    this.t0 = o.t0;
+    this.seconds = o.seconds;
+    this.cap = o.cap;
+    this.arrivals = o.arrivals;
+    this.nextRequest = o.nextRequest;
+    this.pools = o.pools;
+    this.tally = o.tally;
+    this.history = o.history;
+    this.isAborted = o.isAborted;
+    this.next = this.arrivals.next();
+  }
+  get done(): boolean {
+    return this.next.done === true || this.isAborted();
+  }
+  /** Time left until the next arrival (ms; ≤ 0 when due). */
+  gap(): number {
+    return this.t0 + (this.next.value as number) - now();
+  }
+  /** Sends up to `limit` due arrivals; true when more may be due (yield to I/O first). */
+  pump(limit: number): boolean {
+    if (this.pumping) return true;
+    this.pumping = true;
+    try {
+      for (let n = 0; n < limit; n++) {
+        if (this.done) return false;
+        const due = this.t0 + (this.next.value as number);
+        if (due > now()) return false;
+        this.dispatch(due);
+        this.next = this.arrivals.next();
+      }
+      return true;
+    } finally {
+      this.pumping = false;
+    }
+  }
+  private dispatch(scheduledAt: number): void {
+    // Drawn for dropped arrivals too: the request sequence of a seed must not depend on drops.
+    const plan = this.nextRequest();
+    const secIndex = Math.min(this.seconds - 1, Math.floor((scheduledAt - this.t0) / 1000));
+    if (this.tally.inFlight >= this.cap) {
+      this.tally.arrivalDropped(secIndex);
+      return;
+    }
+    const instance = this.rr;
+    this.rr = (this.rr + 1) % this.pools.length;
+    const start = now();
+    this.tally.arrivalSent(plan.op, plan.key, secIndex, start - scheduledAt);
+    this.lastSendOffset = start - this.t0;
+    (this.pools[instance] as Pool).dispatch(
+      requestOptions(plan),
+      new Exchange(this, plan, scheduledAt, start, instance, secIndex),
+    );
+  }
+  complete(x: Exchange, status: number, body: string): void {
+    this.finish(x, historyRecord(x, status, body, now()), status >= 400);
+  }
+  fail(x: Exchange, err: unknown): void {
+    this.finish(x, failedRecord(x, err, now()), true);
+  }
+  private finish(x: Exchange, rec: HistoryRecord, isError: boolean): void {
+    this.tally.finished(x.plan.op, x.secIndex, rec.status, rec.end - x.scheduled, isError);
+    this.history.write(rec);
+    if (this.tally.inFlight === 0 && this.drained) this.drained();
+    if (this.pumpOnCompletion) this.pump(64);
+  }
+  /** The scheduler: send everything that is due, then wait for the next arrival (see pause()). */
+  async run(): Promise<void> {
+    this.pumpOnCompletion = true;
+    while (!this.done) {
+      // After a long stall everything overdue goes out at once: let I/O in every 256 sends.
+      if (this.pump(256)) {
+        await immediate();
+        continue;
+      }
+      if (this.done) break;
+      const gap = this.gap();
+      if (gap > 0) await pause(gap);
+    }
+    this.pumpOnCompletion = false;
+  }
+  /** Waits for in-flight requests, at most `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<void> {
+    if (this.tally.inFlight === 0) return;
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        this.drained = resolve;
+      }),
+      sleep(timeoutMs),
+    ]);
+  }
+}
+
+/** Progress once a second, cheap enough to leave on (and memory figures with CACHEBENCH_DRIVER_DEBUG=1). */
+function reportProgress(t0: number, tally: Tally, post: (m: WorkerMessage) => void): NodeJS.Timeout {
+  let lastSent = 0;
+  const debug = process.env.CACHEBENCH_DRIVER_DEBUG === '1';
+  return setInterval(() => {
+    if (debug) {
+      const m = process.memoryUsage();
+      const mb = (v: number) => Math.round(v / 1048576);
+      process.stderr.write(
+        `[driver] t=${Math.round(now() - t0)} inFlight=${tally.inFlight} sent=${tally.sent} dropped=${tally.dropped} rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`,
+      );
+    }
+    post({
+      type: 'progress',
+      progress: {
+        elapsedMs: Math.round(now() - t0),
+        sent: tally.sent,
+        completed: tally.completed,
+        errors: tally.errors,
+        dropped: tally.dropped,
+        ratePerSec: tally.sent - lastSent,
+      },
+    });
+    lastSent = tally.sent;
+  }, 1000);
+}
+
+function loadStats(
+  load: Scenario['load'],
+  tally: Tally,
+  run: { plannedMs: number; durationMs: number; cpuMicros: number; elapsedMs: number },
+): LoadStats {
+  const { plannedMs, durationMs } = run;
+  let expected = 0;
+  for (const p of load.phases) expected += (((p.rate + (p.to ?? p.rate)) / 2) * p.duration) / 1000;
+  return {
+    requestedRate: plannedMs > 0 ? Math.round((expected / (plannedMs / 1000)) * 1000) / 1000 : 0,
+    achievedRate: durationMs > 0 ? Math.round((tally.sent / (durationMs / 1000)) * 1000) / 1000 : 0,
+    scheduled: tally.scheduled,
+    sent: tally.sent,
+    completed: tally.completed,
+    dropped: tally.dropped,
+    errors: tally.errors,
+    durationMs: Math.round(durationMs),
+    schedulingLag: tally.schedulingLag(),
+    driverCpu: Math.round((run.cpuMicros / 1000 / Math.max(1, run.elapsedMs)) * 1000) / 1000,
+    // The process's own high-water mark; the parent replaces it with what it reads from outside.
+    driverPeakRssMB: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
+    overall: tally.overallStats(),
+    perOp: tally.perOpStats(),
+  };
 }
 
 export async function runLoad(
@@ -453,255 +387,50 @@ export async function runLoad(
   warm = true,
 ): Promise<WorkerResult> {
   const { scenario, targets, seed } = input;
-  if (warm) {
-    // A fixed start time comes first (faults are aligned to it): a late boot shortens the warm-up,
-    // keeping ~250 ms for the connections and the start; below 50 ms it is skipped.
-    const budget = input.startAt === undefined ? WARM_UP_MS : input.startAt - now() - 250;
-    const warmMs = Math.min(WARM_UP_MS, budget);
-    if (warmMs >= 50) await warmUp(input, isAborted, Math.round(warmMs));
-  }
+  if (warm) await warmUpBefore(input, isAborted);
   const load = scenario.load;
   const plannedMs = totalDurationMs(load);
-  const cap = load.maxInFlight;
-  const connections = Math.max(
-    4,
-    Math.min(input.maxConnectionsPerTarget, Math.ceil(cap / Math.max(1, targets.length))),
-  );
-  const connectTimeout = Math.min(5000, input.requestTimeoutMs);
-  // Enough open connections for ~4 ms of the peak rate per target; the pool opens more as needed.
-  const perTarget = Math.ceil(peakRate(load) / targets.length);
-  const warmConnections = Math.min(connections, Math.max(4, Math.ceil(perTarget / 250)));
-  const preconnected = targets.map(() => new Preconnected(connectTimeout));
-  await Promise.all(targets.map((url, i) => preconnected[i]?.open(url, warmConnections, connectTimeout)));
-  const pools = targets.map(
-    (url, i) =>
-      new Pool(url, {
-        connections,
-        pipelining: 1,
-        keepAliveTimeout: 60_000,
-        headersTimeout: input.requestTimeoutMs,
-        bodyTimeout: input.requestTimeoutMs,
-        connect: (preconnected[i] as Preconnected).connect,
-      }),
-  );
+  const { pools, close: closePools } = await openPools(targets, {
+    ...connectionPlan(input),
+    requestTimeoutMs: input.requestTimeoutMs,
+  });
   const history = new HistoryWriter(input.historyPath);
-  const nextRequest = createRequestGenerator(scenario, seed);
-  // A separate stream for arrival times, so Poisson gaps do not shift the request sequence.
-  const arrivals = arrivalOffsets(load, createRng(seed ^ 0x5eed1e55));
-
-  const overall = opAcc();
-  const perOp = new Map<string, OpAcc>();
-  const lag = createHistogram();
   const seconds = Math.max(1, Math.ceil(plannedMs / 1000));
-  const secRequests = new Array<number>(seconds).fill(0);
-  const secErrors = new Array<number>(seconds).fill(0);
-  const secDropped = new Array<number>(seconds).fill(0);
-  const secHist: Histogram[] = [];
-  const keyCounts = new Map<string, number>();
-
-  let scheduled = 0;
-  let sent = 0;
-  let completed = 0;
-  let errors = 0;
-  let dropped = 0;
-  let inFlight = 0;
-  let rr = 0;
-  let lastSendOffset = 0;
-
-  // A given start time is kept even when we are late, so that faults scheduled on the same origin
-  // stay aligned; being late then shows as scheduling lag and in `startLateMs`.
-  let readyAt = now();
-  let startAt = input.startAt;
-  if (input.waitForStart) {
-    post({ type: 'ready' });
-    startAt = await waitForStart();
-    readyAt = now();
-  }
-  const t0 = startAt ?? readyAt + 20;
-  const startLateMs = Math.max(0, Math.round(readyAt - t0));
+  const tally = new Tally(scenario, seconds);
+  const { t0, startLateMs } = await startTime(input, waitForStart, post);
+  const sender = new Sender({
+    t0,
+    seconds,
+    cap: load.maxInFlight,
+    // A separate stream for arrival times, so Poisson gaps do not shift the request sequence.
+    arrivals: arrivalOffsets(load, createRng(seed ^ 0x5eed1e55)),
+    nextRequest: createRequestGenerator(scenario, seed),
+    pools,
+    tally,
+    history,
+    isAborted,
+  });
   await waitUntil(t0, isAborted);
   const cpu0 = processCpuMicros();
-
-  let drained: (() => void) | undefined;
-  let pumpOnCompletion: (() => void) | undefined;
-  const finish = (x: Exchange, rec: HistoryRecord, isError: boolean) => {
-    inFlight--;
-    completed++;
-    const latencyMs = rec.end - x.scheduled;
-    const statusKey = String(rec.status);
-    const acc = perOp.get(x.plan.op) as OpAcc;
-    acc.count++;
-    overall.count++;
-    acc.statuses[statusKey] = (acc.statuses[statusKey] ?? 0) + 1;
-    overall.statuses[statusKey] = (overall.statuses[statusKey] ?? 0) + 1;
-    if (isError) {
-      errors++;
-      acc.errors++;
-      overall.errors++;
-      secErrors[x.secIndex] = (secErrors[x.secIndex] ?? 0) + 1;
-    }
-    recordMs(acc.hist, latencyMs);
-    recordMs(overall.hist, latencyMs);
-    let sh = secHist[x.secIndex];
-    if (!sh) {
-      sh = createHistogram('packed');
-      secHist[x.secIndex] = sh;
-    }
-    recordMs(sh, latencyMs);
-    history.write(rec);
-    if (inFlight === 0 && drained) drained();
-    pumpOnCompletion?.();
-  };
-  const sink: Sink = {
-    complete(x, status, body) {
-      finish(x, historyRecord(x, status, body, now()), status >= 400);
-    },
-    fail(x, err) {
-      finish(x, failedRecord(x, err, now()), true);
-    },
-  };
-
-  const dispatch = (scheduledAt: number) => {
-    scheduled++;
-    // Drawn for dropped arrivals too: the request sequence of a seed must not depend on drops.
-    const plan = nextRequest();
-    const secIndex = Math.min(seconds - 1, Math.floor((scheduledAt - t0) / 1000));
-    if (inFlight >= cap) {
-      dropped++;
-      secDropped[secIndex] = (secDropped[secIndex] ?? 0) + 1;
-      return;
-    }
-    const instance = rr;
-    rr = (rr + 1) % pools.length;
-    inFlight++;
-    sent++;
-    secRequests[secIndex] = (secRequests[secIndex] ?? 0) + 1;
-    keyCounts.set(plan.key, (keyCounts.get(plan.key) ?? 0) + 1);
-    if (!perOp.has(plan.op)) perOp.set(plan.op, opAcc());
-    const start = now();
-    recordMs(lag, start - scheduledAt);
-    lastSendOffset = start - t0;
-    (pools[instance] as PoolT).dispatch(
-      requestOptions(plan),
-      new Exchange(sink, plan, scheduledAt, start, instance, secIndex),
-    );
-  };
-
-  // Progress once a second, cheap enough to leave on.
-  let lastSent = 0;
-  const debug = process.env.CACHEBENCH_DRIVER_DEBUG === '1';
-  const progressTimer = setInterval(() => {
-    if (debug) {
-      const m = process.memoryUsage();
-      const mb = (v: number) => Math.round(v / 1048576);
-      process.stderr.write(
-        `[driver] t=${Math.round(now() - t0)} inFlight=${inFlight} sent=${sent} dropped=${dropped} rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`,
-      );
-    }
-    const progress: WorkerProgress = {
-      elapsedMs: Math.round(now() - t0),
-      sent,
-      completed,
-      errors,
-      dropped,
-      ratePerSec: sent - lastSent,
-    };
-    lastSent = sent;
-    post({ type: 'progress', progress });
-  }, 1000);
-
-  // The scheduler: send everything that is due, then wait for the next arrival (see pause()).
-  // pump() also runs after every completion: a burst of responses (a target that stalled and
-  // recovered) is handled callback by callback in one event-loop phase, and sends due meanwhile
-  // go out between those callbacks instead of after the whole burst.
-  let next = arrivals.next();
-  let pumping = false;
-  const pump = (limit: number): boolean => {
-    if (pumping) return true;
-    pumping = true;
-    try {
-      for (let n = 0; n < limit; n++) {
-        if (next.done || isAborted()) return false;
-        const due = t0 + next.value;
-        if (due > now()) return false;
-        dispatch(due);
-        next = arrivals.next();
-      }
-      return true; // more may be due: yield to I/O first
-    } finally {
-      pumping = false;
-    }
-  };
-  pumpOnCompletion = () => pump(64);
-  while (!next.done && !isAborted()) {
-    // After a long stall everything overdue goes out at once: let I/O in every 256 sends.
-    if (pump(256)) {
-      await immediate();
-      continue;
-    }
-    if (next.done || isAborted()) break;
-    const gap = t0 + next.value - now();
-    if (gap > 0) await pause(gap);
-  }
-  pumpOnCompletion = undefined;
+  const progressTimer = reportProgress(t0, tally, post);
+  await sender.run();
   const aborted = isAborted();
   // Arrivals left unscheduled by an abort are neither sent nor dropped: the run is cut short.
-
-  // Wait for in-flight requests: they are bounded by the request timeout.
-  if (inFlight > 0) {
-    const drainTimeout = aborted ? 2000 : input.requestTimeoutMs + 2000;
-    await Promise.race([
-      new Promise<void>((resolve) => {
-        drained = resolve;
-      }),
-      sleep(drainTimeout),
-    ]);
-  }
+  // In-flight requests are bounded by the request timeout.
+  await sender.drain(aborted ? 2000 : input.requestTimeoutMs + 2000);
   const endedAt = now();
   const cpuMicros = processCpuMicros() - cpu0;
   clearInterval(progressTimer);
-  await Promise.allSettled(pools.map((p) => p.destroy()));
-  for (const p of preconnected) p.close();
+  await closePools();
   await history.close();
 
+  const lastSendOffset = sender.lastSendOffset;
   const durationMs = Math.max(aborted ? lastSendOffset : plannedMs, lastSendOffset);
-  let expected = 0;
-  for (const p of load.phases) expected += (((p.rate + (p.to ?? p.rate)) / 2) * p.duration) / 1000;
-  const perOpStats: Record<string, OpStats> = {};
-  for (const [op, acc] of [...perOp.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
-    perOpStats[op] = opStats(acc);
-  }
-  const loadStats: LoadStats = {
-    requestedRate: plannedMs > 0 ? Math.round((expected / (plannedMs / 1000)) * 1000) / 1000 : 0,
-    achievedRate: durationMs > 0 ? Math.round((sent / (durationMs / 1000)) * 1000) / 1000 : 0,
-    scheduled,
-    sent,
-    completed,
-    dropped,
-    errors,
-    durationMs: Math.round(durationMs),
-    schedulingLag: summarize(lag),
-    driverCpu: Math.round((cpuMicros / 1000 / Math.max(1, endedAt - t0)) * 1000) / 1000,
-    // The process's own high-water mark; the parent replaces it with what it reads from outside.
-    driverPeakRssMB: Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10,
-    overall: opStats(overall),
-    perOp: perOpStats,
-  };
-  const hottestKeys = [...keyCounts.entries()]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 20)
-    .map(([key, requests]) => ({ key, requests }));
+  const perSecond = tally.perSecond.result();
   return {
-    load: loadStats,
-    series: {
-      t0,
-      requests: secRequests,
-      errors: secErrors,
-      dropped: secDropped,
-      p50: secRequests.map((_, i) => (secHist[i] ? percentileMs(secHist[i], 50) : 0)),
-      p99: secRequests.map((_, i) => (secHist[i] ? percentileMs(secHist[i], 99) : 0)),
-    },
-    hottestKeys,
+    load: loadStats(load, tally, { plannedMs, durationMs, cpuMicros, elapsedMs: endedAt - t0 }),
+    series: { t0, ...perSecond },
+    hottestKeys: tally.keys.top(20),
     loadStartedAt: t0,
     aborted,
     startLateMs,

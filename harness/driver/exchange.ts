@@ -1,0 +1,121 @@
+/**
+ * One request's life on undici's dispatch API, and the history record it becomes.
+ */
+import type { Dispatcher } from 'undici';
+import { type PlannedRequest, parseResponse } from '../../scenarios/workload.ts';
+import type { HistoryRecord } from '../results/schema.ts';
+
+/** What happens to one request's outcome (the measured run, or the warm-up that discards it). */
+export interface Sink {
+  complete(x: Exchange, status: number, body: string): void;
+  fail(x: Exchange, err: unknown): void;
+}
+
+/**
+ * One request on undici's dispatch API: collects the status and body and hands them to the sink.
+ * Cheaper than `pool.request()` (no promise chain, no Readable body stream per request).
+ */
+export class Exchange implements Dispatcher.DispatchHandler {
+  status = 0;
+  private chunk: Buffer | undefined;
+  private more: Buffer[] | undefined;
+  readonly sink: Sink;
+  readonly plan: PlannedRequest;
+  readonly scheduled: number;
+  readonly start: number;
+  readonly instance: number;
+  readonly secIndex: number;
+  constructor(
+    sink: Sink,
+    plan: PlannedRequest,
+    scheduled: number,
+    start: number,
+    instance: number,
+    secIndex: number,
+  ) {
+    this.sink = sink;
+    this.plan = plan;
+    this.scheduled = scheduled;
+    this.start = start;
+    this.instance = instance;
+    this.secIndex = secIndex;
+  }
+  onRequestStart(): void {}
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+    this.status = statusCode;
+  }
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.chunk === undefined) this.chunk = chunk;
+    else if (this.more === undefined) this.more = [this.chunk, chunk];
+    else this.more.push(chunk);
+  }
+  onResponseEnd(): void {
+    const body = this.more
+      ? Buffer.concat(this.more).toString('utf8')
+      : this.chunk
+        ? this.chunk.toString('utf8')
+        : '';
+    this.sink.complete(this, this.status, body);
+  }
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.sink.fail(this, err);
+  }
+}
+
+export function requestOptions(plan: PlannedRequest): Dispatcher.DispatchOptions {
+  return plan.body
+    ? {
+        path: plan.path,
+        method: plan.method,
+        body: plan.body,
+        headers: { 'content-type': 'application/json' },
+      }
+    : { path: plan.path, method: plan.method };
+}
+
+export function historyRecord(x: Exchange, status: number, text: string, end: number): HistoryRecord {
+  const plan = x.plan;
+  const rec: HistoryRecord = {
+    op: plan.op,
+    kind: plan.kind,
+    key: plan.key,
+    scheduled: x.scheduled,
+    start: x.start,
+    end,
+    status,
+    instance: x.instance,
+  };
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const info = parseResponse(plan.op, status, parsed);
+  if (info.versions) rec.versions = info.versions;
+  const value = info.value ?? plan.value;
+  if (value !== undefined) rec.value = value;
+  if (status >= 400) {
+    const err = parsed && typeof parsed === 'object' ? (parsed as { error?: unknown }).error : undefined;
+    rec.error = typeof err === 'string' ? err : `HTTP ${status}`;
+  }
+  return rec;
+}
+
+export function failedRecord(x: Exchange, err: unknown, end: number): HistoryRecord {
+  const plan = x.plan;
+  const e = err as { code?: string; message?: string };
+  const rec: HistoryRecord = {
+    op: plan.op,
+    kind: plan.kind,
+    key: plan.key,
+    scheduled: x.scheduled,
+    start: x.start,
+    end,
+    status: 0,
+    instance: x.instance,
+  };
+  rec.error = e.code ?? e.message ?? String(err);
+  if (plan.value !== undefined) rec.value = plan.value;
+  return rec;
+}

@@ -1,0 +1,93 @@
+/**
+ * The operation history as NDJSON (one HistoryRecord per line), streamed to its file while the
+ * load runs: memory stays bounded whatever the number of operations.
+ */
+import { closeSync, write as fsWrite, openSync, writeSync } from 'node:fs';
+import type { HistoryRecord } from '../results/schema.ts';
+
+const HISTORY_CHUNK = 64 * 1024;
+/** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
+const HISTORY_MAX_QUEUED = 16;
+
+/**
+ * History lines are packed into 64 KB chunks and written in the background (libuv's thread pool),
+ * each at its own file offset: a disk that stalls for a moment (page-cache writeback on a busy
+ * machine) never blocks the scheduler's thread, and memory stays bounded — past
+ * HISTORY_MAX_QUEUED waiting chunks the writer falls back to writing synchronously (backpressure,
+ * nothing dropped).
+ */
+export class HistoryWriter {
+  private readonly fd: number;
+  private buf: Buffer = Buffer.allocUnsafe(HISTORY_CHUNK);
+  private used = 0;
+  /** File offset of the next chunk. */
+  private pos = 0;
+  private readonly queue: { buf: Buffer; len: number; pos: number }[] = [];
+  private readonly spare: Buffer[] = [];
+  private inFlight: Promise<void> | undefined;
+  private failed: Error | undefined;
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+  }
+  write(rec: HistoryRecord): void {
+    const line = `${JSON.stringify(rec)}\n`;
+    // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
+    if (this.used + line.length * 3 > HISTORY_CHUNK) this.rotate();
+    if (line.length * 3 > HISTORY_CHUNK) {
+      const big = Buffer.from(line);
+      this.enqueue(big, big.length);
+    } else this.used += this.buf.write(line, this.used);
+  }
+  private rotate(): void {
+    if (this.used === 0) return;
+    this.enqueue(this.buf, this.used);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(HISTORY_CHUNK);
+    this.used = 0;
+  }
+  private enqueue(buf: Buffer, len: number): void {
+    this.queue.push({ buf, len, pos: this.pos });
+    this.pos += len;
+    if (this.queue.length > HISTORY_MAX_QUEUED) this.writeQueuedSync();
+    this.kick();
+  }
+  /** One background write at a time, oldest chunk first. */
+  private kick(): void {
+    if (this.inFlight || this.queue.length === 0) return;
+    const chunk = this.queue.shift() as { buf: Buffer; len: number; pos: number };
+    this.inFlight = writeFully(this.fd, chunk.buf, chunk.len, chunk.pos).then(
+      () => {
+        if (chunk.buf.length === HISTORY_CHUNK && this.spare.length < 2) this.spare.push(chunk.buf);
+        this.inFlight = undefined;
+        this.kick();
+      },
+      (err: Error) => {
+        this.failed ??= err;
+        this.inFlight = undefined;
+      },
+    );
+  }
+  private writeQueuedSync(): void {
+    for (const c of this.queue.splice(0)) {
+      let off = 0;
+      while (off < c.len) off += writeSync(this.fd, c.buf, off, c.len - off, c.pos + off);
+    }
+  }
+  /** Writes what is left, waits for the background write, closes; throws if any write failed. */
+  async close(): Promise<void> {
+    this.rotate();
+    this.writeQueuedSync();
+    await this.inFlight;
+    closeSync(this.fd);
+    if (this.failed) throw new Error(`history file: ${this.failed.message}`);
+  }
+}
+
+async function writeFully(fd: number, buf: Buffer, len: number, pos: number): Promise<void> {
+  let off = 0;
+  while (off < len) {
+    const n = await new Promise<number>((resolve, reject) =>
+      fsWrite(fd, buf, off, len - off, pos + off, (err, written) => (err ? reject(err) : resolve(written))),
+    );
+    off += n;
+  }
+}
