@@ -63,8 +63,11 @@ export function gateJunit(
   const tests = v.rows.length + v.unjudged.length;
   // An untrusted pair is a failing case of its own: a CI test view must not show it green.
   const unjudgedCases = v.unjudged.map((u) => {
-    const pair = u.split(':')[0]!;
-    return `    <testcase classname="cachebench.gate" name="${x(`${pair}: validity`)}" time="0.000"><failure message="${x(u)}"/></testcase>`;
+    // "<scenario>/<strategy>: cannot judge …" (scenario names have no '/'; labels may).
+    const pair = u.slice(0, u.indexOf(': cannot judge'));
+    const slash = pair.indexOf('/');
+    const time = seconds(pair.slice(0, slash), pair.slice(slash + 1)).toFixed(3);
+    return `    <testcase classname="cachebench.gate" name="${x(`${pair}: validity`)}" time="${time}"><failure message="${x(u)}"/></testcase>`;
   });
   const cases = v.rows.map((r) => {
     const name = x(`${r.scenario}/${r.strategy}: ${r.label}`);

@@ -192,6 +192,10 @@ describe('gate: correctness, missing metrics, tested counts, reachable latency r
     ]);
     expect(gateMarkdown(v)).toContain('## cachebench gate: ❌ 1 cannot judge (untrusted)');
     expect(gateJunit(v)).toContain('failures="1"');
+    // The pair's wall time, like every other case of that pair (CI test views sum them).
+    expect(gateJunit(v, (sc, st) => (sc === 'hot-key' && st === 'lock' ? 12.5 : 0))).toContain(
+      'name="hot-key/lock: validity" time="12.500"',
+    );
     b.groups['hot-key/lock']!.untrusted = 2;
     c.groups['hot-key/lock']!.untrusted = 0;
     expect(compareBaselines(b, c, rules).unjudged[0]).toContain('2 of 2 baseline repeat(s)');
