@@ -11,6 +11,7 @@ import {
   BUDGET_ALIASES,
   type BudgetMetric,
   type Budgets,
+  COORDINATION_MODES,
   type FaultSpec,
   MAXMEMORY_POLICIES,
   OPERATIONS,
@@ -359,6 +360,8 @@ const redisSchema = obj({
     })
     .optional(),
   maxmemoryPolicy: oneOf(MAXMEMORY_POLICIES).optional(),
+  // Where locks, lease tokens and write-behind buffers live: the cache Redis, or a second one.
+  coordination: oneOf(COORDINATION_MODES).optional(),
 });
 
 /** Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations. */

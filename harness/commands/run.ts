@@ -41,6 +41,10 @@ export function declareRunCommand(program: Command): Command {
       'with --infra external: Redis as the target reaches it through Toxiproxy',
     )
     .option('--postgres-proxy-url <url>', 'with --infra external: PostgreSQL through Toxiproxy')
+    .option(
+      '--coordination-redis-url <url>',
+      'with --infra external: second Redis for scenarios with redis.coordination: separate',
+    )
     .option('--no-reports', 'write results.json only')
     .option('--force', 'replace the cachebench run already in --out')
     .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
@@ -78,6 +82,7 @@ export interface RunFlags {
   toxiproxyUrl?: string;
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
+  coordinationRedisUrl?: string;
   reports: boolean;
   force?: boolean;
   /** commander's `--no-fail-on-budgets`: false when given. */
@@ -163,6 +168,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
         toxiproxyUrl: f.toxiproxyUrl,
         redisProxyUrl: f.redisProxyUrl,
         postgresProxyUrl: f.postgresProxyUrl,
+        coordinationRedisUrl: f.coordinationRedisUrl,
       },
     },
     command: redactSecrets(['cachebench', ...process.argv.slice(2)].join(' ')),

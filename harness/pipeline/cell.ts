@@ -146,10 +146,13 @@ async function runCellUnchecked(
   const timings: CellTimings = { setupMs: 0, warmupMs: 0, loadMs: 0, collectMs: 0 };
   const sumOf = (...names: string[]) => names.reduce((a, n) => a + (phaseMs[n] ?? 0), 0);
   progress({ phase: 'setup' });
-  // Three independent resets, each of its own service: run side by side.
+  // Coordination keys on a second Redis (redis.coordination: separate; run.ts asked for one).
+  const coordinationRedisUrl = s.redis?.coordination === 'separate' ? infra.coordinationRedisUrl : undefined;
+  // Independent resets, each of its own service: run side by side.
   await Promise.all([
     resetToxiproxy(infra.toxiproxyUrl),
     flushRedis(infra.redisUrl),
+    ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
     seedDatabase(
       infra.postgresUrl,
       { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
@@ -171,6 +174,7 @@ async function runCellUnchecked(
     strategy: ctx.strategySpec ?? ctx.strategy,
     strategyOptions,
     redisUrl: infra.redisProxyUrl,
+    coordinationRedisUrl,
     postgresUrl: infra.postgresProxyUrl,
     reportCostMs: s.data.reportCostMs,
     userReadCostMs: s.data.userReadCostMs,
