@@ -87,6 +87,7 @@ export type BudgetMetric =
   | 'errorRate'
   | 'queriesPerRequest'
   | 'rebuildsPerExpiry'
+  | 'duplicateRebuilds'
   | 'staleBeyondTtl'
   | 'faultReadErrors'
   | 'recoverySeconds'
