@@ -1,0 +1,183 @@
+/**
+ * Coordination keys (locks, lease tokens, write-behind buffers) on a second Redis, against real
+ * servers: the local provisioner's second redis-server, and the lock/lease guards and write-behind
+ * losing (shared) or keeping (separate) what a FLUSHALL of the cache Redis — the limit of an
+ * eviction — takes away.
+ */
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { isUsageError } from '../harness/errors.ts';
+import { startInfra } from '../harness/infra/index.ts';
+import { startLocalInfra } from '../harness/infra/local.ts';
+import { isAlive } from '../harness/infra/processes.ts';
+import type { InfraHandle } from '../harness/infra/types.ts';
+import { leaseKey, lockKey } from '../target/keys.ts';
+import { redisPing } from './helpers/infra.ts';
+import { StrategyFixture, sleep } from './helpers/strategy-fixture.ts';
+
+async function untilTrue(what: string, fn: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('local provisioner: a second Redis for coordination keys', () => {
+  it('starts an authenticated second redis-server and stops it with the rest', async () => {
+    const infra = await startLocalInfra({ coordination: true });
+    let stopped = false;
+    try {
+      expect(infra.coordinationRedisUrl).toBeDefined();
+      const url = infra.coordinationRedisUrl!;
+      expect(url).not.toBe(infra.redisUrl);
+      expect(infra.pids).toHaveLength(4);
+      expect(infra.pids.every(isAlive)).toBe(true);
+      expect(await redisPing(url)).toBe('PONG');
+      // Authenticated like the cache Redis: without the password it refuses.
+      // A raw socket: a client library would hide the refusal behind its own reconnect logic.
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(Number(new URL(url).port), '127.0.0.1', () => s.write('GET x\r\n'));
+        s.once('data', (d) => {
+          resolve(d.toString());
+          s.destroy();
+        });
+        s.once('error', reject);
+      });
+      expect(reply).toMatch(/^-NOAUTH Authentication required/);
+      // Its own server: a key written to it is not on the cache Redis, and it has no maxmemory.
+      const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await c.connect();
+      await c.set('probe', '1');
+      expect(((await c.config('GET', 'maxmemory')) as string[])[1]).toBe('0');
+      c.disconnect();
+      const r = new Redis(infra.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await r.connect();
+      expect(await r.exists('probe')).toBe(0);
+      r.disconnect();
+      const pids = [...infra.pids];
+      await infra.stop();
+      stopped = true;
+      expect(pids.filter(isAlive)).toEqual([]);
+      await expect(redisPing(url)).rejects.toThrow();
+    } finally {
+      if (!stopped) await infra.stop();
+    }
+  }, 60_000);
+
+  it('without coordination: no second server', async () => {
+    const infra = await startLocalInfra();
+    try {
+      expect(infra.coordinationRedisUrl).toBeUndefined();
+      expect(infra.pids).toHaveLength(3);
+    } finally {
+      await infra.stop();
+    }
+  }, 60_000);
+
+  it('external without --coordination-redis-url, and containers: one-line usage errors', async () => {
+    const external = startInfra({
+      infra: 'external',
+      coordinationFor: 'coordination-eviction-separate',
+      external: {
+        redisUrl: 'redis://127.0.0.1:1',
+        postgresUrl: 'postgres://x@127.0.0.1:1/x',
+        toxiproxyUrl: 'http://127.0.0.1:1',
+      },
+    });
+    await expect(external).rejects.toThrow(
+      /^--coordination-redis-url is required with --infra external: scenario coordination-eviction-separate/,
+    );
+    await external.catch((e) => expect(isUsageError(e)).toBe(true));
+    const containers = startInfra({ infra: 'containers', coordinationFor: 'coordination-eviction-separate' });
+    await expect(containers).rejects.toThrow(/not supported with --infra containers yet/);
+  });
+});
+
+describe('guards and write-behind with coordination keys shared or on a second Redis', () => {
+  let infra: InfraHandle;
+  let coord: Redis;
+  const fx = new StrategyFixture(() => infra);
+  beforeAll(async () => {
+    infra = await startLocalInfra({ coordination: true });
+    await fx.setup();
+    coord = new Redis(infra.coordinationRedisUrl!, { maxRetriesPerRequest: 1 });
+  }, 60_000);
+  afterAll(async () => {
+    await fx.teardown();
+    coord?.disconnect();
+    await infra?.stop();
+  }, 30_000);
+  beforeEach(async () => {
+    await fx.reset();
+    await coord.flushall();
+  });
+
+  for (const [guard, keyOf] of [
+    ['lock', lockKey],
+    ['lease', leaseKey],
+  ] as const) {
+    for (const mode of ['shared', 'separate'] as const) {
+      const expected = mode === 'shared' ? 2 : 1;
+      it(`${guard}, coordination ${mode}: a FLUSHALL of the cache Redis during a rebuild → ${expected} load(s)`, async () => {
+        const coordinationUrl = mode === 'separate' ? infra.coordinationRedisUrl : undefined;
+        const options = { waitMs: 5_000, pollMs: 10 };
+        const a = await fx.make(guard, { options, coordinationUrl, instanceId: 'a' });
+        const b = await fx.make(guard, { options, coordinationUrl, instanceId: 'b' });
+        const guardRedis = mode === 'separate' ? coord : fx.redis;
+        let release!: () => void;
+        const held = new Promise<void>((r) => {
+          release = r;
+        });
+        // A takes the guard and loads; its load returns only when released.
+        const first = a.strategy.read(fx.itemRead(1, { afterQuery: () => held }));
+        await untilTrue('the guard key', async () => (await guardRedis.exists(keyOf('item:1'))) === 1);
+        // Memory pressure at its limit: everything on the cache Redis is evicted.
+        await fx.redis.flushall();
+        const second = b.strategy.read(fx.itemRead(1));
+        // B has either started its own load (guard lost) or is waiting for A's value.
+        await sleep(200);
+        release();
+        const [ra, rb] = await Promise.all([first, second]);
+        expect(ra.value.item.id).toBe(1);
+        expect(rb.value.item.id).toBe(1);
+        expect(fx.loadsOf('item:1')).toBe(expected);
+        if (mode === 'separate') expect(rb.source).toBe('cache');
+        // The guard key never lands on the cache Redis when coordination is separate.
+        if (mode === 'separate') expect(await fx.redis.keys('*:lock')).toEqual([]);
+      });
+    }
+  }
+
+  it('lease, coordination separate: a write during the rebuild still rejects the late, stale value', async () => {
+    const coordinationUrl = infra.coordinationRedisUrl;
+    const a = await fx.make('lease', { coordinationUrl, options: { waitMs: 5_000 } });
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    const first = a.strategy.read(fx.itemRead(1, { afterQuery: () => held }));
+    await untilTrue('the lease', async () => (await coord.exists(leaseKey('item:1'))) === 1);
+    await a.strategy.write(fx.itemWrite(1, 'renamed'));
+    expect(await coord.exists(leaseKey('item:1'))).toBe(0);
+    release();
+    expect((await first).value.item.version).toBe(1);
+    // The holder's value (version 1) was written before the commit's version 2: not kept.
+    expect(await fx.redis.get('item:1')).toBeNull();
+    const after = await a.strategy.read(fx.itemRead(1));
+    expect(after.value.item.version).toBe(2);
+  });
+
+  for (const mode of ['shared', 'separate'] as const) {
+    it(`write-behind, coordination ${mode}: buffered increments ${mode === 'shared' ? 'are lost' : 'survive'} a FLUSHALL of the cache Redis`, async () => {
+      const coordinationUrl = mode === 'separate' ? infra.coordinationRedisUrl : undefined;
+      const h = await fx.make('write-behind', { coordinationUrl, options: { flushIntervalMs: 60_000 } });
+      for (let i = 0; i < 20; i++) await h.strategy.increment(fx.counter(1));
+      expect((await h.strategy.readCounter(fx.counter(1))).pending).toBe(20);
+      await fx.redis.flushall();
+      await h.strategy.close?.();
+      expect(await fx.dbCounter(1)).toBe(mode === 'shared' ? 0 : 20);
+    });
+  }
+});
