@@ -304,6 +304,7 @@ const budgetsSchema = obj({
   errorRate: fraction().optional(),
   queriesPerRequest: nonNegativeNumber().optional(),
   rebuildsPerExpiry: nonNegativeNumber().optional(),
+  duplicateRebuilds: nonNegativeNumber().optional(),
   staleBeyondTtl: nonNegativeNumber().optional(),
   faultReadErrors: nonNegativeNumber().optional(),
   recoverySeconds: nonNegativeNumber().optional(),
