@@ -12,6 +12,7 @@ import { startInfra } from '../harness/infra/index.ts';
 import { startLocalInfra } from '../harness/infra/local.ts';
 import { isAlive } from '../harness/infra/processes.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
+import { watchEvictions } from '../harness/pipeline/eviction-watch.ts';
 import { leaseKey, lockKey } from '../target/keys.ts';
 import { redisPing } from './helpers/infra.ts';
 import { StrategyFixture, sleep } from './helpers/strategy-fixture.ts';
@@ -167,6 +168,34 @@ describe('guards and write-behind with coordination keys shared or on a second R
     expect(await fx.redis.get('item:1')).toBeNull();
     const after = await a.strategy.read(fx.itemRead(1));
     expect(after.value.item.version).toBe(2);
+  });
+
+  it('evictions by namespace: Redis keyspace events, locks and buffers apart; the setting is put back', async () => {
+    const r = fx.redis;
+    const before = ((await r.config('GET', 'notify-keyspace-events')) as string[])[1];
+    const watch = await watchEvictions(infra.redisUrl);
+    try {
+      await r.config('SET', 'maxmemory-policy', 'allkeys-random');
+      await r.set('cb:team-report:1:lock', 't', 'PX', 60_000);
+      await r.incrby('cb:counter:1:pending', 5);
+      // Room for a few values above what Redis uses now: every further SET evicts.
+      const used = Number(/used_memory:(\d+)/.exec(await r.info('memory'))![1]);
+      await r.config('SET', 'maxmemory', String(used + 400_000));
+      const big = 'x'.repeat(100_000);
+      for (let i = 0; i < 60; i++) await r.set(`cb:team-members:${i}`, big, 'PX', 60_000);
+    } finally {
+      await r.config('SET', 'maxmemory', '0');
+      await r.config('SET', 'maxmemory-policy', 'noeviction');
+    }
+    const counts = await watch.stop();
+    expect(counts['team-members']).toBeGreaterThan(0);
+    const evicted = Number(/evicted_keys:(\d+)/.exec(await r.info('stats'))![1]);
+    expect(Object.values(counts).reduce((a, n) => a + n, 0)).toBeLessThanOrEqual(evicted);
+    // Whatever Redis evicted of the two coordination keys is counted under its own namespace.
+    expect(counts['team-report-lock'] ?? 0).toBe(1 - (await r.exists('cb:team-report:1:lock')));
+    expect(counts['counter-pending'] ?? 0).toBe(1 - (await r.exists('cb:counter:1:pending')));
+    expect(((await r.config('GET', 'notify-keyspace-events')) as string[])[1]).toBe(before);
+    expect(await watch.stop()).toEqual(counts);
   });
 
   for (const mode of ['shared', 'separate'] as const) {

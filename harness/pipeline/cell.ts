@@ -20,6 +20,7 @@ import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { type EvictionWatch, watchEvictions } from './eviction-watch.ts';
 import { applyRedisConfig, resetRedisConfig } from './redis-config.ts';
 import { cellDir, cellId } from './results-store.ts';
 import { fetchStats, startSampler } from './sampler.ts';
@@ -186,6 +187,7 @@ async function runCellUnchecked(
       }),
   });
   lap('startTargets');
+  let evictions: EvictionWatch | undefined;
   try {
     await applyRedisConfig(infra.redisUrl, s.redis);
     if (s.start === 'warm') {
@@ -198,6 +200,7 @@ async function runCellUnchecked(
       resetPgStatStatements(infra.postgresUrl),
     ]);
     const redisAtZero = await redisBaseline(infra.redisUrl);
+    if (s.redis?.maxmemory !== undefined) evictions = await watchEvictions(infra.redisUrl);
     lap('zero');
     ctx.signal?.throwIfAborted();
 
@@ -270,6 +273,7 @@ async function runCellUnchecked(
       redisSnapshot(infra.redisUrl, redisAtZero),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
+    if (evictions) redis.evictedByNamespace = await evictions.stop();
     lap('collect');
     const rebuilds = rebuildsAll.flat().sort((a, b) => a.start - b.start);
     // Stopping the targets runs write-behind's final flush; only then is the DB total final.
@@ -321,6 +325,7 @@ async function runCellUnchecked(
     };
   } finally {
     await targets.stop();
+    await evictions?.stop().catch(() => {});
     await resetRedisConfig(infra.redisUrl).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');
