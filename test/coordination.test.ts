@@ -13,6 +13,9 @@ import { startLocalInfra } from '../harness/infra/local.ts';
 import { isAlive } from '../harness/infra/processes.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
 import { watchEvictions } from '../harness/pipeline/eviction-watch.ts';
+import { ScenarioError, validateScenario } from '../scenarios/schema.ts';
+import { envOf, resolveTargetOptions } from '../target/config.ts';
+import { targetArgs, targetEnv } from '../target/instance.ts';
 import { leaseKey, lockKey } from '../target/keys.ts';
 import { redisPing } from './helpers/infra.ts';
 import { StrategyFixture, sleep } from './helpers/strategy-fixture.ts';
@@ -24,6 +27,48 @@ async function untilTrue(what: string, fn: () => Promise<boolean>, timeoutMs = 5
     await sleep(10);
   }
 }
+
+describe('coordination settings (pure)', () => {
+  const base = {
+    question: 'test fixture?',
+    load: { phases: [{ duration: '2s', rate: 10 }] },
+    keys: { type: 'uniform' },
+    mix: { 'read-user': 1 },
+  };
+  it('redis.coordination: shared (default) or separate; anything else is one line naming it', () => {
+    expect(validateScenario({ name: 'x', ...base, redis: { coordination: 'separate' } }, 'x').redis).toEqual({
+      coordination: 'separate',
+    });
+    expect(validateScenario({ name: 'x', ...base }, 'x').redis).toBeUndefined();
+    const bad = () =>
+      validateScenario({ name: 'x', ...base, redis: { coordination: 'elsewhere' } }, 'x.yaml');
+    expect(bad).toThrow(ScenarioError);
+    expect(bad).toThrow(/^x\.yaml: redis\.coordination: expected one of shared, separate, got "elsewhere"$/);
+    try {
+      bad();
+    } catch (e) {
+      expect((e as Error).message).not.toContain('\n');
+    }
+  });
+
+  it('the target option coordinationRedisUrl: empty = the cache Redis; a URL must be redis:', () => {
+    const common = { redisUrl: 'redis://127.0.0.1:1', postgresUrl: 'postgres://x@127.0.0.1:1/x' };
+    expect(resolveTargetOptions(common).coordinationRedisUrl).toBe('');
+    expect(
+      resolveTargetOptions({ ...common, coordinationRedisUrl: 'redis://127.0.0.1:2' }).coordinationRedisUrl,
+    ).toBe('redis://127.0.0.1:2');
+    expect(() => resolveTargetOptions({ ...common, coordinationRedisUrl: 'http://127.0.0.1:2' })).toThrow(
+      /^coordinationRedisUrl: "http:\/\/127.0.0.1:2" has protocol http:; expected redis: or rediss:$/,
+    );
+    expect(envOf('coordinationRedisUrl')).toBe('CACHEBENCH_TARGET_COORDINATION_REDIS_URL');
+    // A URL carries the password: the environment, never the command line.
+    const url = 'redis://:secret@127.0.0.1:2';
+    expect(targetArgs({ ...common, coordinationRedisUrl: url }).join(' ')).not.toContain('secret');
+    expect(targetEnv({ ...common, coordinationRedisUrl: url }).CACHEBENCH_TARGET_COORDINATION_REDIS_URL).toBe(
+      url,
+    );
+  });
+});
 
 describe('local provisioner: a second Redis for coordination keys', () => {
   it('starts an authenticated second redis-server and stops it with the rest', async () => {
