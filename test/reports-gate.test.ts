@@ -19,7 +19,13 @@ function verdict(): GateVerdict {
     reason: status === 'regression' ? `median 6.25 > limit 2.50 <${EVIL}>` : 'within tolerance',
   });
   const rows = [row('regression'), row('pass'), row('skipped')];
-  return { pass: false, rows, regressions: [rows[0]!], unjudged: [], warnings: [`${EVIL}: not in the baseline`] };
+  return {
+    pass: false,
+    rows,
+    regressions: [rows[0]!],
+    unjudged: [],
+    warnings: [`${EVIL}: not in the baseline`],
+  };
 }
 
 describe('gate reports (through reports/ escaping)', () => {
