@@ -28,8 +28,10 @@ async function leaseSet(env: PolicyEnv, key: string, token: string, raw: string,
     );
   }
   const set = await env.cache.set(key, raw, pxMs);
-  if (!set.ok) return set;
   const released = await releaseIfOwner(env.coordination, leaseKey(key), token);
+  // A refused SET (OOM at maxmemory) still frees the lease: waiters rebuild now instead of
+  // polling for a value that will not come until their waitMs runs out.
+  if (!set.ok) return set;
   if (released.ok && Number(released.value) === 1) return released;
   await env.cache.del(key);
   return { ok: true, value: 0 } as const;
