@@ -43,6 +43,36 @@ const PRESSURE_HEAD = [
   'used memory',
 ];
 const NAMESPACE_HEAD = ['strategy', 'namespace', 'keys', 'sampled', 'est. memory', 'p50', 'p99', 'max'];
+const EVICTED_HEAD = [
+  'strategy',
+  'evicted during the load, by namespace (keyspace events)',
+  'total',
+  'INFO evicted_keys',
+];
+
+interface EvictedRow {
+  strategy: string;
+  byNamespace: string;
+  total: string;
+  info: string;
+}
+
+/** Evicted keys by namespace (most first), for cells that watched them (redis.maxmemory set). */
+function evictedRows(cells: CellResult[]): EvictedRow[] {
+  return firstRepeats(cells).flatMap((c) => {
+    const by = c.redis?.evictedByNamespace;
+    if (!by) return [];
+    const entries = Object.entries(by).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    return [
+      {
+        strategy: c.strategy,
+        byNamespace: entries.length ? entries.map(([ns, n]) => `${ns} ${n}`).join(', ') : 'none',
+        total: String(entries.reduce((a, [, n]) => a + n, 0)),
+        info: c.redis?.evictedDuringLoad === undefined ? '–' : String(c.redis.evictedDuringLoad),
+      },
+    ];
+  });
+}
 
 function firstRepeats(cells: CellResult[]): CellResult[] {
   const seen = new Set<string>();
@@ -109,9 +139,17 @@ export function memoryHtml(cells: CellResult[], analysis: AnalyzedRun): string {
     (n) =>
       `<tr><td class="l">${e(n.strategy)}</td><td class="l mono">${e(n.namespace)}</td><td>${n.keys}</td><td>${n.sampled}</td><td>${e(n.estimated)}</td><td>${e(n.p50)}</td><td>${e(n.p99)}</td><td>${e(n.max)}</td></tr>`,
   );
+  const evicted = evictedRows(cells).map(
+    (r) =>
+      `<tr><td class="l">${e(r.strategy)}</td><td class="l mono">${e(r.byNamespace)}</td><td>${e(r.total)}</td><td>${e(r.info)}</td></tr>`,
+  );
   return `<details${flagged ? ' open' : ''}><summary>Memory: pressure and namespaces (first repeat)</summary>${
     flagged ? `<p><span class="badge bad">unexpected evictions</span> ${e(UNEXPECTED_NOTE)}.</p>` : ''
   }<div class="tw"><table>${th(PRESSURE_HEAD)}${pRows.join('')}</table></div>${
+    evicted.length
+      ? `<h3>Evicted keys by namespace (Redis keyspace events; locks end in -lock, leases in -lease, write-behind buffers are counter-pending)</h3><div class="tw"><table>${th(EVICTED_HEAD)}${evicted.join('')}</table></div>`
+      : ''
+  }${
     nRows.length
       ? `<h3>Memory by namespace (MEMORY USAGE of a bounded sample per namespace, largest first)</h3><div class="tw"><table>${th(NAMESPACE_HEAD)}${nRows.join('')}</table></div>`
       : ''
@@ -153,6 +191,20 @@ export function memoryMarkdown(cells: CellResult[], analysis: AnalyzedRun, names
           p.oomRejections,
           p.usedMemory,
         ]),
+      ),
+    );
+  }
+  const evicted = evictedRows(cells);
+  if (evicted.length > 0) {
+    if (out.length) out.push('');
+    out.push(
+      '**Evicted keys by namespace** (Redis keyspace events; `-lock`, `-lease`, `counter-pending` are coordination keys)',
+    );
+    out.push('');
+    out.push(
+      mdTable(
+        EVICTED_HEAD,
+        evicted.map((r) => [r.strategy, r.byNamespace, r.total, r.info]),
       ),
     );
   }

@@ -11,6 +11,7 @@ import {
   BUDGET_ALIASES,
   type BudgetMetric,
   type Budgets,
+  COORDINATION_MODES,
   type FaultSpec,
   LEADERBOARD_STORAGES,
   MAXMEMORY_POLICIES,
@@ -304,6 +305,7 @@ const budgetsSchema = obj({
   errorRate: fraction().optional(),
   queriesPerRequest: nonNegativeNumber().optional(),
   rebuildsPerExpiry: nonNegativeNumber().optional(),
+  duplicateRebuilds: nonNegativeNumber().optional(),
   staleBeyondTtl: nonNegativeNumber().optional(),
   faultReadErrors: nonNegativeNumber().optional(),
   recoverySeconds: nonNegativeNumber().optional(),
@@ -360,6 +362,8 @@ const redisSchema = obj({
     })
     .optional(),
   maxmemoryPolicy: oneOf(MAXMEMORY_POLICIES).optional(),
+  // Where locks, lease tokens and write-behind buffers live: the cache Redis, or a second one.
+  coordination: oneOf(COORDINATION_MODES).optional(),
 });
 
 /** Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations. */

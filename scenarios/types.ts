@@ -89,6 +89,7 @@ export type BudgetMetric =
   | 'errorRate'
   | 'queriesPerRequest'
   | 'rebuildsPerExpiry'
+  | 'duplicateRebuilds'
   | 'staleBeyondTtl'
   | 'faultReadErrors'
   | 'recoverySeconds'
@@ -149,6 +150,9 @@ export const MAXMEMORY_POLICIES = [
 ] as const;
 export type MaxmemoryPolicy = (typeof MAXMEMORY_POLICIES)[number];
 
+export const COORDINATION_MODES = ['shared', 'separate'] as const;
+export type CoordinationMode = (typeof COORDINATION_MODES)[number];
+
 /**
  * Memory pressure: applied to the harness's Redis (CONFIG SET) for the cell, reset after it.
  * What a scenario leaves out runs with the server's own value.
@@ -157,6 +161,12 @@ export interface ScenarioRedis {
   /** Bytes ("8mb" in files); Redis evicts (or refuses writes) above it. */
   maxmemory?: number;
   maxmemoryPolicy?: MaxmemoryPolicy;
+  /**
+   * Where coordination keys (locks, lease tokens, write-behind buffers) live: `shared` (the
+   * default) on the cache Redis, `separate` on a second Redis the provisioner starts, without
+   * maxmemory, so the cache's evictions cannot reach them.
+   */
+  coordination?: CoordinationMode;
 }
 
 export interface Scenario {

@@ -95,6 +95,16 @@ function url(protocols: string[], doc: string): Row<string> {
   };
 }
 
+/** A URL that may be left out: '' (the default) means none. */
+function optionalUrl(protocols: string[], doc: string): Row<string> {
+  const required = url(protocols, doc);
+  return {
+    ...required,
+    default: '',
+    check: (name, value) => (value === '' ? '' : required.check(name, value)),
+  };
+}
+
 const strategy: Row<string> = {
   default: 'cache-aside',
   arg: 'spec',
@@ -146,6 +156,10 @@ const policy: Row<FailurePolicy> = {
 export const TARGET_OPTIONS = {
   redisUrl: url(['redis:', 'rediss:'], 'Redis URL the target caches in, e.g. redis://127.0.0.1:6379'),
   postgresUrl: url(['postgres:', 'postgresql:'], 'PostgreSQL URL of the seeded database'),
+  coordinationRedisUrl: optionalUrl(
+    ['redis:', 'rediss:'],
+    'second Redis for locks, lease tokens and write-behind buffers; default: the cache Redis',
+  ),
   strategy,
   strategyOptions,
   policy,

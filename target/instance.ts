@@ -136,8 +136,19 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       onBreakerOpen: () => events.breakerOpen(),
     });
     cleanups.push(() => cache.close());
+    // Observed like the cache client: its errors and breaker count in the same metrics.
+    const coordination = opts.coordinationRedisUrl
+      ? await createCacheClient({
+          url: opts.coordinationRedisUrl,
+          commandTimeoutMs: opts.redisCommandTimeoutMs,
+          onError: (kind) => events.redisError(kind),
+          onBreakerOpen: () => events.breakerOpen(),
+        })
+      : undefined;
+    if (coordination) cleanups.push(() => coordination.close());
     const strategy = mod.create({
       cache,
+      ...(coordination ? { coordination } : {}),
       events,
       instanceId: opts.instanceId,
       policy: opts.policy,
@@ -244,8 +255,14 @@ export interface TargetsHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-export function targetEnv(o: Pick<StartTargetInput, 'redisUrl' | 'postgresUrl'>): Record<string, string> {
-  return { [envOf('redisUrl')]: o.redisUrl, [envOf('postgresUrl')]: o.postgresUrl };
+export function targetEnv(
+  o: Pick<StartTargetInput, 'redisUrl' | 'postgresUrl' | 'coordinationRedisUrl'>,
+): Record<string, string> {
+  return {
+    [envOf('redisUrl')]: o.redisUrl,
+    [envOf('postgresUrl')]: o.postgresUrl,
+    ...(o.coordinationRedisUrl ? { [envOf('coordinationRedisUrl')]: o.coordinationRedisUrl } : {}),
+  };
 }
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.ts');
@@ -271,7 +288,7 @@ function compileCacheDir(): string {
  */
 export function targetArgs(o: StartTargetInput & { strategy?: string }): string[] {
   // The URLs travel in the environment (targetEnv), never on the command line.
-  return targetFlags({ ...o, redisUrl: undefined, postgresUrl: undefined });
+  return targetFlags({ ...o, redisUrl: undefined, postgresUrl: undefined, coordinationRedisUrl: undefined });
 }
 
 export interface ReadyMessage {

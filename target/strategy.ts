@@ -93,6 +93,12 @@ export type FailurePolicy = 'fail-open' | 'fail-closed';
 
 export interface StrategyContext {
   cache: CacheClient;
+  /**
+   * Where coordination keys live: locks, lease tokens and write-behind buffers. Defaults to
+   * `cache`; the target connects it to a second Redis when given one, so a response cache
+   * under memory pressure cannot evict them (docs/strategies.md, Coordination keys).
+   */
+  coordination?: CacheClient;
   events: Instrumentation;
   instanceId: string;
   policy: FailurePolicy;

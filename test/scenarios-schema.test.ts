@@ -177,6 +177,9 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
 describe('loading and the catalog', () => {
   const expected = [
     'cold-start',
+    'coordination-eviction',
+    'coordination-eviction-separate',
+    'coordination-eviction-volatile',
     'counter-outage',
     'counter-restart',
     'db-slow',

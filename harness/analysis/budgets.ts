@@ -50,6 +50,14 @@ export const BUDGETS: Record<BudgetMetric, BudgetDef> = {
         ? { note: 'the cache served no read: expiry episodes do not apply', applies: false }
         : { note: 'no rebuilds happened', applies: false },
   },
+  duplicateRebuilds: {
+    metric: 'rebuilds beyond the first of each expiry episode',
+    fmt: fmtNum,
+    absence: (a) =>
+      a.stampede.applies === false
+        ? { note: 'the cache served no read: expiry episodes do not apply', applies: false }
+        : { note: 'no rebuilds happened', applies: false },
+  },
   staleBeyondTtl: {
     metric: 'reads stale beyond the TTL',
     fmt: fmtNum,

@@ -20,6 +20,7 @@ export type MetricId =
   | 'rebuildsPerExpiry'
   | 'rebuildsPerExpiryAllKeys'
   | 'maxRebuildsPerExpiry'
+  | 'duplicateRebuilds'
   | 'maxConcurrentRebuilds'
   | 'dbPeakAroundExpiries'
   | 'staleReadRatio'
@@ -137,6 +138,13 @@ export const METRICS: Record<MetricId, MetricDef> = {
     unit: '',
     better: 'lower',
     how: 'largest expiry episode',
+  },
+  duplicateRebuilds: {
+    id: 'duplicateRebuilds',
+    label: 'duplicate rebuilds',
+    unit: '',
+    better: 'lower',
+    how: 'rebuilds beyond the first of each expiry episode, every key (rebuilds − episodes); a lock or lease guard keeps it near 0 unless its guard keys are lost (evicted, flushed)',
   },
   maxConcurrentRebuilds: {
     id: 'maxConcurrentRebuilds',
@@ -280,6 +288,7 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
     rebuildsPerExpiryAllKeys: a.stampede.rebuildsPerExpiryAllKeys ?? null,
     maxRebuildsPerExpiry: stampede ? a.stampede.maxRebuildsPerExpiry : null,
+    duplicateRebuilds: stampede ? a.stampede.rebuilds - a.stampede.episodes : null,
     maxConcurrentRebuilds: stampede ? a.stampede.maxConcurrentPerKey : null,
     dbPeakAroundExpiries: stampede ? a.stampede.dbPeakAroundExpiries : null,
     staleReadRatio: a.staleness?.staleReadRatio ?? null,

@@ -57,6 +57,13 @@ export function declareRunCommand(program: Command): Command {
           'CACHEBENCH_POSTGRES_PROXY_URL',
         ),
       )
+      .addOption(
+        urlOption(
+          '--coordination-redis-url',
+          'with --infra external: second Redis for scenarios with redis.coordination: separate',
+          'CACHEBENCH_COORDINATION_REDIS_URL',
+        ),
+      )
       .option('--no-reports', 'write results.json only')
       .option('--force', 'replace the cachebench run already in --out')
       .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
@@ -95,6 +102,7 @@ export interface RunFlags {
   toxiproxyUrl?: string;
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
+  coordinationRedisUrl?: string;
   reports: boolean;
   force?: boolean;
   /** commander's `--no-fail-on-budgets`: false when given. */
@@ -180,6 +188,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
         toxiproxyUrl: f.toxiproxyUrl,
         redisProxyUrl: f.redisProxyUrl,
         postgresProxyUrl: f.postgresProxyUrl,
+        coordinationRedisUrl: f.coordinationRedisUrl,
       },
     },
     command: redactSecrets(['cachebench', ...process.argv.slice(2)].join(' ')),

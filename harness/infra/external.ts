@@ -18,6 +18,8 @@ export interface ExternalInfraOptions {
   /** Where the `redis` proxy is reachable from here; read from Toxiproxy when omitted. */
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
+  /** A second Redis for coordination keys (`--coordination-redis-url`), used directly. */
+  coordinationRedisUrl?: string;
   log?: (line: string) => void;
 }
 
@@ -104,6 +106,12 @@ export async function connectExternalInfra(opts: ExternalInfraOptions): Promise<
   if (opts.redisProxyUrl) parseUrl('--redis-proxy-url', opts.redisProxyUrl, ['redis:', 'rediss:']);
   if (opts.postgresProxyUrl)
     parseUrl('--postgres-proxy-url', opts.postgresProxyUrl, ['postgres:', 'postgresql:']);
+  if (opts.coordinationRedisUrl) {
+    parseUrl('--coordination-redis-url', opts.coordinationRedisUrl, ['redis:', 'rediss:']);
+    await redisCheck(opts.coordinationRedisUrl).catch((e) => {
+      throw unreachable('--coordination-redis-url', opts.coordinationRedisUrl!, e);
+    });
+  }
   const toxiproxyUrl = tpU.origin;
   // Toxiproxy's API has no authentication: on this machine it must be ours (or root's, e.g. a
   // container engine's port forwarder), never another local user's listener.
@@ -206,6 +214,7 @@ export async function connectExternalInfra(opts: ExternalInfraOptions): Promise<
     kind: 'external',
     redisUrl: opts.redisUrl,
     redisProxyUrl: proxyUrls.redis!,
+    ...(opts.coordinationRedisUrl ? { coordinationRedisUrl: opts.coordinationRedisUrl } : {}),
     postgresUrl: opts.postgresUrl,
     postgresProxyUrl: proxyUrls.postgres!,
     toxiproxyUrl,

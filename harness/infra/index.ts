@@ -13,7 +13,14 @@ export interface StartInfraOptions {
     /** Where the target reaches Redis/PostgreSQL through Toxiproxy (defaults: read from the proxies). */
     redisProxyUrl?: string;
     postgresProxyUrl?: string;
+    /** The second Redis for coordination keys (`--coordination-redis-url`). */
+    coordinationRedisUrl?: string;
   };
+  /**
+   * A scenario keeps coordination keys on a second Redis (`coordination: separate`): local starts
+   * one, external needs `--coordination-redis-url`; names the scenario in the error.
+   */
+  coordinationFor?: string;
   log?: (line: string) => void;
 }
 
@@ -26,8 +33,13 @@ export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
   }
   switch (kind) {
     case 'local':
-      return startLocalInfra({ ...o.local, log: o.log });
+      return startLocalInfra({ ...o.local, coordination: o.coordinationFor !== undefined, log: o.log });
     case 'containers': {
+      if (o.coordinationFor !== undefined)
+        throw new UsageError(
+          'UNSUPPORTED_COORDINATION',
+          `scenario ${o.coordinationFor}: redis.coordination: "separate" is not supported with --infra containers yet; use --infra local or external`,
+        );
       const { startContainerInfra } = await import('./containers.ts');
       return startContainerInfra({ log: o.log });
     }
@@ -40,6 +52,11 @@ export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
       ] as const) {
         if (!v) throw new UsageError('MISSING_FLAG', `${flag} is required with --infra external`);
       }
+      if (o.coordinationFor !== undefined && !e.coordinationRedisUrl)
+        throw new UsageError(
+          'MISSING_FLAG',
+          `--coordination-redis-url is required with --infra external: scenario ${o.coordinationFor} sets redis.coordination: separate`,
+        );
       const { connectExternalInfra } = await import('./external.ts');
       return connectExternalInfra({
         redisUrl: e.redisUrl!,
@@ -47,6 +64,7 @@ export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
         toxiproxyUrl: e.toxiproxyUrl!,
         redisProxyUrl: e.redisProxyUrl,
         postgresProxyUrl: e.postgresProxyUrl,
+        coordinationRedisUrl: e.coordinationRedisUrl,
         log: o.log,
       });
     }

@@ -28,6 +28,8 @@ export interface LocalInfraOptions {
   toxiproxyPort?: number;
   redisProxyPort?: number;
   postgresProxyPort?: number;
+  /** Also start a second Redis for coordination keys (a scenario with `coordination: separate`). */
+  coordination?: boolean;
   /** Called with one line per step, for progress output. */
   log?: (line: string) => void;
 }
@@ -95,6 +97,7 @@ async function choosePorts(opts: LocalInfraOptions) {
     toxiproxy: await port('--toxiproxy-port', opts.toxiproxyPort),
     redisProxy: await port('--redis-proxy-port', opts.redisProxyPort),
     postgresProxy: await port('--postgres-proxy-port', opts.postgresProxyPort),
+    coordination: opts.coordination ? await freePort(taken) : undefined,
   };
 }
 
@@ -133,26 +136,34 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     started.push(postgres.managed.proc);
     const toxiproxy = startToxiproxy({ bin: bins.toxiproxy, port: ports.toxiproxy, stateDir });
     started.push(toxiproxy.managed.proc);
+    const coordination =
+      ports.coordination === undefined
+        ? undefined
+        : startRedis({ bin: bins.redis, port: ports.coordination, stateDir, role: 'coordination' });
+    if (coordination) started.push(coordination.managed.proc);
 
     const [redisVersion, postgresVersion, toxiproxyVersion] = await Promise.all([
       redis.ready(),
       postgres.ready(),
       toxiproxy.ready(),
+      coordination?.ready(),
     ]);
     // Every port we hand out must be held by the process we started, not another user's.
-    for (const s of [redis, postgres, toxiproxy]) s.assertOwned();
+    for (const s of [redis, postgres, toxiproxy, ...(coordination ? [coordination] : [])]) s.assertOwned();
     await postgres.createDatabase();
     await toxiproxy.proxy([
       { name: 'redis', port: ports.redisProxy, upstreamPort: ports.redis },
       { name: 'postgres', port: ports.postgresProxy, upstreamPort: ports.postgres },
     ]);
-    processes = watchServices([redis.managed, postgres.managed, toxiproxy.managed], (old, next) =>
-      started.splice(started.indexOf(old), 1, next),
+    const managed = [redis, postgres, toxiproxy, ...(coordination ? [coordination] : [])].map(
+      (s) => s.managed,
     );
+    processes = watchServices(managed, (old, next) => started.splice(started.indexOf(old), 1, next));
     return {
       kind: 'local',
       redisUrl: redis.url(ports.redis),
       redisProxyUrl: redis.url(ports.redisProxy),
+      ...(coordination ? { coordinationRedisUrl: coordination.url(ports.coordination!) } : {}),
       postgresUrl: postgres.url(ports.postgres),
       postgresProxyUrl: postgres.url(ports.postgresProxy),
       toxiproxyUrl: toxiproxy.url,

@@ -14,6 +14,12 @@ export interface InfraHandle {
   redisUrl: string;
   /** redis://host:port — through the `redis` proxy: what the target uses. */
   redisProxyUrl: string;
+  /**
+   * redis://host:port of the second Redis for coordination keys (locks, leases, write-behind
+   * buffers), when one was asked for (`coordination: separate`). Direct, not through Toxiproxy:
+   * a scenario's Redis faults address the cache.
+   */
+  coordinationRedisUrl?: string;
   /** postgres://user@host:port/db — direct, for seeding and pg_stat_statements. */
   postgresUrl: string;
   /** postgres://… through the `postgres` proxy: what the target uses. */

@@ -21,6 +21,7 @@ import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
+import { type EvictionWatch, watchEvictions } from './eviction-watch.ts';
 import {
   leaderboardCounters,
   leaderboardStorageOf,
@@ -154,10 +155,13 @@ async function runCellUnchecked(
   const timings: CellTimings = { setupMs: 0, warmupMs: 0, loadMs: 0, collectMs: 0 };
   const sumOf = (...names: string[]) => names.reduce((a, n) => a + (phaseMs[n] ?? 0), 0);
   progress({ phase: 'setup' });
-  // Three independent resets, each of its own service: run side by side.
+  // Coordination keys on a second Redis (redis.coordination: separate; run.ts asked for one).
+  const coordinationRedisUrl = s.redis?.coordination === 'separate' ? infra.coordinationRedisUrl : undefined;
+  // Independent resets, each of its own service: run side by side.
   await Promise.all([
     resetToxiproxy(infra.toxiproxyUrl),
     flushRedis(infra.redisUrl),
+    ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
     seedDatabase(
       infra.postgresUrl,
       { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
@@ -179,6 +183,7 @@ async function runCellUnchecked(
     strategy: ctx.strategySpec ?? ctx.strategy,
     strategyOptions,
     redisUrl: infra.redisProxyUrl,
+    coordinationRedisUrl,
     postgresUrl: infra.postgresProxyUrl,
     ...(usesLeaderboard(s) ? { leaderboardStorage: leaderboardStorageOf(s) } : {}),
     reportCostMs: s.data.reportCostMs,
@@ -191,6 +196,7 @@ async function runCellUnchecked(
       }),
   });
   lap('startTargets');
+  let evictions: EvictionWatch | undefined;
   try {
     await applyRedisConfig(infra.redisUrl, s.redis);
     if (s.start === 'warm') {
@@ -203,6 +209,7 @@ async function runCellUnchecked(
       resetPgStatStatements(infra.postgresUrl),
     ]);
     const redisAtZero = await redisBaseline(infra.redisUrl);
+    if (s.redis?.maxmemory !== undefined) evictions = await watchEvictions(infra.redisUrl);
     lap('zero');
     ctx.signal?.throwIfAborted();
 
@@ -283,6 +290,7 @@ async function runCellUnchecked(
       redisSnapshot(infra.redisUrl, redisAtZero),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
+    if (evictions) redis.evictedByNamespace = await evictions.stop();
     lap('collect');
     const rebuilds = rebuildsAll.flat().sort((a, b) => a.start - b.start);
     // Stopping the targets runs write-behind's final flush; only then is the DB total final.
@@ -339,6 +347,7 @@ async function runCellUnchecked(
     };
   } finally {
     await targets.stop();
+    await evictions?.stop().catch(() => {});
     await resetRedisConfig(infra.redisUrl).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');

@@ -248,7 +248,8 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   if (o.infra.infra === 'external' || o.infra.infra === 'containers') checkFaults(undefined);
 
   log(`provisioning (${o.infra.infra})…`);
-  const infra = await startInfra({ ...o.infra, log });
+  const separate = planned.find((c) => c.scenario.redis?.coordination === 'separate');
+  const infra = await startInfra({ ...o.infra, coordinationFor: separate?.scenario.name, log });
   registerCleanup('infra', () => infra.stop());
   try {
     checkFaults(infra.processes);

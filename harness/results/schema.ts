@@ -165,6 +165,12 @@ export interface RedisSnapshot {
   /** maxmemory (bytes, 0 = none) and policy the cell ran with, as the server reported them. */
   maxmemory?: number;
   maxmemoryPolicy?: string;
+  /**
+   * Keys Redis evicted during the load by namespace (keyNamespace: `team-report-lock`,
+   * `counter-pending`, …), from its `evicted` keyspace events; only when the scenario sets
+   * `redis.maxmemory` (harness/pipeline/eviction-watch.ts).
+   */
+  evictedByNamespace?: Record<string, number>;
   /** Memory by namespace from a bounded sample (MEMORY USAGE of at most NAMESPACE_SAMPLE keys each). */
   namespaces?: Record<string, NamespaceMemory>;
 }

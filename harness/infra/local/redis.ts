@@ -4,6 +4,11 @@
  * snapshots mid-run). The password goes in a 0600 config file, not argv: /proc/<pid>/cmdline is
  * world-readable. The file is rewritten before each (re)start, with `appendonly` set by the
  * restart's persistence flag.
+ *
+ * A scenario with `redis: { coordination: separate }` gets a second server (`role:
+ * 'coordination'`) for locks, lease tokens and write-behind buffers: its own password, data dir,
+ * config and log, never CONFIG SET by a scenario (so no maxmemory), and not addressable by
+ * process faults (those are the cache Redis's).
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -14,13 +19,21 @@ import type { ManagedService } from '../process-control.ts';
 import { type ServiceProcess, spawnService, waitUntil } from '../processes.ts';
 import type { LocalService } from './service.ts';
 
-const NAME = 'redis-server';
+export type RedisRole = 'cache' | 'coordination';
 
-export function startRedis(o: { bin: string; port: number; stateDir: string }): LocalService {
+export function startRedis(o: {
+  bin: string;
+  port: number;
+  stateDir: string;
+  role?: RedisRole;
+}): LocalService {
+  const role = o.role ?? 'cache';
+  const base = role === 'cache' ? 'redis' : 'redis-coordination';
+  const NAME = role === 'cache' ? 'redis-server' : 'redis-server (coordination)';
   const password = randomBytes(18).toString('base64url');
-  const dataDir = path.join(o.stateDir, 'redis');
+  const dataDir = path.join(o.stateDir, base);
   fs.mkdirSync(dataDir, { mode: 0o700 });
-  const conf = path.join(o.stateDir, 'redis.conf');
+  const conf = path.join(o.stateDir, `${base}.conf`);
   const spawn = ({ persistence }: { persistence: boolean }): ServiceProcess => {
     const lines = [
       `port ${o.port}`,
@@ -38,7 +51,7 @@ export function startRedis(o: { bin: string; port: number; stateDir: string }): 
       name: NAME,
       command: o.bin,
       args: [conf],
-      logFile: path.join(o.stateDir, 'redis.log'),
+      logFile: path.join(o.stateDir, `${base}.log`),
       stateDir: o.stateDir,
     });
   };
@@ -55,7 +68,7 @@ export function startRedis(o: { bin: string; port: number; stateDir: string }): 
     );
   const managed: ManagedService = {
     name: NAME,
-    service: 'redis',
+    ...(role === 'cache' ? { service: 'redis' as const } : {}),
     proc: spawn({ persistence: false }),
     respawn: spawn,
     ready,

@@ -131,6 +131,8 @@ export class RecordingInstrumentation implements Instrumentation {
 export interface Harnessed {
   strategy: Strategy;
   cache: FailFastCacheClient;
+  /** The second client for coordination keys, when `MakeOptions.coordinationUrl` was given. */
+  coordination?: FailFastCacheClient;
   events: RecordingInstrumentation;
 }
 
@@ -139,6 +141,8 @@ export interface MakeOptions {
   policy?: FailurePolicy;
   instanceId?: string;
   client?: Partial<CacheClientOptions>;
+  /** Locks, leases and write-behind buffers on this Redis (StrategyContext.coordination). */
+  coordinationUrl?: string;
 }
 
 export interface ReadOptions {
@@ -202,6 +206,7 @@ export class StrategyFixture {
     for (const h of all) {
       await h.strategy.close?.();
       await h.cache.close();
+      await h.coordination?.close();
     }
   }
 
@@ -216,15 +221,23 @@ export class StrategyFixture {
       commandTimeoutMs: this.commandTimeoutMs,
       ...o.client,
     });
+    const coordination = o.coordinationUrl
+      ? await createCacheClient({
+          url: o.coordinationUrl,
+          commandTimeoutMs: this.commandTimeoutMs,
+          ...o.client,
+        })
+      : undefined;
     const events = new RecordingInstrumentation(instanceId);
     const strategy = mod.create({
       cache,
+      ...(coordination ? { coordination } : {}),
       events,
       instanceId,
       policy: o.policy ?? 'fail-open',
       options: { ...mod.defaults, ...o.options },
     });
-    const h = { strategy, cache, events };
+    const h = { strategy, cache, events, ...(coordination ? { coordination } : {}) };
     this.made.push(h);
     return h;
   }

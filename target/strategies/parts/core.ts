@@ -41,7 +41,17 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
   const failClosed = ctx.policy === 'fail-closed';
   const prefix = ctx.keyPrefix ?? DEFAULT_KEY_PREFIX;
   const repairs = new Repairs(cache, prefix);
-  const env: PolicyEnv = { cache, events, options, failClosed, instanceId: ctx.instanceId, prefix, repairs };
+  const coordination = ctx.coordination ?? cache;
+  const env: PolicyEnv = {
+    cache,
+    coordination,
+    events,
+    options,
+    failClosed,
+    instanceId: ctx.instanceId,
+    prefix,
+    repairs,
+  };
   const d = defaultHooks(env);
   const guard = instantiate(name, plan.slots.guard, env, d.guard);
   const freshness = instantiate(name, plan.slots.freshness, env, d.freshness);
@@ -97,11 +107,17 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
       const stamp = () => kit.stamp(JSON.stringify(value), kit.lastLoadMs(req.namespace));
       const after = await write.afterCommit({ req, value, stamp });
       failure ??= after.failure;
-      const dels = [...req.invalidates, ...after.del, ...guard.onWrite(req)];
+      // The guard's helper keys (leases) live on the coordination server when it is a separate one.
+      const helpers = guard.onWrite(req);
+      const dels = [...req.invalidates, ...after.del, ...(coordination === cache ? helpers : [])];
       const del = await cache.del(...dels);
       if (!del.ok) {
         failure ??= del.error;
         repairs.addKeys(dels);
+      }
+      if (coordination !== cache && helpers.length > 0) {
+        const delHelpers = await coordination.del(...helpers);
+        if (!delHelpers.ok) failure ??= delHelpers.error;
       }
       if (failure && failClosed)
         throw new CacheUnavailableError(`invalidate after committed write ${req.key}`, failure);

@@ -32,6 +32,8 @@ import type { Repairs } from '../parts/repairs.ts';
 /** What every policy instance may use. */
 export interface PolicyEnv {
   cache: CacheClient;
+  /** Locks, lease tokens and write-behind buffers: `cache` unless the target was given a second Redis. */
+  coordination: CacheClient;
   events: Instrumentation;
   options: StrategyOptions;
   failClosed: boolean;

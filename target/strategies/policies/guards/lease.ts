@@ -3,26 +3,47 @@
  * (token, NX PX leaseTtlMs); the holder's SET is applied only while its token is still the
  * current one (Lua compare-and-set). A write DELs the leases of every key it invalidates, so a
  * holder that loaded before the write has its late, stale SET rejected.
+ *
+ * Lease keys live on `env.coordination`. On a separate server the compare-and-set cannot be one
+ * step: the holder SETs, then releases its lease only if it is still the owner; when it was not
+ * (a write dropped the lease, or it expired), the holder DELs the value it just stored, so a
+ * stale value lives for at most that round trip instead of a TTL.
  */
 import { leaseKey } from '../../parts/key-names.ts';
 import { evalScript, LEASE_SET } from '../../parts/scripts.ts';
 import type { GuardPolicy, PolicyEnv, RefreshPermit } from '../types.ts';
-import { type HeldGuard, newToken, releaseIfOwner, waitForHolder } from './wait-for-holder.ts';
+import {
+  type HeldGuard,
+  newToken,
+  releaseIfOwner,
+  separateCoordination,
+  waitForHolder,
+} from './wait-for-holder.ts';
 
-function leaseSet(env: PolicyEnv, key: string, token: string, raw: string, pxMs: number) {
+async function leaseSet(env: PolicyEnv, key: string, token: string, raw: string, pxMs: number) {
   // Rejected (0) when a write invalidated the lease meanwhile: the value may be stale.
-  return env.cache.run('lease-set', (r) =>
-    evalScript(r, LEASE_SET, [key, leaseKey(key)], [token, raw, pxMs]),
-  );
+  if (!separateCoordination(env)) {
+    return env.cache.run('lease-set', (r) =>
+      evalScript(r, LEASE_SET, [key, leaseKey(key)], [token, raw, pxMs]),
+    );
+  }
+  const set = await env.cache.set(key, raw, pxMs);
+  const released = await releaseIfOwner(env.coordination, leaseKey(key), token);
+  // A refused SET (OOM at maxmemory) still frees the lease: waiters rebuild now instead of
+  // polling for a value that will not come until their waitMs runs out.
+  if (!set.ok) return set;
+  if (released.ok && Number(released.value) === 1) return released;
+  await env.cache.del(key);
+  return { ok: true, value: 0 } as const;
 }
 
 async function leasePermit(env: PolicyEnv, key: string): Promise<RefreshPermit | null> {
   const token = newToken();
-  const got = await env.cache.set(leaseKey(key), token, env.options.leaseTtlMs, { nx: true });
+  const got = await env.coordination.set(leaseKey(key), token, env.options.leaseTtlMs, { nx: true });
   if (!got.ok || !got.value) return null;
   return {
     store: (raw, pxMs) => leaseSet(env, key, token, raw, pxMs),
-    release: () => releaseIfOwner(env.cache, leaseKey(key), token),
+    release: () => releaseIfOwner(env.coordination, leaseKey(key), token),
   };
 }
 

@@ -1,7 +1,8 @@
 /**
  * lock guard: a miss takes `<key>:lock` (SET NX PX lockTtlMs, in the same Lua step as a re-GET);
  * only the holder loads and SETs, then releases the lock if it still owns it. The others wait
- * (wait-for-holder.ts). A refresh of a still-cached value takes the same lock, NX.
+ * (wait-for-holder.ts). A refresh of a still-cached value takes the same lock, NX. The lock key
+ * lives on `env.coordination` (the cache server unless the target was given a second Redis).
  */
 import { lockKey } from '../../parts/key-names.ts';
 import type { GuardPolicy, PolicyEnv, RefreshPermit } from '../types.ts';
@@ -11,11 +12,11 @@ import { type HeldGuard, newToken, releaseIfOwner, waitForHolder } from './wait-
 export async function lockPermit(env: PolicyEnv, key: string, ttlMs: number): Promise<RefreshPermit | null> {
   const token = newToken();
   const lk = lockKey(key);
-  const got = await env.cache.set(lk, token, ttlMs, { nx: true });
+  const got = await env.coordination.set(lk, token, ttlMs, { nx: true });
   if (!got.ok || !got.value) return null;
   return {
     store: (raw, pxMs) => env.cache.set(key, raw, pxMs),
-    release: () => releaseIfOwner(env.cache, lk, token),
+    release: () => releaseIfOwner(env.coordination, lk, token),
   };
 }
 
@@ -26,7 +27,7 @@ const LOCK: HeldGuard = {
   loadAs: 'miss',
   async storeAsHolder(env, m, loaded, token) {
     await m.store(loaded);
-    await releaseIfOwner(env.cache, lockKey(m.key), token);
+    await releaseIfOwner(env.coordination, lockKey(m.key), token);
   },
 };
 

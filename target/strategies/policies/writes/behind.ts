@@ -16,6 +16,8 @@
  *     `writeBehindLost(by)` ("lost or at risk"): if Redis did apply it, a later flush still moves it,
  *     so DB total ∈ [acknowledged − lost, acknowledged].
  * Under fail-closed both cases throw CACHE_UNAVAILABLE instead.
+ * The buffers live on `env.coordination` (the cache server unless the target was given a second
+ * Redis, where a response cache's memory pressure cannot evict them).
  * Not detected: pending amounts that vanish inside Redis (restart without persistence, eviction,
  * FLUSHALL), and a process that dies between its DB write and clearing its entry (its entry stays
  * and inflates `pending` in reads; it is never re-applied).
@@ -25,7 +27,7 @@
  * several instances a read can miss another instance's flush for at most counterBaseTtlMs.
  */
 import { randomBytes } from 'node:crypto';
-import type { CacheError } from '../../../cache-client.ts';
+import type { CacheClient, CacheError } from '../../../cache-client.ts';
 import type { CounterValue, IncrementRequest } from '../../../strategy.ts';
 import { CacheUnavailableError } from '../../parts/errors.ts';
 import { inflightCounterKey, pendingCounterKey } from '../../parts/key-names.ts';
@@ -64,6 +66,8 @@ const toPair = (v: unknown): [number, number] => {
 
 class WriteBehind implements CounterHooks {
   private readonly env: PolicyEnv;
+  /** Where the buffers live: the coordination client. */
+  private readonly redis: CacheClient;
   /** Unique per process, so a restarted instance never adopts (and re-applies) an old entry. */
   private readonly field: string;
   private readonly counters = new Map<number, CounterState>();
@@ -75,6 +79,7 @@ class WriteBehind implements CounterHooks {
 
   constructor(env: PolicyEnv) {
     this.env = env;
+    this.redis = env.coordination;
     this.field = `${env.instanceId}:${randomBytes(4).toString('hex')}`;
     this.timer = setInterval(() => {
       if (!this.closed) void this.flush();
@@ -83,7 +88,8 @@ class WriteBehind implements CounterHooks {
   }
 
   async increment(req: IncrementRequest): Promise<CounterValue> {
-    const { cache, events } = this.env;
+    const { events } = this.env;
+    const cache = this.redis;
     const s = this.remember(req);
     if (!cache.available()) return this.notBuffered(req, s, BREAKER_OPEN);
     const r = await cache.run('wb-incr', (redis) =>
@@ -97,7 +103,8 @@ class WriteBehind implements CounterHooks {
   }
 
   async readCounter(req: IncrementRequest): Promise<CounterValue> {
-    const { cache, events } = this.env;
+    const { events } = this.env;
+    const cache = this.redis;
     const s = this.remember(req);
     const r = cache.available()
       ? await cache.run('wb-read', (redis) => evalScript(redis, READ_BUFFER, this.keysOf(req.counterId), []))
@@ -123,7 +130,7 @@ class WriteBehind implements CounterHooks {
       const ids = new Set(this.dirty);
       for (const [id, s] of this.counters) if (s.committed !== undefined) ids.add(id);
       for (const id of ids) {
-        if (!this.env.cache.available()) return;
+        if (!this.redis.available()) return;
         await this.flushOne(id);
       }
     })().finally(() => {
@@ -155,9 +162,7 @@ class WriteBehind implements CounterHooks {
 
   private clear(id: number, entry: string) {
     const inflight = inflightCounterKey(id, this.env.prefix);
-    return this.env.cache.run('wb-clear', (r) =>
-      evalScript(r, CLEAR_INFLIGHT, [inflight], [this.field, entry]),
-    );
+    return this.redis.run('wb-clear', (r) => evalScript(r, CLEAR_INFLIGHT, [inflight], [this.field, entry]));
   }
 
   private async flushOne(id: number): Promise<void> {
@@ -168,7 +173,7 @@ class WriteBehind implements CounterHooks {
       s.committed = undefined;
     }
     this.seq += 1;
-    const t = await this.env.cache.run('wb-take', (r) =>
+    const t = await this.redis.run('wb-take', (r) =>
       evalScript(r, TAKE_PENDING, this.keysOf(id), [this.field, `${Date.now().toString(36)}.${this.seq}`]),
     );
     if (!t.ok) return; // maybe taken: the next take returns the same entry
