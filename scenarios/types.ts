@@ -8,12 +8,36 @@
 export const OPERATIONS = [
   'read-user',
   'update-user',
+  'delete-user',
   'read-team-members',
   'read-team-report',
   'incr-counter',
   'read-counter',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
+
+/**
+ * The cache namespaces the target's read endpoints use (target/app.ts `observedRead`): the keys of
+ * a per-endpoint `cache.ttlMs` mapping, besides `default`.
+ */
+export const CACHE_NAMESPACES = ['user', 'team-members', 'team-report'] as const;
+export type CacheNamespace = (typeof CACHE_NAMESPACES)[number];
+
+/** The namespace whose cached value a read operation returns: its TTL is the one that read is judged by. */
+export const OPERATION_NAMESPACE: Partial<Record<Operation, CacheNamespace>> = {
+  'read-user': 'user',
+  'read-team-members': 'team-members',
+  'read-team-report': 'team-report',
+};
+
+/**
+ * `cache.ttlMs` per namespace: `default` for namespaces not named (absent: the strategy's own
+ * default TTL). A plain number in `cache.ttlMs` is the TTL of every namespace.
+ */
+export type TtlByNamespace = Partial<Record<CacheNamespace | 'default', number>>;
+
+/** A scenario's cache option value: a number, string or boolean, or ttlMs per namespace. */
+export type CacheOptionValue = number | string | boolean | TtlByNamespace;
 
 export interface LoadPhase {
   /** Phase length, ms. */
@@ -168,7 +192,7 @@ export interface Scenario {
   mix: Partial<Record<Operation, number>>;
   data: DataSizes;
   /** Strategy options the scenario needs (ttlMs, jitter…), merged over strategy defaults. */
-  cache: Record<string, number | string | boolean>;
+  cache: Record<string, CacheOptionValue>;
   start: 'warm' | 'cold';
   faults: FaultSpec[];
   budgets: Budgets;

@@ -25,6 +25,7 @@ import {
   arrivalOffsets,
   createRequestGenerator,
   createRng,
+  isErrorStatus,
   type PlannedRequest,
   parseResponse,
   totalDurationMs,
@@ -554,7 +555,7 @@ export async function runLoad(
   };
   const sink: Sink = {
     complete(x, status, body) {
-      finish(x, historyRecord(x, status, body, now()), status >= 400);
+      finish(x, historyRecord(x, status, body, now()), isErrorStatus(x.plan, status));
     },
     fail(x, err) {
       finish(x, failedRecord(x, err, now()), true);
