@@ -307,6 +307,7 @@ const budgetsSchema = obj({
   queriesPerRequest: nonNegativeNumber().optional(),
   rebuildsPerExpiry: nonNegativeNumber().optional(),
   staleBeyondTtl: nonNegativeNumber().optional(),
+  servedAfterDelete: nonNegativeNumber().optional(),
   faultReadErrors: nonNegativeNumber().optional(),
   recoverySeconds: nonNegativeNumber().optional(),
   lostIncrements: nonNegativeNumber().optional(),

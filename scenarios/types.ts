@@ -112,6 +112,7 @@ export type BudgetMetric =
   | 'queriesPerRequest'
   | 'rebuildsPerExpiry'
   | 'staleBeyondTtl'
+  | 'servedAfterDelete'
   | 'faultReadErrors'
   | 'recoverySeconds'
   | 'lostIncrements';
@@ -125,8 +126,8 @@ export const BUDGET_ALIASES = {
 
 /**
  * Metric id → limit. p99 in ms; errorRate a fraction of completed requests; queriesPerRequest by
- * the target's count; rebuildsPerExpiry of the hot key; staleBeyondTtl, faultReadErrors and
- * lostIncrements counts; recoverySeconds until hit ratio and p99 are back within 10%. Scenario
+ * the target's count; rebuildsPerExpiry of the hot key; staleBeyondTtl, servedAfterDelete,
+ * faultReadErrors and lostIncrements counts; recoverySeconds until hit ratio and p99 are back within 10%. Scenario
  * files may still use the alias keys; loading renames them (results written before the rename
  * carry them in `scenario_spec`, which the budget checks also read).
  */
