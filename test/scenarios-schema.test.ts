@@ -180,6 +180,8 @@ describe('loading and the catalog', () => {
     'counter-outage',
     'counter-restart',
     'db-slow',
+    'delete-race',
+    'endpoint-ttls',
     'hot-key',
     'mass-expiry',
     'memory-pressure',
