@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyzeCell } from '../harness/analysis/index.ts';
+import { analyzeCell, analyzeCellRecords, analyzeRun } from '../harness/analysis/index.ts';
 import { checkHistory } from '../harness/analysis/staleness.ts';
 import type { HistoryRecord } from '../harness/results/schema.ts';
-import { synthCell } from './fixtures/synthetic.ts';
+import { synthCell, synthRun } from './fixtures/synthetic.ts';
 
 const w = (key: string, version: number, start: number, end: number, status = 200): HistoryRecord => ({
   op: 'update-user',
@@ -207,5 +207,41 @@ describe('staleness per endpoint TTL and after deletes', () => {
     expect(s.servedAfterDelete).toBe(2);
     expect(s.servedAfterDeleteByOp).toEqual({ 'read-team-members': 1, 'read-user': 1 });
     expect(s.staleReads).toBe(3);
+  });
+});
+
+describe('served after delete in the run analysis', () => {
+  it('the verdict names a strategy that keeps serving deleted users from lists as worse', () => {
+    const { results, histories } = synthRun({
+      scenarios: [{ name: 'delete-race', budgets: { servedAfterDelete: 0 } }],
+      strategies: ['cache-aside', 'forgets'],
+      seconds: 10,
+    });
+    for (const cell of results.cells) {
+      const h = [...histories.get(cell.id)!];
+      // 30 deletes of users the synthetic history never touches; each followed by 3 list reads.
+      for (let i = 0; i < 30; i++) {
+        const key = `user:${900_000 + i}`;
+        const t = cell.loadStartedAt + 200 + i * 300;
+        h.push({ ...w(key, 2, t, t + 5), op: 'delete-user' });
+        for (let k = 1; k <= 3; k++) {
+          const versions = cell.strategy === 'forgets' ? { 'user:1': 1, [key]: 1 } : { 'user:1': 1 };
+          h.push({ ...r(versions, t + 5 + k * 20), op: 'read-team-members', key: 'team:1' });
+        }
+      }
+      h.sort((a, b) => a.start - b.start);
+      cell.analysis = analyzeCellRecords(cell, h);
+    }
+    const run = analyzeRun(results);
+    const sc = run.scenarios.find((s) => s.scenario === 'delete-race')!;
+    const row = (name: string) => sc.rows.find((x) => x.strategy === name)!;
+    expect(row('cache-aside').metrics.servedAfterDelete).toBe(0);
+    expect(row('forgets').metrics.servedAfterDelete).toBe(90);
+    expect(sc.primary[0]).toBe('servedAfterDelete');
+    expect(sc.verdict).toMatch(
+      /^Best served after delete: cache-aside \(0 [^)]*\); significantly worse: forgets \(worst forgets 90 /,
+    );
+    const failed = run.budgets.filter((b) => !b.pass && b.metric === 'servedAfterDelete');
+    expect(failed.map((b) => b.strategy)).toEqual(['forgets']);
   });
 });
