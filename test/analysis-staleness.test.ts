@@ -241,7 +241,7 @@ describe('served after delete in the run analysis', () => {
     expect(sc.verdict).toMatch(
       /^Best served after delete: cache-aside \(0 [^)]*\); significantly worse: forgets \(worst forgets 90 /,
     );
-    const failed = run.budgets.filter((b) => !b.pass && b.metric === 'servedAfterDelete');
+    const failed = run.budgets.filter((b) => !b.passed && b.budget === 'servedAfterDelete');
     expect(failed.map((b) => b.strategy)).toEqual(['forgets']);
   });
 });
