@@ -237,7 +237,7 @@ describe('served after delete in the run analysis', () => {
     const row = (name: string) => sc.rows.find((x) => x.strategy === name)!;
     expect(row('cache-aside').metrics.servedAfterDelete).toBe(0);
     expect(row('forgets').metrics.servedAfterDelete).toBe(90);
-    expect(sc.primary[0]).toBe('servedAfterDelete');
+    expect(sc.primary?.[0]).toBe('servedAfterDelete');
     expect(sc.verdict).toMatch(
       /^Best served after delete: cache-aside \(0 [^)]*\); significantly worse: forgets \(worst forgets 90 /,
     );
