@@ -383,16 +383,23 @@ function stalenessTable(results: RunResults, cells: CellResult[], analysis: Anal
     const s = analysis.cell(c).staleness;
     if (!s) continue;
     rows.push(
-      `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p95, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td></tr>`,
+      `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.readsChecked}</td><td>${s.writes}</td><td>${s.staleReads} (${pct(s.staleReadRatio, 2)})</td><td>${s.stalePairs}</td><td>${fixed(s.age.p50, 1)} / ${fixed(s.age.p95, 1)} / ${fixed(s.age.p99, 1)} / ${fixed(s.age.max, 1)}</td><td>${s.staleBeyondTtl}${s.staleBeyondTtl ? ' <span class="badge bad">bug</span>' : ''}</td><td>${s.staleAfterFaults}</td><td>${s.deletes ? `${s.servedAfterDelete ?? 0} of ${s.deletes} deletes${s.servedAfterDelete ? ' <span class="badge bad">bug</span>' : ''}` : '–'}</td></tr>`,
     );
     for (const x of s.beyondTtlExamples.slice(0, 5))
       examples.push(
-        `<tr><td>${e(c.strategy)}</td><td class="l mono">${e(x.key)}</td><td>${x.returnedVersion}</td><td>${x.newerVersion}</td><td>${e(isoTime(x.writeEnd))}</td><td>${e(isoTime(x.readStart))}</td><td>${fixed(x.ageMs, 0)} ms</td></tr>`,
+        `<tr><td>${e(c.strategy)}</td><td class="l mono">${e(x.key)}</td><td>${x.returnedVersion}</td><td>${x.newerVersion}</td><td>${e(isoTime(x.writeEnd))}</td><td>${e(isoTime(x.readStart))}</td><td>${fixed(x.ageMs, 0)} ms${x.ttlMs !== undefined ? ` (TTL ${x.ttlMs} ms)` : ''}</td></tr>`,
       );
   }
   if (!rows.length) return '';
-  const ttl = cells[0]?.ttlMs;
-  return `<details><summary>Staleness detail (history check)</summary><div class="tw"><table><tr><th>strategy</th><th>reads checked</th><th>writes</th><th>stale reads</th><th>stale pairs</th><th>age p50 / p95 / p99 / max (ms)</th><th>beyond TTL (${e(ttl)} ms)</th><th>after faults</th></tr>${rows.join('')}</table></div>${
+  // Per-endpoint TTLs (cache.ttlMs per namespace): each read is judged against its own.
+  const perNs = cells[0]?.ttlByNamespace;
+  const ttl =
+    perNs && Object.keys(perNs).length
+      ? `${Object.entries(perNs)
+          .map(([ns, ms]) => `${ns} ${ms}`)
+          .join(', ')}, other ${cells[0]?.ttlMs}`
+      : cells[0]?.ttlMs;
+  return `<details><summary>Staleness detail (history check)</summary><div class="tw"><table><tr><th>strategy</th><th>reads checked</th><th>writes</th><th>stale reads</th><th>stale pairs</th><th>age p50 / p95 / p99 / max (ms)</th><th>beyond TTL (${e(ttl)} ms)</th><th>after faults</th><th>served after delete</th></tr>${rows.join('')}</table></div>${
     examples.length
       ? `<h3>Reads stale beyond the TTL (examples)</h3><div class="tw"><table><tr><th>strategy</th><th class="l">key</th><th>returned</th><th>newer</th><th>newer write ended</th><th>read started</th><th>age</th></tr>${examples.join('')}</table></div>`
       : ''

@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { scenarioFileSchema } from './schema.ts';
+import { scenarioFileSchema, TTL_MS_JSON_SCHEMA, ttlMsSchema } from './schema.ts';
 
 export const SCHEMA_FILE = fileURLToPath(new URL('./scenario.schema.json', import.meta.url));
 
@@ -26,7 +26,9 @@ export function scenarioJsonSchema(): string {
     unrepresentable: 'any',
     override: (ctx) => {
       const def = ctx.zodSchema._zod.def as { type: string; in?: { _zod: { def: { type: string } } } };
-      if (def.type === 'pipe' && def.in?._zod.def.type === 'unknown') Object.assign(ctx.jsonSchema, DURATION);
+      if (ctx.zodSchema === ttlMsSchema) Object.assign(ctx.jsonSchema, TTL_MS_JSON_SCHEMA);
+      else if (def.type === 'pipe' && def.in?._zod.def.type === 'unknown')
+        Object.assign(ctx.jsonSchema, DURATION);
     },
   });
   // A file's name defaults to its file name (load.ts), so `name` is optional in a file.

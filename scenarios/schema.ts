@@ -11,6 +11,8 @@ import {
   BUDGET_ALIASES,
   type BudgetMetric,
   type Budgets,
+  CACHE_NAMESPACES,
+  type CacheOptionValue,
   COORDINATION_MODES,
   type FaultSpec,
   LEADERBOARD_STORAGES,
@@ -20,6 +22,7 @@ import {
   type Scenario,
   type ToxicSpec,
   type ToxicType,
+  type TtlByNamespace,
 } from './types.ts';
 import { totalDurationMs } from './workload.ts';
 
@@ -307,6 +310,7 @@ const budgetsSchema = obj({
   rebuildsPerExpiry: nonNegativeNumber().optional(),
   duplicateRebuilds: nonNegativeNumber().optional(),
   staleBeyondTtl: nonNegativeNumber().optional(),
+  servedAfterDelete: nonNegativeNumber().optional(),
   faultReadErrors: nonNegativeNumber().optional(),
   recoverySeconds: nonNegativeNumber().optional(),
   lostIncrements: nonNegativeNumber().optional(),
@@ -366,32 +370,107 @@ const redisSchema = obj({
   coordination: oneOf(COORDINATION_MODES).optional(),
 });
 
-/** Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations. */
-const cacheSchema = z
-  .record(
-    z.string(),
-    z.union([z.number(), z.string().max(LIMITS.shortText), z.boolean()], {
-      error: `expected a number, a boolean or a string of at most ${LIMITS.shortText} characters`,
-    }),
+/** Longest TTL a scenario may set (the strategies' own ttlMs limit, target/strategies/parts/options.ts). */
+const TTL_MAX_MS = 86_400_000;
+const TTL_NAMESPACES = ['default', ...CACHE_NAMESPACES] as const;
+const TTL_HINT = `expected a positive ${DURATION_HINT} up to ${TTL_MAX_MS} ms`;
+
+/**
+ * `cache.ttlMs`: one duration for every namespace, or a mapping namespace → duration
+ * (`{user: 60s, team-report: 1s, default: 5s}`). Validated by hand so an error names the
+ * namespace (`cache.ttlMs.team-report: …`); generate-json-schema.ts describes both forms.
+ */
+export const ttlMsSchema = z.unknown().transform((v, ctx): number | TtlByNamespace => {
+  const one = (raw: unknown, path: string[]): number | undefined => {
+    const ms = parseDuration(raw);
+    if (ms === undefined || ms <= 0 || ms > TTL_MAX_MS) {
+      ctx.addIssue({ code: 'custom', message: TTL_HINT, input: raw, path });
+      return undefined;
+    }
+    return ms;
+  };
+  if (typeof v !== 'object' || v === null) return one(v, []) ?? z.NEVER;
+  if (Array.isArray(v) || Object.keys(v).length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration or a mapping of namespace → duration (namespaces: ${TTL_NAMESPACES.join(', ')})`,
+      input: v,
+    });
+    return z.NEVER;
+  }
+  const out: TtlByNamespace = {};
+  for (const [ns, raw] of Object.entries(v)) {
+    if (!(TTL_NAMESPACES as readonly string[]).includes(ns)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `unknown namespace; allowed: ${TTL_NAMESPACES.join(', ')}`,
+        input: ns,
+        path: [ns],
+      });
+      continue;
+    }
+    const ms = one(raw, [ns]);
+    if (ms !== undefined) out[ns as keyof TtlByNamespace] = ms;
+  }
+  return out;
+});
+
+/** The JSON Schema of `cache.ttlMs` (generate-json-schema.ts puts it in place of the transform). */
+export const TTL_MS_JSON_SCHEMA = {
+  anyOf: [
+    { type: 'number', exclusiveMinimum: 0, maximum: TTL_MAX_MS },
+    { type: 'string', pattern: '^\\s*(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h)?\\s*$' },
     {
-      error: 'expected a mapping of option → number, string or boolean',
+      type: 'object',
+      minProperties: 1,
+      additionalProperties: false,
+      properties: Object.fromEntries(
+        TTL_NAMESPACES.map((ns) => [
+          ns,
+          {
+            anyOf: [
+              { type: 'number', exclusiveMinimum: 0, maximum: TTL_MAX_MS },
+              { type: 'string', pattern: '^\\s*(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h)?\\s*$' },
+            ],
+          },
+        ]),
+      ),
     },
+  ],
+  description:
+    'the cache TTL: one duration for every namespace, or per namespace (user, team-members, team-report); a namespace not named takes `default`, else the strategy default',
+};
+
+const cacheValueSchema = z.union([z.number(), z.string().max(LIMITS.shortText), z.boolean()], {
+  error: `expected a number, a boolean or a string of at most ${LIMITS.shortText} characters`,
+});
+
+/**
+ * Cache options go to the strategy as-is, except `…Ms` options, which may be written as durations,
+ * and `ttlMs`, which may also be a mapping per namespace.
+ */
+const cacheSchema = z
+  .object(
+    { ttlMs: ttlMsSchema.optional() },
+    { error: 'expected a mapping of option → number, string or boolean' },
   )
+  .catchall(cacheValueSchema)
   .refine((rec) => Object.keys(rec).length <= LIMITS.cacheOptions, {
     error: `expected at most ${LIMITS.cacheOptions} options`,
   })
   .transform((rec, ctx) => {
     // Null prototype: option names are user keys and must never meet Object.prototype.
-    const out: Record<string, number | string | boolean> = Object.create(null);
+    const out: Record<string, CacheOptionValue> = Object.create(null);
     for (const [k, v] of Object.entries(rec)) {
-      if (k.endsWith('Ms') && typeof v === 'string') {
+      if (v === undefined) continue;
+      if (k !== 'ttlMs' && k.endsWith('Ms') && typeof v === 'string') {
         const ms = parseDuration(v);
         if (ms === undefined) {
           ctx.addIssue({ code: 'custom', message: `expected a ${DURATION_HINT}`, input: v, path: [k] });
           continue;
         }
         out[k] = ms;
-      } else out[k] = v;
+      } else out[k] = v as CacheOptionValue;
     }
     // A plain object again; spreading defines `__proto__` as an own key, never as the prototype.
     return { ...out };

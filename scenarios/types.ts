@@ -8,6 +8,7 @@
 export const OPERATIONS = [
   'read-user',
   'update-user',
+  'delete-user',
   'read-team-members',
   'read-team-report',
   'incr-counter',
@@ -16,6 +17,29 @@ export const OPERATIONS = [
   'leaderboard-top',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
+
+/**
+ * The cache namespaces the target's read endpoints use (target/app.ts `observedRead`): the keys of
+ * a per-endpoint `cache.ttlMs` mapping, besides `default`.
+ */
+export const CACHE_NAMESPACES = ['user', 'team-members', 'team-report'] as const;
+export type CacheNamespace = (typeof CACHE_NAMESPACES)[number];
+
+/** The namespace whose cached value a read operation returns: its TTL is the one that read is judged by. */
+export const OPERATION_NAMESPACE: Partial<Record<Operation, CacheNamespace>> = {
+  'read-user': 'user',
+  'read-team-members': 'team-members',
+  'read-team-report': 'team-report',
+};
+
+/**
+ * `cache.ttlMs` per namespace: `default` for namespaces not named (absent: the strategy's own
+ * default TTL). A plain number in `cache.ttlMs` is the TTL of every namespace.
+ */
+export type TtlByNamespace = Partial<Record<CacheNamespace | 'default', number>>;
+
+/** A scenario's cache option value: a number, string or boolean, or ttlMs per namespace. */
+export type CacheOptionValue = number | string | boolean | TtlByNamespace;
 
 export interface LoadPhase {
   /** Phase length, ms. */
@@ -91,6 +115,7 @@ export type BudgetMetric =
   | 'rebuildsPerExpiry'
   | 'duplicateRebuilds'
   | 'staleBeyondTtl'
+  | 'servedAfterDelete'
   | 'faultReadErrors'
   | 'recoverySeconds'
   | 'lostIncrements';
@@ -104,8 +129,8 @@ export const BUDGET_ALIASES = {
 
 /**
  * Metric id → limit. p99 in ms; errorRate a fraction of completed requests; queriesPerRequest by
- * the target's count; rebuildsPerExpiry of the hot key; staleBeyondTtl, faultReadErrors and
- * lostIncrements counts; recoverySeconds until hit ratio and p99 are back within 10%. Scenario
+ * the target's count; rebuildsPerExpiry of the hot key; staleBeyondTtl, servedAfterDelete,
+ * faultReadErrors and lostIncrements counts; recoverySeconds until hit ratio and p99 are back within 10%. Scenario
  * files may still use the alias keys; loading renames them (results written before the rename
  * carry them in `scenario_spec`, which the budget checks also read).
  */
@@ -180,7 +205,7 @@ export interface Scenario {
   mix: Partial<Record<Operation, number>>;
   data: DataSizes;
   /** Strategy options the scenario needs (ttlMs, jitter…), merged over strategy defaults. */
-  cache: Record<string, number | string | boolean>;
+  cache: Record<string, CacheOptionValue>;
   start: 'warm' | 'cold';
   faults: FaultSpec[];
   budgets: Budgets;

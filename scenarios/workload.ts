@@ -70,7 +70,7 @@ export function createKeyPicker(dist: KeyDistribution, n: number, rng: () => num
 export interface PlannedRequest {
   op: Operation;
   kind: 'read' | 'write' | 'incr';
-  method: 'GET' | 'PUT' | 'POST';
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE';
   /** Path relative to the target base URL, e.g. "/users/42". */
   path: string;
   /** JSON body for PUT/POST. */
@@ -82,6 +82,16 @@ export interface PlannedRequest {
    * and the value read for read-counter: `value: parsed.value ?? planned.value`.
    */
   value?: number;
+  /**
+   * A 404 is an answer, not an error: set on user operations when the mix deletes users (a read,
+   * update or delete of a user deleted earlier is answered 404 by a correct target).
+   */
+  notFoundOk?: true;
+}
+
+/** Whether a response status counts as an error for the load figures (both drivers). */
+export function isErrorStatus(plan: Pick<PlannedRequest, 'notFoundOk'>, status: number): boolean {
+  return status === 0 || (status >= 400 && !(status === 404 && plan.notFoundOk === true));
 }
 
 type Builder = (id: number, seq: number) => PlannedRequest;
@@ -109,6 +119,18 @@ const BUILDERS: Record<Operation, { entity: 'users' | 'teams' | 'counters'; buil
       method: 'PUT',
       path: `/users/${id}`,
       body: JSON.stringify({ name: `user-${id}-w${seq}` }),
+      key: `user:${id}`,
+    }),
+  },
+  'delete-user': {
+    entity: 'users',
+    // Ids come from the key distribution like every other user op; a deleted user stays deleted
+    // (no re-creation), so later reads of it are answered 404 (docs/measurements.md "Deletes").
+    build: (id) => ({
+      op: 'delete-user',
+      kind: 'write',
+      method: 'DELETE',
+      path: `/users/${id}`,
       key: `user:${id}`,
     }),
   },
@@ -207,13 +229,16 @@ export function createRequestGenerator(s: Scenario, seed: number): () => Planned
     return p;
   };
   let seq = 0;
+  const deletesUsers = ops.includes('delete-user');
   return () => {
     const u = rng() * total;
     let i = 0;
     while (i < cumulative.length - 1 && (cumulative[i] as number) <= u) i++;
     const b = BUILDERS[ops[i] as Operation];
     seq++;
-    return b.build(pickerFor(b.entity)(), seq);
+    const planned = b.build(pickerFor(b.entity)(), seq);
+    if (deletesUsers && b.entity === 'users') planned.notFoundOk = true;
+    return planned;
   };
 }
 

@@ -304,6 +304,39 @@ export function createApp(deps: AppDeps): express.Express {
     }),
   );
 
+  /**
+   * A delete goes through the strategy's write path like an update (kind 'delete'): the user key
+   * and the team aggregates that embed the user are invalidated after the commit. The answer
+   * carries the tombstone version (last version + 1), so the history shows any later read that
+   * still returns the user as stale (docs/measurements.md "Deletes").
+   */
+  app.delete(
+    '/users/:id',
+    route('delete-user', async (req, res) => {
+      const id = parseId('id', req.params.id);
+      const teamId = await db.getUserTeam(id);
+      if (teamId === null) throw new HttpError(404, `user ${id} not found`);
+      const committed = await strategy.write({
+        kind: 'delete',
+        key: keys.user(id),
+        namespace: 'user',
+        invalidates: [keys.teamMembers(teamId), keys.teamReport(teamId)],
+        bumps: [keys.teamNamespace(teamId)],
+        write: () =>
+          events.observeCall(async () => {
+            const d = await db.deleteUser(id);
+            if (!d) throw new HttpError(404, `user ${id} not found`);
+            return {
+              deleted: { id: d.id, teamId: d.teamId },
+              versions: { [entityKey('user', id)]: d.version + 1 },
+            };
+          }),
+      });
+      res.setHeader('x-cache', 'none');
+      res.json(committed);
+    }),
+  );
+
   app.get(
     '/teams/:id/members',
     route('read-team-members', async (req, res) => {
@@ -421,7 +454,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.setHeader('allow', allow);
     res.status(405).json({ error: `method ${req.method} is not allowed on this path; allowed: ${allow}` });
   };
-  app.all('/users/:id', methodNotAllowed('GET, HEAD, PUT'));
+  app.all('/users/:id', methodNotAllowed('GET, HEAD, PUT, DELETE'));
   app.all('/teams/:id/members', methodNotAllowed('GET, HEAD'));
   app.all('/teams/:id/report', methodNotAllowed('GET, HEAD'));
   app.all('/counters/:id/incr', methodNotAllowed('POST'));

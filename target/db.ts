@@ -227,6 +227,13 @@ const Q = {
     'update-user',
     `UPDATE users SET name = coalesce($2, name), email = coalesce($3, email), version = version + 1, updated_at = clock_timestamp() WHERE id = $1 RETURNING ${USER_COLUMNS}`,
   ),
+  // One statement: the membership and the row go together (the FK is checked at its end), and
+  // the returned version is the last one the row had.
+  deleteUser: stmt(
+    'delete-user',
+    `WITH m AS (DELETE FROM memberships WHERE user_id = $1)
+     DELETE FROM users WHERE id = $1 RETURNING id, team_id, version`,
+  ),
   teamMembers: stmt(
     'team-members',
     `SELECT t.id, t.name, coalesce(json_agg(json_build_object('id', u.id, 'name', u.name, 'version', u.version) ORDER BY u.id) FILTER (WHERE u.id IS NOT NULL), '[]') AS members
@@ -395,6 +402,16 @@ export class Db {
   async updateUser(id: number, patch: { name?: string; email?: string }): Promise<UserRow | null> {
     const rows = await this.run<UserDbRow>(Q.updateUser, [id, patch.name ?? null, patch.email ?? null]);
     return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  /**
+   * Deletes a user and its membership; returns what the row was (id, team, last version), null
+   * if there was no such user. Users are never re-created, so a deleted id stays deleted.
+   */
+  async deleteUser(id: number): Promise<{ id: number; teamId: number; version: number } | null> {
+    const rows = await this.run<{ id: number; team_id: number; version: number }>(Q.deleteUser, [id]);
+    const r = rows[0];
+    return r ? { id: r.id, teamId: r.team_id, version: r.version } : null;
   }
 
   async getTeamMembers(teamId: number, page: { limit: number; offset: number }): Promise<TeamMembers | null> {

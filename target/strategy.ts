@@ -43,6 +43,11 @@ export interface ReadResult<T> {
 }
 
 export interface WriteRequest<T extends Versioned> {
+  /**
+   * `update` (absent means update) or `delete`: the entity is gone after the commit, so nothing
+   * may store it again — write-through DELs instead of SETting (docs/strategies.md "Deletes").
+   */
+  kind?: 'update' | 'delete';
   /** Cache key of the written entity. */
   key: string;
   namespace: string;

@@ -2,10 +2,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyzeCell } from '../harness/analysis/index.ts';
+import { analyzeCell, analyzeCellRecords, analyzeRun } from '../harness/analysis/index.ts';
 import { checkHistory } from '../harness/analysis/staleness.ts';
 import type { HistoryRecord } from '../harness/results/schema.ts';
-import { synthCell } from './fixtures/synthetic.ts';
+import { synthCell, synthRun } from './fixtures/synthetic.ts';
 
 const w = (key: string, version: number, start: number, end: number, status = 200): HistoryRecord => ({
   op: 'update-user',
@@ -157,5 +157,91 @@ describe('staleness checker (history-based, DESIGN §5)', () => {
     expect(a.staleness).toBeNull();
     expect(a.validity.trusted).toBe(false);
     expect(a.validity.flags[0]!.code).toBe('history-missing');
+  });
+});
+
+describe('staleness per endpoint TTL and after deletes', () => {
+  const read = (op: string, versions: Record<string, number>, start: number): HistoryRecord => ({
+    ...r(versions, start),
+    op,
+  });
+  const del = (key: string, tombstone: number, start: number, end: number, status = 200): HistoryRecord => ({
+    ...w(key, tombstone, start, end, status),
+    op: 'delete-user',
+  });
+
+  it('judges "beyond TTL" against the TTL of the read’s own endpoint', () => {
+    const h = [
+      w('user:1', 2, 0, 10),
+      // Both 500 ms old: beyond the report's 200 ms, within the user's 1 s.
+      read('read-user', { 'user:1': 1 }, 510),
+      read('read-team-report', { 'user:1': 1, 'user:2': 1 }, 510),
+      // 3 s old: beyond the default 2 s that team-members falls back to.
+      read('read-team-members', { 'user:1': 1 }, 3010),
+    ];
+    const s = checkHistory(h, 2_000, { user: 1_000, 'team-report': 200 }).result();
+    expect(s.staleReads).toBe(3);
+    expect(s.staleBeyondTtl).toBe(2);
+    expect(s.beyondTtlExamples.map((x) => [x.op, x.ttlMs])).toEqual([
+      ['read-team-members', 2_000],
+      ['read-team-report', 200],
+    ]);
+    expect(s.ttlByOp).toEqual({ 'read-user': 1_000, 'read-team-members': 2_000, 'read-team-report': 200 });
+    // One TTL for everything: none of them is beyond 5 s.
+    expect(checkHistory(h, 5_000).result().staleBeyondTtl).toBe(0);
+  });
+
+  it('counts a read returning a deleted entity after its delete completed as served after delete', () => {
+    const h = [
+      del('user:7', 4, 100, 120),
+      read('read-user', { 'user:7': 3 }, 115), // started before the delete completed: not stale
+      read('read-team-members', { 'user:6': 1, 'user:7': 3 }, 121), // still lists the deleted user
+      read('read-user', { 'user:7': 3 }, 300),
+      read('read-team-members', { 'user:6': 1 }, 300), // the list without it: fine
+      del('user:7', 4, 400, 410, 404), // a failed delete is no delete
+      w('user:8', 2, 500, 510),
+      read('read-user', { 'user:8': 1 }, 600), // stale, but nothing was deleted
+    ];
+    const s = checkHistory(h, 1_000).result();
+    expect(s.deletes).toBe(1);
+    expect(s.servedAfterDelete).toBe(2);
+    expect(s.servedAfterDeleteByOp).toEqual({ 'read-team-members': 1, 'read-user': 1 });
+    expect(s.staleReads).toBe(3);
+  });
+});
+
+describe('served after delete in the run analysis', () => {
+  it('the verdict names a strategy that keeps serving deleted users from lists as worse', () => {
+    const { results, histories } = synthRun({
+      scenarios: [{ name: 'delete-race', budgets: { servedAfterDelete: 0 } }],
+      strategies: ['cache-aside', 'forgets'],
+      seconds: 10,
+    });
+    for (const cell of results.cells) {
+      const h = [...histories.get(cell.id)!];
+      // 30 deletes of users the synthetic history never touches; each followed by 3 list reads.
+      for (let i = 0; i < 30; i++) {
+        const key = `user:${900_000 + i}`;
+        const t = cell.loadStartedAt + 200 + i * 300;
+        h.push({ ...w(key, 2, t, t + 5), op: 'delete-user' });
+        for (let k = 1; k <= 3; k++) {
+          const versions = cell.strategy === 'forgets' ? { 'user:1': 1, [key]: 1 } : { 'user:1': 1 };
+          h.push({ ...r(versions, t + 5 + k * 20), op: 'read-team-members', key: 'team:1' });
+        }
+      }
+      h.sort((a, b) => a.start - b.start);
+      cell.analysis = analyzeCellRecords(cell, h);
+    }
+    const run = analyzeRun(results);
+    const sc = run.scenarios.find((s) => s.scenario === 'delete-race')!;
+    const row = (name: string) => sc.rows.find((x) => x.strategy === name)!;
+    expect(row('cache-aside').metrics.servedAfterDelete).toBe(0);
+    expect(row('forgets').metrics.servedAfterDelete).toBe(90);
+    expect(sc.primary?.[0]).toBe('servedAfterDelete');
+    expect(sc.verdict).toMatch(
+      /^Best served after delete: cache-aside \(0 [^)]*\); significantly worse: forgets \(worst forgets 90 /,
+    );
+    const failed = run.budgets.filter((b) => !b.passed && b.budget === 'servedAfterDelete');
+    expect(failed.map((b) => b.strategy)).toEqual(['forgets']);
   });
 });

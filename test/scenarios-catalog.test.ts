@@ -55,6 +55,8 @@ describe('catalog design', () => {
     'deploy-restart',
     'leaderboard',
     'leaderboard-zset',
+    'delete-race',
+    'endpoint-ttls',
   ];
 
   // 16 s of load + ~2.5 s of per-cell setup: 6 strategies × 4 scenarios in about 7.5 minutes.

@@ -184,6 +184,8 @@ describe('loading and the catalog', () => {
     'counter-restart',
     'db-slow',
     'deploy-restart',
+    'delete-race',
+    'endpoint-ttls',
     'hot-key',
     'leaderboard',
     'leaderboard-zset',

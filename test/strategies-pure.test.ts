@@ -174,11 +174,28 @@ describe('ttl', () => {
   it('jitter stays within [ttl, ttl·(1+fraction)) and spreads', () => {
     const env = { options: readOptions('jitter', { ttlMs: 10_000, jitterFraction: 0.5 }) } as PolicyEnv;
     const next = jitter().create(env).ttl!;
-    const values = Array.from({ length: 500 }, () => next());
+    const values = Array.from({ length: 500 }, () => next('user'));
     expect(Math.min(...values)).toBeGreaterThanOrEqual(10_000);
     expect(Math.max(...values)).toBeLessThanOrEqual(15_000);
     expect(new Set(values).size).toBeGreaterThan(100);
-    expect(ttl().create(env).ttl!()).toBe(10_000);
+    expect(ttl().create(env).ttl!('user')).toBe(10_000);
+  });
+
+  it('takes each namespace its own ttlMs, the rest `default` (else the strategy default)', () => {
+    const per = readOptions('cache-aside', {
+      ttlMs: { user: 60_000, 'team-report': '1000', default: 5_000 },
+    });
+    const hooks = ttl().create({ options: per } as PolicyEnv);
+    expect(hooks.ttl!('user')).toBe(60_000);
+    expect(hooks.ttl!('team-report')).toBe(1_000);
+    expect(hooks.ttl!('team-members')).toBe(5_000);
+    const noDefault = readOptions('cache-aside', { ttlMs: { user: 60_000 } });
+    expect(ttl().create({ options: noDefault } as PolicyEnv).ttl!('team-members')).toBe(30_000);
+    const jittered = jitter(() => 0.5).create({ options: { ...per, jitterFraction: 0.2 } } as PolicyEnv);
+    expect(jittered.ttl!('team-report')).toBe(1_100);
+    expect(() => readOptions('cache-aside', { ttlMs: { 'team-report': 0 } })).toThrow(
+      /option ttlMs\.team-report=0 is invalid; allowed: an integer from 1/,
+    );
   });
 });
 

@@ -133,9 +133,11 @@ describe('target API (cache-aside)', () => {
     const badBody = await call(t.url, 'PUT', '/users/1', { name: 42 });
     expect(badBody.status).toBe(400);
     expect(badBody.body.error).toMatch(/^name: 42 is not allowed/);
-    const m = await call(t.url, 'DELETE', '/users/1');
+    expect((await call(t.url, 'DELETE', '/users/9999')).status).toBe(404);
+    const m = await call(t.url, 'PATCH', '/users/1');
     expect(m.status).toBe(405);
     expect(m.headers.get('allow')).toContain('PUT');
+    expect(m.headers.get('allow')).toContain('DELETE');
   });
 
   it('serves Prometheus metrics and the control endpoints', async () => {

@@ -63,6 +63,14 @@ export const BUDGETS: Record<BudgetMetric, BudgetDef> = {
     fmt: fmtNum,
     absence: () => ({ note: 'history not analysed', applies: true }),
   },
+  servedAfterDelete: {
+    metric: 'reads served after their delete completed',
+    fmt: fmtNum,
+    absence: (a) =>
+      a.staleness
+        ? { note: 'no delete completed in this cell', applies: false }
+        : { note: 'history not analysed', applies: true },
+  },
   faultReadErrors: { metric: 'read errors inside fault windows', fmt: fmtNum, absence: faultAbsence },
   recoverySeconds: { metric: 'recovery time (s)', fmt: (v) => seconds(v, 1), absence: faultAbsence },
   lostIncrements: {

@@ -76,7 +76,7 @@ export async function analyzeCell(cell: CellResult, runDir: string): Promise<Cel
   const path = isAbsolute(cell.historyFile) ? cell.historyFile : resolve(runDir, cell.historyFile);
   try {
     const index = await buildWriteIndexFromFile(path);
-    const checker = new StalenessChecker(index, cell.ttlMs);
+    const checker = new StalenessChecker(index, cell.ttlMs, cell.ttlByNamespace);
     const acc = new FaultWindowAccumulator(faultWindows(cell));
     const stats: HistoryReadStats = { lines: 0, malformed: 0 };
     for await (const rec of readHistory(path, stats)) {
@@ -95,7 +95,7 @@ export async function analyzeCell(cell: CellResult, runDir: string): Promise<Cel
 export function analyzeCellRecords(cell: CellResult, records: readonly HistoryRecord[]): CellAnalysis {
   const b = new WriteIndexBuilder();
   for (const r of records) b.add(r);
-  const checker = new StalenessChecker(b.build(), cell.ttlMs);
+  const checker = new StalenessChecker(b.build(), cell.ttlMs, cell.ttlByNamespace);
   const acc = new FaultWindowAccumulator(faultWindows(cell));
   for (const r of records) {
     checker.add(r);

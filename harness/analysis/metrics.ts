@@ -26,6 +26,7 @@ export type MetricId =
   | 'staleReadRatio'
   | 'staleAgeP99'
   | 'staleBeyondTtl'
+  | 'servedAfterDelete'
   | 'faultErrorRate'
   | 'faultP99'
   | 'faultDbMultiplier'
@@ -181,6 +182,13 @@ export const METRICS: Record<MetricId, MetricDef> = {
     better: 'lower',
     how: 'stale reads older than the cache TTL: correctness bugs (stale-set race, lost invalidation)',
   },
+  servedAfterDelete: {
+    id: 'servedAfterDelete',
+    label: 'served after delete',
+    unit: '',
+    better: 'lower',
+    how: 'reads that returned an entity, or a list still holding it, after its delete had completed (also stale reads)',
+  },
   faultErrorRate: {
     id: 'faultErrorRate',
     label: 'errors in faults',
@@ -294,6 +302,8 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     staleReadRatio: a.staleness?.staleReadRatio ?? null,
     staleAgeP99: a.staleness?.age.p99 ?? null,
     staleBeyondTtl: a.staleness ? a.staleness.staleBeyondTtl : null,
+    // Only where something was deleted: elsewhere the question does not arise.
+    servedAfterDelete: a.staleness?.deletes ? (a.staleness.servedAfterDelete ?? null) : null,
     faultErrorRate: applied.length ? (faultReq ? faultErr / faultReq : null) : null,
     faultP99: maxOf(applied.map((w) => w.latency.p99)),
     faultDbMultiplier: maxOf(applied.map((w) => w.dbMultiplier)),

@@ -115,6 +115,8 @@ export interface StaleExample {
   writeEnd: number;
   readStart: number;
   ageMs: number;
+  /** The TTL this read was judged against (its endpoint's, docs/measurements.md); absent in older results. */
+  ttlMs?: number;
 }
 
 export interface StalenessAnalysis {
@@ -128,8 +130,19 @@ export interface StalenessAnalysis {
   stalePairRatio: number | null;
   /** Over stale reads; a read's age is the largest age of its stale pairs. ms. */
   age: Percentiles;
+  /** The common TTL (namespaces without their own); `ttlByOp` has each read op's when they differ. */
   ttlMs: number;
+  /** Read op → the TTL its reads were judged against, when `cache.ttlMs` was set per namespace. */
+  ttlByOp?: Record<string, number>;
   staleBeyondTtl: number;
+  /**
+   * Reads that returned an entity (or a list containing it) whose delete had completed before
+   * the read started; also counted in staleReads. Absent in older results.
+   */
+  servedAfterDelete?: number;
+  servedAfterDeleteByOp?: Record<string, number>;
+  /** Successful delete-user operations in the history. */
+  deletes?: number;
   /** Up to 10 reads stale beyond the TTL, oldest first. */
   beyondTtlExamples: StaleExample[];
   staleByOp: Record<string, number>;

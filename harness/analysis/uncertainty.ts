@@ -103,6 +103,7 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
   if (s && s.readsChecked > 0) {
     e.staleReadRatio = { kind: 'proportion', x: s.staleReads, n: s.readsChecked };
     e.staleBeyondTtl = count(s.staleBeyondTtl);
+    if (s.deletes) e.servedAfterDelete = count(s.servedAfterDelete ?? 0);
   }
 
   const w = applied(a);

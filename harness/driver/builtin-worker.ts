@@ -23,6 +23,7 @@ import {
   arrivalOffsets,
   createRequestGenerator,
   createRng,
+  isErrorStatus,
   type PlannedRequest,
   totalDurationMs,
 } from '../../scenarios/workload.ts';
@@ -288,7 +289,7 @@ class Sender implements Sink {
     );
   }
   complete(x: Exchange, status: number, body: string): void {
-    this.finish(x, historyRecord(x, status, body, now()), status >= 400);
+    this.finish(x, historyRecord(x, status, body, now()), isErrorStatus(x.plan, status));
   }
   fail(x: Exchange, err: unknown): void {
     this.finish(x, failedRecord(x, err, now()), true);

@@ -14,6 +14,7 @@ import type { Scenario } from '../../scenarios/types.ts';
 import { seedDatabase } from '../../target/db.ts';
 import { startTargets } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
+import { cellTtls } from '../analysis/staleness.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
@@ -177,7 +178,10 @@ async function runCellUnchecked(
   const strategyOptions = Object.fromEntries(
     Object.entries(s.cache).filter(([k]) => Object.hasOwn(ctx.strategyDefaults, k)),
   );
-  const ttlMs = Number(strategyOptions.ttlMs ?? ctx.strategyDefaults.ttlMs ?? 30_000);
+  const { ttlMs, ttlByNamespace } = cellTtls(
+    strategyOptions.ttlMs,
+    Number(ctx.strategyDefaults.ttlMs ?? 30_000),
+  );
   const targets = await startTargets({
     instances: ctx.instances,
     strategy: ctx.strategySpec ?? ctx.strategy,
@@ -329,6 +333,7 @@ async function runCellUnchecked(
       ...(machineLoad ? { machine: machineLoad } : {}),
       ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,
+      ...(ttlByNamespace ? { ttlByNamespace } : {}),
       load: {
         ...loadOut.load,
         startLateMs: loadOut.startLateMs ?? Math.max(0, Math.round(loadOut.loadStartedAt - loadStartedAt)),

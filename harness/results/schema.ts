@@ -222,8 +222,10 @@ export interface CellResult {
   strategyOptions: Record<string, unknown>;
   /** When the label differs from what ran (`--strategies label=spec`): the spec the target loaded. */
   strategySpec?: string;
-  /** The cache TTL in ms the cell ran with, for "stale beyond TTL". */
+  /** The cache TTL in ms the cell ran with, for "stale beyond TTL" (namespaces without their own). */
   ttlMs: number;
+  /** Namespace → TTL in ms when the scenario set `cache.ttlMs` per namespace; absent otherwise. */
+  ttlByNamespace?: Record<string, number>;
   load: LoadStats;
   series: CellSeries;
   faults: FaultRecord[];

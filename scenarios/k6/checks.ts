@@ -35,8 +35,9 @@ export function checkResponse(
   if (!obj) return { statusOk, bodyOk: false, problem: 'body is not a JSON object' };
   switch (plan.op) {
     case 'read-user':
-    case 'update-user': {
-      // A user read/write must say which version of that very user it reflects.
+    case 'update-user':
+    case 'delete-user': {
+      // A user read/write must say which version of that very user it reflects (a delete: its tombstone).
       const versions = record(obj.versions);
       const v = versions?.[plan.key];
       if (typeof v !== 'number' || !Number.isFinite(v)) {

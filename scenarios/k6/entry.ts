@@ -24,7 +24,7 @@ import { Gauge, Rate, Trend } from 'k6/metrics';
 import type { Options } from 'k6/options';
 import { buildK6Options, K6_METRICS } from '../../harness/driver/k6-options.ts';
 import type { Scenario } from '../types.ts';
-import { createRequestGenerator, type PlannedRequest, parseResponse } from '../workload.ts';
+import { createRequestGenerator, isErrorStatus, type PlannedRequest, parseResponse } from '../workload.ts';
 import { checkResponse } from './checks.ts';
 import { type K6SummaryData, summaryOutputs } from './summary.ts';
 
@@ -108,7 +108,7 @@ export default function (): void {
   const verdict = checkResponse(plan, res.status, body);
   const info = parseResponse(plan.op, res.status, body);
   // Same rule as the built-in driver (no response or >= 400), plus a 2xx that breaks the contract.
-  const isError = res.status === 0 || res.status >= 400 || (verdict.statusOk && !verdict.bodyOk);
+  const isError = isErrorStatus(plan, res.status) || (verdict.statusOk && !verdict.bodyOk);
   let error: string | undefined;
   if (res.status === 0) error = res.error || 'no response';
   else if (res.status >= 400) {

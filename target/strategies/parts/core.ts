@@ -104,7 +104,7 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
       if (failClosed && !cache.available()) throw new CacheUnavailableError(`write ${req.key}`, BREAKER_OPEN);
       const value = await req.write();
       let failure = await keys.onWrite(req);
-      const stamp = () => kit.stamp(JSON.stringify(value), kit.lastLoadMs(req.namespace));
+      const stamp = () => kit.stamp(JSON.stringify(value), kit.lastLoadMs(req.namespace), req.namespace);
       const after = await write.afterCommit({ req, value, stamp });
       failure ??= after.failure;
       // The guard's helper keys (leases) live on the coordination server when it is a separate one.

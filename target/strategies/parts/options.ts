@@ -20,7 +20,7 @@ export const STRATEGY_OPTIONS = {
     min: 1,
     max: 86_400_000,
     integer: true,
-    doc: 'base TTL (stale-while-revalidate: the soft TTL)',
+    doc: 'base TTL (stale-while-revalidate: the soft TTL); or per namespace: {user: 60000, team-report: 1000, default: 5000}',
   },
   jitterFraction: {
     default: 0.2,
@@ -116,9 +116,21 @@ export const STRATEGY_OPTIONS = {
 } as const satisfies Record<string, OptionRow>;
 
 export type OptionName = keyof typeof STRATEGY_OPTIONS;
-export type StrategyOptions = Record<OptionName, number>;
+export type StrategyOptions = Record<OptionName, number> & {
+  /**
+   * TTL per cache namespace, from `ttlMs: {user: 60000, team-report: 1000, default: 5000}`:
+   * a namespace not named takes `default`, else the strategy's ttlMs default (`ttlMs` above holds
+   * that fallback). Empty when ttlMs is a number.
+   */
+  ttlByNamespace: Readonly<Record<string, number>>;
+};
 
 const NAMES = Object.keys(STRATEGY_OPTIONS) as OptionName[];
+
+/** The TTL of a value of `namespace`: the one place a per-endpoint TTL is resolved. */
+export function ttlFor(o: Pick<StrategyOptions, 'ttlMs' | 'ttlByNamespace'>, namespace: string): number {
+  return o.ttlByNamespace[namespace] ?? o.ttlMs;
+}
 
 /** The defaults of the given options (ttlMs always: every scenario passes it). */
 export function defaultsOf(names: Iterable<OptionName>): Partial<StrategyOptions> {
@@ -127,25 +139,51 @@ export function defaultsOf(names: Iterable<OptionName>): Partial<StrategyOptions
   return d;
 }
 
+const NAMESPACE_RE = /^[a-z0-9]+(-[a-z0-9]+)*$/;
+
+function checkValue(strategy: string, field: string, rule: OptionRow, raw: unknown): number {
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  const ok =
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    value >= rule.min &&
+    value <= rule.max &&
+    (!rule.integer || Number.isInteger(value));
+  if (!ok) {
+    const kind = rule.integer ? 'an integer' : 'a number';
+    throw new StrategyOptionError(strategy, field, raw, `allowed: ${kind} from ${rule.min} to ${rule.max}`);
+  }
+  return value as number;
+}
+
 /** Validates the known options (numbers or numeric strings from a CLI) and fills defaults. */
 export function readOptions(strategy: string, given: Record<string, unknown>): StrategyOptions {
-  const out = Object.fromEntries(NAMES.map((n) => [n, STRATEGY_OPTIONS[n].default])) as StrategyOptions;
+  const out = {
+    ...Object.fromEntries(NAMES.map((n) => [n, STRATEGY_OPTIONS[n].default])),
+    ttlByNamespace: {},
+  } as StrategyOptions;
+  const ttlByNamespace: Record<string, number> = Object.create(null);
   for (const name of NAMES) {
     const raw = given[name];
     if (raw === undefined) continue;
     const rule: OptionRow = STRATEGY_OPTIONS[name];
-    const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
-    const ok =
-      typeof value === 'number' &&
-      Number.isFinite(value) &&
-      value >= rule.min &&
-      value <= rule.max &&
-      (!rule.integer || Number.isInteger(value));
-    if (!ok) {
-      const kind = rule.integer ? 'an integer' : 'a number';
-      throw new StrategyOptionError(strategy, name, raw, `allowed: ${kind} from ${rule.min} to ${rule.max}`);
+    if (name === 'ttlMs' && typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+      for (const [ns, v] of Object.entries(raw)) {
+        if (!NAMESPACE_RE.test(ns))
+          throw new StrategyOptionError(
+            strategy,
+            'ttlMs',
+            ns,
+            'allowed: a kebab-case namespace name or default',
+          );
+        const ms = checkValue(strategy, `ttlMs.${ns}`, rule, v);
+        if (ns === 'default') out.ttlMs = ms;
+        else ttlByNamespace[ns] = ms;
+      }
+      continue;
     }
-    out[name] = value;
+    out[name] = checkValue(strategy, name, rule, raw);
   }
+  out.ttlByNamespace = { ...ttlByNamespace };
   return out;
 }

@@ -46,8 +46,9 @@ export class ReadKit {
     return this.lastLoad.get(namespace) ?? 0;
   }
 
-  stamp(json: string, loadMs: number): { raw: string; pxMs: number } {
-    return this.freshness.stamp(json, loadMs, this.freshness.ttl(), Date.now());
+  /** Freshness stamp and PX of a value of `namespace` (its TTL: options.ts `ttlFor`). */
+  stamp(json: string, loadMs: number, namespace: string): { raw: string; pxMs: number } {
+    return this.freshness.stamp(json, loadMs, this.freshness.ttl(namespace), Date.now());
   }
 
   /** A value key's content, or null when it cannot be read (then it is treated as a miss). */
@@ -85,9 +86,9 @@ export class ReadKit {
       req,
       key,
       load: (reason) => this.load(req, reason),
-      stamp: (l) => this.stamp(l.json, l.loadMs),
+      stamp: (l) => this.stamp(l.json, l.loadMs, req.namespace),
       store: (l) => {
-        const { raw, pxMs } = this.stamp(l.json, l.loadMs);
+        const { raw, pxMs } = this.stamp(l.json, l.loadMs, req.namespace);
         return this.env.cache.set(key, raw, pxMs);
       },
       hit: (raw) => {

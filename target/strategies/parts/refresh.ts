@@ -32,7 +32,7 @@ export class Refresher {
     try {
       if (reason === 'refresh') this.env.events.backgroundRefresh();
       const loaded = await this.kit.load(req, reason);
-      const { raw, pxMs } = this.kit.stamp(loaded.json, loaded.loadMs);
+      const { raw, pxMs } = this.kit.stamp(loaded.json, loaded.loadMs, req.namespace);
       await permit.store(raw, pxMs);
       return loaded;
     } finally {

@@ -1,4 +1,5 @@
 /** What each hook does when no policy of its slot provides it: cache-aside. */
+import { ttlFor } from '../parts/options.ts';
 import { none } from './guards/none.ts';
 import type { CounterHooks, FreshnessHooks, GuardHooks, KeyHooks, PolicyEnv, WriteHooks } from './types.ts';
 import { direct } from './writes/direct.ts';
@@ -12,7 +13,7 @@ export function defaultHooks(env: PolicyEnv) {
     coalesce: (_id, fn) => fn(),
   };
   const freshness: FreshnessHooks = {
-    ttl: () => env.options.ttlMs,
+    ttl: (namespace) => ttlFor(env.options, namespace),
     stamp: (json, _loadMs, ttlMs) => ({ raw: json, pxMs: ttlMs }),
     judge: () => 'fresh',
     // No coordination: e.g. xfetch alone, whose probability spreads recomputes (as in the paper).

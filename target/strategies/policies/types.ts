@@ -99,8 +99,11 @@ export interface GuardHooks {
 export type Verdict = 'fresh' | 'stale' | 'early';
 
 export interface FreshnessHooks {
-  /** The TTL of the next stored value. Default: ttlMs. */
-  ttl(): number;
+  /**
+   * The TTL of the next stored value of `namespace` ('user', 'team-members', 'team-report').
+   * Default: `ttlFor(options, namespace)` — the namespace's own ttlMs, else the common one.
+   */
+  ttl(namespace: string): number;
   /** The raw string to store and the Redis PX for it. Default: the JSON, PX ttl. */
   stamp(json: string, loadMs: number, ttlMs: number, now: number): { raw: string; pxMs: number };
   /** Default: fresh until Redis drops it. */
