@@ -4,13 +4,13 @@
  * PostgreSQL holds after the load, the bytes one top-10 read takes out of Redis, and Redis's own
  * CPU time over the load (INFO cpu). docs/measurements.md "Leaderboard".
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { LeaderboardStorage, Scenario } from '../../scenarios/types.ts';
 import { LEADERBOARD_BOARD } from '../../scenarios/workload.ts';
 import { DEFAULT_KEY_PREFIX } from '../../target/keys.ts';
 import { leaderboardKey } from '../../target/leaderboard.ts';
 import type { LeaderboardTotals } from '../results/schema.ts';
+import { withRedis } from './redis-config.ts';
 
 /** The storage a cell's targets run with (the target option's default when the scenario says none). */
 export function leaderboardStorageOf(s: Scenario): LeaderboardStorage {
@@ -19,17 +19,6 @@ export function leaderboardStorageOf(s: Scenario): LeaderboardStorage {
 
 export function usesLeaderboard(s: Scenario): boolean {
   return (s.mix['leaderboard-score'] ?? 0) > 0 || (s.mix['leaderboard-top'] ?? 0) > 0;
-}
-
-async function withRedis<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  r.on('error', () => {});
-  await r.connect();
-  try {
-    return await fn(r);
-  } finally {
-    r.disconnect();
-  }
 }
 
 /** Redis's own counters a leaderboard cell is measured by, since the server started. */

@@ -17,7 +17,8 @@ interface ServerDefaults {
 /** Server URL → its values before the harness first changed them. */
 const originals = new Map<string, ServerDefaults>();
 
-async function withRedis<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+/** A short-lived connection for one harness-side step (CONFIG, snapshots): closed on every path. */
+export async function withRedis<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<T> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   r.on('error', () => {});
   await r.connect();
