@@ -19,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
+import { procStat, STAT, TICKS_PER_SECOND } from '../infra/procfs.ts';
 import type { TargetStats } from '../results/schema.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -145,14 +146,8 @@ interface LoadResult {
 
 /** CPU time (user + system) a process has used, ms — from /proc, so Linux only; null elsewhere. */
 function cpuMs(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return null;
-  }
+  const f = procStat(pid);
+  return f ? ((Number(f[STAT.utime]) + Number(f[STAT.stime])) * 1000) / TICKS_PER_SECOND : null;
 }
 
 async function hasWrk(): Promise<boolean> {

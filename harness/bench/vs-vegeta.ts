@@ -43,6 +43,7 @@ import { parseArgs } from 'node:util';
 import type { Scenario } from '../../scenarios/types.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { createHistogram, percentileMs, recordMs } from '../driver/histogram.ts';
+import { procStat, STAT } from '../infra/procfs.ts';
 import { startTrivialServer, warmTrivialServer } from './trivial-server.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -116,10 +117,8 @@ const TICKS = (() => {
 
 /** CPU seconds charged to this process's reaped children (user + sys). */
 function childrenCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  // Fields after the command name (which may hold spaces): state is field 3, cutime 16, cstime 17.
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / TICKS;
+  const f = procStat('self') ?? [];
+  return (Number(f[STAT.cutime]) + Number(f[STAT.cstime])) / TICKS;
 }
 
 function vmHwmMB(pid: number): number {

@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { K6_SUMMARY_FILE } from '../../scenarios/k6/summary.ts';
 import type { Scenario } from '../../scenarios/types.ts';
+import { procStat, STAT, TICKS_PER_SECOND } from '../infra/procfs.ts';
 import { LoadDriverError } from './builtin.ts';
 import { buildK6Options, type K6OptionsInput } from './k6-options.ts';
 import { type K6ParseResult, parseK6Ndjson } from './k6-parse.ts';
@@ -103,15 +104,10 @@ export interface K6LoadResult extends K6ParseResult {
 
 /** CPU seconds and RSS of a live process from /proc (Linux); undefined elsewhere or once gone. */
 function procSample(pid: number): { cpuS: number; rssMB: number } | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields after "(comm)": state is [0], utime [11], stime [12], rss (pages) [21].
-    const ticks = Number(f[11]) + Number(f[12]);
-    return { cpuS: ticks / 100, rssMB: (Number(f[21]) * 4096) / (1024 * 1024) };
-  } catch {
-    return undefined;
-  }
+  const f = procStat(pid);
+  if (!f) return undefined;
+  const ticks = Number(f[STAT.utime]) + Number(f[STAT.stime]);
+  return { cpuS: ticks / TICKS_PER_SECOND, rssMB: (Number(f[STAT.rss]) * 4096) / (1024 * 1024) };
 }
 
 function waitExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CachebenchError } from '../errors.ts';
+import { procStat, STAT } from './procfs.ts';
 
 export interface PidRecord {
   pid: number;
@@ -76,15 +77,8 @@ export function checkPrivateDir(dir: string, what: string): void {
 
 /** Kernel start time of a process (clock ticks since boot), or undefined if it is gone. */
 export function procStartTime(pid: number): number | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 2 (comm) may contain spaces; fields after the last ')' are space separated.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const t = Number(rest[19]);
-    return Number.isFinite(t) ? t : undefined;
-  } catch {
-    return undefined;
-  }
+  const t = Number(procStat(pid)?.[STAT.starttime]);
+  return Number.isFinite(t) ? t : undefined;
 }
 
 /** The resolved executable of a process, or undefined (gone, or not ours to inspect). */

@@ -15,6 +15,7 @@
  * figure is null and nothing is judged on it. Two readings per cell, a few ms each.
  */
 import fs from 'node:fs';
+import { procStat, STAT, TICKS_PER_SECOND } from '../infra/procfs.ts';
 
 export interface MachineLoad {
   /** Average cores used by processes outside the run's process trees during the load. */
@@ -30,9 +31,6 @@ interface Reading {
   busyTicks: number;
   ownTicks: number;
 }
-
-/** Clock ticks per second for /proc times: 100 on every mainstream Linux build. */
-const TICKS = 100;
 
 function hostBusyTicks(): number | null {
   const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
@@ -54,16 +52,13 @@ function treeTicks(roots: number[]): number {
   for (const name of fs.readdirSync('/proc')) {
     const pid = Number(name);
     if (!Number.isInteger(pid)) continue;
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      continue; // gone between readdir and read
-    }
-    // The command name is in parentheses and may contain spaces: fields start after the last ')'.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    parent.set(pid, Number(rest[1]));
-    ticks.set(pid, Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]));
+    const f = procStat(pid);
+    if (!f) continue; // gone between readdir and read
+    parent.set(pid, Number(f[STAT.ppid]));
+    ticks.set(
+      pid,
+      Number(f[STAT.utime]) + Number(f[STAT.stime]) + Number(f[STAT.cutime]) + Number(f[STAT.cstime]),
+    );
   }
   const inTree = new Set(roots.filter((p) => ticks.has(p)));
   // Parents precede children in most listings but not all: iterate until nothing is added.
@@ -113,8 +108,8 @@ export function startMachineLoad(roots: number[], cpus: number): { stop(): Machi
       if (!end) return null;
       const seconds = (end.at - start.at) / 1000;
       if (seconds <= 0) return null;
-      const own = Math.max(0, end.ownTicks - start.ownTicks) / TICKS / seconds;
-      const busy = Math.max(0, end.busyTicks - start.busyTicks) / TICKS / seconds;
+      const own = Math.max(0, end.ownTicks - start.ownTicks) / TICKS_PER_SECOND / seconds;
+      const busy = Math.max(0, end.busyTicks - start.busyTicks) / TICKS_PER_SECOND / seconds;
       return { foreignCores: Math.max(0, busy - own), ownCores: own, cpus, seconds };
     },
   };
