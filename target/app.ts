@@ -11,7 +11,14 @@ import { endpointContext, ReadScope, type TargetInstrumentation } from './instru
 import { entityKey, type Keys, TEAM_MEMBERS_DEFAULTS } from './keys.ts';
 import { mountLeaderboard, type RedisLeaderboard } from './leaderboard.ts';
 import type { TargetMetrics } from './metrics.ts';
-import type { IncrementRequest, ReadResult, ReadSource, Strategy, Versioned } from './strategy.ts';
+import type {
+  IncrementRequest,
+  ReadResult,
+  ReadSource,
+  Strategy,
+  Versioned,
+  WriteRequest,
+} from './strategy.ts';
 import { requestForKey } from './warm-requests.ts';
 
 export interface AppDeps {
@@ -265,6 +272,31 @@ export function createApp(deps: AppDeps): express.Express {
 
   const userValue = (u: UserRow) => ({ user: u, versions: { [entityKey('user', u.id)]: u.version } });
 
+  /**
+   * An update or a delete of a user, through the strategy's write path: the team decides which
+   * aggregates embed the user (memberships never change via the API), so their keys are
+   * invalidated and the team namespace bumped after `commit`, which the target observes.
+   */
+  const userWrite = async <T extends Versioned>(
+    res: Response,
+    id: number,
+    kind: WriteRequest<T>['kind'],
+    commit: () => Promise<T>,
+  ): Promise<void> => {
+    const teamId = await db.getUserTeam(id);
+    if (teamId === null) throw new HttpError(404, `user ${id} not found`);
+    const committed = await strategy.write({
+      kind,
+      key: keys.user(id),
+      namespace: 'user',
+      invalidates: [keys.teamMembers(teamId), keys.teamReport(teamId)],
+      bumps: [keys.teamNamespace(teamId)],
+      write: () => events.observeCall(commit),
+    });
+    res.setHeader('x-cache', 'none');
+    res.json(committed);
+  };
+
   app.get(
     '/users/:id',
     route('read-user', async (req, res) => {
@@ -284,23 +316,11 @@ export function createApp(deps: AppDeps): express.Express {
     route('update-user', async (req, res) => {
       const id = parseId('id', req.params.id);
       const patch = parseUserPatch(req);
-      // The team decides which aggregates embed this user; memberships never change via the API.
-      const teamId = await db.getUserTeam(id);
-      if (teamId === null) throw new HttpError(404, `user ${id} not found`);
-      const committed = await strategy.write({
-        key: keys.user(id),
-        namespace: 'user',
-        invalidates: [keys.teamMembers(teamId), keys.teamReport(teamId)],
-        bumps: [keys.teamNamespace(teamId)],
-        write: () =>
-          events.observeCall(async () => {
-            const u = await db.updateUser(id, patch);
-            if (!u) throw new HttpError(404, `user ${id} not found`);
-            return userValue(u);
-          }),
+      await userWrite(res, id, 'update', async () => {
+        const u = await db.updateUser(id, patch);
+        if (!u) throw new HttpError(404, `user ${id} not found`);
+        return userValue(u);
       });
-      res.setHeader('x-cache', 'none');
-      res.json(committed);
     }),
   );
 
@@ -314,26 +334,14 @@ export function createApp(deps: AppDeps): express.Express {
     '/users/:id',
     route('delete-user', async (req, res) => {
       const id = parseId('id', req.params.id);
-      const teamId = await db.getUserTeam(id);
-      if (teamId === null) throw new HttpError(404, `user ${id} not found`);
-      const committed = await strategy.write({
-        kind: 'delete',
-        key: keys.user(id),
-        namespace: 'user',
-        invalidates: [keys.teamMembers(teamId), keys.teamReport(teamId)],
-        bumps: [keys.teamNamespace(teamId)],
-        write: () =>
-          events.observeCall(async () => {
-            const d = await db.deleteUser(id);
-            if (!d) throw new HttpError(404, `user ${id} not found`);
-            return {
-              deleted: { id: d.id, teamId: d.teamId },
-              versions: { [entityKey('user', id)]: d.version + 1 },
-            };
-          }),
+      await userWrite(res, id, 'delete', async () => {
+        const d = await db.deleteUser(id);
+        if (!d) throw new HttpError(404, `user ${id} not found`);
+        return {
+          deleted: { id: d.id, teamId: d.teamId },
+          versions: { [entityKey('user', id)]: d.version + 1 },
+        };
       });
-      res.setHeader('x-cache', 'none');
-      res.json(committed);
     }),
   );
 

@@ -73,9 +73,10 @@ export function requestOptions(plan: PlannedRequest): Dispatcher.DispatchOptions
     : { path: plan.path, method: plan.method };
 }
 
-export function historyRecord(x: Exchange, status: number, text: string, end: number): HistoryRecord {
+/** The fields every history record of an exchange carries, answered or not. */
+function baseRecord(x: Exchange, status: number, end: number): HistoryRecord {
   const plan = x.plan;
-  const rec: HistoryRecord = {
+  return {
     op: plan.op,
     kind: plan.kind,
     key: plan.key,
@@ -85,6 +86,11 @@ export function historyRecord(x: Exchange, status: number, text: string, end: nu
     status,
     instance: x.instance,
   };
+}
+
+export function historyRecord(x: Exchange, status: number, text: string, end: number): HistoryRecord {
+  const plan = x.plan;
+  const rec = baseRecord(x, status, end);
   let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
@@ -105,16 +111,7 @@ export function historyRecord(x: Exchange, status: number, text: string, end: nu
 export function failedRecord(x: Exchange, err: unknown, end: number): HistoryRecord {
   const plan = x.plan;
   const e = err as { code?: string; message?: string };
-  const rec: HistoryRecord = {
-    op: plan.op,
-    kind: plan.kind,
-    key: plan.key,
-    scheduled: x.scheduled,
-    start: x.start,
-    end,
-    status: 0,
-    instance: x.instance,
-  };
+  const rec = baseRecord(x, 0, end);
   rec.error = e.code ?? e.message ?? String(err);
   if (plan.value !== undefined) rec.value = plan.value;
   return rec;
