@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeStampede, groupEpisodes, maxConcurrency } from '../harness/analysis/stampede.ts';
+import { analyzeStampede, groupEpisodes, maxConcurrency, overlappingRebuilds } from '../harness/analysis/stampede.ts';
 import type { RebuildEvent } from '../harness/results/schema.ts';
 import { synthCell } from './fixtures/synthetic.ts';
 
@@ -33,6 +33,23 @@ describe('stampede episodes', () => {
     expect(eps.map((e) => e.rebuilds.length)).toEqual([2, 1]);
     expect(eps[0]!.maxConcurrent).toBe(1);
     expect(groupEpisodes(events, 0).map((e) => e.rebuilds.length)).toEqual([1, 1, 1]);
+  });
+
+  it('overlapping rebuilds: only those that began while another of the key still loaded', () => {
+    const events = [
+      ev('k', 'i1', 0, 50),
+      ev('k', 'i2', 20, 70), // inside i1's load: a guard would have stopped it
+      ev('k', 'i1', 60, 65), // inside i2's load (i1's first one had ended)
+      ev('k', 'i2', 80, 120), // after every load ended, within the grace: the value was lost again
+      ev('k', 'i1', 120, 130), // starts the instant the previous one ended: not inside it
+      ev('other', 'i1', 10, 40), // another key never overlaps this one
+    ];
+    expect(overlappingRebuilds(events)).toBe(2);
+    const { cell } = synthCell({ scenario: 'hot-key', strategy: 'lock', seconds: 4 });
+    cell.rebuilds = events.map((e) => ({ ...e, start: cell.loadStartedAt + e.start, end: cell.loadStartedAt + e.end }));
+    const a = analyzeStampede(cell, 50);
+    // 6 rebuilds in 2 episodes: 4 beyond the first, 2 of them overlapping, 2 repeated.
+    expect([a.rebuilds, a.episodes, a.overlappingRebuilds, a.repeatedRebuilds]).toEqual([6, 2, 2, 2]);
   });
 
   it('different keys never share an episode', () => {

@@ -1,7 +1,8 @@
 /**
  * The contract kit for strategy authors: a user module built from two catalog policies and a
- * guard of its own passes it; a module that never invalidates on write fails it (only the write
- * check, naming the stale read); a module written by hand against the StrategyModule interface
+ * guard of its own passes it; a module that never invalidates on write fails it (the write and
+ * delete checks, naming the stale read); one that forgets the aggregates on delete fails the
+ * delete check alone; a module written by hand against the StrategyModule interface
  * (no policies) still loads and passes; `cachebench check-strategy` prints one line per check
  * and exits 0 / 1 / 2 (bad path). Real Redis, PostgreSQL and Toxiproxy throughout.
  */
@@ -10,6 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CONTRACT_CHECKS, runContract } from '../target/strategies/contract/index.ts';
 import { defineStrategy, jitter, loadStrategyModule, lock } from '../target/strategies/index.ts';
+import forgets from './fixtures/forgets-dependent-on-delete.ts';
 import { useInfra } from './helpers/infra.ts';
 
 const infra = useInfra();
@@ -31,9 +33,18 @@ describe('contract kit on user modules', () => {
     const failed = (await check('broken.ts')).filter((r) => !r.ok);
     expect(failed.map((r) => r.name)).toEqual([
       'after a write completes, entity and aggregate reads return the new version',
+      'after a delete completes, neither the entity nor an aggregate that embedded it is served',
     ]);
     expect(failed[0]!.reason).toMatch(/read after write 1 is stale: got 1, expected 2/);
     expect(failed[0]!.reason).not.toContain('\n');
+  });
+
+  it('a module that forgets a dependent key on delete fails the delete check alone, naming the aggregate', async () => {
+    const failed = (await runContract(forgets, infra())).filter((r) => !r.ok);
+    expect(failed.map((r) => r.name)).toEqual([
+      'after a delete completes, neither the entity nor an aggregate that embedded it is served',
+    ]);
+    expect(failed[0]!.reason).toMatch(/aggregate read 1 after delete still embeds item 9/);
   });
 
   it('a module written against the StrategyModule interface alone loads and passes', async () => {
@@ -70,9 +81,10 @@ describe('cachebench check-strategy', () => {
     const r = run(path.join(FIXTURES, 'broken.ts'));
     expect(r.status).toBe(1);
     const bad = r.stdout.split('\n').filter((l) => l.startsWith('✘'));
-    expect(bad).toHaveLength(1);
+    expect(bad).toHaveLength(2);
     expect(bad[0]).toContain('after a write completes');
-    expect(r.stdout).toContain('1 check(s) failed');
+    expect(bad[1]).toContain('after a delete completes');
+    expect(r.stdout).toContain('2 check(s) failed');
   });
 
   it('exit 2 and one line for a path that cannot be imported', () => {

@@ -51,7 +51,7 @@ export const BUDGETS: Record<BudgetMetric, BudgetDef> = {
         : { note: 'no rebuilds happened', applies: false },
   },
   duplicateRebuilds: {
-    metric: 'rebuilds beyond the first of each expiry episode',
+    metric: 'rebuilds that began while another rebuild of the same key was loading',
     fmt: fmtNum,
     absence: (a) =>
       a.stampede.applies === false

@@ -3,7 +3,8 @@
  * appliedAt / removedAt (what Toxiproxy acknowledged), never at the planned offsets.
  *
  * - Requests belong to a window by their *scheduled* time; latency = end − scheduled.
- * - An error is any response that is not 2xx (including network errors, status 0).
+ * - An error is any response that is not 2xx (including network errors, status 0), except a 404 on a
+ *   user operation when the mix deletes users (an answer, as the drivers count it).
  * - "before" = the same-length window right before appliedAt (clipped at load start and at the
  *   previous window's end).
  * - DB multiplier = DB queries per second during / before, from series.dbQueries with partly
@@ -123,9 +124,15 @@ export class FaultWindowAccumulator {
   incrRecords = 0;
   incrAcked = 0;
   readonly windows: readonly WindowSpec[];
+  /**
+   * The mix deletes users: a 404 on a user operation is an answer (the user was deleted earlier),
+   * not an error — the rule both drivers use for the load figures (scenarios/workload.ts).
+   */
+  private readonly userNotFoundOk: boolean;
 
-  constructor(windows: readonly WindowSpec[]) {
+  constructor(windows: readonly WindowSpec[], opts: { userNotFoundOk?: boolean } = {}) {
     this.windows = windows;
+    this.userNotFoundOk = opts.userNotFoundOk === true;
     this.acc = windows.map(() => ({
       during: new FloatList(),
       before: new FloatList(),
@@ -138,7 +145,7 @@ export class FaultWindowAccumulator {
 
   add(rec: HistoryRecord): void {
     const t = rec.scheduled;
-    const ok = isOk(rec);
+    const ok = isOk(rec) || (this.userNotFoundOk && rec.status === 404 && rec.key.startsWith('user:'));
     for (let i = 0; i < this.windows.length; i++) {
       const w = this.windows[i]!;
       if (!w.applied) continue;

@@ -77,7 +77,9 @@ export async function analyzeCell(cell: CellResult, runDir: string): Promise<Cel
   try {
     const index = await buildWriteIndexFromFile(path);
     const checker = new StalenessChecker(index, cell.ttlMs, cell.ttlByNamespace);
-    const acc = new FaultWindowAccumulator(faultWindows(cell));
+    const acc = new FaultWindowAccumulator(faultWindows(cell), {
+      userNotFoundOk: (cell.scenario_spec?.mix?.['delete-user'] ?? 0) > 0,
+    });
     const stats: HistoryReadStats = { lines: 0, malformed: 0 };
     for await (const rec of readHistory(path, stats)) {
       checker.add(rec);
@@ -96,7 +98,9 @@ export function analyzeCellRecords(cell: CellResult, records: readonly HistoryRe
   const b = new WriteIndexBuilder();
   for (const r of records) b.add(r);
   const checker = new StalenessChecker(b.build(), cell.ttlMs, cell.ttlByNamespace);
-  const acc = new FaultWindowAccumulator(faultWindows(cell));
+  const acc = new FaultWindowAccumulator(faultWindows(cell), {
+      userNotFoundOk: (cell.scenario_spec?.mix?.['delete-user'] ?? 0) > 0,
+    });
   for (const r of records) {
     checker.add(r);
     acc.add(r);

@@ -145,7 +145,7 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'duplicate rebuilds',
     unit: '',
     better: 'lower',
-    how: 'rebuilds beyond the first of each expiry episode, every key (rebuilds − episodes); a lock or lease guard keeps it near 0 unless its guard keys are lost (evicted, flushed)',
+    how: 'rebuilds that began while another rebuild of the same key was still loading (all instances, every key): two rebuilds inside one guard window, which a lock or lease prevents unless its guard key is lost (evicted, flushed)',
   },
   maxConcurrentRebuilds: {
     id: 'maxConcurrentRebuilds',
@@ -296,7 +296,10 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     rebuildsPerExpiry: a.stampede.rebuildsPerExpiry,
     rebuildsPerExpiryAllKeys: a.stampede.rebuildsPerExpiryAllKeys ?? null,
     maxRebuildsPerExpiry: stampede ? a.stampede.maxRebuildsPerExpiry : null,
-    duplicateRebuilds: stampede ? a.stampede.rebuilds - a.stampede.episodes : null,
+    // Analyses made before the overlap count existed: rebuilds beyond the first of each episode.
+    duplicateRebuilds: stampede
+      ? (a.stampede.overlappingRebuilds ?? a.stampede.rebuilds - a.stampede.episodes)
+      : null,
     maxConcurrentRebuilds: stampede ? a.stampede.maxConcurrentPerKey : null,
     dbPeakAroundExpiries: stampede ? a.stampede.dbPeakAroundExpiries : null,
     staleReadRatio: a.staleness?.staleReadRatio ?? null,

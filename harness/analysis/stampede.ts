@@ -53,6 +53,33 @@ export function maxConcurrency(events: readonly { start: number; end: number }[]
   return max;
 }
 
+/**
+ * Rebuilds that began while an earlier-started rebuild of the same key (any instance) was still
+ * loading: what a working lock or lease prevents — the holder's guard is held over its whole load —
+ * and what an evicted or flushed guard lets through. A rebuild that starts after the previous one
+ * ended (the value it stored was evicted or refused at once, a waiter's bounded wait ran out
+ * after the holder finished) is not one: the guard did its job and the value was lost again.
+ * Per key, sorted by start: counted when its start < the latest end seen so far.
+ */
+export function overlappingRebuilds(rebuilds: readonly RebuildEvent[]): number {
+  const byKey = new Map<string, RebuildEvent[]>();
+  for (const r of rebuilds) {
+    const list = byKey.get(r.key);
+    if (list) list.push(r);
+    else byKey.set(r.key, [r]);
+  }
+  let n = 0;
+  for (const list of byKey.values()) {
+    list.sort((a, b) => a.start - b.start || a.end - b.end);
+    let runningUntil = Number.NEGATIVE_INFINITY;
+    for (const r of list) {
+      if (r.start < runningUntil) n++;
+      runningUntil = Math.max(runningUntil, r.end);
+    }
+  }
+  return n;
+}
+
 export function groupEpisodes(rebuilds: readonly RebuildEvent[], graceMs = DEFAULT_GRACE_MS): Episode[] {
   const byKey = new Map<string, RebuildEvent[]>();
   for (const r of rebuilds) {
@@ -192,9 +219,12 @@ export function analyzeStampede(cell: CellResult, graceMs = DEFAULT_GRACE_MS): S
     if (r.background) backgroundLoads++;
     if (r.inferred) inferredReasons++;
   }
+  const overlapping = overlappingRebuilds(expiryRebuilds);
   return {
     applies,
     rebuilds: expiryRebuilds.length,
+    overlappingRebuilds: overlapping,
+    repeatedRebuilds: expiryRebuilds.length - episodes.length - overlapping,
     fallbackLoads: cell.rebuilds.length - expiryRebuilds.length,
     failedLoads,
     backgroundLoads,

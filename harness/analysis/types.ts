@@ -80,6 +80,16 @@ export interface StampedeAnalysis {
   inferredReasons: number;
   episodes: number;
   /**
+   * Rebuilds that began while another rebuild of the same key was still loading (all instances):
+   * two rebuilds inside one guard window. The `duplicateRebuilds` metric. Absent in older analyses.
+   */
+  overlappingRebuilds?: number;
+  /**
+   * The other rebuilds beyond the first of an episode (rebuilds − episodes − overlapping): started
+   * after the previous one ended, within the grace — the stored value was lost again at once.
+   */
+  repeatedRebuilds?: number;
+  /**
    * Mean rebuilds per expiry episode of the HOT key — the key with the most rebuilds (ideal 1);
    * null when there was no rebuild. The headline figure: budgets, gate and verdicts use it.
    */

@@ -6,6 +6,7 @@
  * ("Uncertainty").
  */
 import type { CellResult } from '../results/schema.ts';
+import { lostIncrementsOf } from './fail-open.ts';
 import { type Interval, meanInterval, poissonExact, tQuantile975, wilson } from './intervals.ts';
 import type { MetricId } from './metrics.ts';
 import type { CellAnalysis } from './types.ts';
@@ -91,6 +92,7 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
         offset: 1,
       };
     }
+    if (st.overlappingRebuilds !== undefined) e.duplicateRebuilds = count(st.overlappingRebuilds);
     e.rebuildsPerExpiryAllKeys = {
       kind: 'rate',
       x: Math.max(0, st.rebuilds - st.fallbackLoads - st.episodes),
@@ -141,7 +143,9 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
   }
   const wb = a.failOpen.writeBehind;
   if (wb) {
-    e.lostIncrements = count(Math.max(wb.lost, wb.historyLostLowerBound ?? 0));
+    // The same figure the metric shows (the reconciliation when there is one), so the interval
+    // is built around its own point value.
+    e.lostIncrements = count(lostIncrementsOf(wb));
     if (wb.increments > 0) e.dbWritesPerIncrement = { kind: 'rate', x: wb.dbWrites, exposure: wb.increments };
   }
   for (const k of Object.keys(e) as MetricId[]) if (e[k] === undefined) delete e[k];

@@ -3,9 +3,10 @@
  * Toxiproxy `redis` proxy) and PostgreSQL: reads return the database's data with its version;
  * an unreadable cached value is a miss; after a write completes, reads (entity and aggregate)
  * return the new version; counters add up; with Redis unreachable, reads and writes still
- * succeed (fail-open). No catalog strategy documents staleness after a *completed* write (every
- * write path invalidates, bumps or writes through), so the bound checked is zero; write-behind's
- * documented lag applies to the DB alone, checked after close() flushed.
+ * succeed (fail-open); after a delete neither the entity nor an aggregate embedding it is served.
+ * No catalog strategy documents staleness after a *completed* write (every write path
+ * invalidates, bumps or writes through), so the bound checked is zero; write-behind's documented
+ * lag applies to the DB alone, checked after close() flushed.
  *
  * A check throws (node:assert) with a one-line message when the strategy breaks the contract.
  */
@@ -105,6 +106,32 @@ export const CONTRACT_CHECKS: readonly ContractCheck[] = [
         // Another member of the aggregate is unchanged and still correct.
         const other = agg.value.team.members.find((m) => m.id !== id)!;
         eq(other.version, (await fx.dbItem(other.id)).version, 'another aggregate member is wrong');
+      }
+    },
+  },
+  {
+    name: 'after a delete completes, neither the entity nor an aggregate that embedded it is served',
+    async run(fx, spec) {
+      const { strategy } = await fx.make(spec);
+      const id = 9;
+      const team = teamOf(id);
+      // Both cached first, so a strategy that forgets a dependent key keeps serving it.
+      for (let pass = 0; pass < 2; pass++) {
+        await strategy.read(fx.itemRead(id));
+        await strategy.read(fx.teamRead(team));
+      }
+      await strategy.write(fx.itemDelete(id));
+      await assert.rejects(
+        strategy.read(fx.itemRead(id)),
+        /not found/,
+        `entity read after delete: item ${id} is still served`,
+      );
+      for (let pass = 1; pass <= 2; pass++) {
+        const agg = await strategy.read(fx.teamRead(team));
+        assert.ok(
+          !agg.value.team.members.some((m) => m.id === id),
+          `aggregate read ${pass} after delete still embeds item ${id} (a dependent key was not invalidated)`,
+        );
       }
     },
   },

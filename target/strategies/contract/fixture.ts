@@ -271,6 +271,8 @@ export class StrategyFixture {
           params,
         );
         const row = r.rows[0];
+        // A deleted item: the read fails, as the target's route answers 404.
+        if (!row) throw new Error(`item ${id} not found`);
         await o.afterQuery?.();
         const item: Item = { id: row.id, teamId: row.team_id, name: row.name, version: row.version };
         return { item, versions: { [key]: item.version } };
@@ -319,6 +321,28 @@ export class StrategyFixture {
         );
         const row = r.rows[0];
         const item: Item = { id: row.id, teamId: row.team_id, name: row.name, version: row.version };
+        return { item, versions: { [key]: item.version } };
+      },
+    };
+  }
+
+  /** Deletes the item (kind 'delete'); answers the tombstone version (last + 1), as the target does. */
+  itemDelete(id: number): WriteRequest<ItemValue> {
+    const key = `item:${id}`;
+    return {
+      kind: 'delete',
+      key,
+      namespace: 'item',
+      invalidates: [`team-members:${teamOf(id)}`],
+      bumps: [`team:${teamOf(id)}`],
+      write: async () => {
+        this.itemWrites += 1;
+        const r = await this.pool.query(
+          'DELETE FROM strat_items WHERE id = $1 RETURNING id, team_id, name, version',
+          [id],
+        );
+        const row = r.rows[0];
+        const item: Item = { id: row.id, teamId: row.team_id, name: row.name, version: row.version + 1 };
         return { item, versions: { [key]: item.version } };
       },
     };
