@@ -15,14 +15,19 @@ export function intervalText(id: MetricId, r: StrategyRow): string {
   return `[${formatMetric(id, est.lo)}, ${formatMetric(id, est.hi)}]`;
 }
 
+/** "≥ " when the value is a lower bound: a right-censored interval (open to ∞). */
+function atLeast(id: MetricId, r: StrategyRow): string {
+  return r.intervals?.[id]?.hi === Number.POSITIVE_INFINITY ? '≥ ' : '';
+}
+
 /** Markdown cell: "1.81% [1.40%, 2.30%]". */
 export function mdValue(id: MetricId, r: StrategyRow): string {
   const ci = intervalText(id, r);
-  return `${formatMetric(id, r.metrics[id])}${ci ? ` ${ci}` : ''}`;
+  return `${atLeast(id, r)}${formatMetric(id, r.metrics[id])}${ci ? ` ${ci}` : ''}`;
 }
 
 /** HTML cell content: the value, then the interval on its own small line. */
 export function htmlValue(id: MetricId, r: StrategyRow): string {
   const ci = intervalText(id, r);
-  return `${escapeHtml(formatMetric(id, r.metrics[id]))}${ci ? `<span class="ci">${escapeHtml(ci)}</span>` : ''}`;
+  return `${escapeHtml(atLeast(id, r) + formatMetric(id, r.metrics[id]))}${ci ? `<span class="ci">${escapeHtml(ci)}</span>` : ''}`;
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { analyzeStampede, groupEpisodes, maxConcurrency, overlappingRebuilds } from '../harness/analysis/stampede.ts';
+import {
+  analyzeStampede,
+  groupEpisodes,
+  maxConcurrency,
+  overlappingRebuilds,
+} from '../harness/analysis/stampede.ts';
 import type { RebuildEvent } from '../harness/results/schema.ts';
 import { synthCell } from './fixtures/synthetic.ts';
 
@@ -46,7 +51,11 @@ describe('stampede episodes', () => {
     ];
     expect(overlappingRebuilds(events)).toBe(2);
     const { cell } = synthCell({ scenario: 'hot-key', strategy: 'lock', seconds: 4 });
-    cell.rebuilds = events.map((e) => ({ ...e, start: cell.loadStartedAt + e.start, end: cell.loadStartedAt + e.end }));
+    cell.rebuilds = events.map((e) => ({
+      ...e,
+      start: cell.loadStartedAt + e.start,
+      end: cell.loadStartedAt + e.end,
+    }));
     const a = analyzeStampede(cell, 50);
     // 6 rebuilds in 2 episodes: 4 beyond the first, 2 of them overlapping, 2 repeated.
     expect([a.rebuilds, a.episodes, a.overlappingRebuilds, a.repeatedRebuilds]).toEqual([6, 2, 2, 2]);

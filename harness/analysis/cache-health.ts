@@ -36,7 +36,7 @@ export function analyzeCacheHealth(cell: CellResult): CacheHealthAnalysis {
     keysByNamespace: r ? { ...r.keysByNamespace } : {},
     avgValueBytes: r ? r.avgValueBytes : null,
     hottestKeys: r ? r.hottestKeys.slice(0, 10) : [],
-    secondsTo90HitRatio: secondsToHitRatio(cell, WARM_HIT_RATIO),
+    ...timeTo90(cell),
     ...memoryPressure(cell),
   };
 }
@@ -47,14 +47,27 @@ export const WARM_HIT_RATIO = 0.9;
 /** Whole seconds the hit ratio must hold ≥ the level: a lone good second is not a warm cache. */
 export const WARM_HOLD_SECONDS = 3;
 
+/** A time to a hit-ratio level, or (censored) the least it can be when the load ended first. */
+export interface TimeToLevel {
+  seconds: number;
+  /**
+   * The level was never held before the load ended: `seconds` is a lower bound (right-censored),
+   * the value the figure would have had if the next possible run of good seconds had held.
+   */
+  censored: boolean;
+}
+
 /**
  * Seconds from the moment the cache was (or may have been) emptied — the load start, or the
  * apply of the cell's first fault when it has one — to the end of the first whole per-second
  * bucket starting at or after it from which the hit ratio stays ≥ `level` for WARM_HOLD_SECONDS
- * buckets in a row; null when that never happens before the load ends. One-second resolution:
- * the per-second series is what the target's counters give.
+ * buckets in a row. One-second resolution: the per-second series is what the target's counters
+ * give. When that never happens before the load ends the figure is right-censored: every run that
+ * could still hold starts at a bucket whose hold reaches past the load, so the value is at least
+ * the end of the first such bucket (`censored: true`). Null only without any bucket after the
+ * reference instant.
  */
-export function secondsToHitRatio(cell: CellResult, level: number): number | null {
+export function timeToHitRatio(cell: CellResult, level: number): TimeToLevel | null {
   const { t0, hitRatio } = cell.series;
   const fault = cell.faults.find((f) => f.ok && f.appliedAt !== undefined);
   const from = fault?.appliedAt ?? t0;
@@ -62,16 +75,28 @@ export function secondsToHitRatio(cell: CellResult, level: number): number | nul
     const h = hitRatio[i];
     return h !== null && h !== undefined && h >= level;
   };
-  for (
-    let i = Math.max(0, Math.ceil((from - t0) / 1000 - 1e-9));
-    i + WARM_HOLD_SECONDS <= hitRatio.length;
-    i++
-  ) {
+  const first = Math.max(0, Math.ceil((from - t0) / 1000 - 1e-9));
+  const at = (i: number) => (t0 + (i + 1) * 1000 - from) / 1000;
+  for (let i = first; i + WARM_HOLD_SECONDS <= hitRatio.length; i++) {
     let held = true;
     for (let k = 0; k < WARM_HOLD_SECONDS && held; k++) held = warm(i + k);
-    if (held) return (t0 + (i + 1) * 1000 - from) / 1000;
+    if (held) return { seconds: at(i), censored: false };
   }
-  return null;
+  if (first >= hitRatio.length) return null;
+  return { seconds: at(Math.max(first, hitRatio.length - WARM_HOLD_SECONDS + 1)), censored: true };
+}
+
+/** The uncensored time to `level` (timeToHitRatio), null when it was not reached before the load ended. */
+export function secondsToHitRatio(cell: CellResult, level: number): number | null {
+  const t = timeToHitRatio(cell, level);
+  return t && !t.censored ? t.seconds : null;
+}
+
+function timeTo90(
+  cell: CellResult,
+): Pick<CacheHealthAnalysis, 'secondsTo90HitRatio' | 'secondsTo90HitRatioCensored'> {
+  const t = timeToHitRatio(cell, WARM_HIT_RATIO);
+  return { secondsTo90HitRatio: t?.seconds ?? null, secondsTo90HitRatioCensored: t?.censored ?? false };
 }
 
 type MemoryFields = Pick<

@@ -99,8 +99,8 @@ export function analyzeCellRecords(cell: CellResult, records: readonly HistoryRe
   for (const r of records) b.add(r);
   const checker = new StalenessChecker(b.build(), cell.ttlMs, cell.ttlByNamespace);
   const acc = new FaultWindowAccumulator(faultWindows(cell), {
-      userNotFoundOk: (cell.scenario_spec?.mix?.['delete-user'] ?? 0) > 0,
-    });
+    userNotFoundOk: (cell.scenario_spec?.mix?.['delete-user'] ?? 0) > 0,
+  });
   for (const r of records) {
     checker.add(r);
     acc.add(r);

@@ -117,7 +117,7 @@ export const METRICS: Record<MetricId, MetricDef> = {
     label: 'time to 90% hit ratio',
     unit: 's',
     better: 'lower',
-    how: 'from the load start (or the first fault) to the end of the first whole second from which hit ratio stays ≥ 90% for 3 s (target counts); – = never',
+    how: 'from the load start (or the first fault) to the end of the first whole second from which hit ratio stays ≥ 90% for 3 s (target counts); never reached before the load ended: "≥ x" with interval [x, ∞], x the least it can be (right-censored)',
   },
   rebuildsPerExpiry: {
     id: 'rebuildsPerExpiry',

@@ -251,9 +251,13 @@ export interface CacheHealthAnalysis extends CacheCounters {
   hottestKeys: { key: string; requests: number }[];
   /**
    * Seconds from the load start (or the cell's first fault) until the hit ratio holds ≥ 90% for
-   * 3 whole seconds; null when it never does. Absent in analyses made before it existed.
+   * 3 whole seconds; when it never does before the load ends, the least it can be (see
+   * `secondsTo90HitRatioCensored`). Null without a per-second bucket after the reference instant.
+   * Absent in analyses made before it existed.
    */
   secondsTo90HitRatio?: number | null;
+  /** True: 90% was never held before the load ended; secondsTo90HitRatio is a lower bound. */
+  secondsTo90HitRatioCensored?: boolean;
   /** Keys Redis evicted during the load / load seconds; null for results without the count. */
   evictionsPerSecond: number | null;
   /** Commands Redis refused with OOM during the load (failed SETs under noeviction); null when unknown. */

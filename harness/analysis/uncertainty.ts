@@ -24,6 +24,9 @@ import type { CellAnalysis } from './types.ts';
  * - samples: per-second values of a latency figure (seconds are the units) — t interval of
  *   their spread around the cell's value.
  * - resolution: the figure is measured on a grid (recovery: whole seconds) — ± one step.
+ * - at-least: the figure was not reached before the load ended (time to 90% hit ratio); the value
+ *   is a lower bound (right-censored). Any censored repeat makes the interval [lo, ∞): the bound
+ *   is known, how much longer it would have taken is not.
  */
 export type Evidence =
   | { kind: 'proportion'; x: number; n: number }
@@ -31,7 +34,8 @@ export type Evidence =
   | { kind: 'per-second-ratio'; num: number[]; den: number[] }
   | { kind: 'two-windows'; during: number[]; before: number[] }
   | { kind: 'samples'; values: number[] }
-  | { kind: 'resolution'; step: number };
+  | { kind: 'resolution'; step: number }
+  | { kind: 'at-least'; step: number };
 
 const count = (x: number | null | undefined): Evidence | undefined =>
   typeof x === 'number' && Number.isFinite(x) && x >= 0 ? { kind: 'rate', x, exposure: 1 } : undefined;
@@ -76,6 +80,10 @@ export function cellEvidence(cell: CellResult, a: CellAnalysis): Partial<Record<
   if (p99s.length >= 2) e.p99 = { kind: 'samples', values: p99s };
   const p50s = seconds(cell, 'p50');
   if (p50s.length >= 2) e.p50 = { kind: 'samples', values: p50s };
+
+  const h = a.cacheHealth;
+  if (typeof h.secondsTo90HitRatio === 'number')
+    e.timeTo90HitRatio = { kind: h.secondsTo90HitRatioCensored ? 'at-least' : 'resolution', step: 1 };
 
   const st = a.stampede;
   if (st.episodes > 0 && st.applies !== false) {
@@ -196,6 +204,22 @@ function estimate(
   const kind = ev.length === v.length && ev.length > 0 ? ev[0]!.kind : null;
   const same = kind !== null && ev.every((x) => x.kind === kind);
   const reps = v.length > 1 ? ` and ${v.length} repeats` : '';
+  const censored = ev.filter((x) => x.kind === 'at-least').length;
+  if (censored > 0 && ev.length === v.length) {
+    // Observed repeats reach down one grid step; censored ones no lower than their bound.
+    const lo = Math.min(
+      ...v.map((x, i) => {
+        const e = ev[i]!;
+        return e.kind === 'at-least' ? x : e.kind === 'resolution' ? x - e.step : x;
+      }),
+    );
+    return {
+      value,
+      lo: Math.max(0, lo),
+      hi: Number.POSITIVE_INFINITY,
+      basis: `right-censored: ${censored} of ${v.length} ${v.length === 1 ? 'cell' : 'repeats'} did not reach it before the load ended`,
+    };
+  }
   if (same && kind === 'proportion') {
     const p = ev as Extract<Evidence, { kind: 'proportion' }>[];
     const x = p.reduce((s, e) => s + e.x, 0);

@@ -140,7 +140,9 @@ function names(n: string[]): string {
 
 export function formatEstimate(id: MetricId, e: Estimate | null | undefined, value?: number | null): string {
   if (!e) return formatMetric(id, value);
-  return `${formatMetric(id, e.value)} [${formatMetric(id, e.lo)}, ${formatMetric(id, e.hi)}]`;
+  // A right-censored figure (open interval): its value is a lower bound.
+  const atLeast = e.hi === Number.POSITIVE_INFINITY ? '≥ ' : '';
+  return `${atLeast}${formatMetric(id, e.value)} [${formatMetric(id, e.lo)}, ${formatMetric(id, e.hi)}]`;
 }
 
 /** Is `b` significantly and materially worse than `a` on metric `id`? */

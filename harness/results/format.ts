@@ -52,6 +52,8 @@ export function isoTime(ms: number | undefined): string {
  */
 export function formatValue(unit: Unit, v: number | null | undefined): string {
   if (v === null || v === undefined || Number.isNaN(v)) return MISSING;
+  // The open end of a right-censored interval (a time never reached before the load ended).
+  if (v === Number.POSITIVE_INFINITY) return '∞';
   if (unit === '%') return `${(v * 100).toFixed(v !== 0 && Math.abs(v) < 0.001 ? 3 : v < 0.1 ? 2 : 1)}%`;
   if (unit === 'ms') return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ms`;
   if (unit === 's') return `${v.toFixed(1)} s`;
