@@ -23,7 +23,7 @@ import {
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
 import { leaderboardHtml } from './leaderboard.ts';
-import { memoryHtml } from './memory.ts';
+import { memoryHtml, memoryRunHtml } from './memory.ts';
 
 export const REPORT_CSS = `
 :root{--fg:#1f2937;--muted:#6b7280;--line:#e5e7eb;--bg:#f9fafb;--ok:#15803d;--bad:#b91c1c;--warn:#b45309;--accent:#2563eb}
@@ -557,6 +557,7 @@ ${scorecard(results, analysis)}
 <div class="tw"><table><tr><th>scenario</th><th class="l">question</th><th class="l">verdict</th></tr>${summary}</table></div>
 ${run.scenarios.map((s) => scenarioSection(results, s, analysis, colors)).join('\n')}
 ${leaderboardHtml(results, analysis)}
+${memoryRunHtml(results, analysis)}
 ${validitySection(results, analysis)}
 ${METHODOLOGY}
 ${environment(results)}

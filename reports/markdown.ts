@@ -9,7 +9,7 @@ import type { RunResults } from '../harness/results/schema.ts';
 import { columnsFor, effectiveBaseline, escapeMd as m, relativeColumn } from './common.ts';
 import { INTERVAL_NOTE, mdValue } from './intervals.ts';
 import { leaderboardMarkdown } from './leaderboard.ts';
-import { memoryMarkdown } from './memory.ts';
+import { memoryMarkdown, memoryRunMarkdown } from './memory.ts';
 
 export const MARKDOWN_LIMIT = 60_000;
 
@@ -70,6 +70,8 @@ function build(results: RunResults, analysis: AnalyzedRun, d: Detail): string {
   }
   const leaderboard = leaderboardMarkdown(results, analysis);
   if (leaderboard) out.push(leaderboard, '');
+  const memoryRun = memoryRunMarkdown(results, analysis);
+  if (memoryRun) out.push(memoryRun, '');
   const failed = run.budgets.filter((b) => !b.passed);
   if (failed.length) {
     out.push(`### Failed budgets (${failed.length})`);

@@ -1,12 +1,14 @@
 /**
  * The memory part of the cache-health section: how each strategy fares under the cell's
  * maxmemory and eviction policy (hit ratio, evictions/s, DB queries per request, errors, OOM
- * refusals) and which namespaces hold the memory. Shared by the HTML and Markdown reports.
+ * refusals) and which namespaces hold the memory; at run level, every policy's cells side by side
+ * and the coordination scenarios shared vs separate. Shared by the HTML and Markdown reports.
  * Stored analyses written before these fields existed lack them: shown as "–".
  */
 import type { AnalyzedRun, CellAnalysis } from '../harness/analysis/types.ts';
 import { bytes, fixed, percent as pct } from '../harness/results/format.ts';
-import type { CellResult } from '../harness/results/schema.ts';
+import { lostIncrementsOf } from '../harness/analysis/fail-open.ts';
+import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { escapeHtml as e, escapeMd as m } from './common.ts';
 
 interface PressureRow {
@@ -227,6 +229,211 @@ export function memoryMarkdown(cells: CellResult[], analysis: AnalyzedRun, names
           n.max,
         ]),
       ),
+    );
+  }
+  return out.join('\n');
+}
+
+// ---- Run level: the policies side by side, and coordination keys shared vs separate ----
+
+/** Redis's policies in the order the docs discuss them; others (none in the catalog) sort last. */
+const POLICY_ORDER = [
+  'allkeys-lru',
+  'allkeys-lfu',
+  'volatile-lru',
+  'volatile-lfu',
+  'volatile-ttl',
+  'noeviction',
+];
+
+const POLICY_HEAD = [
+  'policy',
+  'maxmemory',
+  'scenario',
+  'strategy',
+  'hit ratio',
+  'reads answered by the cache',
+  'evictions/s (load)',
+  'DB queries/request',
+  'errors',
+  'OOM-refused commands',
+  'Redis command errors (target)',
+  'fallbacks',
+];
+
+const POLICY_NOTE =
+  'One row per cell (first repeat) of a scenario that sets redis.maxmemory with coordination keys left alone: the same load under each maxmemory-policy. Evictions/s = Redis INFO evicted_keys over the load ÷ load seconds (the warm-up’s evictions are before the baseline). OOM-refused = INFO errorstats errorstat_OOM over the load (noeviction refusing SETs); the target sees each as a failed command and, failing open, serves the read from the database — errors stay 0 while DB queries per request rise. Hit ratio = hits ÷ (hits + misses); reads answered by the cache = (hits + stale serves) ÷ (those + misses + fallbacks): a read whose lock SET was refused is a fallback, neither hit nor miss.';
+
+/** Cells of a scenario with `redis.maxmemory` and no `redis.coordination` (the policy axis). */
+function policyCells(results: RunResults): CellResult[] {
+  const seen = new Set<string>();
+  return results.cells.filter((c) => {
+    const r = c.scenario_spec.redis;
+    const id = `${c.scenario}\0${c.strategy}`;
+    if (c.status !== 'ok' || r?.maxmemory === undefined || r.coordination !== undefined || seen.has(id))
+      return false;
+    seen.add(id);
+    return true;
+  });
+}
+
+/**
+ * Reads the cache answered (hits, stale serves) ÷ every read that asked it, fallbacks included:
+ * a read whose lock or lease SET Redis refused is a fallback, neither hit nor miss, so lock's hit
+ * ratio under noeviction reads 100% over the few reads that did hit.
+ */
+function servedByCache(c: CellResult): number | null {
+  const t = c.target.cache;
+  const served = t.hits + t.staleServed;
+  const all = served + t.misses + t.fallbacks;
+  return all > 0 ? served / all : null;
+}
+
+const policyRank = (p: string | null | undefined) => {
+  const i = POLICY_ORDER.indexOf(p ?? '');
+  return i < 0 ? POLICY_ORDER.length : i;
+};
+
+function policyRows(results: RunResults, analysis: AnalyzedRun): string[][] {
+  return policyCells(results)
+    .map((c) => ({ c, a: analysis.cell(c) }))
+    .sort(
+      (x, y) =>
+        policyRank(x.a.cacheHealth.maxmemoryPolicy) - policyRank(y.a.cacheHealth.maxmemoryPolicy) ||
+        x.c.scenario.localeCompare(y.c.scenario) ||
+        x.c.strategy.localeCompare(y.c.strategy),
+    )
+    .map(({ c, a }) => {
+      const h = a.cacheHealth;
+      return [
+        h.maxmemoryPolicy ?? '–',
+        h.maxmemory ? bytes(h.maxmemory) : '–',
+        c.scenario,
+        c.strategy,
+        pct(h.hitRatio),
+        pct(servedByCache(c)),
+        h.evictionsPerSecond === null || h.evictionsPerSecond === undefined
+          ? '–'
+          : fixed(h.evictionsPerSecond, 1),
+        a.dbLoad.queriesPerRequest === null ? '–' : fixed(a.dbLoad.queriesPerRequest, 3),
+        String(c.load.errors),
+        h.oomRejections === null || h.oomRejections === undefined ? '–' : String(h.oomRejections),
+        String(h.redisErrors),
+        String(h.fallbacks),
+      ];
+    });
+}
+
+const COORD_HEAD = [
+  'scenario',
+  'coordination keys',
+  'policy',
+  'strategy',
+  'rebuilds',
+  'duplicate rebuilds (inside a guard window)',
+  'repeated rebuilds (value lost again)',
+  'evicted locks + leases',
+  'evicted write-behind buffers',
+  'OOM-refused commands',
+  'lost increments (reconciled)',
+];
+
+const COORD_NOTE =
+  'One row per cell (first repeat) of a scenario that sets redis.coordination. Duplicate rebuilds = rebuilds that began while another rebuild of the same key was still loading (all instances): what a lock or lease prevents unless its guard key is gone. Repeated rebuilds = the other rebuilds beyond the first of an expiry episode: they began after the previous one ended — its value was evicted or refused again at once, which no guard prevents. Evicted keys come from Redis’s evicted keyspace events on the cache server (a lower bound). Lost increments = increments the driver saw acknowledged − what the counters in PostgreSQL gained after the final flush.';
+
+function coordinationRows(results: RunResults, analysis: AnalyzedRun): string[][] {
+  const seen = new Set<string>();
+  return results.cells
+    .filter((c) => {
+      const id = `${c.scenario}\0${c.strategy}`;
+      if (c.status !== 'ok' || c.scenario_spec.redis?.coordination === undefined || seen.has(id))
+        return false;
+      seen.add(id);
+      return true;
+    })
+    .sort((x, y) => x.scenario.localeCompare(y.scenario) || x.strategy.localeCompare(y.strategy))
+    .map((c) => {
+      const a = analysis.cell(c);
+      const st = a.stampede;
+      const by = c.redis?.evictedByNamespace;
+      const sum = (pick: (ns: string) => boolean) =>
+        by
+          ? String(
+              Object.entries(by)
+                .filter(([ns]) => pick(ns))
+                .reduce((t, [, n]) => t + n, 0),
+            )
+          : '–';
+      const wb = a.failOpen.writeBehind;
+      const h = a.cacheHealth;
+      return [
+        c.scenario,
+        c.scenario_spec.redis?.coordination ?? 'shared',
+        h.maxmemoryPolicy ?? '–',
+        c.strategy,
+        String(st.rebuilds),
+        st.overlappingRebuilds === undefined ? '–' : String(st.overlappingRebuilds),
+        st.repeatedRebuilds === undefined ? '–' : String(st.repeatedRebuilds),
+        sum((ns) => ns.endsWith('-lock') || ns.endsWith('-lease')),
+        sum((ns) => ns === 'counter-pending' || ns === 'counter-inflight'),
+        h.oomRejections === null || h.oomRejections === undefined ? '–' : String(h.oomRejections),
+        wb ? String(lostIncrementsOf(wb)) : '–',
+      ];
+    });
+}
+
+function runTable(head: string[], rows: string[][], left: number): { html: string; md: string } {
+  const th = `<tr>${head.map((h, i) => `<th${i < left ? ' class="l"' : ''}>${e(h)}</th>`).join('')}</tr>`;
+  const trs = rows.map(
+    (x) => `<tr>${x.map((v, i) => `<td${i < left ? ' class="l"' : ''}>${e(v)}</td>`).join('')}</tr>`,
+  );
+  return {
+    html: `<div class="tw"><table>${th}${trs.join('')}</table></div>`,
+    md: [
+      `| ${head.map(m).join(' | ')} |`,
+      `|${head.map((_, i) => (i < left ? '---' : '--:')).join('|')}|`,
+      ...rows.map((x) => `| ${x.map(m).join(' | ')} |`),
+    ].join('\n'),
+  };
+}
+
+/** HTML: "Memory pressure by policy" and "Coordination keys under eviction"; '' when neither ran. */
+export function memoryRunHtml(results: RunResults, analysis: AnalyzedRun): string {
+  const p = policyRows(results, analysis);
+  const c = coordinationRows(results, analysis);
+  const out: string[] = [];
+  if (p.length)
+    out.push(
+      `<section id="memory-policies"><h2>Memory pressure by eviction policy</h2>${runTable(POLICY_HEAD, p, 4).html}<p class="note">${e(POLICY_NOTE)}</p></section>`,
+    );
+  if (c.length)
+    out.push(
+      `<section id="coordination-eviction"><h2>Coordination keys under eviction: shared vs separate</h2>${runTable(COORD_HEAD, c, 4).html}<p class="note">${e(COORD_NOTE)}</p></section>`,
+    );
+  return out.join('\n');
+}
+
+/** Markdown twin of memoryRunHtml. */
+export function memoryRunMarkdown(results: RunResults, analysis: AnalyzedRun): string {
+  const p = policyRows(results, analysis);
+  const c = coordinationRows(results, analysis);
+  const out: string[] = [];
+  if (p.length)
+    out.push(
+      '### Memory pressure by eviction policy',
+      '',
+      runTable(POLICY_HEAD, p, 4).md,
+      '',
+      `_${m(POLICY_NOTE)}_`,
+    );
+  if (c.length) {
+    if (out.length) out.push('');
+    out.push(
+      '### Coordination keys under eviction: shared vs separate',
+      '',
+      runTable(COORD_HEAD, c, 4).md,
+      '',
+      `_${m(COORD_NOTE)}_`,
     );
   }
   return out.join('\n');
