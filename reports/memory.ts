@@ -5,9 +5,10 @@
  * and the coordination scenarios shared vs separate. Shared by the HTML and Markdown reports.
  * Stored analyses written before these fields existed lack them: shown as "–".
  */
+
+import { lostIncrementsOf } from '../harness/analysis/fail-open.ts';
 import type { AnalyzedRun, CellAnalysis } from '../harness/analysis/types.ts';
 import { bytes, fixed, percent as pct } from '../harness/results/format.ts';
-import { lostIncrementsOf } from '../harness/analysis/fail-open.ts';
 import type { CellResult, RunResults } from '../harness/results/schema.ts';
 import { escapeHtml as e, escapeMd as m } from './common.ts';
 
