@@ -258,12 +258,12 @@ const POLICY_HEAD = [
   'DB queries/request',
   'errors',
   'OOM-refused commands',
-  'Redis command errors (target)',
+  'Redis command errors / timeouts (target)',
   'fallbacks',
 ];
 
 const POLICY_NOTE =
-  'One row per cell (first repeat) of a scenario that sets redis.maxmemory with coordination keys left alone: the same load under each maxmemory-policy. Evictions/s = Redis INFO evicted_keys over the load ÷ load seconds (the warm-up’s evictions are before the baseline). OOM-refused = INFO errorstats errorstat_OOM over the load (noeviction refusing SETs); the target sees each as a failed command and, failing open, serves the read from the database — errors stay 0 while DB queries per request rise. Hit ratio = hits ÷ (hits + misses); reads answered by the cache = (hits + stale serves) ÷ (those + misses + fallbacks): a read whose lock SET was refused is a fallback, neither hit nor miss.';
+  'One row per cell (first repeat) of a scenario that sets redis.maxmemory with coordination keys left alone: the same load under each maxmemory-policy. Evictions/s = Redis INFO evicted_keys over the load ÷ load seconds (the warm-up’s evictions are before the baseline). OOM-refused = INFO errorstats errorstat_OOM over the load (noeviction refusing SETs); the target sees each as a failed command and, failing open, serves the read from the database — errors stay 0 while DB queries per request rise. Hit ratio = hits ÷ (hits + misses); reads answered by the cache = (hits + stale serves) ÷ (those + misses + fallbacks): a read whose lock SET was refused, or whose Redis command timed out (a busy machine; after a few the circuit breaker opens and reads go to the database until it closes), is a fallback, neither hit nor miss.';
 
 /** Cells of a scenario with `redis.maxmemory` and no `redis.coordination` (the policy axis). */
 function policyCells(results: RunResults): CellResult[] {
@@ -319,7 +319,7 @@ function policyRows(results: RunResults, analysis: AnalyzedRun): string[][] {
         a.dbLoad.queriesPerRequest === null ? '–' : fixed(a.dbLoad.queriesPerRequest, 3),
         String(c.load.errors),
         h.oomRejections === null || h.oomRejections === undefined ? '–' : String(h.oomRejections),
-        String(h.redisErrors),
+        `${h.redisErrors} / ${h.redisTimeouts}`,
         String(h.fallbacks),
       ];
     });

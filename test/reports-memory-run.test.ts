@@ -88,7 +88,7 @@ describe('run-level memory tables', () => {
     // 4 s of load: 400 evictions = 100/s; noeviction: 30 hits over 30 reads, but 3% answered by the cache.
     expect(rows[0]).toMatch(/^\| allkeys-lru \| 3\.0 MiB \| mp-lru \| lock \| 90\.0% \| 90\.0% \| 100\.0 \|/);
     expect(rows[1]).toMatch(
-      /^\| noeviction \| 3\.0 MiB \| mp-noeviction \| lock \| 100\.0% \| 3\.0% \| 0\.0 \|.*\| 970 \| 970 \| 970 \|$/,
+      /^\| noeviction \| 3\.0 MiB \| mp-noeviction \| lock \| 100\.0% \| 3\.0% \| 0\.0 \|.*\| 970 \| 970 \/ 0 \| 970 \|$/,
     );
     const coord = md.slice(md.indexOf('### Coordination keys under eviction'));
     const c = coord.split('\n').filter((l) => l.startsWith('| coord-'));
