@@ -9,7 +9,7 @@ import type { CellResult, NamespaceMemory } from '../results/schema.ts';
 import type { Estimate } from './uncertainty.ts';
 import type { Claim } from './verdict.ts';
 
-export const ANALYSIS_VERSION = 2;
+export const ANALYSIS_VERSION = 3;
 
 export interface Percentiles {
   count: number;
