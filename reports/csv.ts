@@ -63,7 +63,8 @@ export function metricRows(results: RunResults, analysis: AnalyzedRun): MetricRo
         unit: METRICS[id].unit,
         value,
         lo: est ? est.lo : null,
-        hi: est ? est.hi : null,
+        // Empty for a right-censored interval (open upper end); the basis says so.
+        hi: est && Number.isFinite(est.hi) ? est.hi : null,
         basis: est?.basis ?? '',
         startedAt: cell.startedAt,
         endedAt: cell.endedAt,

@@ -91,11 +91,14 @@ export function renderOtlp(results: RunResults, analysis: AnalyzedRun): string {
       ['lower', (r: MetricRow) => r.lo!],
       ['upper', (r: MetricRow) => r.hi!],
     ] as const) {
+      // A right-censored interval (a time never reached) has no upper end: no point for it.
+      const points = withInterval.filter((r) => Number.isFinite(pick(r)));
+      if (points.length === 0) continue;
       metrics.push({
         name: `${name}.interval.${side}`,
         description: `${side} end of the 95% interval of ${def.label}, from the units inside the cell`,
         unit,
-        gauge: { dataPoints: withInterval.map((r) => point(r, pick(r))) },
+        gauge: { dataPoints: points.map((r) => point(r, pick(r))) },
       });
     }
   }
