@@ -3,8 +3,15 @@
  * run table (median, max, sum, share). Pure logic on hand-built cells.
  */
 import { describe, expect, it } from 'vitest';
-import { cellSteps, overheadTable, renderOverhead } from '../harness/bench/cell-overhead.ts';
+import {
+  cellSteps,
+  compareFigures,
+  overheadTable,
+  renderFigures,
+  renderOverhead,
+} from '../harness/bench/cell-overhead.ts';
 import type { CellResult, RunResults } from '../harness/results/schema.ts';
+import { CATALOG_LIKE, synthRun } from './fixtures/synthetic.ts';
 
 function cell(startedAt: number, phaseMs: Record<string, number>, driverStartMs: number): CellResult {
   const beforeLoad = (phaseMs['reset+seed'] ?? 0) + (phaseMs.startTargets ?? 0) + (phaseMs.warm ?? 0);
@@ -55,5 +62,36 @@ describe('cell overhead', () => {
   it('refuses a run without any cell that has laps', () => {
     const results = { run: { startedAt: 0 }, cells: [] } as unknown as RunResults;
     expect(() => overheadTable(results)).toThrow(/no ok cell with phaseMs/);
+  });
+});
+
+describe('verdict figures before and after', () => {
+  const run = () =>
+    synthRun({ scenarios: CATALOG_LIKE.slice(0, 2), strategies: ['no-cache', 'cache-aside'], seconds: 10 })
+      .results;
+
+  it('finds every figure both runs measured, and the same run overlaps itself', () => {
+    const changes = compareFigures(run(), run());
+    expect(changes.length).toBeGreaterThan(0);
+    expect(changes.every((c) => c.overlap)).toBe(true);
+    expect(new Set(changes.map((c) => c.metric))).toContain('queriesPerRequest');
+    expect(renderFigures(changes)).toContain(`all ${changes.length} figures: intervals overlap`);
+  });
+
+  it('names a figure whose interval moved clear of the other', () => {
+    const before = run();
+    const after = run();
+    // Ten times the DB queries in one cell of the after run: its interval cannot overlap.
+    const cell = after.cells.find((c) => c.strategy === 'cache-aside')!;
+    cell.series.dbQueries = cell.series.dbQueries.map((q) => q * 10 + 50);
+    cell.target.dbQueries = cell.series.dbQueries.reduce((a, b) => a + b, 0);
+    cell.analysis = undefined;
+    const moved = compareFigures(before, after).filter((c) => !c.overlap);
+    expect(moved.map((c) => `${c.scenario} ${c.strategy} ${c.metric}`)).toEqual([
+      `${cell.scenario} cache-aside queriesPerRequest`,
+    ]);
+    expect(renderFigures(compareFigures(before, after))).toMatch(
+      /1 of \d+ figures moved beyond their intervals/,
+    );
   });
 });

@@ -4,9 +4,14 @@
  *   node harness/bench/cell-overhead.ts <run dir | results.json> [more runs…]
  * Prints one table per run: per step, the median and max over the cells, the sum, and its share
  * of the run's wall time; then the run's wall time split into scheduled load and the rest.
+ * Given two runs of the same matrix (before, after), it also compares the figures the verdicts
+ * rank on — DB queries per request, stale reads, rebuilds per expiry — with their 95 % intervals,
+ * and names every scenario × strategy whose intervals no longer overlap.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { analyzeResults } from '../analysis/index.ts';
+import type { Estimate } from '../analysis/uncertainty.ts';
 import type { CellResult, RunResults } from '../results/schema.ts';
 
 /** One cell's wall time split into steps, ms; `load` is only the scheduled seconds. */
@@ -138,6 +143,71 @@ export function renderOverhead(label: string, t: OverheadTable): string {
   return lines.join('\n');
 }
 
+/** The verdict figures a change of the cell pipeline must not move (docs/architecture.md). */
+export const VERDICT_FIGURES = ['queriesPerRequest', 'staleReadRatio', 'rebuildsPerExpiry'] as const;
+
+export interface FigureChange {
+  scenario: string;
+  strategy: string;
+  metric: string;
+  before: Estimate;
+  after: Estimate;
+  /** The two 95 % intervals share at least one value. */
+  overlap: boolean;
+}
+
+function estimates(results: RunResults): Map<string, Estimate> {
+  const out = new Map<string, Estimate>();
+  for (const sc of analyzeResults(results).run.scenarios) {
+    for (const row of sc.rows) {
+      for (const m of VERDICT_FIGURES) {
+        const e = row.intervals?.[m];
+        if (e) out.set(`${sc.scenario}\t${row.strategy}\t${m}`, e);
+      }
+    }
+  }
+  return out;
+}
+
+/** Every verdict figure both runs measured, before against after. */
+export function compareFigures(before: RunResults, after: RunResults): FigureChange[] {
+  const a = estimates(before);
+  const b = estimates(after);
+  const out: FigureChange[] = [];
+  for (const [key, e0] of a) {
+    const e1 = b.get(key);
+    if (!e1) continue;
+    const [scenario, strategy, metric] = key.split('\t') as [string, string, string];
+    out.push({
+      scenario,
+      strategy,
+      metric,
+      before: e0,
+      after: e1,
+      overlap: e0.lo <= e1.hi && e1.lo <= e0.hi,
+    });
+  }
+  return out;
+}
+
+const fig = (e: Estimate) => `${e.value.toPrecision(3)} [${e.lo.toPrecision(3)}–${e.hi.toPrecision(3)}]`;
+
+export function renderFigures(changes: FigureChange[]): string {
+  const lines = ['verdict figures, before → after (95 % intervals):'];
+  for (const c of changes) {
+    lines.push(
+      `${`${c.scenario} × ${c.strategy}`.padEnd(30)}${c.metric.padEnd(19)}${fig(c.before).padStart(28)} → ${fig(c.after).padEnd(28)}${c.overlap ? '' : ' MOVED'}`,
+    );
+  }
+  const moved = changes.filter((c) => !c.overlap);
+  lines.push(
+    moved.length === 0
+      ? `all ${changes.length} figures: intervals overlap`
+      : `${moved.length} of ${changes.length} figures moved beyond their intervals: ${moved.map((c) => `${c.scenario} × ${c.strategy} ${c.metric}`).join(', ')}`,
+  );
+  return lines.join('\n');
+}
+
 function readRun(arg: string): RunResults {
   const file = fs.existsSync(arg) && fs.statSync(arg).isDirectory() ? path.join(arg, 'results.json') : arg;
   try {
@@ -154,14 +224,21 @@ if (import.meta.main) {
     process.stderr.write('usage: node harness/bench/cell-overhead.ts <run dir | results.json> [more…]\n');
     process.exit(2);
   }
-  for (const a of args) {
+  const runs = args.map(readRun);
+  for (const [i, a] of args.entries()) {
     let table: OverheadTable;
     try {
-      table = overheadTable(readRun(a));
+      table = overheadTable(runs[i]!);
     } catch (e) {
       process.stderr.write(`cell-overhead: ${a}: ${(e as Error).message}\n`);
       process.exit(2);
     }
     process.stdout.write(`${renderOverhead(a, table)}\n\n`);
+  }
+  if (runs.length === 2) {
+    const changes = compareFigures(runs[0]!, runs[1]!);
+    process.stdout.write(`${renderFigures(changes)}\n`);
+    // A moved figure is a finding, not a crash: the exit code says so.
+    if (changes.some((c) => !c.overlap)) process.exitCode = 1;
   }
 }
