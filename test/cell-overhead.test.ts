@@ -46,6 +46,7 @@ describe('cell overhead', () => {
     const results = {
       run: { startedAt: -1_000, finishedAt: 37_600 },
       cells: [c3, c1, c2],
+      warnings: ['s/x/99 failed: fetch failed'],
     } as unknown as RunResults;
     const t = overheadTable(results);
     expect(t.cells).toBe(3);
@@ -57,10 +58,13 @@ describe('cell overhead', () => {
     expect(seed).toMatchObject({ medianMs: 200, maxMs: 300, sumMs: 600 });
     expect(seed.share).toBeCloseTo(600 / 36_600);
     expect(renderOverhead('run', t)).toContain('overhead 0.6 s (1.6%, 0.2 s per cell)');
+    // A failed cell has no laps: its time is in the gap around it, and the table says so.
+    expect(t.failed).toEqual(['s/x/99']);
+    expect(renderOverhead('run', t)).toContain('(failed, counted in between: s/x/99)');
   });
 
   it('refuses a run without any cell that has laps', () => {
-    const results = { run: { startedAt: 0 }, cells: [] } as unknown as RunResults;
+    const results = { run: { startedAt: 0 }, cells: [], warnings: [] } as unknown as RunResults;
     expect(() => overheadTable(results)).toThrow(/no ok cell with phaseMs/);
   });
 });

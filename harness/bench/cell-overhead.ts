@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { analyzeResults } from '../analysis/index.ts';
 import type { Estimate } from '../analysis/uncertainty.ts';
+import { failedCells } from '../pipeline/run.ts';
 import type { CellResult, RunResults } from '../results/schema.ts';
 
 /** One cell's wall time split into steps, ms; `load` is only the scheduled seconds. */
@@ -80,6 +81,8 @@ export interface OverheadRow {
 
 export interface OverheadTable {
   cells: number;
+  /** Planned cells without an ok result: their time falls into `between`. */
+  failed: string[];
   /** First cell's start to the last cell's end, ms. */
   cellsWallMs: number;
   /** Provisioning before the first cell and stopping after the last, ms (when recorded). */
@@ -112,6 +115,7 @@ export function overheadTable(results: RunResults): OverheadTable {
   const { startedAt, finishedAt } = results.run;
   return {
     cells: cells.length,
+    failed: failedCells(results).map((f) => f.id),
     cellsWallMs,
     ...(finishedAt ? { runWallMs: finishedAt - startedAt } : {}),
     scheduledMs: scheduled,
@@ -124,7 +128,7 @@ const s1 = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export function renderOverhead(label: string, t: OverheadTable): string {
   const lines = [
-    `${label}: ${t.cells} cells`,
+    `${label}: ${t.cells} cells${t.failed.length > 0 ? ` (failed, counted in between: ${t.failed.join(', ')})` : ''}`,
     `${'step'.padEnd(14)}${'median'.padStart(10)}${'max'.padStart(10)}${'sum'.padStart(10)}${'share'.padStart(8)}`,
   ];
   for (const r of t.rows) {
