@@ -48,11 +48,8 @@ export interface TeamReport {
   versions: Record<string, number>;
 }
 
-/** The tables seedDatabase replaces, in the order a DROP … CASCADE lists them. */
-const SEED_TABLES = ['memberships', 'counters', 'users', 'teams', 'leaderboard_scores'];
-
-// Created in a staging schema (the search path names it), then moved in place.
 const SCHEMA_SQL = `
+DROP TABLE IF EXISTS memberships, counters, users, teams, leaderboard_scores CASCADE;
 CREATE TABLE teams (
   id int PRIMARY KEY,
   name text NOT NULL
@@ -117,11 +114,6 @@ function checkSize(name: string, v: number, min: number, max: number): void {
 /**
  * Drops and recreates the schema and fills it. Deterministic: the same sizes and seed give the
  * same rows. Uses a plain client (not the counting pool): seeding is not target load.
- *
- * The new tables are built and filled in a staging schema and then swapped in (drop the old
- * ones, move the new ones) at the end of the same transaction, so readers of the old tables wait
- * milliseconds for the swap, not the whole fill: a cell starts its target while it reseeds, and
- * the target's start-up query must not run into its statement timeout on a big seed.
  */
 export async function seedDatabase(
   postgresUrl: string,
@@ -137,14 +129,7 @@ export async function seedDatabase(
   await client.connect();
   try {
     await client.query('SET client_min_messages = warning');
-    const { rows } = await client.query<{ target: string; staging: string }>(
-      `SELECT quote_ident(current_schema()) AS target,
-              quote_ident('cachebench_seed_' || pg_backend_pid()) AS staging`,
-    );
-    const { target, staging } = rows[0]!;
     await client.query('BEGIN');
-    await client.query(`DROP SCHEMA IF EXISTS ${staging} CASCADE; CREATE SCHEMA ${staging}`);
-    await client.query(`SET LOCAL search_path = ${staging}`);
     await client.query(SCHEMA_SQL);
     // Multi-statement text cannot take parameters: run the statements one by one.
     const values: Record<string, number> = { seed, users: s.users, teams: s.teams, counters: s.counters };
@@ -162,14 +147,6 @@ export async function seedDatabase(
         names.map((n) => values[n]),
       );
     }
-    // The swap: from here to COMMIT the old tables are locked, a few catalog updates long.
-    await client.query(
-      [
-        `DROP TABLE IF EXISTS ${SEED_TABLES.map((t) => `${target}.${t}`).join(', ')} CASCADE`,
-        ...SEED_TABLES.map((t) => `ALTER TABLE ${staging}.${t} SET SCHEMA ${target}`),
-        `DROP SCHEMA ${staging}`,
-      ].join(';\n'),
-    );
     await client.query('COMMIT');
     await client.query('ANALYZE teams, users, memberships, counters');
   } catch (err) {

@@ -22,7 +22,6 @@ export type CellSteps = Record<string, number>;
 export const STEP_ORDER = [
   'reset+seed',
   'startTargets',
-  'previous-cell',
   'warm',
   'zero',
   'driver-start',

@@ -1,9 +1,8 @@
 /**
  * One cell = one (scenario × strategy × repeat):
- *   reset (Redis FLUSHALL, Toxiproxy reset, reseed) side by side with starting the target(s) →
- *   wait for the previous cell's analysis → warm → zero counters → load + fault timeline +
- *   per-second sampler → collect (stats, rebuilds, pg_stat_statements, Redis) → stop target(s).
- *   run.ts analyzes the cell while the next one sets up (docs/architecture.md, "What a cell costs").
+ *   reset (Redis FLUSHALL, Toxiproxy reset, reseed) → start target(s) → warm → zero counters →
+ *   load + fault timeline + per-second sampler → collect (stats, rebuilds, pg_stat_statements,
+ *   Redis) → stop target(s) → analyze.
  * Everything the cell starts is stopped in `finally`, also when the run is interrupted.
  */
 import fs from 'node:fs';
@@ -13,7 +12,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Scenario } from '../../scenarios/types.ts';
 import { seedDatabase } from '../../target/db.ts';
-import { startTargets, type TargetsHandle } from '../../target/instance.ts';
+import { startTargets } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { cellTtls } from '../analysis/staleness.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
@@ -61,15 +60,6 @@ export interface CellContext {
   instances: number;
   driver: 'builtin' | 'k6';
   signal?: AbortSignal;
-  /**
-   * Settles when the previous cell is analysed and written (run.ts overlaps that with this
-   * cell's setup); awaited before the warm-up. Must not reject.
-   */
-  previousCell?: Promise<unknown>;
-  /** Target instance(s) started ahead (prepareTargets); the cell starts its own without. */
-  prepared?: PreparedTargets;
-  /** Called once the cell's measurements are collected: from then on the next cell may start its targets. */
-  onCollected?: () => void;
   onProgress?: (p: CellProgress) => void;
 }
 
@@ -114,98 +104,25 @@ export class InfraHealthError extends Error {
 }
 
 /**
- * A cell's target instances, started ahead of the cell (run.ts starts the next cell's while this
- * one finishes) or by the cell itself. Owns the exits of its instances: a death before the cell
- * starts still fails that cell.
- */
-export interface PreparedTargets {
-  targets: Promise<TargetsHandle>;
-  incidents: HealthIncident[];
-}
-
-/** What the cell's strategy runs with: the scenario's cache settings it declares. */
-function strategyOptionsOf(ctx: CellContext): Record<string, unknown> {
-  // A scenario's cache settings apply to every strategy in the matrix; each strategy takes the
-  // ones it declares (jitterFraction means nothing to lock). The target itself still rejects an
-  // unknown option, so a typo in a strategy's own options fails loudly.
-  return Object.fromEntries(
-    Object.entries(ctx.scenario.cache).filter(([k]) => Object.hasOwn(ctx.strategyDefaults, k)),
-  );
-}
-
-/** Coordination keys on a second Redis (redis.coordination: separate; run.ts asked for one). */
-function coordinationUrlOf(ctx: CellContext): string | undefined {
-  return ctx.scenario.redis?.coordination === 'separate' ? ctx.infra.coordinationRedisUrl : undefined;
-}
-
-/**
- * Starts the cell's target instance(s). Safe before the cell's resets and while the previous
- * cell's targets stop: a target reads and writes nothing until the warm-up (docs/architecture.md,
- * "What a cell costs").
- */
-export function prepareTargets(ctx: CellContext): PreparedTargets {
-  const { scenario: s, infra } = ctx;
-  const incidents: HealthIncident[] = [];
-  const targets = startTargets({
-    instances: ctx.instances,
-    strategy: ctx.strategySpec ?? ctx.strategy,
-    strategyOptions: strategyOptionsOf(ctx),
-    redisUrl: infra.redisProxyUrl,
-    coordinationRedisUrl: coordinationUrlOf(ctx),
-    postgresUrl: infra.postgresProxyUrl,
-    ...(usesLeaderboard(s) ? { leaderboardStorage: leaderboardStorageOf(s) } : {}),
-    reportCostMs: s.data.reportCostMs,
-    userReadCostMs: s.data.userReadCostMs,
-    onExit: (instanceId, code, signal) =>
-      incidents.push({
-        component: `target instance ${instanceId}`,
-        how: exitDescription(code, signal),
-        at: performance.timeOrigin + performance.now(),
-      }),
-  });
-  // Awaited by the cell; a start that fails while nobody awaits yet must not crash the process.
-  targets.catch(() => {});
-  return { targets, incidents };
-}
-
-/** Stops prepared targets that no cell will use (a failed or interrupted run). */
-export async function discardTargets(p: PreparedTargets): Promise<void> {
-  await p.targets.then(
-    (t) => t.stop(),
-    () => {},
-  );
-}
-
-/**
  * Runs one cell and fails it when anything the harness started (a service, a target instance)
  * died outside a planned fault — also when that death is what made a step throw, so the failure
  * names the component instead of the symptom ("fetch failed").
  */
 export async function runCell(ctx: CellContext): Promise<CellResult> {
   const startedAt = performance.timeOrigin + performance.now();
-  let prepared = ctx.prepared;
+  const targetIncidents: HealthIncident[] = [];
   const check = async (cause?: unknown) => {
-    const all = [...((await ctx.infra.processes?.health()) ?? []), ...(prepared?.incidents ?? [])];
+    const all = [...((await ctx.infra.processes?.health()) ?? []), ...targetIncidents];
     if (all.length > 0) {
       const message = all.map((i) => incidentMessage(i, startedAt)).join('; ');
       throw new InfraHealthError(message, cause === undefined ? undefined : { cause });
     }
   };
-  try {
-    await check();
-  } catch (e) {
-    if (prepared) await discardTargets(prepared);
-    throw e;
-  }
+  await check();
   let cell: CellResult;
   try {
-    cell = await runCellUnchecked(ctx, () => {
-      prepared ??= prepareTargets(ctx);
-      return prepared;
-    });
+    cell = await runCellUnchecked(ctx, (i) => targetIncidents.push(i));
   } catch (e) {
-    // Idempotent: a no-op when the cell got as far as stopping them itself.
-    if (prepared) await discardTargets(prepared);
     // Interrupted: the services are being stopped on purpose.
     if (ctx.signal?.aborted) throw e;
     await check(e);
@@ -215,7 +132,10 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   return cell;
 }
 
-async function runCellUnchecked(ctx: CellContext, prepare: () => PreparedTargets): Promise<CellResult> {
+async function runCellUnchecked(
+  ctx: CellContext,
+  onTargetExit: (i: HealthIncident) => void,
+): Promise<CellResult> {
   const { scenario: s, infra } = ctx;
   const startedAt = Date.now();
   const dir = cellDir(ctx.runDir, { scenario: s.name, strategy: ctx.strategy, repeat: ctx.repeat });
@@ -236,48 +156,52 @@ async function runCellUnchecked(ctx: CellContext, prepare: () => PreparedTargets
   const timings: CellTimings = { setupMs: 0, warmupMs: 0, loadMs: 0, collectMs: 0 };
   const sumOf = (...names: string[]) => names.reduce((a, n) => a + (phaseMs[n] ?? 0), 0);
   progress({ phase: 'setup' });
-  const coordinationRedisUrl = coordinationUrlOf(ctx);
-  const strategyOptions = strategyOptionsOf(ctx);
+  // Coordination keys on a second Redis (redis.coordination: separate; run.ts asked for one).
+  const coordinationRedisUrl = s.redis?.coordination === 'separate' ? infra.coordinationRedisUrl : undefined;
+  // Independent resets, each of its own service: run side by side.
+  await Promise.all([
+    resetToxiproxy(infra.toxiproxyUrl),
+    flushRedis(infra.redisUrl),
+    ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
+    seedDatabase(
+      infra.postgresUrl,
+      { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
+      ctx.seed,
+    ),
+  ]);
+
+  await prepareProcessFaults(s.faults, infra.redisUrl, infra.processes);
+  lap('reset+seed');
+  // A scenario's cache settings apply to every strategy in the matrix; each strategy takes the
+  // ones it declares (jitterFraction means nothing to lock). The target itself still rejects an
+  // unknown option, so a typo in a strategy's own options fails loudly.
+  const strategyOptions = Object.fromEntries(
+    Object.entries(s.cache).filter(([k]) => Object.hasOwn(ctx.strategyDefaults, k)),
+  );
   const { ttlMs, ttlByNamespace } = cellTtls(
     strategyOptions.ttlMs,
     Number(ctx.strategyDefaults.ttlMs ?? 30_000),
   );
-  // Independent resets, each of its own service: run side by side. The target process boots
-  // meanwhile, or has booted already (prepared during the previous cell's stop): it reads and
-  // writes nothing until the warm-up, its start-up check waits for the reseed's lock on `users`,
-  // and Redis and Toxiproxy reset state, not connections — so it meets the same state as if it
-  // had started after them.
-  const starting = prepare().targets;
-  const resets = (async () => {
-    await Promise.all([
-      resetToxiproxy(infra.toxiproxyUrl),
-      flushRedis(infra.redisUrl),
-      ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
-      seedDatabase(
-        infra.postgresUrl,
-        { users: s.data.users, teams: s.data.teams, counters: s.data.counters },
-        ctx.seed,
-      ),
-    ]);
-    await prepareProcessFaults(s.faults, infra.redisUrl, infra.processes);
-    lap('reset+seed');
-  })();
-  const [resetOutcome, startOutcome] = await Promise.allSettled([resets, starting]);
-  if (resetOutcome.status === 'rejected') {
-    if (startOutcome.status === 'fulfilled') await startOutcome.value.stop();
-    throw resetOutcome.reason;
-  }
-  if (startOutcome.status === 'rejected') throw startOutcome.reason;
-  const targets = startOutcome.value;
-  // What the target start took beyond the resets it overlapped.
+  const targets = await startTargets({
+    instances: ctx.instances,
+    strategy: ctx.strategySpec ?? ctx.strategy,
+    strategyOptions,
+    redisUrl: infra.redisProxyUrl,
+    coordinationRedisUrl,
+    postgresUrl: infra.postgresProxyUrl,
+    ...(usesLeaderboard(s) ? { leaderboardStorage: leaderboardStorageOf(s) } : {}),
+    reportCostMs: s.data.reportCostMs,
+    userReadCostMs: s.data.userReadCostMs,
+    onExit: (instanceId, code, signal) =>
+      onTargetExit({
+        component: `target instance ${instanceId}`,
+        how: exitDescription(code, signal),
+        at: performance.timeOrigin + performance.now(),
+      }),
+  });
   lap('startTargets');
   let evictions: EvictionWatch | undefined;
   try {
-    // The previous cell's analysis and results.json write ran during this cell's setup. Done
-    // before the warm-up, not after: a wait between warm-up and load would let the hot keys'
-    // short TTLs run out before the load starts.
-    if (ctx.previousCell) await ctx.previousCell;
-    lap('previous-cell');
     await applyRedisConfig(infra.redisUrl, s.redis);
     if (s.start === 'warm') {
       progress({ phase: 'warm' });
@@ -372,7 +296,6 @@ async function runCellUnchecked(ctx: CellContext, prepare: () => PreparedTargets
     redis.hottestKeys = loadOut.hottestKeys;
     if (evictions) redis.evictedByNamespace = await evictions.stop();
     lap('collect');
-    ctx.onCollected?.();
     const rebuilds = rebuildsAll.flat().sort((a, b) => a.start - b.start);
     // Stopping the targets runs write-behind's final flush; only then is the DB total final.
     await targets.stop();
@@ -433,7 +356,7 @@ async function runCellUnchecked(ctx: CellContext, prepare: () => PreparedTargets
     await resetRedisConfig(infra.redisUrl).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');
-    timings.setupMs = sumOf('reset+seed', 'startTargets', 'previous-cell');
+    timings.setupMs = sumOf('reset+seed', 'startTargets');
     timings.warmupMs = sumOf('warm', 'zero');
     timings.loadMs = sumOf('load');
     timings.collectMs = sumOf('collect', 'stop');

@@ -15,7 +15,7 @@ import { type StartInfraOptions, startInfra } from '../infra/index.ts';
 import type { InfraHandle } from '../infra/types.ts';
 import { fixed, millis, seconds } from '../results/format.ts';
 import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
-import { type CellContext, discardTargets, type PreparedTargets, prepareTargets, runCell } from './cell.ts';
+import { runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
 import { Progress } from './progress.ts';
 import { checkRedisConfig } from './redis-config.ts';
@@ -227,17 +227,9 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   const progress = new Progress(planned.length);
   const abort = new AbortController();
   let interrupted = false;
-  // The last finished cell's analysis and write, which overlap the next cell's setup; never rejects.
-  let persisting: Promise<void> = Promise.resolve();
-  let persistError: unknown;
-  // The next cell's targets, started while the current cell finishes.
-  let prepared: PreparedTargets | undefined;
-  onInterrupt(async () => {
+  onInterrupt(() => {
     interrupted = true;
     abort.abort(new Error('interrupted'));
-    // A finished cell is kept: its analysis completes (the signal handler bounds the wait).
-    await persisting;
-    if (prepared) await discardTargets(prepared);
     results.run.finishedAt = undefined;
     writeResults(o.outDir, results);
     progress.log(
@@ -273,68 +265,29 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   results.run.environment = collectEnvironment(infra.versions);
   writeResults(o.outDir, results);
 
-  /**
-   * Analyses a finished cell and appends it to results.json. Runs while the next cell resets
-   * and starts its target (neither is measured); the next cell waits for it before its warm-up,
-   * so no analysis or write overlaps a warm-up or a load.
-   */
-  const persist = async (cell: CellResult, index: number, label: string, wallMs: number) => {
-    try {
-      cell.analysis = await analyzeCell(cell, o.outDir);
-    } catch (e) {
-      results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
-    }
-    results.cells.push(cell);
-    writeResults(o.outDir, results);
-    progress.cellDone(wallMs);
-    progress.log(
-      `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds(wallMs / 1000)})`,
-    );
-    // Untrusted numbers must be seen at the terminal too, not only in the report.
-    for (const f of cell.analysis?.validity.flags ?? []) {
-      if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
-    }
-  };
-
-  // The cell context of a planned cell (without its progress line).
-  const contextOf = (c: PlannedCell): CellContext => ({
-    runDir: o.outDir,
-    infra,
-    scenario: c.scenario,
-    strategy: c.strategy,
-    strategySpec: c.spec,
-    strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
-    repeat: c.repeat,
-    seed: o.seed,
-    instances: o.instances,
-    driver: o.driver,
-    signal: abort.signal,
-  });
-
   try {
     let index = done.size;
-    for (const [i, c] of todo.entries()) {
+    for (const c of todo) {
       index++;
       const label = `${c.scenario.name} × ${c.strategy}${o.repeats > 1 ? ` #${c.repeat}` : ''}`;
       const t0 = Date.now();
-      const mine = prepared;
-      prepared = undefined;
       let cell: CellResult;
       try {
         cell = await runCell({
-          ...contextOf(c),
-          previousCell: persisting,
-          ...(mine ? { prepared: mine } : {}),
-          // The next cell's target boots while this one stops and is analysed: no load runs then.
-          onCollected: () => {
-            const next = todo[i + 1];
-            if (next && !abort.signal.aborted) prepared = prepareTargets(contextOf(next));
-          },
+          runDir: o.outDir,
+          infra,
+          scenario: c.scenario,
+          strategy: c.strategy,
+          strategySpec: c.spec,
+          strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
+          repeat: c.repeat,
+          seed: o.seed,
+          instances: o.instances,
+          driver: o.driver,
+          signal: abort.signal,
           onProgress: (p) => progress.update(index, label, p),
         });
       } catch (e) {
-        await persisting;
-        if (persistError) throw persistError;
         if (interrupted) break;
         const message = (e as Error).message.split('\n')[0]!;
         progress.log(`✘ ${label}: ${message}`);
@@ -342,19 +295,24 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
         writeResults(o.outDir, results);
         continue;
       }
-      await persisting;
-      if (persistError) throw persistError;
       if (interrupted) break;
-      persisting = persist(cell, index, label, Date.now() - t0).catch((e) => {
-        // Only the write can fail (analysis failures are warnings): the run stops with it.
-        persistError = e;
-      });
+      try {
+        cell.analysis = await analyzeCell(cell, o.outDir);
+      } catch (e) {
+        results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
+      }
+      results.cells.push(cell);
+      writeResults(o.outDir, results);
+      progress.cellDone(Date.now() - t0);
+      progress.log(
+        `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds((Date.now() - t0) / 1000)})`,
+      );
+      // Untrusted numbers must be seen at the terminal too, not only in the report.
+      for (const f of cell.analysis?.validity.flags ?? []) {
+        if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
+      }
     }
-    await persisting;
-    if (persistError) throw persistError;
   } finally {
-    // Started for a cell that will not run (the run failed or was interrupted).
-    if (prepared) await discardTargets(prepared);
     await infra.stop();
   }
   if (!interrupted) {
