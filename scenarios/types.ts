@@ -179,6 +179,13 @@ export const COORDINATION_MODES = ['shared', 'separate'] as const;
 export type CoordinationMode = (typeof COORDINATION_MODES)[number];
 
 /**
+ * How Redis runs: one server (`standalone`), a primary with a replica and three Sentinels
+ * (`replicated`), or a Cluster of three masters (`cluster`). docs/architecture.md (Topologies).
+ */
+export const REDIS_TOPOLOGIES = ['standalone', 'replicated', 'cluster'] as const;
+export type RedisTopology = (typeof REDIS_TOPOLOGIES)[number];
+
+/**
  * Memory pressure: applied to the harness's Redis (CONFIG SET) for the cell, reset after it.
  * What a scenario leaves out runs with the server's own value.
  */
@@ -192,6 +199,11 @@ export interface ScenarioRedis {
    * maxmemory, so the cache's evictions cannot reach them.
    */
   coordination?: CoordinationMode;
+  /**
+   * How Redis runs for this scenario: standalone, replicated (primary, replica, Sentinels) or
+   * cluster (three masters). Absent: `run --topology`, else standalone.
+   */
+  topology?: RedisTopology;
 }
 
 export interface Scenario {

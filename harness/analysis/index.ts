@@ -224,6 +224,9 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
     scenarios.push({
       scenario,
       question,
+      ...(spec.redis?.topology || cells[0]!.topology
+        ? { topology: cells[0]!.topology ?? spec.redis?.topology }
+        : {}),
       baselineStrategy: baseline,
       rows,
       focus,

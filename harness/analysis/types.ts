@@ -5,6 +5,7 @@
  */
 
 import type { CacheCounters } from '../../contract/types.ts';
+import type { RedisTopology } from '../infra/types.ts';
 import type { CellResult, NamespaceMemory } from '../results/schema.ts';
 import type { Estimate } from './uncertainty.ts';
 import type { Claim } from './verdict.ts';
@@ -360,6 +361,8 @@ export interface StrategyRow {
 export interface ScenarioAnalysis {
   scenario: string;
   question: string;
+  /** How Redis ran for this scenario's cells (absent: standalone). */
+  topology?: RedisTopology;
   baselineStrategy: string;
   rows: StrategyRow[];
   /** The metrics the verdict is based on, in order. */

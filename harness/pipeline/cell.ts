@@ -19,6 +19,7 @@ import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
+import { redisMasterUrls, targetTopologyOptions, topologyOf } from '../infra/topology.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
@@ -158,10 +159,12 @@ async function runCellUnchecked(
   progress({ phase: 'setup' });
   // Coordination keys on a second Redis (redis.coordination: separate; run.ts asked for one).
   const coordinationRedisUrl = s.redis?.coordination === 'separate' ? infra.coordinationRedisUrl : undefined;
-  // Independent resets, each of its own service: run side by side.
+  // Independent resets, each of its own service: run side by side. Every master is flushed: a
+  // Cluster's keyspace is spread over them.
+  await infra.resetRedisTopology?.();
   await Promise.all([
     resetToxiproxy(infra.toxiproxyUrl),
-    flushRedis(infra.redisUrl),
+    redisMasterUrls(infra).then((urls) => Promise.all(urls.map(flushRedis))),
     ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
     seedDatabase(
       infra.postgresUrl,
@@ -187,6 +190,7 @@ async function runCellUnchecked(
     strategy: ctx.strategySpec ?? ctx.strategy,
     strategyOptions,
     redisUrl: infra.redisProxyUrl,
+    ...targetTopologyOptions(infra),
     coordinationRedisUrl,
     postgresUrl: infra.postgresProxyUrl,
     ...(usesLeaderboard(s) ? { leaderboardStorage: leaderboardStorageOf(s) } : {}),
@@ -330,6 +334,7 @@ async function runCellUnchecked(
       loadStartedAt,
       scenario_spec: s,
       strategyOptions,
+      topology: topologyOf(infra),
       ...(machineLoad ? { machine: machineLoad } : {}),
       ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,
