@@ -11,7 +11,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
-import type { InfraProcesses, ProcessService } from './infra/types.ts';
+import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
+import type { InfraProcesses, ProcessService, RedisTopologyInfo } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
 
 export class ToxiproxyError extends Error {
@@ -56,9 +57,13 @@ export interface FaultStep {
   redisUrl?: string;
   /** The provisioner's process control; absent when it controls no process (external). */
   processes?: InfraProcesses;
+  /** The nodes of a non-standalone Redis (failover and partition faults need them). */
+  redisTopology?: RedisTopologyInfo;
   spec: FaultSpec;
   /** Unique per applied fault, so overlapping toxics on one proxy do not collide. */
   id: string;
+  /** Adds what the fault kind saw (epoch ms, counts) to the fault's record (`observed`). */
+  observe?: (o: Record<string, number>) => void;
 }
 
 export interface FaultKind {
@@ -168,6 +173,7 @@ registerFaultKind(restartKind('redis-restart', 'redis', false));
 registerFaultKind(restartKind('redis-restart-persisted', 'redis', true));
 registerFaultKind(restartKind('postgres-restart', 'postgres', false));
 // Data loss without a restart: works wherever the harness can send Redis a command.
+for (const kind of FAILOVER_FAULT_KINDS) registerFaultKind(kind);
 registerFaultKind({
   name: 'redis-flushall',
   apply: (s) => redisCommand(s.redisUrl, (r) => r.flushall()).then(() => undefined),
@@ -180,6 +186,12 @@ export function unsupportedFaults(
   processes?: InfraProcesses,
 ): string | undefined {
   for (const f of faults) {
+    if ((FAILOVER_FAULTS as readonly string[]).includes(f.process ?? '')) {
+      if (!processes?.supports('redis-0' as ProcessService)) {
+        return `process: "${f.process}" needs the replicated Redis topology started by the harness (--infra local --topology replicated)`;
+      }
+      continue;
+    }
     const service =
       f.process === 'postgres-restart'
         ? 'postgres'
@@ -243,6 +255,7 @@ export interface FaultTimelineOptions {
   toxiproxyUrl: string;
   redisUrl?: string;
   processes?: InfraProcesses;
+  redisTopology?: RedisTopologyInfo;
   faults: FaultSpec[];
   /** Epoch ms of the load start; fault offsets count from it. */
   loadStartedAt: number;
@@ -288,8 +301,12 @@ export async function runFaultTimeline(opts: FaultTimelineOptions): Promise<Faul
       toxiproxyUrl,
       redisUrl: opts.redisUrl,
       processes: opts.processes,
+      redisTopology: opts.redisTopology,
       spec,
       id: `cachebench-${runId}-${index}-${kindName}`,
+      observe: (o) => {
+        rec.observed = { ...rec.observed, ...o };
+      },
     };
     if (!(await sleepUntil(loadStartedAt + spec.at, signal))) {
       rec.error = 'aborted before the fault was applied';

@@ -143,13 +143,19 @@ export type Budgets = Partial<Record<BudgetMetric, number>>;
  * - `redis-restart-persisted`: the same crash with AOF persistence on (appendfsync always: acknowledged writes are on disk)
  *   from before the load, so the restarted server reloads its data;
  * - `redis-flushall`: FLUSHALL at `at` (data loss without a restart); `for` is the window after;
- * - `postgres-restart`: PostgreSQL fast shutdown at `at`, started again at `at + for`.
+ * - `postgres-restart`: PostgreSQL fast shutdown at `at`, started again at `at + for`;
+ * - `sentinel-failover` (topology replicated): the primary SIGKILLed at `at`, the Sentinels promote
+ *   the replica; the old primary restarts as its replica at `at + for`;
+ * - `replica-partition` (topology replicated): the primary cut from its replica and the Sentinels
+ *   (its link proxy disabled) at `at`, clients still writing to it; healed at `at + for`.
  */
 export const PROCESS_FAULTS = [
   'redis-restart',
   'redis-restart-persisted',
   'redis-flushall',
   'postgres-restart',
+  'sentinel-failover',
+  'replica-partition',
 ] as const;
 export type ProcessFaultName = (typeof PROCESS_FAULTS)[number];
 
