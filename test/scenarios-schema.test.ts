@@ -186,6 +186,8 @@ describe('loading and the catalog', () => {
     'delete-race',
     'deploy-restart',
     'endpoint-ttls',
+    'failover-db-cost',
+    'failover-write-race',
     'hot-key',
     'leaderboard',
     'leaderboard-zset',

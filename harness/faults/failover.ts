@@ -170,12 +170,18 @@ interface Pending {
   close(): void;
 }
 const pending = new Map<string, Pending>();
+/**
+ * The node a replica-partition cut off, while it lasts: Sentinel may promote the replica before a
+ * sentinel-failover in the same timeline fires, and that fault must then kill the isolated node
+ * clients still write to, not the freshly promoted one.
+ */
+let partitioned: number | undefined;
 
 const sentinelFailover: FaultKind = {
   name: 'sentinel-failover',
   async apply(s) {
     const { t, password, processes } = context(s);
-    const old = await currentPrimary(t, password);
+    const old = partitioned ?? (await currentPrimary(t, password));
     const watch = watchSwitchMaster(t, password);
     await watch.ready;
     await processes.kill(`redis-${old}` as ProcessService);
@@ -222,6 +228,7 @@ const replicaPartition: FaultKind = {
         throw new Error('the replica did not take the probe keys');
     });
     await setProxyEnabled(s.toxiproxyUrl, linkProxyName(old), false);
+    partitioned = old;
     s.observe?.({ cutAt: now(), partitionedNode: old });
     // Deleted the way the target deletes: through the primary's client proxy, one DEL each.
     const proxy = t.proxiedNodes[old]!;
@@ -242,6 +249,7 @@ const replicaPartition: FaultKind = {
     pending.delete(s.id);
     const { t, password } = context(s);
     const name = linkProxyName(p?.old ?? 0);
+    partitioned = undefined;
     if (!p) return setProxyEnabled(s.toxiproxyUrl, name, true);
     const acknowledged = (await p.done) as { key: string; at: number }[];
     // Judged on whichever node the Sentinels name now, before the link heals and resyncs it.
