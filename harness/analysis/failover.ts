@@ -31,45 +31,76 @@ export interface FailoverFigures {
   p99DuringMs?: number;
   /** Epoch ms bounds of that window (for "after failover" attributions). */
   window?: { from: number; to: number };
+  /** Stale reads (staleness checker) that started after the first write on the new primary. */
+  staleAfterFailover?: number;
 }
 
 const merged = (faults: readonly FaultRecord[]) =>
   faults.reduce<Record<string, number>>((a, f) => Object.assign(a, f.observed ?? {}), {});
 
-/** Undefined when the cell ran no failover or partition fault. */
+const isFailoverFault = (f: FaultRecord) =>
+  f.spec.process === 'sentinel-failover' || f.spec.process === 'replica-partition';
+
+/**
+ * Streams a cell's history once (analysis/index.ts feeds it beside the staleness checker) and
+ * gives the failover figures; `of` returns undefined for a cell without a failover fault.
+ */
+export class FailoverAccumulator {
+  private readonly o: Record<string, number>;
+  private readonly out: FailoverFigures;
+  private readonly latencies: number[] = [];
+
+  private constructor(faults: readonly FaultRecord[]) {
+    this.o = merged(faults);
+    const o = this.o;
+    const since = (t?: number) => (t !== undefined && o.killedAt !== undefined ? t - o.killedAt : undefined);
+    this.out = {
+      failoverMs: since(o.firstWriteAt),
+      promotionMs: since(o.promotedAt),
+      switchMasterMs: since(o.switchMasterAt),
+      probeDeletes: o.probeDeletes,
+      lostDeletes: o.lostDeletes,
+      requestsDuring: 0,
+      errorsDuring: 0,
+    };
+    const from = Math.min(...[o.cutAt, o.killedAt].filter((x): x is number => x !== undefined));
+    if (Number.isFinite(from) && o.firstWriteAt !== undefined) this.out.window = { from, to: o.firstWriteAt };
+  }
+
+  static of(faults: readonly FaultRecord[]): FailoverAccumulator | undefined {
+    const relevant = faults.filter(isFailoverFault);
+    return relevant.length > 0 ? new FailoverAccumulator(relevant) : undefined;
+  }
+
+  add(r: HistoryRecord): void {
+    const w = this.out.window;
+    if (!w || r.start < w.from || r.start > w.to) return;
+    this.out.requestsDuring++;
+    if (!isOk(r)) this.out.errorsDuring++;
+    this.latencies.push(r.end - r.start);
+  }
+
+  /** `staleAfter`: the staleness checker's stale reads in [from, to), for "after the failover". */
+  result(staleAfter?: (from: number, to: number) => number): FailoverFigures {
+    const out = { ...this.out };
+    if (this.latencies.length > 0) {
+      const l = [...this.latencies].sort((a, b) => a - b);
+      out.p99DuringMs = l[Math.min(l.length - 1, Math.ceil(l.length * 0.99) - 1)];
+    }
+    // After the failover = from the first write on the new primary: what it serves from then on.
+    if (staleAfter && out.window)
+      out.staleAfterFailover = staleAfter(out.window.to, Number.POSITIVE_INFINITY);
+    return out;
+  }
+}
+
+/** Undefined when the cell ran no failover or partition fault (in-memory history). */
 export function failoverFigures(
   faults: readonly FaultRecord[],
   history: Iterable<HistoryRecord>,
 ): FailoverFigures | undefined {
-  const relevant = faults.filter(
-    (f) => f.spec.process === 'sentinel-failover' || f.spec.process === 'replica-partition',
-  );
-  if (relevant.length === 0) return undefined;
-  const o = merged(relevant);
-  const since = (t?: number) => (t !== undefined && o.killedAt !== undefined ? t - o.killedAt : undefined);
-  const from = Math.min(...[o.cutAt, o.killedAt].filter((x): x is number => x !== undefined));
-  const to = o.firstWriteAt;
-  const out: FailoverFigures = {
-    failoverMs: since(o.firstWriteAt),
-    promotionMs: since(o.promotedAt),
-    switchMasterMs: since(o.switchMasterAt),
-    probeDeletes: o.probeDeletes,
-    lostDeletes: o.lostDeletes,
-    requestsDuring: 0,
-    errorsDuring: 0,
-  };
-  if (!Number.isFinite(from) || to === undefined) return out;
-  out.window = { from, to };
-  const latencies: number[] = [];
-  for (const r of history) {
-    if (r.start < from || r.start > to) continue;
-    out.requestsDuring++;
-    if (!isOk(r)) out.errorsDuring++;
-    latencies.push(r.end - r.start);
-  }
-  if (latencies.length > 0) {
-    latencies.sort((a, b) => a - b);
-    out.p99DuringMs = latencies[Math.min(latencies.length - 1, Math.ceil(latencies.length * 0.99) - 1)];
-  }
-  return out;
+  const acc = FailoverAccumulator.of(faults);
+  if (!acc) return undefined;
+  for (const r of history) acc.add(r);
+  return acc.result();
 }

@@ -10,6 +10,7 @@ import { checkBudgets } from './budgets.ts';
 import { analyzeCacheHealth } from './cache-health.ts';
 import { analyzeDbLoad } from './db-load.ts';
 import { analyzeFailOpen, FaultWindowAccumulator, faultWindows } from './fail-open.ts';
+import { FailoverAccumulator } from './failover.ts';
 import { type HistoryReadStats, readHistory } from './history.ts';
 import { analyzeLeaderboard } from './leaderboard.ts';
 import { cellMetrics, type MetricId } from './metrics.ts';
@@ -32,6 +33,7 @@ export type * from './types.ts';
 interface HistoryPass {
   checker: StalenessChecker | null;
   acc: FaultWindowAccumulator | null;
+  failover?: FailoverAccumulator;
   historyError?: string;
   malformed?: number;
 }
@@ -66,6 +68,9 @@ function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
       historyMalformed: h.malformed,
     }),
     leaderboard: analyzeLeaderboard(cell),
+    ...(h.failover
+      ? { failover: h.failover.result(h.checker ? (f, t) => h.checker!.staleBetween(f, t) : undefined) }
+      : {}),
   };
 }
 
@@ -78,12 +83,14 @@ export async function analyzeCell(cell: CellResult, runDir: string): Promise<Cel
     const index = await buildWriteIndexFromFile(path);
     const checker = new StalenessChecker(index, cell.ttlMs, cell.ttlByNamespace);
     const acc = new FaultWindowAccumulator(faultWindows(cell));
+    const failover = FailoverAccumulator.of(cell.faults);
     const stats: HistoryReadStats = { lines: 0, malformed: 0 };
     for await (const rec of readHistory(path, stats)) {
       checker.add(rec);
       acc.add(rec);
+      failover?.add(rec);
     }
-    return assemble(cell, { checker, acc, malformed: stats.malformed });
+    return assemble(cell, { checker, acc, failover, malformed: stats.malformed });
   } catch (e) {
     const msg =
       (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${path} does not exist` : (e as Error).message;
@@ -97,11 +104,13 @@ export function analyzeCellRecords(cell: CellResult, records: readonly HistoryRe
   for (const r of records) b.add(r);
   const checker = new StalenessChecker(b.build(), cell.ttlMs, cell.ttlByNamespace);
   const acc = new FaultWindowAccumulator(faultWindows(cell));
+  const failover = FailoverAccumulator.of(cell.faults);
   for (const r of records) {
     checker.add(r);
     acc.add(r);
+    failover?.add(r);
   }
-  return assemble(cell, { checker, acc });
+  return assemble(cell, { checker, acc, failover });
 }
 
 /** What can be analysed without the history (an old results.json whose cells lack `analysis`). */

@@ -7,6 +7,7 @@
 import type { CacheCounters } from '../../contract/types.ts';
 import type { RedisTopology } from '../infra/types.ts';
 import type { CellResult, NamespaceMemory } from '../results/schema.ts';
+import type { FailoverFigures } from './failover.ts';
 import type { Estimate } from './uncertainty.ts';
 import type { Claim } from './verdict.ts';
 
@@ -329,6 +330,8 @@ export interface CellAnalysis {
   validity: ValidityAnalysis;
   /** Cells whose mix has leaderboard operations; absent in older analyses. */
   leaderboard?: LeaderboardAnalysis | null;
+  /** Cells with a failover or partition fault (failover.ts); absent otherwise. */
+  failover?: FailoverFigures;
 }
 
 export interface BudgetCheck {

@@ -30,6 +30,8 @@ const FOCUS: Record<string, MetricId[]> = {
   'coordination-eviction-separate': ['duplicateRebuilds', 'lostIncrements', 'rebuildsPerExpiry'],
   'coordination-eviction-volatile': ['duplicateRebuilds', 'lostIncrements', 'rebuildsPerExpiry'],
   'delete-race': ['servedAfterDelete', 'staleBeyondTtl', 'staleReadRatio'],
+  'failover-write-race': ['staleAfterFailover', 'staleBeyondTtl', 'duplicateRebuilds', 'lostIncrements'],
+  'failover-db-cost': ['dbPeak', 'faultErrorRate', 'faultP99', 'failoverSeconds'],
   'endpoint-ttls': ['staleBeyondTtl', 'queriesPerRequest', 'hitRatio', 'p99'],
   'redis-latency': ['faultP99', 'faultErrorRate', 'recoverySeconds'],
   'redis-outage': ['faultErrorRate', 'faultDbMultiplier', 'recoverySeconds', 'staleAfterRecovery'],
