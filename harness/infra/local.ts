@@ -185,7 +185,8 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     if (coordination) started.push(coordination.managed.proc);
 
     const [redisVersion, postgresVersion, toxiproxyVersion] = await Promise.all([
-      topology ? topology.ready() : redis.ready(),
+      // A topology's nodes answer first; it forms (replication, Sentinels) once its proxies exist.
+      topology ? Promise.all(topology.services.map((s) => s.ready())).then((v) => v[0]) : redis.ready(),
       postgres.ready(),
       toxiproxy.ready(),
       coordination?.ready(),
@@ -198,6 +199,8 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
       ...(topology?.proxies ?? [{ name: 'redis', port: ports.redisProxy, upstreamPort: ports.redis }]),
       { name: 'postgres', port: ports.postgresProxy, upstreamPort: ports.postgres },
     ]);
+    // The replicated topology replicates and is watched by Sentinel through its link proxies.
+    await topology?.ready();
     const managed = services.map((s) => s.managed);
     processes = watchServices(managed, (old, next) => started.splice(started.indexOf(old), 1, next));
     return {

@@ -37,7 +37,7 @@ export function targetTopologyOptions(infra: Pick<InfraHandle, 'redisTopology'>)
   });
   return {
     redisTopology: t.kind,
-    redisNatMap: natMap,
+    redisNatMap: t.natMap ?? natMap,
     ...(t.sentinels ? { redisSentinels: t.sentinels.map((s) => `${s.host}:${s.port}`).join(',') } : {}),
     ...(t.masterName ? { redisMasterName: t.masterName } : {}),
   };

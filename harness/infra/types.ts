@@ -24,6 +24,11 @@ export interface RedisTopologyInfo {
   sentinels?: Endpoint[];
   /** replicated: the name the Sentinels monitor the primary under. */
   masterName?: string;
+  /**
+   * Announced address → client proxy ("host:port" both), when the addresses the topology hands
+   * out are not `nodes` (replicated: Sentinel knows the nodes by their link proxies).
+   */
+  natMap?: Record<string, string>;
 }
 
 export interface InfraHandle {
@@ -68,7 +73,8 @@ export interface InfraHandle {
 // --- Process faults and infrastructure health -------------------------------------------------
 
 /** Services a planned process fault can kill and start again. */
-export type ProcessService = 'redis' | 'postgres';
+/** `redis-<i>`: one node of a replicated topology (failover faults, local/redis-replicated.ts). */
+export type ProcessService = 'redis' | 'postgres' | `redis-${number}`;
 
 /** A started component that ended outside a planned fault. */
 export interface HealthIncident {

@@ -246,6 +246,7 @@ async function runCellUnchecked(
         toxiproxyUrl: infra.toxiproxyUrl,
         redisUrl: infra.redisUrl,
         processes: infra.processes,
+        redisTopology: infra.redisTopology,
         faults: s.faults,
         loadStartedAt: at,
         signal: ctx.signal,
