@@ -6,7 +6,7 @@
  * Interface first (shared by target and strategies); the implementation lives below it.
  */
 import type { Redis } from 'ioredis';
-import { connectRedis, type RedisConnectOptions } from './redis-connect.ts';
+import { connectRedis, deleteKeys, type RedisConnectOptions } from './redis-connect.ts';
 
 export type CacheErrorKind = 'timeout' | 'connection' | 'breaker-open' | 'command';
 
@@ -303,7 +303,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     },
     del(...keys) {
       if (keys.length === 0) return Promise.resolve({ ok: true, value: 0 });
-      return command(() => redis.del(...keys));
+      return command(() => deleteKeys(redis, keys));
     },
     available() {
       // A connection ioredis knows is down ('reconnecting') would reject at once anyway; saying so

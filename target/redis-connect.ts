@@ -68,3 +68,20 @@ export function connectRedis(o: RedisConnectOptions, base: RedisOptions): Redis 
       return new Redis(o.url, base);
   }
 }
+
+/** True for a Cluster client (ioredis sets `isCluster` on both classes). */
+export function isCluster(redis: Redis): boolean {
+  return redis.isCluster === true;
+}
+
+/**
+ * DEL of keys that may live in different slots: one DEL on standalone (what it always sent), one
+ * single-key DEL per key side by side on Cluster, which refuses a multi-slot DEL with CROSSSLOT.
+ * Not atomic across keys on Cluster; invalidation never needed that (each key's DEL is what makes
+ * its next read miss).
+ */
+export async function deleteKeys(redis: Redis, keys: string[]): Promise<number> {
+  if (!isCluster(redis) || keys.length <= 1) return redis.del(...keys);
+  const counts = await Promise.all(keys.map((k) => redis.del(k)));
+  return counts.reduce((a, b) => a + b, 0);
+}

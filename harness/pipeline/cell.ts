@@ -162,9 +162,10 @@ async function runCellUnchecked(
   // Independent resets, each of its own service: run side by side. Every master is flushed: a
   // Cluster's keyspace is spread over them.
   await infra.resetRedisTopology?.();
+  const masters = await redisMasterUrls(infra);
   await Promise.all([
     resetToxiproxy(infra.toxiproxyUrl),
-    redisMasterUrls(infra).then((urls) => Promise.all(urls.map(flushRedis))),
+    ...masters.map(flushRedis),
     ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
     seedDatabase(
       infra.postgresUrl,
@@ -206,7 +207,7 @@ async function runCellUnchecked(
   lap('startTargets');
   let evictions: EvictionWatch | undefined;
   try {
-    await applyRedisConfig(infra.redisUrl, s.redis);
+    for (const m of masters) await applyRedisConfig(m, s.redis);
     if (s.start === 'warm') {
       progress({ phase: 'warm' });
       await warmCache(targets.urls[0]!, s);
@@ -216,7 +217,7 @@ async function runCellUnchecked(
       ...targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })),
       resetPgStatStatements(infra.postgresUrl),
     ]);
-    const redisAtZero = await redisBaseline(infra.redisUrl);
+    const redisAtZero = await redisBaseline(masters);
     if (s.redis?.maxmemory !== undefined) evictions = await watchEvictions(infra.redisUrl);
     lap('zero');
     ctx.signal?.throwIfAborted();
@@ -296,7 +297,7 @@ async function runCellUnchecked(
       Promise.all(targets.controlUrls.map(fetchStats)),
       Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, zeroedAt))),
       pgStatSnapshot(infra.postgresUrl),
-      redisSnapshot(infra.redisUrl, redisAtZero),
+      redisSnapshot(masters, redisAtZero),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
     if (evictions) redis.evictedByNamespace = await evictions.stop();
@@ -359,7 +360,7 @@ async function runCellUnchecked(
   } finally {
     await targets.stop();
     await evictions?.stop().catch(() => {});
-    await resetRedisConfig(infra.redisUrl).catch(() => {});
+    for (const m of masters) await resetRedisConfig(m).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');
     timings.setupMs = sumOf('reset+seed', 'startTargets');
