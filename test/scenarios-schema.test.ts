@@ -176,6 +176,7 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
 
 describe('loading and the catalog', () => {
   const expected = [
+    'cluster-correctness',
     'cold-start',
     'coordination-eviction',
     'coordination-eviction-separate',
