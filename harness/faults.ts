@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
 import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
+import { redisMasterUrls } from './infra/topology.ts';
 import type { InfraProcesses, ProcessService, RedisTopologyInfo } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
 
@@ -90,13 +91,27 @@ export function faultKindOf(spec: FaultSpec): string {
   return 'none';
 }
 
-const proxyPath = (spec: FaultSpec) => `/proxies/${encodeURIComponent((spec as NetworkFaultSpec).proxy)}`;
+/**
+ * The proxies a network fault acts on: the one it names; `redis` on a topology of several nodes
+ * is every node's proxy (`redis-<i>`), so "Redis is down" means the whole Redis, as on standalone.
+ */
+function proxyPaths(s: FaultStep): string[] {
+  const proxy = (s.spec as NetworkFaultSpec).proxy;
+  if (proxy === 'redis' && s.redisTopology)
+    return s.redisTopology.proxiedNodes.map((_, i) => `/proxies/redis-${i}`);
+  return [`/proxies/${encodeURIComponent(proxy)}`];
+}
+
+/** One Toxiproxy call per proxy of the fault, side by side. */
+async function eachProxy(s: FaultStep, fn: (path: string) => Promise<unknown>): Promise<void> {
+  await Promise.all(proxyPaths(s).map(fn));
+}
 
 // Disabling a proxy closes its listener and every open connection: a real outage, not a slow one.
 registerFaultKind({
   name: 'down',
-  apply: (s) => call(s.toxiproxyUrl, 'PATCH', proxyPath(s.spec), { enabled: false }).then(() => undefined),
-  remove: (s) => call(s.toxiproxyUrl, 'PATCH', proxyPath(s.spec), { enabled: true }).then(() => undefined),
+  apply: (s) => eachProxy(s, (p) => call(s.toxiproxyUrl, 'PATCH', p, { enabled: false })),
+  remove: (s) => eachProxy(s, (p) => call(s.toxiproxyUrl, 'PATCH', p, { enabled: true })),
 });
 
 function toxicKind(type: ToxicType): FaultKind {
@@ -105,16 +120,18 @@ function toxicKind(type: ToxicType): FaultKind {
     async apply(s) {
       const t = s.spec.toxic;
       if (!t) throw new Error(`fault kind ${type}: the spec has no toxic`);
-      await call(s.toxiproxyUrl, 'POST', `${proxyPath(s.spec)}/toxics`, {
-        name: s.id,
-        type: t.type,
-        stream: t.stream ?? 'downstream',
-        toxicity: t.toxicity ?? 1,
-        attributes: t.attributes,
-      });
+      await eachProxy(s, (p) =>
+        call(s.toxiproxyUrl, 'POST', `${p}/toxics`, {
+          name: s.id,
+          type: t.type,
+          stream: t.stream ?? 'downstream',
+          toxicity: t.toxicity ?? 1,
+          attributes: t.attributes,
+        }),
+      );
     },
     async remove(s) {
-      await call(s.toxiproxyUrl, 'DELETE', `${proxyPath(s.spec)}/toxics/${encodeURIComponent(s.id)}`);
+      await eachProxy(s, (p) => call(s.toxiproxyUrl, 'DELETE', `${p}/toxics/${encodeURIComponent(s.id)}`));
     },
   };
 }
@@ -176,7 +193,13 @@ registerFaultKind(restartKind('postgres-restart', 'postgres', false));
 for (const kind of FAILOVER_FAULT_KINDS) registerFaultKind(kind);
 registerFaultKind({
   name: 'redis-flushall',
-  apply: (s) => redisCommand(s.redisUrl, (r) => r.flushall()).then(() => undefined),
+  // Every master: a Cluster's keyspace is spread over them.
+  async apply(s) {
+    const urls = s.redisUrl
+      ? await redisMasterUrls({ redisUrl: s.redisUrl, redisTopology: s.redisTopology })
+      : [undefined];
+    await Promise.all(urls.map((u) => redisCommand(u, (r) => r.flushall())));
+  },
   remove: async () => {},
 });
 
