@@ -252,16 +252,18 @@ const replicaPartition: FaultKind = {
     partitioned = undefined;
     if (!p) return setProxyEnabled(s.toxiproxyUrl, name, true);
     const acknowledged = (await p.done) as { key: string; at: number }[];
-    // Judged on whichever node the Sentinels name now, before the link heals and resyncs it.
-    const primary = await agreedPrimary(t, password);
-    if (primary !== undefined) {
+    try {
+      // Judged on the node the Sentinels promoted in place of the cut-off one (they do, since the
+      // cut hides it from them), before the link heals: a slow promotion is waited for.
+      const primary = await waitForPromotion(t, password, p.old, PROMOTION_TIMEOUT_MS);
       const held = await withConnection(t.nodes[primary]!, password, async (r) => {
         const vals = await r.mget(...acknowledged.map((a) => a.key));
         return acknowledged.filter((_, i) => vals[i] !== null).map((a) => a.key);
       });
       s.observe?.({ lostDeletes: lostDeletes(acknowledged, new Set(held)), judgedOn: primary });
+    } finally {
+      await setProxyEnabled(s.toxiproxyUrl, name, true);
     }
-    await setProxyEnabled(s.toxiproxyUrl, name, true);
   },
 };
 
