@@ -210,7 +210,7 @@ export function unsupportedFaults(
 ): string | undefined {
   for (const f of faults) {
     if ((FAILOVER_FAULTS as readonly string[]).includes(f.process ?? '')) {
-      if (!processes?.supports('redis-0' as ProcessService)) {
+      if (!processes?.supports('redis-0')) {
         return `process: "${f.process}" needs the replicated Redis topology started by the harness (--infra local --topology replicated)`;
       }
       continue;

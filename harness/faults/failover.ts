@@ -29,7 +29,7 @@ import {
   waitForPromotion,
   withConnection,
 } from '../infra/local/redis-replicated.ts';
-import type { InfraProcesses, ProcessService } from '../infra/types.ts';
+import type { InfraProcesses } from '../infra/types.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 /** How long a failover may take before the fault counts as failed (Sentinel needs ~2-4 s). */
@@ -43,7 +43,7 @@ export const FAILOVER_FAULTS = ['sentinel-failover', 'replica-partition'] as con
 function context(s: FaultStep): { t: ReplicatedTopology; password: string; processes: InfraProcesses } {
   const t = replicatedTopology(s.redisTopology);
   if (!s.redisUrl) throw new Error(`${s.spec.process}: no direct Redis URL`);
-  if (!s.processes?.supports('redis-0' as ProcessService)) {
+  if (!s.processes?.supports('redis-0')) {
     throw new Error(`${s.spec.process} needs process control of the replicated nodes (--infra local)`);
   }
   return { t, password: passwordOf(s.redisUrl), processes: s.processes };
@@ -184,7 +184,7 @@ const sentinelFailover: FaultKind = {
     const old = partitioned ?? (await currentPrimary(t, password));
     const watch = watchSwitchMaster(t, password);
     await watch.ready;
-    await processes.kill(`redis-${old}` as ProcessService);
+    await processes.kill(`redis-${old}`);
     const killedAt = now();
     s.observe?.({ killedAt, primaryBefore: old });
     const promoted = waitForPromotion(t, password, old, PROMOTION_TIMEOUT_MS).then((p) => {
@@ -209,7 +209,7 @@ const sentinelFailover: FaultKind = {
     // The old primary comes back only as a replica of a promoted one: wait for the promotion.
     const outcomes = (await p.done) as PromiseSettledResult<unknown>[];
     p.close();
-    await context(s).processes.start(`redis-${p.old}` as ProcessService, { persistence: false });
+    await context(s).processes.start(`redis-${p.old}`, { persistence: false });
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
   },

@@ -150,7 +150,7 @@ export async function startRedisReplicated(o: {
       // every respawn, so the line added now applies to restarts only.
       if (i === 0) extraConfig.push(`replicaof ${HOST} ${linkPorts[1]}`);
       // Planned faults address one node by name (failover and partition faults).
-      node.managed.service = `redis-${i}` as ManagedService['service'];
+      node.managed.service = `redis-${i}`;
       services.push(node);
     }
     for (let i = 0; i < SENTINELS; i++) {
