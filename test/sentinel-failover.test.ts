@@ -156,8 +156,9 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
 
   it('loses exactly the DELs acknowledged after the partition when the primary dies', async () => {
     const faults: FaultSpec[] = [
-      { at: 0, for: 8_000, process: 'replica-partition' },
-      { at: 500, for: 5_000, process: 'sentinel-failover' },
+      { at: 0, for: 9_000, process: 'replica-partition' },
+      // After the probe's DELs (a few ms, longer on a loaded machine): the kill must not race them.
+      { at: 1_500, for: 5_000, process: 'sentinel-failover' },
     ];
     const records = await runFaultTimeline({
       toxiproxyUrl: s.toxiproxyUrl,

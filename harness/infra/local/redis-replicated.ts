@@ -243,8 +243,9 @@ export async function withConnection<T>(
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
-    connectTimeout: 1_000,
-    commandTimeout: 2_000,
+    // Generous: the harness's own steps must not fail because a loaded machine is slow to connect.
+    connectTimeout: 5_000,
+    commandTimeout: 5_000,
     retryStrategy: () => null,
   });
   r.on('error', () => {});
@@ -351,7 +352,7 @@ export async function resetReplicated(t: ReplicatedTopology, redisUrl: string): 
       async () => (await agreedPrimary(t, password)) === 1 && (await inSync(t, password, 1)),
       { timeoutMs: 20_000, intervalMs: 100 },
     );
-    await withConnection(t.sentinels[0]!, password, (r) => r.call('SENTINEL', 'failover', t.masterName));
+    await sentinelFailover(t, password);
   }
   await waitForTopology(t, password, 0, 20_000);
   await withConnection(t.nodes[0]!, password, async (r) => {
@@ -359,6 +360,27 @@ export async function resetReplicated(t: ReplicatedTopology, redisUrl: string): 
     // Replicated before the cell starts: the replica must not serve the last cell's keys.
     await r.call('WAIT', '1', '2000');
   });
+}
+
+/**
+ * SENTINEL FAILOVER, retried while the Sentinel has not yet judged the replica fit (NOGOODSLAVE:
+ * its view of a replica refreshes on its own INFO period, after the replica is in sync) or
+ * another failover is still running (INPROG).
+ */
+async function sentinelFailover(t: ReplicatedTopology, password: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await withConnection(t.sentinels[0]!, password, (r) => r.call('SENTINEL', 'failover', t.masterName));
+      return;
+    } catch (e) {
+      const msg = (e as Error).message;
+      if (!/NOGOODSLAVE|INPROG/.test(msg) || Date.now() > deadline) {
+        throw new Error(`SENTINEL FAILOVER back to redis-0: ${msg}`);
+      }
+      await sleep(250);
+    }
+  }
 }
 
 /** Polls until the Sentinels agree on a primary other than `old`; resolves with its index. */
