@@ -221,6 +221,10 @@ export function unsupportedFaults(
         : f.process?.startsWith('redis-restart')
           ? 'redis'
           : undefined;
+    // The provisioner controls processes, but no single `redis`: a cluster or replicated topology.
+    if (service === 'redis' && processes?.supports('postgres') && !processes.supports('redis')) {
+      return `process: "${f.process}" needs topology standalone (it restarts the one redis-server; a cluster's or replicated topology's nodes are not addressable by it)`;
+    }
     if (service && !processes?.supports(service)) {
       return `process: "${f.process}" needs a provisioner that started ${service} itself (allowed with --infra local; with this --infra only redis-flushall and network faults)`;
     }

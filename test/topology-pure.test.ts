@@ -6,12 +6,14 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { unsupportedFaults } from '../harness/faults.ts';
 import {
   cellTopology,
   clusterMasters,
   targetTopologyOptions,
   withAddress,
 } from '../harness/infra/topology.ts';
+import type { InfraProcesses } from '../harness/infra/types.ts';
 import { planMatrix } from '../harness/pipeline/run.ts';
 import { parseScenarioYaml } from '../scenarios/load.ts';
 import { keyNamespace, leaseKey, lockKey } from '../target/keys.ts';
@@ -60,6 +62,18 @@ describe('topology of a cell', () => {
       /--topology <name>' argument 'sharded' is invalid\. Allowed choices are standalone, replicated, cluster/,
     );
     expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('faults on a topology', () => {
+  it('a redis restart on a cluster is refused in one line naming the topology', () => {
+    const processes = { supports: (s: string) => s === 'postgres' } as unknown as InfraProcesses;
+    expect(unsupportedFaults([{ at: 1000, for: 1000, process: 'redis-restart' }], processes)).toBe(
+      'process: "redis-restart" needs topology standalone (it restarts the one redis-server; a cluster\'s or replicated topology\'s nodes are not addressable by it)',
+    );
+    expect(
+      unsupportedFaults([{ at: 1000, for: 1000, process: 'postgres-restart' }], processes),
+    ).toBeUndefined();
   });
 });
 
