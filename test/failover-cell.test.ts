@@ -22,7 +22,7 @@ describe('a failover cell on the replicated topology', () => {
   let infra: InfraHandle;
   beforeAll(async () => {
     infra = await startLocalInfra({ topology: 'replicated' });
-  }, 90_000);
+  }, 120_000);
   afterAll(async () => {
     await infra?.stop();
   }, 30_000);
@@ -59,7 +59,7 @@ describe('a failover cell on the replicated topology', () => {
     } finally {
       fs.rmSync(runDir, { recursive: true, force: true });
     }
-  }, 180_000);
+  }, 240_000);
 
   it('stop ends every process the topology started', async () => {
     // Two nodes, three Sentinels, PostgreSQL, Toxiproxy. A node restarted by the failover has a

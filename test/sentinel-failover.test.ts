@@ -96,7 +96,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
   const everPids = new Set<number>();
   beforeAll(async () => {
     s = await startStack();
-  }, 60_000);
+  }, 120_000);
   afterAll(async () => {
     await s?.stop();
   }, 30_000);
@@ -143,7 +143,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
     // The old primary is back as the new primary's replica.
     await expect.poll(() => getOn(s, 0, 'k:after'), { timeout: 10_000, interval: 100 }).toBe('v1');
     for (const p of s.pids()) everPids.add(p);
-  }, 60_000);
+  }, 120_000);
 
   it('reset fails back to redis-0 and empties both nodes', async () => {
     await resetReplicated(s.t, s.redisUrl);
@@ -152,7 +152,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
     expect(await getOn(s, 0, 'k:after')).toBeNull();
     expect(await getOn(s, 1, 'k:after')).toBeNull();
     expect(await writeThroughSentinels(s, 'k:back', 'v2')).toBe(s.t.proxiedNodes[0]!.port);
-  }, 60_000);
+  }, 120_000);
 
   it('loses exactly the DELs acknowledged after the partition when the primary dies', async () => {
     const faults: FaultSpec[] = [
@@ -176,7 +176,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
     expect(records[0]!.observed!.judgedOn).toBe(1);
     for (const p of s.pids()) everPids.add(p);
     await resetReplicated(s.t, s.redisUrl);
-  }, 60_000);
+  }, 120_000);
 
   it('the DEL-loss and window measures count what they are given', () => {
     expect(lostDeletes([{ key: 'a' }, { key: 'b' }, { key: 'c' }], new Set(['b', 'x']))).toBe(1);
