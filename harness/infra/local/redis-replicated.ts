@@ -195,6 +195,18 @@ export async function startRedisReplicated(o: {
     info,
     async ready() {
       const versions = await Promise.all(services.map((s) => s.ready()));
+      // Sentinel learns the replica from the primary's INFO, which it asks for every 10 s; its
+      // first ask came before the replica could connect (the link proxies did not exist yet).
+      // Once the replica is in sync, SENTINEL RESET makes each ask again at once.
+      await waitUntil('redis-1 in sync with redis-0', () => inSync(info, password, 0), {
+        timeoutMs,
+        intervalMs: 50,
+      });
+      await Promise.all(
+        info.sentinels.map((e) =>
+          withConnection(e, password, (r) => r.call('SENTINEL', 'RESET', MASTER_NAME)),
+        ),
+      );
       await waitForTopology(info, password, 0, timeoutMs);
       return versions[0];
     },
