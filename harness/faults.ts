@@ -11,7 +11,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
-import type { InfraProcesses, ProcessService } from './infra/types.ts';
+import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
+import { redisMasterUrls } from './infra/topology.ts';
+import type { InfraProcesses, ProcessService, RedisTopologyInfo } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
 
 export class ToxiproxyError extends Error {
@@ -56,9 +58,13 @@ export interface FaultStep {
   redisUrl?: string;
   /** The provisioner's process control; absent when it controls no process (external). */
   processes?: InfraProcesses;
+  /** The nodes of a non-standalone Redis (failover and partition faults need them). */
+  redisTopology?: RedisTopologyInfo;
   spec: FaultSpec;
   /** Unique per applied fault, so overlapping toxics on one proxy do not collide. */
   id: string;
+  /** Adds what the fault kind saw (epoch ms, counts) to the fault's record (`observed`). */
+  observe?: (o: Record<string, number>) => void;
 }
 
 export interface FaultKind {
@@ -85,13 +91,27 @@ export function faultKindOf(spec: FaultSpec): string {
   return 'none';
 }
 
-const proxyPath = (spec: FaultSpec) => `/proxies/${encodeURIComponent((spec as NetworkFaultSpec).proxy)}`;
+/**
+ * The proxies a network fault acts on: the one it names; `redis` on a topology of several nodes
+ * is every node's proxy (`redis-<i>`), so "Redis is down" means the whole Redis, as on standalone.
+ */
+function proxyPaths(s: FaultStep): string[] {
+  const proxy = (s.spec as NetworkFaultSpec).proxy;
+  if (proxy === 'redis' && s.redisTopology)
+    return s.redisTopology.proxiedNodes.map((_, i) => `/proxies/redis-${i}`);
+  return [`/proxies/${encodeURIComponent(proxy)}`];
+}
+
+/** One Toxiproxy call per proxy of the fault, side by side. */
+async function eachProxy(s: FaultStep, fn: (path: string) => Promise<unknown>): Promise<void> {
+  await Promise.all(proxyPaths(s).map(fn));
+}
 
 // Disabling a proxy closes its listener and every open connection: a real outage, not a slow one.
 registerFaultKind({
   name: 'down',
-  apply: (s) => call(s.toxiproxyUrl, 'PATCH', proxyPath(s.spec), { enabled: false }).then(() => undefined),
-  remove: (s) => call(s.toxiproxyUrl, 'PATCH', proxyPath(s.spec), { enabled: true }).then(() => undefined),
+  apply: (s) => eachProxy(s, (p) => call(s.toxiproxyUrl, 'PATCH', p, { enabled: false })),
+  remove: (s) => eachProxy(s, (p) => call(s.toxiproxyUrl, 'PATCH', p, { enabled: true })),
 });
 
 function toxicKind(type: ToxicType): FaultKind {
@@ -100,16 +120,18 @@ function toxicKind(type: ToxicType): FaultKind {
     async apply(s) {
       const t = s.spec.toxic;
       if (!t) throw new Error(`fault kind ${type}: the spec has no toxic`);
-      await call(s.toxiproxyUrl, 'POST', `${proxyPath(s.spec)}/toxics`, {
-        name: s.id,
-        type: t.type,
-        stream: t.stream ?? 'downstream',
-        toxicity: t.toxicity ?? 1,
-        attributes: t.attributes,
-      });
+      await eachProxy(s, (p) =>
+        call(s.toxiproxyUrl, 'POST', `${p}/toxics`, {
+          name: s.id,
+          type: t.type,
+          stream: t.stream ?? 'downstream',
+          toxicity: t.toxicity ?? 1,
+          attributes: t.attributes,
+        }),
+      );
     },
     async remove(s) {
-      await call(s.toxiproxyUrl, 'DELETE', `${proxyPath(s.spec)}/toxics/${encodeURIComponent(s.id)}`);
+      await eachProxy(s, (p) => call(s.toxiproxyUrl, 'DELETE', `${p}/toxics/${encodeURIComponent(s.id)}`));
     },
   };
 }
@@ -168,9 +190,16 @@ registerFaultKind(restartKind('redis-restart', 'redis', false));
 registerFaultKind(restartKind('redis-restart-persisted', 'redis', true));
 registerFaultKind(restartKind('postgres-restart', 'postgres', false));
 // Data loss without a restart: works wherever the harness can send Redis a command.
+for (const kind of FAILOVER_FAULT_KINDS) registerFaultKind(kind);
 registerFaultKind({
   name: 'redis-flushall',
-  apply: (s) => redisCommand(s.redisUrl, (r) => r.flushall()).then(() => undefined),
+  // Every master: a Cluster's keyspace is spread over them.
+  async apply(s) {
+    const urls = s.redisUrl
+      ? await redisMasterUrls({ redisUrl: s.redisUrl, redisTopology: s.redisTopology })
+      : [undefined];
+    await Promise.all(urls.map((u) => redisCommand(u, (r) => r.flushall())));
+  },
   remove: async () => {},
 });
 
@@ -180,12 +209,22 @@ export function unsupportedFaults(
   processes?: InfraProcesses,
 ): string | undefined {
   for (const f of faults) {
+    if ((FAILOVER_FAULTS as readonly string[]).includes(f.process ?? '')) {
+      if (!processes?.supports('redis-0')) {
+        return `process: "${f.process}" needs the replicated Redis topology started by the harness (--infra local --topology replicated)`;
+      }
+      continue;
+    }
     const service =
       f.process === 'postgres-restart'
         ? 'postgres'
         : f.process?.startsWith('redis-restart')
           ? 'redis'
           : undefined;
+    // The provisioner controls processes, but no single `redis`: a cluster or replicated topology.
+    if (service === 'redis' && processes?.supports('postgres') && !processes.supports('redis')) {
+      return `process: "${f.process}" needs topology standalone (it restarts the one redis-server; a cluster's or replicated topology's nodes are not addressable by it)`;
+    }
     if (service && !processes?.supports(service)) {
       return `process: "${f.process}" needs a provisioner that started ${service} itself (allowed with --infra local; with this --infra only redis-flushall and network faults)`;
     }
@@ -243,6 +282,7 @@ export interface FaultTimelineOptions {
   toxiproxyUrl: string;
   redisUrl?: string;
   processes?: InfraProcesses;
+  redisTopology?: RedisTopologyInfo;
   faults: FaultSpec[];
   /** Epoch ms of the load start; fault offsets count from it. */
   loadStartedAt: number;
@@ -288,8 +328,12 @@ export async function runFaultTimeline(opts: FaultTimelineOptions): Promise<Faul
       toxiproxyUrl,
       redisUrl: opts.redisUrl,
       processes: opts.processes,
+      redisTopology: opts.redisTopology,
       spec,
       id: `cachebench-${runId}-${index}-${kindName}`,
+      observe: (o) => {
+        rec.observed = { ...rec.observed, ...o };
+      },
     };
     if (!(await sleepUntil(loadStartedAt + spec.at, signal))) {
       rec.error = 'aborted before the fault was applied';

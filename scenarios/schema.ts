@@ -19,6 +19,7 @@ import {
   MAXMEMORY_POLICIES,
   OPERATIONS,
   PROCESS_FAULTS,
+  REDIS_TOPOLOGIES,
   type Scenario,
   type ToxicSpec,
   type ToxicType,
@@ -368,6 +369,8 @@ const redisSchema = obj({
   maxmemoryPolicy: oneOf(MAXMEMORY_POLICIES).optional(),
   // Where locks, lease tokens and write-behind buffers live: the cache Redis, or a second one.
   coordination: oneOf(COORDINATION_MODES).optional(),
+  // How Redis runs; absent: `run --topology`, else standalone.
+  topology: oneOf(REDIS_TOPOLOGIES).optional(),
 });
 
 /** Longest TTL a scenario may set (the strategies' own ttlMs limit, target/strategies/parts/options.ts). */

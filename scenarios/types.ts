@@ -143,13 +143,19 @@ export type Budgets = Partial<Record<BudgetMetric, number>>;
  * - `redis-restart-persisted`: the same crash with AOF persistence on (appendfsync always: acknowledged writes are on disk)
  *   from before the load, so the restarted server reloads its data;
  * - `redis-flushall`: FLUSHALL at `at` (data loss without a restart); `for` is the window after;
- * - `postgres-restart`: PostgreSQL fast shutdown at `at`, started again at `at + for`.
+ * - `postgres-restart`: PostgreSQL fast shutdown at `at`, started again at `at + for`;
+ * - `sentinel-failover` (topology replicated): the primary SIGKILLed at `at`, the Sentinels promote
+ *   the replica; the old primary restarts as its replica at `at + for`;
+ * - `replica-partition` (topology replicated): the primary cut from its replica and the Sentinels
+ *   (its link proxy disabled) at `at`, clients still writing to it; healed at `at + for`.
  */
 export const PROCESS_FAULTS = [
   'redis-restart',
   'redis-restart-persisted',
   'redis-flushall',
   'postgres-restart',
+  'sentinel-failover',
+  'replica-partition',
 ] as const;
 export type ProcessFaultName = (typeof PROCESS_FAULTS)[number];
 
@@ -179,6 +185,13 @@ export const COORDINATION_MODES = ['shared', 'separate'] as const;
 export type CoordinationMode = (typeof COORDINATION_MODES)[number];
 
 /**
+ * How Redis runs: one server (`standalone`), a primary with a replica and three Sentinels
+ * (`replicated`), or a Cluster of three masters (`cluster`). docs/architecture.md (Topologies).
+ */
+export const REDIS_TOPOLOGIES = ['standalone', 'replicated', 'cluster'] as const;
+export type RedisTopology = (typeof REDIS_TOPOLOGIES)[number];
+
+/**
  * Memory pressure: applied to the harness's Redis (CONFIG SET) for the cell, reset after it.
  * What a scenario leaves out runs with the server's own value.
  */
@@ -192,6 +205,11 @@ export interface ScenarioRedis {
    * maxmemory, so the cache's evictions cannot reach them.
    */
   coordination?: CoordinationMode;
+  /**
+   * How Redis runs for this scenario: standalone, replicated (primary, replica, Sentinels) or
+   * cluster (three masters). Absent: `run --topology`, else standalone.
+   */
+  topology?: RedisTopology;
 }
 
 export interface Scenario {

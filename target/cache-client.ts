@@ -5,7 +5,8 @@
  *
  * Interface first (shared by target and strategies); the implementation lives below it.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis, deleteKeys, type RedisConnectOptions } from './redis-connect.ts';
 
 export type CacheErrorKind = 'timeout' | 'connection' | 'breaker-open' | 'command';
 
@@ -42,6 +43,8 @@ export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface CacheClientOptions {
   url: string;
+  /** How Redis runs (default standalone: `url` is the server); see redis-connect.ts. */
+  topology?: Omit<RedisConnectOptions, 'url'>;
   /** Per-command budget; a blackholed Redis costs a request at most this much. */
   commandTimeoutMs?: number;
   connectTimeoutMs?: number;
@@ -195,17 +198,26 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
   );
   let closed = false;
 
-  const redis = new Redis(opts.url, {
-    lazyConnect: true,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: commandTimeoutMs,
-    socketTimeout: socketTimeoutMs,
-    connectTimeout: connectTimeoutMs,
-    // Never give up: a target outlives any Redis outage. Small cap so recovery is quick.
-    retryStrategy: (times) => (closed ? null : Math.min(50 * times, reconnectMaxDelayMs)),
-  });
+  const topology = opts.topology ?? {
+    redisTopology: 'standalone',
+    redisNatMap: {},
+    redisSentinels: '',
+    redisMasterName: '',
+  };
+  const redis = connectRedis(
+    { ...topology, url: opts.url },
+    {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: commandTimeoutMs,
+      socketTimeout: socketTimeoutMs,
+      connectTimeout: connectTimeoutMs,
+      // Never give up: a target outlives any Redis outage. Small cap so recovery is quick.
+      retryStrategy: (times) => (closed ? null : Math.min(50 * times, reconnectMaxDelayMs)),
+    },
+  );
   // Without a listener ioredis would print every reconnect failure; the breaker already counts them.
   redis.on('error', () => {});
   redis.on('ready', () => breaker.connectionReady());
@@ -291,7 +303,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     },
     del(...keys) {
       if (keys.length === 0) return Promise.resolve({ ok: true, value: 0 });
-      return command(() => redis.del(...keys));
+      return command(() => deleteKeys(redis, keys));
     },
     available() {
       // A connection ioredis knows is down ('reconnecting') would reject at once anyway; saying so

@@ -138,6 +138,31 @@ const strategyOptions: Row<Record<string, unknown>> = {
   },
 };
 
+/**
+ * Announced node address → the address the target uses instead (host:port → host:port): cluster
+ * and replicated nodes announce their direct port, the target goes through each node's proxy.
+ */
+const natMap: Row<Record<string, string>> = {
+  default: {},
+  arg: 'json',
+  doc: 'cluster/replicated: announced node address → address to use, as JSON {"127.0.0.1:7000":"127.0.0.1:17000"}',
+  parse: strategyOptions.parse,
+  check(name, value) {
+    const hostPort = /^[^\s:]+:\d{1,5}$/;
+    if (
+      typeof value !== 'object' ||
+      value === null ||
+      Array.isArray(value) ||
+      !Object.entries(value).every(([k, v]) => hostPort.test(k) && typeof v === 'string' && hostPort.test(v))
+    )
+      throw new TargetOptionError(
+        name,
+        `${name}: ${JSON.stringify(value)} is not allowed; expected a JSON object of "host:port": "host:port"`,
+      );
+    return value as Record<string, string>;
+  },
+};
+
 const policy: Row<FailurePolicy> = {
   default: 'fail-open',
   arg: 'policy',
@@ -159,6 +184,28 @@ export const TARGET_OPTIONS = {
   coordinationRedisUrl: optionalUrl(
     ['redis:', 'rediss:'],
     'second Redis for locks, lease tokens and write-behind buffers; default: the cache Redis',
+  ),
+  redisTopology: text(
+    'standalone',
+    'name',
+    'how Redis runs: standalone (redisUrl is the server), cluster (redisUrl is a seed node), replicated (Sentinels in redisSentinels)',
+    /^(standalone|replicated|cluster)$/,
+    'standalone, replicated or cluster',
+  ),
+  redisNatMap: natMap,
+  redisSentinels: text(
+    '',
+    'list',
+    'replicated: the Sentinels as host:port,host:port (they take the password of redisUrl)',
+    /^$|^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/,
+    'a comma-separated list of host:port',
+  ),
+  redisMasterName: text(
+    'mymaster',
+    'name',
+    'replicated: the name the Sentinels monitor the primary under',
+    /^[A-Za-z0-9._-]{1,64}$/,
+    '1-64 of [A-Za-z0-9._-]',
   ),
   strategy,
   strategyOptions,

@@ -131,6 +131,7 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
     await db.ping();
     const cache = await createCacheClient({
       url: opts.redisUrl,
+      topology: opts,
       commandTimeoutMs: opts.redisCommandTimeoutMs,
       onError: (kind) => events.redisError(kind),
       onBreakerOpen: () => events.breakerOpen(),

@@ -7,6 +7,13 @@
  * parameters (sorted, defaults dropped, so equal requests share one key), then the aggregate's
  * version when a versioning strategy adds one (`cb:team:7:members:v3`). Helper keys (locks,
  * leases, version counters) extend the key they guard, so they group with their entity.
+ *
+ * Redis Cluster: a helper a Lua script touches together with its value (lock, lease) or with its
+ * sibling (write-behind's pending and in-flight buffers) wraps the key it belongs to in a hash tag,
+ * `{cb:user:4}:lock`: Cluster hashes only the tagged part, and the untagged value key `cb:user:4`
+ * hashes to the same slot, so value and helper live on one node on every topology (the names are
+ * the same on standalone, so reports compare). Keys that cannot share a slot (an entity and the
+ * aggregates that embed it, several version counters) are deleted or read per key instead.
  */
 
 export const DEFAULT_KEY_PREFIX = 'cb:';
@@ -52,25 +59,31 @@ export function namespaceVersionKey(namespace: string, prefix = DEFAULT_KEY_PREF
   return `${prefix}${namespace}:ver`;
 }
 
-/** Rebuild lock guarding a key. */
-export function lockKey(key: string): string {
-  return `${key}:lock`;
+/** `{<key>}`: a hash tag that puts a helper in the slot of `key` (which itself has no tag). */
+export function slotOf(key: string): string {
+  return `{${key}}`;
 }
 
-/** Lease token guarding a key. */
+/** Rebuild lock guarding a key, in the key's slot. */
+export function lockKey(key: string): string {
+  return `${slotOf(key)}:lock`;
+}
+
+/** Lease token guarding a key, in the key's slot. */
 export function leaseKey(key: string): string {
-  return `${key}:lease`;
+  return `${slotOf(key)}:lease`;
 }
 
 /**
  * Namespace of a cache key for key-count reports: the words of the key without the prefix, ids,
  * parameters and versions. `cb:team:7:members:v3` → "team-members", `cb:user:4` → "user",
- * `cb:user:4:lock` → "user-lock"; helper keys that wrap a value key (`lock:cb:user:4`) keep their
- * wrapper word first → "lock-user".
+ * `{cb:user:4}:lock` → "user-lock" (the hash tag's braces are not words); helper keys that wrap
+ * a value key (`lock:cb:user:4`) keep their wrapper word first → "lock-user".
  */
 export function keyNamespace(key: string, prefix = DEFAULT_KEY_PREFIX): string {
   const prefixWord = prefix.replace(/:$/, '');
   const words = key
+    .replace(/[{}]/g, '')
     .split(':')
     .filter(
       (p) => p !== '' && p !== prefixWord && !/^[0-9]+$/.test(p) && !/^v[0-9.]+$/.test(p) && !p.includes('='),

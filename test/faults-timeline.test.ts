@@ -51,6 +51,8 @@ describe('fault timeline executor (real Toxiproxy)', () => {
         'redis-restart-persisted',
         'redis-flushall',
         'postgres-restart',
+        'sentinel-failover',
+        'replica-partition',
       ].sort(),
     );
   });

@@ -57,6 +57,7 @@ describe('catalog design', () => {
     'leaderboard-zset',
     'delete-race',
     'endpoint-ttls',
+    'cluster-correctness',
   ];
 
   // 16 s of load + ~2.5 s of per-cell setup: 6 strategies × 4 scenarios in about 7.5 minutes.

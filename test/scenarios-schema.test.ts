@@ -149,7 +149,7 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
       { at: 5000, for: 1000, process: 'postgres-restart' },
     ]);
     expect(messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, process: redis-reboot }\n`)).toBe(
-      'scenarios/x.yaml: faults[0].process: expected one of redis-restart, redis-restart-persisted, redis-flushall, postgres-restart, got "redis-reboot"',
+      'scenarios/x.yaml: faults[0].process: expected one of redis-restart, redis-restart-persisted, redis-flushall, postgres-restart, sentinel-failover, replica-partition, got "redis-reboot"',
     );
     expect(
       messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, process: redis-flushall, proxy: redis }\n`),
@@ -176,6 +176,7 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
 
 describe('loading and the catalog', () => {
   const expected = [
+    'cluster-correctness',
     'cold-start',
     'coordination-eviction',
     'coordination-eviction-separate',
@@ -186,6 +187,8 @@ describe('loading and the catalog', () => {
     'delete-race',
     'deploy-restart',
     'endpoint-ttls',
+    'failover-db-cost',
+    'failover-write-race',
     'hot-key',
     'leaderboard',
     'leaderboard-zset',

@@ -4,6 +4,7 @@
  * properties, not the figures.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { lockKey } from '../target/keys.ts';
 import { useInfra } from './helpers/infra.ts';
 import { type Harnessed, StrategyFixture, sleep, teamOf } from './helpers/strategy-fixture.ts';
 
@@ -343,7 +344,7 @@ describe('stale-while-revalidate: flat latency through expiry, one background re
 describe('lock: a holder that died stops blocking when its lock expires', () => {
   it('a waiter takes the expired lock and rebuilds', async () => {
     const { strategy } = await fx.make('lock', { options: { waitMs: 3_000 } });
-    await fx.redis.set('item:11:lock', 'dead-holder', 'PX', 300);
+    await fx.redis.set(lockKey('item:11'), 'dead-holder', 'PX', 300);
     const t0 = performance.now();
     const r = await strategy.read(fx.itemRead(11));
     const ms = performance.now() - t0;

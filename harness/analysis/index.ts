@@ -10,6 +10,7 @@ import { checkBudgets } from './budgets.ts';
 import { analyzeCacheHealth } from './cache-health.ts';
 import { analyzeDbLoad } from './db-load.ts';
 import { analyzeFailOpen, FaultWindowAccumulator, faultWindows } from './fail-open.ts';
+import { FailoverAccumulator } from './failover.ts';
 import { type HistoryReadStats, readHistory } from './history.ts';
 import { analyzeLeaderboard } from './leaderboard.ts';
 import { cellMetrics, type MetricId } from './metrics.ts';
@@ -32,6 +33,7 @@ export type * from './types.ts';
 interface HistoryPass {
   checker: StalenessChecker | null;
   acc: FaultWindowAccumulator | null;
+  failover?: FailoverAccumulator;
   historyError?: string;
   malformed?: number;
 }
@@ -66,6 +68,9 @@ function assemble(cell: CellResult, h: HistoryPass): CellAnalysis {
       historyMalformed: h.malformed,
     }),
     leaderboard: analyzeLeaderboard(cell),
+    ...(h.failover
+      ? { failover: h.failover.result(h.checker ? (f, t) => h.checker!.staleBetween(f, t) : undefined) }
+      : {}),
   };
 }
 
@@ -80,12 +85,14 @@ export async function analyzeCell(cell: CellResult, runDir: string): Promise<Cel
     const acc = new FaultWindowAccumulator(faultWindows(cell), {
       userNotFoundOk: (cell.scenario_spec?.mix?.['delete-user'] ?? 0) > 0,
     });
+    const failover = FailoverAccumulator.of(cell.faults);
     const stats: HistoryReadStats = { lines: 0, malformed: 0 };
     for await (const rec of readHistory(path, stats)) {
       checker.add(rec);
       acc.add(rec);
+      failover?.add(rec);
     }
-    return assemble(cell, { checker, acc, malformed: stats.malformed });
+    return assemble(cell, { checker, acc, failover, malformed: stats.malformed });
   } catch (e) {
     const msg =
       (e as NodeJS.ErrnoException).code === 'ENOENT' ? `${path} does not exist` : (e as Error).message;
@@ -101,11 +108,13 @@ export function analyzeCellRecords(cell: CellResult, records: readonly HistoryRe
   const acc = new FaultWindowAccumulator(faultWindows(cell), {
     userNotFoundOk: (cell.scenario_spec?.mix?.['delete-user'] ?? 0) > 0,
   });
+  const failover = FailoverAccumulator.of(cell.faults);
   for (const r of records) {
     checker.add(r);
     acc.add(r);
+    failover?.add(r);
   }
-  return assemble(cell, { checker, acc });
+  return assemble(cell, { checker, acc, failover });
 }
 
 /** What can be analysed without the history (an old results.json whose cells lack `analysis`). */
@@ -228,6 +237,9 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
     scenarios.push({
       scenario,
       question,
+      ...(spec.redis?.topology || cells[0]!.topology
+        ? { topology: cells[0]!.topology ?? spec.redis?.topology }
+        : {}),
       baselineStrategy: baseline,
       rows,
       focus,

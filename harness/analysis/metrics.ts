@@ -37,7 +37,10 @@ export type MetricId =
   | 'dbWritesPerIncrement'
   | 'flushWritesPerBufferedIncrement'
   | 'lostUpdates'
-  | 'redisCpuPerRequest';
+  | 'redisCpuPerRequest'
+  | 'failoverSeconds'
+  | 'staleAfterFailover'
+  | 'lostDeletes';
 
 export interface MetricDef {
   id: MetricId;
@@ -232,6 +235,27 @@ export const METRICS: Record<MetricId, MetricDef> = {
     better: 'lower',
     how: 'stale reads that started after recovery',
   },
+  failoverSeconds: {
+    id: 'failoverSeconds',
+    label: 'failover',
+    unit: 's',
+    better: 'lower',
+    how: "primary killed → first write a Sentinel-backed client (the target's path) got acknowledged and the harness then found on the new primary",
+  },
+  staleAfterFailover: {
+    id: 'staleAfterFailover',
+    label: 'stale after failover',
+    unit: '',
+    better: 'lower',
+    how: 'stale reads (staleness checker, driver history) that started after the first write on the new primary',
+  },
+  lostDeletes: {
+    id: 'lostDeletes',
+    label: 'lost DELs (probe)',
+    unit: '',
+    better: 'lower',
+    how: "the harness's DEL probe: keys deleted through the partitioned primary's proxy (acknowledged) that the promoted primary still holds",
+  },
   lostIncrements: {
     id: 'lostIncrements',
     label: 'lost increments',
@@ -318,6 +342,9 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     flushWritesPerBufferedIncrement: wb ? wb.flushWritesPerBufferedIncrement : null,
     lostUpdates: a.leaderboard ? a.leaderboard.lostUpdates : null,
     redisCpuPerRequest: a.leaderboard ? a.leaderboard.redisCpuMsPerRequest : null,
+    failoverSeconds: a.failover?.failoverMs !== undefined ? a.failover.failoverMs / 1000 : null,
+    staleAfterFailover: a.failover?.staleAfterFailover ?? null,
+    lostDeletes: a.failover?.lostDeletes ?? null,
   };
 }
 

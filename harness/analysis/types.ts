@@ -5,7 +5,9 @@
  */
 
 import type { CacheCounters } from '../../contract/types.ts';
+import type { RedisTopology } from '../infra/types.ts';
 import type { CellResult, NamespaceMemory } from '../results/schema.ts';
+import type { FailoverFigures } from './failover.ts';
 import type { Estimate } from './uncertainty.ts';
 import type { Claim } from './verdict.ts';
 
@@ -342,6 +344,8 @@ export interface CellAnalysis {
   validity: ValidityAnalysis;
   /** Cells whose mix has leaderboard operations; absent in older analyses. */
   leaderboard?: LeaderboardAnalysis | null;
+  /** Cells with a failover or partition fault (failover.ts); absent otherwise. */
+  failover?: FailoverFigures;
 }
 
 export interface BudgetCheck {
@@ -374,6 +378,8 @@ export interface StrategyRow {
 export interface ScenarioAnalysis {
   scenario: string;
   question: string;
+  /** How Redis ran for this scenario's cells (absent: standalone). */
+  topology?: RedisTopology;
   baselineStrategy: string;
   rows: StrategyRow[];
   /** The metrics the verdict is based on, in order. */

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { UsageError } from '../errors.ts';
 import { redactSecrets } from '../infra/redact.ts';
+import { REDIS_TOPOLOGIES, type RedisTopology } from '../infra/types.ts';
 import type { RunResults } from '../results/schema.ts';
 import { infraOption, intArg } from './flags.ts';
 
@@ -64,6 +65,12 @@ export function declareRunCommand(program: Command): Command {
           'CACHEBENCH_COORDINATION_REDIS_URL',
         ),
       )
+      .addOption(
+        new Option(
+          '--topology <name>',
+          'how Redis runs, for scenarios that do not set redis.topology (cluster, replicated: --infra local)',
+        ).choices([...REDIS_TOPOLOGIES]),
+      )
       .option('--no-reports', 'write results.json only')
       .option('--force', 'replace the cachebench run already in --out')
       .option('--no-fail-on-budgets', 'report failed budgets without exit code 3')
@@ -103,6 +110,7 @@ export interface RunFlags {
   redisProxyUrl?: string;
   postgresProxyUrl?: string;
   coordinationRedisUrl?: string;
+  topology?: RedisTopology;
   reports: boolean;
   force?: boolean;
   /** commander's `--no-fail-on-budgets`: false when given. */
@@ -154,6 +162,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
     f.repeats = r.results.run.repeats;
     f.instances = r.results.run.instances;
     f.seed = r.results.run.seed;
+    f.topology = r.results.run.topology;
   }
   if (f.default || (scenarios.length === 0 && strategies.length === 0)) {
     if (scenarios.length === 0) scenarios = DEFAULT_COMPARISON.scenarios;
@@ -165,7 +174,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
   outDir = path.resolve(outDir ?? path.join('runs', timestamp()));
   if (!release) {
     // Names and files are checked before the directory is claimed: a typo must not leave a run dir.
-    await planMatrix({ scenarios, strategies, profile: f.profile, repeats: f.repeats });
+    await planMatrix({ scenarios, strategies, profile: f.profile, repeats: f.repeats, topology: f.topology });
     release = claimRunDir(outDir, f.force ? 'force' : 'new');
   }
 
@@ -179,6 +188,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
     seed: f.seed,
     outDir,
     baselineStrategy: f.baselineStrategy,
+    ...(f.topology ? { topology: f.topology } : {}),
     driver,
     infra: {
       infra: f.infra,

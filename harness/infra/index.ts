@@ -1,7 +1,7 @@
 /** Chooses the provisioner for `--infra`. Containers/external modules load lazily. */
 import { UsageError } from '../errors.ts';
 import { type LocalInfraOptions, startLocalInfra } from './local.ts';
-import type { InfraHandle } from './types.ts';
+import type { InfraHandle, RedisTopology } from './types.ts';
 
 export interface StartInfraOptions {
   infra: 'local' | 'containers' | 'external' | 'auto';
@@ -21,6 +21,8 @@ export interface StartInfraOptions {
    * one, external needs `--coordination-redis-url`; names the scenario in the error.
    */
   coordinationFor?: string;
+  /** How Redis runs (default standalone); only `local` starts the others. */
+  topology?: RedisTopology;
   log?: (line: string) => void;
 }
 
@@ -31,9 +33,19 @@ export async function startInfra(o: StartInfraOptions): Promise<InfraHandle> {
     kind = (await dockerAvailable()) ? 'containers' : 'local';
     o.log?.(`--infra auto: using ${kind}`);
   }
+  if (kind !== 'local' && o.topology && o.topology !== 'standalone')
+    throw new UsageError(
+      'UNSUPPORTED_TOPOLOGY',
+      `topology ${o.topology} is not supported with --infra ${kind} (allowed: standalone; use --infra local for ${o.topology})`,
+    );
   switch (kind) {
     case 'local':
-      return startLocalInfra({ ...o.local, coordination: o.coordinationFor !== undefined, log: o.log });
+      return startLocalInfra({
+        ...o.local,
+        coordination: o.coordinationFor !== undefined,
+        ...(o.topology ? { topology: o.topology } : {}),
+        log: o.log,
+      });
     case 'containers': {
       if (o.coordinationFor !== undefined)
         throw new UsageError(

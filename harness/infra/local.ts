@@ -12,12 +12,13 @@ import path from 'node:path';
 import { CachebenchError } from '../errors.ts';
 import { postgresBase, postgresUser, startPostgres } from './local/postgres.ts';
 import { startRedis } from './local/redis.ts';
+import { type LocalRedisTopology, startRedisCluster } from './local/redis-cluster.ts';
 import { startToxiproxy } from './local/toxiproxy.ts';
 import { freePort, requirePort } from './ports.ts';
 import { watchServices } from './process-control.ts';
 import type { ServiceProcess } from './processes.ts';
 import { createStateDir, reapLeftovers } from './reaper.ts';
-import type { InfraHandle } from './types.ts';
+import type { InfraHandle, RedisTopology } from './types.ts';
 
 export { DATABASE } from './local/postgres.ts';
 
@@ -30,6 +31,14 @@ export interface LocalInfraOptions {
   postgresProxyPort?: number;
   /** Also start a second Redis for coordination keys (a scenario with `coordination: separate`). */
   coordination?: boolean;
+  /**
+   * How Redis runs (default standalone). cluster: local/redis-cluster.ts, replicated:
+   * local/redis-replicated.ts; each node behind its own proxy `redis-<i>`, and the `--redis-port`
+   * and `--redis-proxy-port` flags address standalone only.
+   */
+  topology?: RedisTopology;
+  /** cluster: one replica per master (default none). */
+  replicasPerMaster?: 0 | 1;
   /** Called with one line per step, for progress output. */
   log?: (line: string) => void;
 }
@@ -98,7 +107,33 @@ async function choosePorts(opts: LocalInfraOptions) {
     redisProxy: await port('--redis-proxy-port', opts.redisProxyPort),
     postgresProxy: await port('--postgres-proxy-port', opts.postgresProxyPort),
     coordination: opts.coordination ? await freePort(taken) : undefined,
+    /** More free ports for a topology's nodes, bus ports and proxies. */
+    next: () => freePort(taken),
   };
+}
+
+/** The non-standalone topologies' provisioners; each module owns its nodes and formation. */
+async function startTopology(
+  opts: LocalInfraOptions,
+  bins: Binaries,
+  stateDir: string,
+  next: () => Promise<number>,
+): Promise<LocalRedisTopology> {
+  switch (opts.topology) {
+    case 'cluster':
+      return startRedisCluster({
+        bin: bins.redis,
+        stateDir,
+        port: next,
+        replicasPerMaster: opts.replicasPerMaster,
+      });
+    case 'replicated': {
+      const { startRedisReplicated } = await import('./local/redis-replicated.ts');
+      return startRedisReplicated({ bin: bins.redis, stateDir, port: next });
+    }
+    default:
+      throw new Error(`topology ${opts.topology}: no local provisioner`);
+  }
 }
 
 export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<InfraHandle> {
@@ -123,8 +158,15 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
   };
 
   try {
-    const redis = startRedis({ bin: bins.redis, port: ports.redis, stateDir });
-    started.push(redis.managed.proc);
+    const topology =
+      opts.topology && opts.topology !== 'standalone'
+        ? await startTopology(opts, bins, stateDir, ports.next)
+        : undefined;
+    if (topology) for (const s of topology.services) started.push(s.managed.proc);
+    const redis = topology?.services[0] ?? startRedis({ bin: bins.redis, port: ports.redis, stateDir });
+    if (!topology) started.push(redis.managed.proc);
+    const redisUrl = topology ? topology.url : redis.url;
+    const redisServices = topology?.services ?? [redis];
     const postgres = startPostgres({
       pgBin: bins.pgBin,
       port: ports.postgres,
@@ -143,26 +185,30 @@ export async function startLocalInfra(opts: LocalInfraOptions = {}): Promise<Inf
     if (coordination) started.push(coordination.managed.proc);
 
     const [redisVersion, postgresVersion, toxiproxyVersion] = await Promise.all([
-      redis.ready(),
+      // A topology's nodes answer first; it forms (replication, Sentinels) once its proxies exist.
+      topology ? Promise.all(topology.services.map((s) => s.ready())).then((v) => v[0]) : redis.ready(),
       postgres.ready(),
       toxiproxy.ready(),
       coordination?.ready(),
     ]);
     // Every port we hand out must be held by the process we started, not another user's.
-    for (const s of [redis, postgres, toxiproxy, ...(coordination ? [coordination] : [])]) s.assertOwned();
+    const services = [...redisServices, postgres, toxiproxy, ...(coordination ? [coordination] : [])];
+    for (const s of services) s.assertOwned();
     await postgres.createDatabase();
     await toxiproxy.proxy([
-      { name: 'redis', port: ports.redisProxy, upstreamPort: ports.redis },
+      ...(topology?.proxies ?? [{ name: 'redis', port: ports.redisProxy, upstreamPort: ports.redis }]),
       { name: 'postgres', port: ports.postgresProxy, upstreamPort: ports.postgres },
     ]);
-    const managed = [redis, postgres, toxiproxy, ...(coordination ? [coordination] : [])].map(
-      (s) => s.managed,
-    );
+    // The replicated topology replicates and is watched by Sentinel through its link proxies.
+    await topology?.ready();
+    const managed = services.map((s) => s.managed);
     processes = watchServices(managed, (old, next) => started.splice(started.indexOf(old), 1, next));
     return {
       kind: 'local',
-      redisUrl: redis.url(ports.redis),
-      redisProxyUrl: redis.url(ports.redisProxy),
+      redisUrl: redisUrl(topology ? topology.info.nodes[0]!.port : ports.redis),
+      redisProxyUrl: redisUrl(topology ? topology.info.proxiedNodes[0]!.port : ports.redisProxy),
+      ...(topology ? { redisTopology: topology.info } : {}),
+      ...(topology?.reset ? { resetRedisTopology: topology.reset } : {}),
       ...(coordination ? { coordinationRedisUrl: coordination.url(ports.coordination!) } : {}),
       postgresUrl: postgres.url(ports.postgres),
       postgresProxyUrl: postgres.url(ports.postgresProxy),

@@ -8,6 +8,29 @@ export interface Endpoint {
   port: number;
 }
 
+// Declared with the scenario types (which import nothing, for the k6 entry script).
+import type { RedisTopology } from '../../scenarios/types.ts';
+
+export { REDIS_TOPOLOGIES, type RedisTopology } from '../../scenarios/types.ts';
+
+/** The nodes of a non-standalone topology, direct and through Toxiproxy. */
+export interface RedisTopologyInfo {
+  kind: RedisTopology;
+  /** Every data node, direct (the harness's own inspection); node i announces this address. */
+  nodes: Endpoint[];
+  /** The same nodes through Toxiproxy, one proxy per node named `redis-<i>`: what the target uses. */
+  proxiedNodes: Endpoint[];
+  /** replicated: the Sentinels (direct). */
+  sentinels?: Endpoint[];
+  /** replicated: the name the Sentinels monitor the primary under. */
+  masterName?: string;
+  /**
+   * Announced address → client proxy ("host:port" both), when the addresses the topology hands
+   * out are not `nodes` (replicated: Sentinel knows the nodes by their link proxies).
+   */
+  natMap?: Record<string, string>;
+}
+
 export interface InfraHandle {
   kind: 'local' | 'containers' | 'external';
   /** redis://host:port — direct, for the harness's own inspection (INFO, FLUSHALL). */
@@ -20,6 +43,13 @@ export interface InfraHandle {
    * a scenario's Redis faults address the cache.
    */
   coordinationRedisUrl?: string;
+  /**
+   * Absent for standalone. Otherwise redisUrl/redisProxyUrl address node 0 (direct / its proxy)
+   * and carry the password every node (and Sentinel) requires.
+   */
+  redisTopology?: RedisTopologyInfo;
+  /** Before each cell's flush: puts the topology back as it started (replicated: the original primary). */
+  resetRedisTopology?(): Promise<void>;
   /** postgres://user@host:port/db — direct, for seeding and pg_stat_statements. */
   postgresUrl: string;
   /** postgres://… through the `postgres` proxy: what the target uses. */
@@ -43,7 +73,8 @@ export interface InfraHandle {
 // --- Process faults and infrastructure health -------------------------------------------------
 
 /** Services a planned process fault can kill and start again. */
-export type ProcessService = 'redis' | 'postgres';
+/** `redis-<i>`: one node of a replicated topology (failover faults, local/redis-replicated.ts). */
+export type ProcessService = 'redis' | 'postgres' | `redis-${number}`;
 
 /** A started component that ended outside a planned fault. */
 export interface HealthIncident {

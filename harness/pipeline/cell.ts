@@ -19,6 +19,7 @@ import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
+import { redisMasterUrls, targetTopologyOptions, topologyOf } from '../infra/topology.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
@@ -158,10 +159,13 @@ async function runCellUnchecked(
   progress({ phase: 'setup' });
   // Coordination keys on a second Redis (redis.coordination: separate; run.ts asked for one).
   const coordinationRedisUrl = s.redis?.coordination === 'separate' ? infra.coordinationRedisUrl : undefined;
-  // Independent resets, each of its own service: run side by side.
+  // Independent resets, each of its own service: run side by side. Every master is flushed: a
+  // Cluster's keyspace is spread over them.
+  await infra.resetRedisTopology?.();
+  const masters = await redisMasterUrls(infra);
   await Promise.all([
     resetToxiproxy(infra.toxiproxyUrl),
-    flushRedis(infra.redisUrl),
+    ...masters.map(flushRedis),
     ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
     seedDatabase(
       infra.postgresUrl,
@@ -187,6 +191,7 @@ async function runCellUnchecked(
     strategy: ctx.strategySpec ?? ctx.strategy,
     strategyOptions,
     redisUrl: infra.redisProxyUrl,
+    ...targetTopologyOptions(infra),
     coordinationRedisUrl,
     postgresUrl: infra.postgresProxyUrl,
     ...(usesLeaderboard(s) ? { leaderboardStorage: leaderboardStorageOf(s) } : {}),
@@ -202,7 +207,7 @@ async function runCellUnchecked(
   lap('startTargets');
   let evictions: EvictionWatch | undefined;
   try {
-    await applyRedisConfig(infra.redisUrl, s.redis);
+    for (const m of masters) await applyRedisConfig(m, s.redis);
     if (s.start === 'warm') {
       progress({ phase: 'warm' });
       await warmCache(targets.urls[0]!, s);
@@ -212,7 +217,7 @@ async function runCellUnchecked(
       ...targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })),
       resetPgStatStatements(infra.postgresUrl),
     ]);
-    const redisAtZero = await redisBaseline(infra.redisUrl);
+    const redisAtZero = await redisBaseline(masters);
     if (s.redis?.maxmemory !== undefined) evictions = await watchEvictions(infra.redisUrl);
     lap('zero');
     ctx.signal?.throwIfAborted();
@@ -242,6 +247,7 @@ async function runCellUnchecked(
         toxiproxyUrl: infra.toxiproxyUrl,
         redisUrl: infra.redisUrl,
         processes: infra.processes,
+        redisTopology: infra.redisTopology,
         faults: s.faults,
         loadStartedAt: at,
         signal: ctx.signal,
@@ -291,7 +297,7 @@ async function runCellUnchecked(
       Promise.all(targets.controlUrls.map(fetchStats)),
       Promise.all(targets.controlUrls.map((u) => fetchRebuilds(u, zeroedAt))),
       pgStatSnapshot(infra.postgresUrl),
-      redisSnapshot(infra.redisUrl, redisAtZero),
+      redisSnapshot(masters, redisAtZero),
     ]);
     redis.hottestKeys = loadOut.hottestKeys;
     if (evictions) redis.evictedByNamespace = await evictions.stop();
@@ -330,6 +336,7 @@ async function runCellUnchecked(
       loadStartedAt,
       scenario_spec: s,
       strategyOptions,
+      topology: topologyOf(infra),
       ...(machineLoad ? { machine: machineLoad } : {}),
       ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,
@@ -353,7 +360,7 @@ async function runCellUnchecked(
   } finally {
     await targets.stop();
     await evictions?.stop().catch(() => {});
-    await resetRedisConfig(infra.redisUrl).catch(() => {});
+    for (const m of masters) await resetRedisConfig(m).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');
     timings.setupMs = sumOf('reset+seed', 'startTargets');

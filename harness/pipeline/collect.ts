@@ -33,7 +33,16 @@ function since(now: number, base: number | undefined): number {
   return now >= base ? now - base : now;
 }
 
-export async function redisBaseline(url: string): Promise<RedisBaseline> {
+/** Every master's baseline summed (a Cluster's masters each count their own slots). */
+export async function redisBaseline(urls: string | string[]): Promise<RedisBaseline> {
+  const all = await Promise.all((typeof urls === 'string' ? [urls] : urls).map(nodeBaseline));
+  return {
+    evictedKeys: all.reduce((a, b) => a + b.evictedKeys, 0),
+    oomRejections: all.reduce((a, b) => a + b.oomRejections, 0),
+  };
+}
+
+async function nodeBaseline(url: string): Promise<RedisBaseline> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   r.on('error', () => {});
   await r.connect();
@@ -65,7 +74,72 @@ export function namespaceMemory(keys: number, sizes: readonly number[]): Namespa
   };
 }
 
-export async function redisSnapshot(url: string, baseline?: RedisBaseline): Promise<RedisSnapshot> {
+/**
+ * The snapshot of every master (one URL on standalone): counters and key counts summed, memory by
+ * namespace from the union of each node's sample, version and policy from the first.
+ */
+export async function redisSnapshot(
+  urls: string | string[],
+  baseline?: RedisBaseline,
+): Promise<RedisSnapshot> {
+  const nodes = await Promise.all((typeof urls === 'string' ? [urls] : urls).map(nodeSnapshot));
+  const first = nodes[0]!;
+  const sum = (f: (n: NodeSnapshot) => number) => nodes.reduce((a, n) => a + f(n), 0);
+  const keysByNamespace: Record<string, number> = {};
+  const sizes: Record<string, number[]> = {};
+  for (const n of nodes) {
+    for (const [ns, c] of Object.entries(n.keysByNamespace))
+      keysByNamespace[ns] = (keysByNamespace[ns] ?? 0) + c;
+    for (const [ns, list] of Object.entries(n.sizes)) sizes[ns] = [...(sizes[ns] ?? []), ...list];
+  }
+  const namespaces: Record<string, NamespaceMemory> = {};
+  let sampled = 0;
+  let sampledBytes = 0;
+  for (const [ns, list] of Object.entries(sizes)) {
+    namespaces[ns] = namespaceMemory(keysByNamespace[ns] ?? 0, list);
+    sampled += list.length;
+    sampledBytes += list.reduce((a, b) => a + b, 0);
+  }
+  return {
+    version: first.version,
+    usedMemory: sum((n) => n.usedMemory),
+    evictedKeys: sum((n) => n.evictedKeys),
+    keyspaceHits: sum((n) => n.keyspaceHits),
+    keyspaceMisses: sum((n) => n.keyspaceMisses),
+    keys: sum((n) => n.keys),
+    keysByNamespace,
+    avgValueBytes: sampled > 0 ? Math.round(sampledBytes / sampled) : 0,
+    hottestKeys: [],
+    evictedDuringLoad: since(
+      sum((n) => n.evictedKeys),
+      baseline?.evictedKeys,
+    ),
+    oomRejections: since(
+      sum((n) => n.oom),
+      baseline?.oomRejections,
+    ),
+    maxmemory: first.maxmemory,
+    ...(first.maxmemoryPolicy ? { maxmemoryPolicy: first.maxmemoryPolicy } : {}),
+    namespaces,
+  };
+}
+
+interface NodeSnapshot {
+  version?: string;
+  usedMemory: number;
+  evictedKeys: number;
+  keyspaceHits: number;
+  keyspaceMisses: number;
+  keys: number;
+  oom: number;
+  maxmemory: number;
+  maxmemoryPolicy?: string;
+  keysByNamespace: Record<string, number>;
+  /** MEMORY USAGE of the sampled keys, by namespace. */
+  sizes: Record<string, number[]>;
+}
+
+async function nodeSnapshot(url: string): Promise<NodeSnapshot> {
   const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   r.on('error', () => {});
   await r.connect();
@@ -89,21 +163,15 @@ export async function redisSnapshot(url: string, baseline?: RedisBaseline): Prom
         if (toSample[ns].length < NAMESPACE_SAMPLE) toSample[ns].push(k);
       }
     } while (cursor !== '0');
-    const namespaces: Record<string, NamespaceMemory> = {};
-    let sampled = 0;
-    let sampledBytes = 0;
+    const sizes: Record<string, number[]> = {};
     for (const [ns, list] of Object.entries(toSample)) {
       // A key evicted or expired between SCAN and MEMORY USAGE answers null: left out of the sample.
-      const sizes = (await Promise.all(list.map((k) => r.memory('USAGE', k).catch(() => null)))).filter(
+      sizes[ns] = (await Promise.all(list.map((k) => r.memory('USAGE', k).catch(() => null)))).filter(
         (v): v is number => typeof v === 'number',
       );
-      namespaces[ns] = namespaceMemory(keysByNamespace[ns] ?? 0, sizes);
-      sampled += sizes.length;
-      sampledBytes += sizes.reduce((a, b) => a + b, 0);
     }
     // A server that refuses CONFIG (external, locked down) still gets its snapshot, without the policy.
     const policyReply = (await r.config('GET', 'maxmemory-policy').catch(() => [])) as string[];
-    const maxmemoryPolicy = policyReply[1];
     return {
       version: /redis_version:(\S+)/.exec(info)?.[1],
       usedMemory: field('used_memory'),
@@ -111,14 +179,11 @@ export async function redisSnapshot(url: string, baseline?: RedisBaseline): Prom
       keyspaceHits: field('keyspace_hits'),
       keyspaceMisses: field('keyspace_misses'),
       keys,
-      keysByNamespace,
-      avgValueBytes: sampled > 0 ? Math.round(sampledBytes / sampled) : 0,
-      hottestKeys: [],
-      evictedDuringLoad: since(field('evicted_keys'), baseline?.evictedKeys),
-      oomRejections: since(oomCount(info), baseline?.oomRejections),
+      oom: oomCount(info),
       maxmemory: field('maxmemory'),
-      ...(maxmemoryPolicy ? { maxmemoryPolicy } : {}),
-      namespaces,
+      ...(policyReply[1] ? { maxmemoryPolicy: policyReply[1] } : {}),
+      keysByNamespace,
+      sizes,
     };
   } finally {
     r.disconnect();

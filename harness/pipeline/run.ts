@@ -12,7 +12,8 @@ import { UsageError } from '../errors.ts';
 import { unsupportedFaults } from '../faults.ts';
 import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
 import { type StartInfraOptions, startInfra } from '../infra/index.ts';
-import type { InfraHandle } from '../infra/types.ts';
+import { cellTopology } from '../infra/topology.ts';
+import type { InfraHandle, RedisTopology } from '../infra/types.ts';
 import { fixed, millis, seconds } from '../results/format.ts';
 import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
 import { runCell } from './cell.ts';
@@ -37,6 +38,8 @@ export interface RunOptions {
   outDir: string;
   baselineStrategy: string;
   infra: StartInfraOptions;
+  /** `--topology`: how Redis runs for cells whose scenario does not fix `redis.topology`. */
+  topology?: RedisTopology;
   driver: 'builtin' | 'k6';
   command: string;
   /** Existing results to complete (resume). */
@@ -55,6 +58,8 @@ export interface PlannedCell {
   /** What the target loads: a catalog name, "a+b", or a module path. */
   spec: string;
   repeat: number;
+  /** How Redis runs for this cell (scenario's `redis.topology`, else `--topology`, else standalone). */
+  topology: RedisTopology;
 }
 
 /**
@@ -125,7 +130,7 @@ async function checkCacheOptions(
 
 /** Resolves names to definitions up front, so a typo fails before anything starts. */
 export async function planMatrix(
-  o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>,
+  o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats' | 'topology'>,
 ): Promise<{
   cells: PlannedCell[];
   strategyDefaults: Map<string, Record<string, unknown>>;
@@ -156,7 +161,8 @@ export async function planMatrix(
   const cells: PlannedCell[] = [];
   for (let repeat = 1; repeat <= o.repeats; repeat++) {
     for (const scenario of scenarios) {
-      for (const { label, spec } of parsed) cells.push({ scenario, strategy: label, spec, repeat });
+      const topology = cellTopology(scenario, o.topology);
+      for (const { label, spec } of parsed) cells.push({ scenario, strategy: label, spec, repeat, topology });
     }
   }
   return { cells, strategyDefaults };
@@ -210,6 +216,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       scenarios: o.scenarios,
       strategies: o.strategies,
       baselineStrategy: o.baselineStrategy,
+      ...(o.topology ? { topology: o.topology } : {}),
       environment: collectEnvironment({}),
     },
     cells: [],
@@ -247,73 +254,87 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   };
   if (o.infra.infra === 'external' || o.infra.infra === 'containers') checkFaults(undefined);
 
-  log(`provisioning (${o.infra.infra})…`);
-  const separate = planned.find((c) => c.scenario.redis?.coordination === 'separate');
-  const infra = await startInfra({ ...o.infra, coordinationFor: separate?.scenario.name, log });
-  registerCleanup('infra', () => infra.stop());
-  try {
-    checkFaults(infra.processes);
-    await checkRedisConfig(
-      infra.redisUrl,
-      planned.map((c) => c.scenario),
-    );
-  } catch (e) {
-    await infra.stop();
-    throw e;
-  }
-  results.run.infra = infra.kind;
-  results.run.environment = collectEnvironment(infra.versions);
-  writeResults(o.outDir, results);
-
-  try {
-    let index = done.size;
-    for (const c of todo) {
-      index++;
-      const label = `${c.scenario.name} × ${c.strategy}${o.repeats > 1 ? ` #${c.repeat}` : ''}`;
-      const t0 = Date.now();
-      let cell: CellResult;
-      try {
-        cell = await runCell({
-          runDir: o.outDir,
-          infra,
-          scenario: c.scenario,
-          strategy: c.strategy,
-          strategySpec: c.spec,
-          strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
-          repeat: c.repeat,
-          seed: o.seed,
-          instances: o.instances,
-          driver: o.driver,
-          signal: abort.signal,
-          onProgress: (p) => progress.update(index, label, p),
-        });
-      } catch (e) {
-        if (interrupted) break;
-        const message = (e as Error).message.split('\n')[0]!;
-        progress.log(`✘ ${label}: ${message}`);
-        results.warnings.push(failureWarning(cellId(c.scenario.name, c.strategy, c.repeat), message));
-        writeResults(o.outDir, results);
-        continue;
-      }
-      if (interrupted) break;
-      try {
-        cell.analysis = await analyzeCell(cell, o.outDir);
-      } catch (e) {
-        results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
-      }
-      results.cells.push(cell);
-      writeResults(o.outDir, results);
-      progress.cellDone(Date.now() - t0);
-      progress.log(
-        `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds((Date.now() - t0) / 1000)})`,
+  // One provisioned infrastructure per topology, in the order the matrix first needs each: the
+  // cells of one topology run back to back on it, then it is stopped before the next starts.
+  const topologies = [...new Set(todo.map((c) => c.topology))];
+  let index = done.size;
+  for (const topology of topologies) {
+    if (interrupted) break;
+    const cells = todo.filter((c) => c.topology === topology);
+    const onTopology = topology === 'standalone' ? '' : `, topology ${topology}`;
+    log(`provisioning (${o.infra.infra}${onTopology})…`);
+    const separate = cells.find((c) => c.scenario.redis?.coordination === 'separate');
+    const infra = await startInfra({
+      ...o.infra,
+      coordinationFor: separate?.scenario.name,
+      ...(topology === 'standalone' ? {} : { topology }),
+      log,
+    });
+    const unregister = registerCleanup('infra', () => infra.stop());
+    try {
+      checkFaults(infra.processes);
+      await checkRedisConfig(
+        infra.redisUrl,
+        cells.map((c) => c.scenario),
       );
-      // Untrusted numbers must be seen at the terminal too, not only in the report.
-      for (const f of cell.analysis?.validity.flags ?? []) {
-        if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
-      }
+    } catch (e) {
+      await infra.stop();
+      throw e;
     }
-  } finally {
-    await infra.stop();
+    results.run.infra = infra.kind;
+    results.run.environment = collectEnvironment(infra.versions);
+    writeResults(o.outDir, results);
+
+    try {
+      for (const c of cells) {
+        index++;
+        const label = `${c.scenario.name} × ${c.strategy}${o.repeats > 1 ? ` #${c.repeat}` : ''}`;
+        const t0 = Date.now();
+        let cell: CellResult;
+        try {
+          cell = await runCell({
+            runDir: o.outDir,
+            infra,
+            scenario: c.scenario,
+            strategy: c.strategy,
+            strategySpec: c.spec,
+            strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
+            repeat: c.repeat,
+            seed: o.seed,
+            instances: o.instances,
+            driver: o.driver,
+            signal: abort.signal,
+            onProgress: (p) => progress.update(index, label, p),
+          });
+        } catch (e) {
+          if (interrupted) break;
+          const message = (e as Error).message.split('\n')[0]!;
+          progress.log(`✘ ${label}: ${message}`);
+          results.warnings.push(failureWarning(cellId(c.scenario.name, c.strategy, c.repeat), message));
+          writeResults(o.outDir, results);
+          continue;
+        }
+        if (interrupted) break;
+        try {
+          cell.analysis = await analyzeCell(cell, o.outDir);
+        } catch (e) {
+          results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
+        }
+        results.cells.push(cell);
+        writeResults(o.outDir, results);
+        progress.cellDone(Date.now() - t0);
+        progress.log(
+          `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds((Date.now() - t0) / 1000)})`,
+        );
+        // Untrusted numbers must be seen at the terminal too, not only in the report.
+        for (const f of cell.analysis?.validity.flags ?? []) {
+          if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
+        }
+      }
+    } finally {
+      await infra.stop();
+      unregister();
+    }
   }
   if (!interrupted) {
     results.run.finishedAt = Date.now();

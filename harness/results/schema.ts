@@ -10,6 +10,7 @@
 import type { RebuildEvent, TargetStats } from '../../contract/types.ts';
 import type { FaultSpec, Scenario } from '../../scenarios/types.ts';
 import type { CellAnalysis } from '../analysis/types.ts';
+import type { RedisTopology } from '../infra/types.ts';
 import type { MachineLoad } from '../pipeline/machine-load.ts';
 
 /** What the target and the drivers hand the harness; defined in contract/ so target/ need not import harness/. */
@@ -64,6 +65,8 @@ export interface RunInfo {
   scenarios: string[];
   strategies: string[];
   baselineStrategy: string;
+  /** `--topology` as given (absent: not given); each cell records the one it ran on. */
+  topology?: RedisTopology;
   environment: RunEnvironment;
 }
 
@@ -79,6 +82,8 @@ export interface FaultRecord {
   removedAt?: number;
   ok: boolean;
   error?: string;
+  /** What the fault kind measured itself (failover and partition faults; docs/measurements.md). */
+  observed?: Record<string, number>;
 }
 
 /** Per-second series, all arrays the same length; index i covers [t0 + i s, t0 + (i+1) s). */
@@ -220,6 +225,8 @@ export interface CellResult {
    */
   scenario_spec: Scenario;
   strategyOptions: Record<string, unknown>;
+  /** How Redis ran (scenario `redis.topology`, else `run --topology`); absent in older results = standalone. */
+  topology?: RedisTopology;
   /** When the label differs from what ran (`--strategies label=spec`): the spec the target loaded. */
   strategySpec?: string;
   /** The cache TTL in ms the cell ran with, for "stale beyond TTL" (namespaces without their own). */

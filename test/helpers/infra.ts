@@ -4,13 +4,13 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import { startLocalInfra } from '../../harness/infra/local.ts';
+import { type LocalInfraOptions, startLocalInfra } from '../../harness/infra/local.ts';
 import type { InfraHandle } from '../../harness/infra/types.ts';
 
-export function useInfra(): () => InfraHandle {
+export function useInfra(opts: LocalInfraOptions = {}): () => InfraHandle {
   let handle: InfraHandle | undefined;
   beforeAll(async () => {
-    handle = await startLocalInfra();
+    handle = await startLocalInfra(opts);
   }, 60_000);
   afterAll(async () => {
     await handle?.stop();

@@ -21,16 +21,33 @@ import type { LocalService } from './service.ts';
 
 export type RedisRole = 'cache' | 'coordination';
 
+/**
+ * One node of a replicated or cluster topology (local/redis-cluster.ts, local/redis-replicated.ts):
+ * its own name, data dir and config, the password shared by every node of the topology (also as
+ * `masterauth`, so replicas authenticate to their primary), and the topology's config lines.
+ */
+export interface RedisNodeSpec {
+  /** File and process name: `redis-0` → redis-0.conf, redis-0/, "redis-server (redis-0)". */
+  name: string;
+  password: string;
+  extraConfig: string[];
+}
+
 export function startRedis(o: {
   bin: string;
   port: number;
   stateDir: string;
   role?: RedisRole;
+  node?: RedisNodeSpec;
 }): LocalService {
   const role = o.role ?? 'cache';
-  const base = role === 'cache' ? 'redis' : 'redis-coordination';
-  const NAME = role === 'cache' ? 'redis-server' : 'redis-server (coordination)';
-  const password = randomBytes(18).toString('base64url');
+  const base = o.node?.name ?? (role === 'cache' ? 'redis' : 'redis-coordination');
+  const NAME = o.node
+    ? `redis-server (${o.node.name})`
+    : role === 'cache'
+      ? 'redis-server'
+      : 'redis-server (coordination)';
+  const password = o.node?.password ?? randomBytes(18).toString('base64url');
   const dataDir = path.join(o.stateDir, base);
   fs.mkdirSync(dataDir, { mode: 0o700 });
   const conf = path.join(o.stateDir, `${base}.conf`);
@@ -44,6 +61,7 @@ export function startRedis(o: {
       'protected-mode yes',
       `requirepass ${password}`,
       'maxclients 10000',
+      ...(o.node ? [`masterauth ${password}`, ...o.node.extraConfig] : []),
       '',
     ];
     fs.writeFileSync(conf, lines.join('\n'), { mode: 0o600 });
@@ -68,7 +86,8 @@ export function startRedis(o: {
     );
   const managed: ManagedService = {
     name: NAME,
-    ...(role === 'cache' ? { service: 'redis' as const } : {}),
+    // A topology's nodes are not the one `redis` a process fault addresses.
+    ...(role === 'cache' && !o.node ? { service: 'redis' as const } : {}),
     proc: spawn({ persistence: false }),
     respawn: spawn,
     ready,

@@ -6,7 +6,7 @@
  * proxy (so faults apply), and Toxiproxy fault helpers. Needs real Redis, PostgreSQL and
  * Toxiproxy with a proxy named `redis` (what `cachebench up` or the local provisioner starts).
  */
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import type { RebuildEvent } from '../../../harness/results/schema.ts';
 import { type CacheClientOptions, createCacheClient, type FailFastCacheClient } from '../../cache-client.ts';
@@ -28,6 +28,34 @@ export interface ContractInfra {
   redisProxyUrl: string;
   postgresUrl: string;
   toxiproxyUrl: string;
+  /**
+   * A cluster (or replicated) Redis: nodes direct and through their proxies `redis-<i>`; the
+   * strategies reach each node through its proxy, faults hit every node's proxy.
+   */
+  redisTopology?: {
+    kind: 'standalone' | 'replicated' | 'cluster';
+    nodes: { host: string; port: number }[];
+    proxiedNodes: { host: string; port: number }[];
+  };
+}
+
+/** The Toxiproxy proxies in front of Redis: `redis`, or one per node of a topology. */
+export function redisProxyNames(infra: ContractInfra): string[] {
+  return infra.redisTopology ? infra.redisTopology.proxiedNodes.map((_, i) => `redis-${i}`) : ['redis'];
+}
+
+/** Cache-client topology options that send each node's traffic through its proxy. */
+export function clientTopology(infra: ContractInfra): CacheClientOptions['topology'] {
+  const t = infra.redisTopology;
+  if (!t) return undefined;
+  return {
+    redisTopology: t.kind,
+    redisNatMap: Object.fromEntries(
+      t.nodes.map((n, i) => [`${n.host}:${n.port}`, `${t.proxiedNodes[i]!.host}:${t.proxiedNodes[i]!.port}`]),
+    ),
+    redisSentinels: '',
+    redisMasterName: 'mymaster',
+  };
 }
 
 /** Toxiproxy's HTTP API (plain fetch: the harness has its own fault executor). */
@@ -174,7 +202,13 @@ export class StrategyFixture {
     const infra = this.infra();
     this.pool = new pg.Pool({ connectionString: infra.postgresUrl, max: 20 });
     this.pool.on('error', () => {});
-    this.redis = new Redis(infra.redisUrl, { maxRetriesPerRequest: 1 });
+    this.redis =
+      infra.redisTopology?.kind === 'cluster'
+        ? // Direct to the nodes (they announce their direct addresses); routed by slot.
+          (new Cluster([infra.redisTopology.nodes[0]!], {
+            redisOptions: { password: decodeURIComponent(new URL(infra.redisUrl).password) },
+          }) as unknown as Redis)
+        : new Redis(infra.redisUrl, { maxRetriesPerRequest: 1 });
     await this.pool.query(`
       CREATE TABLE IF NOT EXISTS strat_items (
         id int PRIMARY KEY, team_id int NOT NULL, name text NOT NULL, version int NOT NULL);
@@ -185,7 +219,9 @@ export class StrategyFixture {
   async reset(): Promise<void> {
     await this.closeStrategies();
     await this.healProxy();
-    await this.redis.flushall();
+    // Every master: a Cluster's keys are spread over them.
+    const masters = this.redis.isCluster ? (this.redis as unknown as Cluster).nodes('master') : [this.redis];
+    await Promise.all(masters.map((m) => m.flushall()));
     await this.pool.query(`
       TRUNCATE strat_items, strat_counters;
       INSERT INTO strat_items SELECT g, g % ${TEAMS}, 'name-' || g, 1 FROM generate_series(1, ${ITEMS}) g;
@@ -219,6 +255,7 @@ export class StrategyFixture {
       // Tests that are not about the failure budget get a roomier one: on 2 shared cores a busy
       // event loop can exceed 75 ms and turn a coordination test into a fallback test.
       commandTimeoutMs: this.commandTimeoutMs,
+      topology: clientTopology(this.infra()),
       ...o.client,
     });
     const coordination = o.coordinationUrl
@@ -371,32 +408,41 @@ export class StrategyFixture {
 
   // --- faults on the `redis` proxy ---------------------------------------------------------------
 
+  /** Runs `fn` on every Redis proxy (one per node on a cluster, so the whole Redis is hit). */
+  private async eachProxy(fn: (url: string, proxy: string) => Promise<unknown>): Promise<void> {
+    const url = this.infra().toxiproxyUrl;
+    await Promise.all(redisProxyNames(this.infra()).map((p) => fn(url, `/proxies/${p}`)));
+  }
+
   async redisDown(): Promise<void> {
-    await toxiproxy(this.infra().toxiproxyUrl, 'PATCH', '/proxies/redis', { enabled: false });
+    await this.eachProxy((url, p) => toxiproxy(url, 'PATCH', p, { enabled: false }));
   }
 
   async redisUp(): Promise<void> {
-    await toxiproxy(this.infra().toxiproxyUrl, 'PATCH', '/proxies/redis', { enabled: true });
+    await this.eachProxy((url, p) => toxiproxy(url, 'PATCH', p, { enabled: true }));
   }
 
   /** Replies from Redis are dropped (Toxiproxy `timeout` toxic with timeout 0). */
   async redisBlackhole(): Promise<void> {
-    await toxiproxy(this.infra().toxiproxyUrl, 'POST', '/proxies/redis/toxics', {
-      name: 'blackhole',
-      type: 'timeout',
-      stream: 'downstream',
-      attributes: { timeout: 0 },
-    });
+    await this.eachProxy((url, p) =>
+      toxiproxy(url, 'POST', `${p}/toxics`, {
+        name: 'blackhole',
+        type: 'timeout',
+        stream: 'downstream',
+        attributes: { timeout: 0 },
+      }),
+    );
   }
 
   async removeBlackhole(): Promise<void> {
-    await toxiproxy(this.infra().toxiproxyUrl, 'DELETE', '/proxies/redis/toxics/blackhole');
+    await this.eachProxy((url, p) => toxiproxy(url, 'DELETE', `${p}/toxics/blackhole`));
   }
 
   async healProxy(): Promise<void> {
-    const url = this.infra().toxiproxyUrl;
     await this.redisUp();
-    const toxics = (await toxiproxy(url, 'GET', '/proxies/redis/toxics')) as { name: string }[];
-    for (const t of toxics) await toxiproxy(url, 'DELETE', `/proxies/redis/toxics/${t.name}`);
+    await this.eachProxy(async (url, p) => {
+      const toxics = (await toxiproxy(url, 'GET', `${p}/toxics`)) as { name: string }[];
+      for (const t of toxics) await toxiproxy(url, 'DELETE', `${p}/toxics/${t.name}`);
+    });
   }
 }

@@ -9,6 +9,7 @@ import {
   leaseKey as keysLeaseKey,
   lockKey as keysLockKey,
   namespaceVersionKey,
+  slotOf,
   withVersion,
 } from '../../keys.ts';
 
@@ -19,7 +20,8 @@ export const versionKey = (aggregate: string, prefix = DEFAULT_KEY_PREFIX): stri
   namespaceVersionKey(aggregate, prefix);
 export const versionedKey = (valueKey: string, versions: string[]): string =>
   withVersion(valueKey, versions.map(Number));
+/** Write-behind's two buffers share a slot (one script reads both): `{cb:counter:3}:pending`. */
 export const pendingCounterKey = (counterId: number, prefix = DEFAULT_KEY_PREFIX): string =>
-  `${prefix}counter:${counterId}:pending`;
+  `${slotOf(`${prefix}counter:${counterId}`)}:pending`;
 export const inflightCounterKey = (counterId: number, prefix = DEFAULT_KEY_PREFIX): string =>
-  `${prefix}counter:${counterId}:inflight`;
+  `${slotOf(`${prefix}counter:${counterId}`)}:inflight`;

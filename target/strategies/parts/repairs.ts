@@ -7,7 +7,7 @@
  */
 import type { CacheClient, CacheError } from '../../cache-client.ts';
 import { versionKey } from './key-names.ts';
-import { BUMP_VERSIONS, evalScript } from './scripts.ts';
+import { BUMP_VERSIONS, evalPerKey } from './scripts.ts';
 
 const MAX_PENDING = 10_000;
 const CHUNK = 500;
@@ -83,7 +83,7 @@ export async function bumpVersions(
   prefix: string,
 ): Promise<CacheError | null> {
   const r = await cache.run('bump-versions', (redis) =>
-    evalScript(
+    evalPerKey(
       redis,
       BUMP_VERSIONS,
       aggregates.map((a) => versionKey(a, prefix)),

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { isCluster } from '../../redis-connect.ts';
 
 export interface Script {
   lua: string;
@@ -28,6 +29,23 @@ export async function evalScript(
     }
     throw err;
   }
+}
+
+/**
+ * A script that loops over independent keys (READ_VERSIONS, BUMP_VERSIONS): one call on
+ * standalone; on Cluster one call per key side by side, because a script's keys must share a
+ * slot. Replies that are arrays are concatenated in key order, numbers summed.
+ */
+export async function evalPerKey(
+  redis: Redis,
+  s: Script,
+  keys: string[],
+  args: (string | number)[],
+): Promise<unknown> {
+  if (!isCluster(redis) || keys.length <= 1) return evalScript(redis, s, keys, args);
+  const replies = await Promise.all(keys.map((k) => evalScript(redis, s, [k], args)));
+  if (replies.every(Array.isArray)) return (replies as unknown[][]).flat();
+  return (replies as number[]).reduce((a, b) => a + Number(b), 0);
 }
 
 /**

@@ -16,8 +16,10 @@
  * Across instances a refresh takes a short NX lock (`<key>:prewarm`), so N instances do not load
  * one hot key N times.
  */
+
 import type { CacheClient } from '../../cache-client.ts';
 import type { Instrumentation } from '../../instrumentation.ts';
+import { isCluster } from '../../redis-connect.ts';
 import type { ReadRequest, RequestForKey, Versioned } from '../../strategy.ts';
 import { HotKeys } from './hot-keys.ts';
 
@@ -123,7 +125,10 @@ export class PrewarmRefresher {
     const [, ttls] = await Promise.all([
       // A failed save only costs the next deploy its warm start.
       this.cache.set(hotSetKey(this.prefix), JSON.stringify(saved), HOT_SET_TTL_MS),
-      this.cache.run('prewarm-pttl', async (r) => {
+      this.cache.run('prewarm-pttl', async (r): Promise<[Error | null, unknown][]> => {
+        // A Cluster pipeline must stay in one slot; the hot keys are spread over all of them.
+        if (isCluster(r))
+          return Promise.all(top.map((t) => r.pttl(t.key).then((v) => [null, v] as [null, number])));
         const p = r.pipeline();
         for (const t of top) p.pttl(t.key);
         return (await p.exec()) ?? [];

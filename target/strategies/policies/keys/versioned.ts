@@ -5,7 +5,7 @@
  */
 import { versionedKey, versionKey } from '../../parts/key-names.ts';
 import { bumpVersions } from '../../parts/repairs.ts';
-import { evalScript, READ_VERSIONS } from '../../parts/scripts.ts';
+import { evalPerKey, READ_VERSIONS } from '../../parts/scripts.ts';
 import type { KeyPolicy } from '../types.ts';
 
 export function versioned(): KeyPolicy {
@@ -16,7 +16,7 @@ export function versioned(): KeyPolicy {
       async resolve(req) {
         if (req.dependsOn.length === 0) return { ok: true, value: req.key };
         const r = await cache.run('read-versions', (redis) =>
-          evalScript(
+          evalPerKey(
             redis,
             READ_VERSIONS,
             req.dependsOn.map((d) => versionKey(d, prefix)),

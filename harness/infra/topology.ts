@@ -1,0 +1,102 @@
+/**
+ * What the pipeline needs to know of a Redis topology: which one a cell runs on, the target
+ * options that make its client reach every node through that node's proxy, and the direct URLs
+ * of every master for the harness's own steps (FLUSHALL, CONFIG SET, INFO, SCAN), which must see
+ * the whole keyspace, not node 0's third of it.
+ */
+import { Redis } from 'ioredis';
+import type { TargetOptions } from '../../target/config.ts';
+import type { InfraHandle, RedisTopology } from './types.ts';
+
+/** A scenario's own `redis.topology` wins; otherwise `run --topology`; otherwise standalone. */
+export function cellTopology(
+  scenario: { redis?: { topology?: RedisTopology } },
+  flag?: RedisTopology,
+): RedisTopology {
+  return scenario.redis?.topology ?? flag ?? 'standalone';
+}
+
+/** The infra's topology (a handle without `redisTopology` is standalone). */
+export function topologyOf(infra: Pick<InfraHandle, 'redisTopology'>): RedisTopology {
+  return infra.redisTopology?.kind ?? 'standalone';
+}
+
+type TopologyOptions = Pick<
+  TargetOptions,
+  'redisTopology' | 'redisNatMap' | 'redisSentinels' | 'redisMasterName'
+>;
+
+/** Target options for the infra's topology: each announced node address mapped to its proxy. */
+export function targetTopologyOptions(infra: Pick<InfraHandle, 'redisTopology'>): Partial<TopologyOptions> {
+  const t = infra.redisTopology;
+  if (!t) return {};
+  const natMap: Record<string, string> = {};
+  t.nodes.forEach((n, i) => {
+    const p = t.proxiedNodes[i];
+    if (p) natMap[`${n.host}:${n.port}`] = `${p.host}:${p.port}`;
+  });
+  return {
+    redisTopology: t.kind,
+    redisNatMap: t.natMap ?? natMap,
+    ...(t.sentinels ? { redisSentinels: t.sentinels.map((s) => `${s.host}:${s.port}`).join(',') } : {}),
+    ...(t.masterName ? { redisMasterName: t.masterName } : {}),
+  };
+}
+
+/** `url` with its host and port replaced (the credentials kept). */
+export function withAddress(url: string, host: string, port: number): string {
+  const u = new URL(url);
+  u.hostname = host;
+  u.port = String(port);
+  return u.toString().replace(/\/$/, '');
+}
+
+/** Masters in a CLUSTER NODES reply: `<id> <ip:port@bus> <flags> …`, flags containing "master". */
+export function clusterMasters(nodes: string): { host: string; port: number }[] {
+  const out: { host: string; port: number }[] = [];
+  for (const line of nodes.trim().split('\n')) {
+    const [, addr, flags] = line.split(' ');
+    const f = flags?.split(',') ?? [];
+    if (!addr || !f.includes('master') || f.includes('fail')) continue;
+    const hostPort = addr.split('@')[0]!;
+    const i = hostPort.lastIndexOf(':');
+    out.push({ host: hostPort.slice(0, i), port: Number(hostPort.slice(i + 1)) });
+  }
+  return out;
+}
+
+/**
+ * Direct URLs of every master, asked of the topology now (a failover or a migration may have
+ * moved them): standalone and replicated the one primary (`redisUrl`), cluster every master
+ * CLUSTER NODES lists.
+ */
+export async function redisMasterUrls(
+  infra: Pick<InfraHandle, 'redisUrl' | 'redisTopology'>,
+): Promise<string[]> {
+  if (infra.redisTopology?.kind !== 'cluster') return [infra.redisUrl];
+  const known = infra.redisTopology.nodes;
+  let lastError: unknown;
+  // Ask node after node: the one in redisUrl may be the one a fault killed.
+  for (const n of known) {
+    const url = withAddress(infra.redisUrl, n.host, n.port);
+    const r = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      connectTimeout: 1_000,
+      commandTimeout: 2_000,
+      retryStrategy: () => null,
+    });
+    r.on('error', () => {});
+    try {
+      await r.connect();
+      const masters = clusterMasters((await r.call('CLUSTER', 'NODES')) as string);
+      return masters.map((m) => withAddress(infra.redisUrl, m.host, m.port));
+    } catch (e) {
+      lastError = e;
+    } finally {
+      r.disconnect();
+    }
+  }
+  throw new Error(`no cluster node answered CLUSTER NODES: ${(lastError as Error)?.message}`);
+}
