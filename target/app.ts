@@ -222,15 +222,27 @@ export function createApp(deps: AppDeps): express.Express {
 
   const jsonBody = express.json({ limit: deps.maxBodyBytes, strict: false, type: 'application/json' });
 
-  /** Wraps a handler: endpoint context for DB counting, request count, latency, errors. */
-  const route = (endpoint: string, handler: (req: Request, res: Response) => Promise<void>) => {
+  /**
+   * Wraps a handler: endpoint context for DB counting, request count, latency, errors. Read
+   * routes (`context: false`) skip the endpoint context: their only DB access is the load closure,
+   * which enters it itself (instrumentation.ts `observeLoad`), so a hit does not pay for it.
+   */
+  const route = (
+    endpoint: string,
+    handler: (req: Request, res: Response) => Promise<void>,
+    opts: { context?: boolean } = {},
+  ) => {
     const observe = metrics.observer(endpoint);
+    const run =
+      opts.context === false
+        ? handler
+        : (req: Request, res: Response) => endpointContext.run(endpoint, handler, req, res);
     // Kept allocation-light: this runs on every request, including the cache-hit path.
     return (req: Request, res: Response, next: NextFunction): void => {
       const t0 = performance.now();
       events.httpRequest(endpoint);
       res.setHeader('x-instance', instanceId);
-      endpointContext.run(endpoint, handler, req, res).then(
+      run(req, res).then(
         () => observe(res.statusCode, performance.now() - t0),
         (err: unknown) => {
           next(err);
@@ -239,6 +251,7 @@ export function createApp(deps: AppDeps): express.Express {
       );
     };
   };
+  const READ = { context: false };
 
   // A hit carries the cached JSON text (ReadResult.json): send it as is, no re-serialization.
   const sendRead = (res: Response, r: ReadResult<Versioned>): void => {
@@ -253,12 +266,13 @@ export function createApp(deps: AppDeps): express.Express {
    * (instrumentation.ts `settleRead`), whatever the strategy reports.
    */
   const observedRead = async <T extends Versioned>(
+    endpoint: string,
     key: string,
     namespace: string,
     dependsOn: string[],
     load: () => Promise<T>,
   ): Promise<ReadResult<T>> => {
-    const scope = new ReadScope(key, namespace);
+    const scope = new ReadScope(key, namespace, endpoint);
     let r: ReadResult<T>;
     try {
       r = await strategy.read({ key, namespace, dependsOn, load: () => events.observeLoad(scope, load) });
@@ -299,15 +313,19 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get(
     '/users/:id',
-    route('read-user', async (req, res) => {
-      const id = parseId('id', req.params.id);
-      const r = await observedRead(keys.user(id), 'user', [], async () => {
-        const u = await db.getUser(id);
-        if (!u) throw new HttpError(404, `user ${id} not found`);
-        return userValue(u);
-      });
-      sendRead(res, r);
-    }),
+    route(
+      'read-user',
+      async (req, res) => {
+        const id = parseId('id', req.params.id);
+        const r = await observedRead('read-user', keys.user(id), 'user', [], async () => {
+          const u = await db.getUser(id);
+          if (!u) throw new HttpError(404, `user ${id} not found`);
+          return userValue(u);
+        });
+        sendRead(res, r);
+      },
+      READ,
+    ),
   );
 
   app.put(
@@ -347,48 +365,58 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get(
     '/teams/:id/members',
-    route('read-team-members', async (req, res) => {
-      const teamId = parseId('id', req.params.id);
-      const q = req.query as Record<string, unknown>;
-      const limit = parseQueryInt(q, 'limit', 1, MEMBERS_LIMIT_MAX);
-      const offset = parseQueryInt(q, 'offset', 0, MAX_INT4);
-      const page = {
-        limit: limit ?? TEAM_MEMBERS_DEFAULTS.limit,
-        offset: offset ?? TEAM_MEMBERS_DEFAULTS.offset,
-      };
-      const r = await observedRead(
-        keys.teamMembers(teamId, page),
-        'team-members',
-        [keys.teamNamespace(teamId)],
-        async () => {
-          const t = await db.getTeamMembers(teamId, page);
-          if (!t) throw new HttpError(404, `team ${teamId} not found`);
-          const versions: Record<string, number> = {};
-          for (const m of t.members) versions[entityKey('user', m.id)] = m.version;
-          return { team: t, versions };
-        },
-      );
-      sendRead(res, r);
-    }),
+    route(
+      'read-team-members',
+      async (req, res) => {
+        const teamId = parseId('id', req.params.id);
+        const q = req.query as Record<string, unknown>;
+        const limit = parseQueryInt(q, 'limit', 1, MEMBERS_LIMIT_MAX);
+        const offset = parseQueryInt(q, 'offset', 0, MAX_INT4);
+        const page = {
+          limit: limit ?? TEAM_MEMBERS_DEFAULTS.limit,
+          offset: offset ?? TEAM_MEMBERS_DEFAULTS.offset,
+        };
+        const r = await observedRead(
+          'read-team-members',
+          keys.teamMembers(teamId, page),
+          'team-members',
+          [keys.teamNamespace(teamId)],
+          async () => {
+            const t = await db.getTeamMembers(teamId, page);
+            if (!t) throw new HttpError(404, `team ${teamId} not found`);
+            const versions: Record<string, number> = {};
+            for (const m of t.members) versions[entityKey('user', m.id)] = m.version;
+            return { team: t, versions };
+          },
+        );
+        sendRead(res, r);
+      },
+      READ,
+    ),
   );
 
   app.get(
     '/teams/:id/report',
-    route('read-team-report', async (req, res) => {
-      const teamId = parseId('id', req.params.id);
-      const r = await observedRead(
-        keys.teamReport(teamId),
-        'team-report',
-        [keys.teamNamespace(teamId)],
-        async () => {
-          const rep = await db.getTeamReport(teamId);
-          if (!rep) throw new HttpError(404, `team ${teamId} not found`);
-          const { versions, ...report } = rep;
-          return { report, versions };
-        },
-      );
-      sendRead(res, r);
-    }),
+    route(
+      'read-team-report',
+      async (req, res) => {
+        const teamId = parseId('id', req.params.id);
+        const r = await observedRead(
+          'read-team-report',
+          keys.teamReport(teamId),
+          'team-report',
+          [keys.teamNamespace(teamId)],
+          async () => {
+            const rep = await db.getTeamReport(teamId);
+            if (!rep) throw new HttpError(404, `team ${teamId} not found`);
+            const { versions, ...report } = rep;
+            return { report, versions };
+          },
+        );
+        sendRead(res, r);
+      },
+      READ,
+    ),
   );
 
   // Counters are never created through the API: once an id is known to exist it stays known,

@@ -56,10 +56,16 @@ export const BACKGROUND = 'background';
  * One `strategy.read` as the target sees it. app.ts creates one per read request; the load
  * closure it hands the strategy reports into it. On a cache hit no load runs, so the only cost
  * is this object and `settleRead`'s couple of field reads.
+ *
+ * The scope carries its endpoint: read routes do not enter `endpointContext` for the whole
+ * request (a hit queries no DB, so it would only pay for the context); a load enters it for
+ * exactly the queries it makes (`observeLoad`).
  */
 export class ReadScope {
   readonly key: string;
   readonly namespace: string;
+  /** The endpoint of the request that reads; undefined outside any request (background). */
+  readonly endpoint: string | undefined;
   /** Load closure calls that started while the read was still running. */
   loads = 0;
   /** An in-read load was annotated 'early' by the strategy (xfetch's early recompute). */
@@ -68,9 +74,10 @@ export class ReadScope {
   source: ReadSource | undefined = undefined;
   /** In-read loads that ended before the read returned: their reason depends on its source. */
   pending: RebuildEvent[] | null = null;
-  constructor(key: string, namespace: string) {
+  constructor(key: string, namespace: string, endpoint = endpointContext.getStore()) {
     this.key = key;
     this.namespace = namespace;
+    this.endpoint = endpoint;
   }
 }
 
@@ -197,18 +204,19 @@ export class TargetInstrumentation implements Instrumentation {
   /**
    * Runs one source load for `scope`'s read and records it as a RebuildEvent. A load that starts
    * after its read returned (stale-while-revalidate's refresh) or outside any request is
-   * background work: recorded as such, and its DB queries are attributed to 'background'.
+   * background work: recorded as such, and its DB queries are attributed to 'background'. The
+   * load runs in its endpoint's context, so the pg wrapper attributes its queries.
    */
   observeLoad<T>(scope: ReadScope, load: () => Promise<T>): Promise<T> {
     const annotated = this.annotation;
     this.annotation = undefined;
-    const background = scope.settled || endpointContext.getStore() === undefined;
+    const background = scope.settled || scope.endpoint === undefined;
     if (!background) {
       scope.loads++;
       if (annotated === 'early') scope.early = true;
     }
     const start = nowMs();
-    const endpoint = background ? BACKGROUND : (endpointContext.getStore() as string);
+    const endpoint = background ? BACKGROUND : (scope.endpoint as string);
     const finish = (ok: boolean) => {
       const e: RebuildEvent = {
         key: scope.key,
@@ -233,8 +241,7 @@ export class TargetInstrumentation implements Instrumentation {
         this.recordRebuild(e);
       }
     };
-    const run = background ? () => endpointContext.run(BACKGROUND, load) : load;
-    return run().then(
+    return endpointContext.run(endpoint, load).then(
       (v) => {
         finish(true);
         return v;

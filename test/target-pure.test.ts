@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveTargetOptions, TargetOptionError } from '../target/config.ts';
 import {
+  currentEndpoint,
   endpointContext,
   mergeTargetStats,
   ReadScope,
@@ -192,6 +193,35 @@ describe('instrumentation', () => {
     ev.settleRead(new ReadScope('cb:user:1', 'user'), 'cache');
     expect(ev.lifetimeOf('hits').total).toBe(3);
     expect(ev.lifetimeOf('dbQueries').by.get('read-user')).toBe(2);
+  });
+
+  it('a read scope carries its endpoint: its load runs in that context, outside it the read pays none', async () => {
+    const ev = new TargetInstrumentation('t-1');
+    // As app.ts's read routes do: no endpoint context around the request, the endpoint in the scope.
+    expect(currentEndpoint()).toBe('background');
+    const scope = new ReadScope('cb:user:1', 'user', 'read-user');
+    let seen: string | undefined;
+    const v = await ev.observeLoad(scope, async () => {
+      seen = currentEndpoint(); // what the pg wrapper attributes this load's queries to
+      return 1;
+    });
+    expect(v).toBe(1);
+    expect(seen).toBe('read-user');
+    ev.settleRead(scope, 'db');
+    // A hit: no load, nothing entered; a load after the read settled is background.
+    ev.settleRead(new ReadScope('cb:user:2', 'user', 'read-user'), 'cache');
+    await ev.observeLoad(scope, async () => {
+      seen = currentEndpoint();
+      return 2;
+    });
+    expect(seen).toBe('background');
+    const s = ev.snapshot();
+    expect(s.sources?.callsByEndpoint).toEqual({ 'read-user': 1, background: 1 });
+    expect(s.cache).toMatchObject({ hits: 1, misses: 1 });
+    expect(ev.rebuildsSince(0).map((e) => [e.reason, e.background])).toEqual([
+      ['miss', undefined],
+      ['refresh', true],
+    ]);
   });
 
   it('merges per-instance stats by summing', () => {
