@@ -15,7 +15,8 @@ import { type StartInfraOptions, startInfra } from '../infra/index.ts';
 import type { InfraHandle } from '../infra/types.ts';
 import { fixed, millis, seconds } from '../results/format.ts';
 import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
-import { runCell } from './cell.ts';
+import type { RunTarget } from '../service/types.ts';
+import { type CellContext, runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
 import { Progress } from './progress.ts';
 import { checkRedisConfig } from './redis-config.ts';
@@ -46,6 +47,18 @@ export interface RunOptions {
   /** The caller already holds outDir (claimRunDir) and releases it after its reports. */
   runDirClaimed?: boolean;
   log?: (line: string) => void;
+  /** Service mode (harness/service/): variants of the user's service take the strategies' place. */
+  service?: CellRunner;
+}
+
+/** How the cells of a matrix are planned and run when they are not the demo target's. */
+export interface CellRunner {
+  target: RunTarget;
+  plan(o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>): PlannedCell[];
+  runCell(ctx: CellContext): Promise<CellResult>;
+  /** After the shared analysis: the runner's own figures. */
+  afterAnalysis(cell: CellResult): void;
+  close(): Promise<void>;
 }
 
 export interface PlannedCell {
@@ -190,7 +203,9 @@ export function failedCells(results: RunResults): { id: string; reason: string }
 
 export async function runMatrix(o: RunOptions): Promise<{ runDir: string; results: RunResults }> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const { cells: planned, strategyDefaults } = await planMatrix(o);
+  const { cells: planned, strategyDefaults } = o.service
+    ? { cells: o.service.plan(o), strategyDefaults: new Map<string, Record<string, unknown>>() }
+    : await planMatrix(o);
   const release = o.runDirClaimed
     ? () => {}
     : claimRunDir(o.outDir, o.resumeFrom ? 'resume' : o.force ? 'force' : 'new');
@@ -211,6 +226,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       strategies: o.strategies,
       baselineStrategy: o.baselineStrategy,
       environment: collectEnvironment({}),
+      ...(o.service ? { target: o.service.target } : {}),
     },
     cells: [],
     warnings: [],
@@ -273,7 +289,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       const t0 = Date.now();
       let cell: CellResult;
       try {
-        cell = await runCell({
+        cell = await (o.service?.runCell ?? runCell)({
           runDir: o.outDir,
           infra,
           scenario: c.scenario,
@@ -298,6 +314,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       if (interrupted) break;
       try {
         cell.analysis = await analyzeCell(cell, o.outDir);
+        o.service?.afterAnalysis(cell);
       } catch (e) {
         results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
       }
@@ -313,6 +330,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       }
     }
   } finally {
+    await o.service?.close();
     await infra.stop();
   }
   if (!interrupted) {
