@@ -8,9 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { applyProfile, loadScenario } from '../scenarios/load.ts';
+import { parse } from 'yaml';
 import {
   createServiceRequestGenerator,
   jsonPointer,
@@ -18,17 +17,21 @@ import {
   responseVersion,
   versionNumber,
 } from '../harness/service/operations.ts';
-import { PROFILE_SCHEMA_FILE, profileJsonSchema } from '../harness/service/profile-json-schema.ts';
 import { isLoopbackHost, loadProfile, validateProfile } from '../harness/service/profile.ts';
+import { PROFILE_SCHEMA_FILE, profileJsonSchema } from '../harness/service/profile-json-schema.ts';
+import { applyProfile, loadScenario } from '../scenarios/load.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../harness/cli.ts');
 const FIXTURE = path.resolve(import.meta.dirname, 'fixtures/service/cachebench.yaml');
 const HOT = path.resolve(import.meta.dirname, 'fixtures/service-hot.yaml');
 const base = parse(fs.readFileSync(FIXTURE, 'utf8')) as Record<string, unknown>;
 
-/** Writes a variant of the fixture profile next to it (so `cwd: .` still finds server.ts). */
-function profileWith(edit: (p: Record<string, any>) => void): string {
-  const p = structuredClone(base) as Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: the tests write arbitrary (also invalid) profile fields
+type Doc = Record<string, any>;
+
+/** Writes a variant of the fixture profile with its cwd pointing at the fixture service. */
+function profileWith(edit: (p: Doc) => void): string {
+  const p = structuredClone(base) as Doc;
   edit(p);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cb-profile-'));
   const file = path.join(dir, 'cachebench.yaml');
