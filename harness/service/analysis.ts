@@ -27,6 +27,9 @@ const NULLABLE: Record<string, (a: CellAnalysis) => void> = {
   'stampede.rebuildsPerExpiryAllKeys': (a) => {
     a.stampede.rebuildsPerExpiryAllKeys = null;
   },
+  'failOpen.writeBehind': (a) => {
+    a.failOpen.writeBehind = null;
+  },
   'dbLoad.poolWaits': (a) => {
     a.dbLoad.poolWaitMs = null;
   },

@@ -18,7 +18,8 @@ import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../fault
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellProgress } from '../pipeline/cell.ts';
-import { redisBaseline, redisSnapshot } from '../pipeline/collect.ts';
+import { redisBaseline, redisSnapshot, resetPgStatStatements } from '../pipeline/collect.ts';
+import { applyRedisConfig, resetRedisConfig } from '../pipeline/redis-config.ts';
 import { cellDir, cellId } from '../pipeline/results-store.ts';
 import type { CellResult, CellSeries, FaultRecord, TargetStats } from '../results/schema.ts';
 import { type ProbeStats, probeDelta, readProbe, servicePgStat, startServiceSampler } from './collect.ts';
@@ -185,6 +186,8 @@ async function runUnchecked(
     });
   }
   await prepareProcessFaults(s.faults, infra.redisUrl, infra.processes);
+  // Memory pressure (maxmemory, policy) applies to the service's Redis as to the demo target's.
+  await applyRedisConfig(infra.redisUrl, s.redis);
   lap('reset+setup');
 
   let started: StartedService | undefined;
@@ -231,7 +234,6 @@ async function runUnchecked(
     }
     lap('warm');
     const probeUrl = profile.probe ? `${baseUrl}${profile.probe.path}` : undefined;
-    const { resetPgStatStatements } = await import('../pipeline/collect.ts');
     await resetPgStatStatements(infra.postgresUrl);
     const probeAtZero: ProbeStats | undefined = probeUrl ? await readProbe(probeUrl) : undefined;
     const redisAtZero = await redisBaseline(infra.redisUrl);
@@ -404,6 +406,7 @@ async function runUnchecked(
     stopping = true;
     await started?.stop();
     await keyspace?.stop().catch(() => {});
+    await resetRedisConfig(infra.redisUrl).catch(() => {});
     await resetToxiproxy(infra.toxiproxyUrl).catch(() => {});
     lap('stop');
   }

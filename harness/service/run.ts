@@ -44,7 +44,15 @@ export function planServiceMatrix(
   const variants = selectVariants(loaded, o.strategies);
   const scenarios: Scenario[] = o.scenarios.map((n) => applyProfile(loadScenario(n), o.profile));
   const plans = new Map<string, ServiceRequestPlan>();
-  for (const s of scenarios) plans.set(s.name, requestPlan(loaded.profile, s, loaded.file));
+  for (const s of scenarios) {
+    // The service gets one Redis URL: a second Redis for coordination keys has no name to go by.
+    if (s.redis?.coordination === 'separate')
+      throw new UsageError(
+        'UNSUPPORTED_SCENARIO',
+        `--scenarios: ${s.name}: redis.coordination: "separate" cannot run with --service (allowed: shared; the profile passes one Redis URL)`,
+      );
+    plans.set(s.name, requestPlan(loaded.profile, s, loaded.file));
+  }
   const cells: PlannedCell[] = [];
   for (let repeat = 1; repeat <= o.repeats; repeat++) {
     for (const scenario of scenarios) {
