@@ -136,7 +136,14 @@ async function serviceMode(f: RunFlags, profilePath: string) {
       `--instances: ${f.instances} cannot be combined with --service (allowed: 1; the service runs as one process)`,
     );
   const { serviceRunner } = await import('../service/run.ts');
-  return serviceRunner(profilePath);
+  const runner = serviceRunner(profilePath);
+  // A running service already has its Redis and PostgreSQL: only ones the user gives us can be them.
+  if (runner.runningService && f.infra !== 'external')
+    throw new UsageError(
+      'BAD_FLAG',
+      `--infra: "${f.infra}" cannot drive a running service (service.baseUrl) (allowed: external, with the Redis/PostgreSQL/Toxiproxy it uses: see docs/service-mode.md)`,
+    );
+  return runner;
 }
 
 function timestamp(): string {

@@ -25,7 +25,7 @@ import type { CellResult, CellSeries, FaultRecord, TargetStats } from '../result
 import { type ProbeStats, probeDelta, readProbe, servicePgStat, startServiceSampler } from './collect.ts';
 import { cacheKeyMatcher, type KeyspaceWatch, rebuildsFromEvents, watchKeyspace } from './keyspace.ts';
 import { fillTemplate, type ServiceRequestPlan } from './operations.ts';
-import { runSetup, type StartedService, startService } from './process.ts';
+import { runSetup, type StartedService, startService, waitReady } from './process.ts';
 import type { LoadedProfile, ServiceEnvKey, ServiceProfile } from './profile.ts';
 import type { ServiceCell } from './types.ts';
 
@@ -226,7 +226,7 @@ async function runUnchecked(
           });
       });
       baseUrl = started.baseUrl;
-    }
+    } else await waitReady(baseUrl!, profile.service.ready.path, profile.service.ready.timeout);
     lap('startService');
     if (s.start === 'warm') {
       progress({ phase: 'warm' });

@@ -84,6 +84,20 @@ export async function runSetup(o: {
   }
 }
 
+async function answers(url: string): Promise<boolean> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+  await r.body?.cancel();
+  return r.ok;
+}
+
+/** A service cachebench did not start (service.baseUrl) must answer its ready path, or the cell fails naming it. */
+export async function waitReady(baseUrl: string, readyPath: string, timeoutMs: number): Promise<void> {
+  await waitUntil(`service at ${baseUrl}${readyPath}`, () => answers(`${baseUrl}${readyPath}`), {
+    timeoutMs,
+    intervalMs: 100,
+  });
+}
+
 export interface StartedService {
   proc: ServiceProcess;
   baseUrl: string;
@@ -120,15 +134,11 @@ export async function startService(o: {
     } catch {}
   };
   try {
-    await waitUntil(
-      `service ${o.name}`,
-      async () => {
-        const r = await fetch(`${baseUrl}${o.readyPath}`, { signal: AbortSignal.timeout(1000) });
-        await r.body?.cancel();
-        return r.ok;
-      },
-      { timeoutMs: o.readyTimeoutMs, proc, intervalMs: 100 },
-    );
+    await waitUntil(`service ${o.name}`, () => answers(`${baseUrl}${o.readyPath}`), {
+      timeoutMs: o.readyTimeoutMs,
+      proc,
+      intervalMs: 100,
+    });
   } catch (e) {
     await stop();
     const msg = (e as Error).message.split('\n')[0]!;

@@ -62,12 +62,13 @@ export function planServiceMatrix(
   return { cells, plans };
 }
 
-export function serviceRunner(profilePath: string): CellRunner {
+export function serviceRunner(profilePath: string): CellRunner & { runningService: boolean } {
   const loaded = loadProfile(profilePath);
   let plans = new Map<string, ServiceRequestPlan>();
   let stateDir: string | undefined;
   return {
     target: { kind: 'service', name: loaded.profile.name, profile: loaded.file, profileHash: loaded.hash },
+    runningService: loaded.profile.service.baseUrl !== undefined,
     plan(o) {
       const p = planServiceMatrix(loaded, o);
       plans = p.plans;
