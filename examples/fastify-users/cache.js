@@ -3,14 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 
-// Stores `value` (JSON with a numeric `version`) unless the key already holds the same or a newer
-// version. Used by the race-safe variants for both readers and writers, so a reader that loaded a
+// Stores `value` (JSON with a numeric `version`) unless the key already holds a newer version (the
+// same version is stored again: same row, fresh TTL). Used by the race-safe variants for both readers and writers, so a reader that loaded a
 // row before a write can never put it back over the writer's newer value.
 const SET_IF_NEWER = `
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local ok, decoded = pcall(cjson.decode, cur)
-  if ok and type(decoded) == 'table' and tonumber(decoded.version) and tonumber(decoded.version) >= tonumber(ARGV[2]) then
+  if ok and type(decoded) == 'table' and tonumber(decoded.version) and tonumber(decoded.version) > tonumber(ARGV[2]) then
     return 0
   end
 end
