@@ -120,7 +120,9 @@ describe('the example service under cachebench', () => {
       expect(fail.code, fail.stdout + fail.stderr).toBe(1);
       const gate = fs.readFileSync(path.join(dir(regressed), 'gate.md'), 'utf8');
       // The lost lock is what fired: the hot report rebuilt once per waiting request again.
-      expect(gate).toMatch(/\| hot-key \| locked \| rebuilds \/ expiry \| ❌ regression \| [\d.]+ \| [\d.]+ \|/);
+      expect(gate).toMatch(
+        /\| hot-key \| locked \| rebuilds \/ expiry \| ❌ regression \| [\d.]+ \| [\d.]+ \|/,
+      );
       expect(fs.readFileSync(path.join(dir(same), 'gate.md'), 'utf8')).not.toMatch(/❌/);
       expect(processesWithTag(tag)).toEqual([]);
     } finally {
