@@ -37,12 +37,17 @@ const outDir = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cb-example
 const results = (dir: string) =>
   JSON.parse(fs.readFileSync(path.join(dir, 'results.json'), 'utf8')) as RunResults;
 
-async function runExample(tag: string, args: string[], profile = PROFILE): Promise<RunResults> {
+async function runExample(
+  tag: string,
+  args: string[],
+  profile = PROFILE,
+  length = 'quick',
+): Promise<RunResults> {
   const out = outDir();
   // Budgets are the catalog's (p99 < 100 ms on hot-key): findings about a busy test machine, not
   // about the service; the figures below are what these tests judge.
   const r = await cli(
-    ['run', '--service', profile, '--profile', 'quick', '--no-fail-on-budgets', '--out', out, ...args],
+    ['run', '--service', profile, '--profile', length, '--no-fail-on-budgets', '--out', out, ...args],
     tag,
   );
   expectCompletedRun(r.code, r.stderr);
@@ -82,13 +87,20 @@ describe('the example service under cachebench', () => {
   }, 180_000);
 
   it('write-race: aside serves stale reads (the stale-set race); locked serves none', async () => {
-    const res = await runExample(newTag(), ['--scenarios', 'write-race', '--variants', 'aside,locked']);
+    // The standard length (16 s a cell): a race needs a write inside a miss's 30 ms window, a few
+    // times a second at this load, so the 3 s of the quick profile can catch none.
+    const res = await runExample(
+      newTag(),
+      ['--scenarios', 'write-race', '--variants', 'aside,locked'],
+      PROFILE,
+      'standard',
+    );
     const aside = byVariant(res, 'aside');
     const locked = byVariant(res, 'locked');
     for (const c of [aside, locked]) {
       expect(c.load.errors, c.id).toBe(0);
-      expect(c.analysis!.staleness!.readsChecked, c.id).toBeGreaterThan(500);
-      expect(c.analysis!.staleness!.writes, c.id).toBeGreaterThan(20);
+      expect(c.analysis!.staleness!.readsChecked, c.id).toBeGreaterThan(2000);
+      expect(c.analysis!.staleness!.writes, c.id).toBeGreaterThan(100);
     }
     expect(aside.service!.blackBox.staleReads!).toBeGreaterThan(0);
     expect(locked.service!.blackBox.staleReads!).toBe(0);

@@ -58,7 +58,7 @@ export function loadConfig(env = process.env) {
     userReadCostMs: int(env, 'USER_READ_COST_MS', 0, 0, 10_000),
     // The await between a cache miss's DB read and its SET: the response is "enriched" by a
     // downstream call, as real services do, which is what leaves room for the stale-set race.
-    enrichMs: int(env, 'ENRICH_MS', 5, 0, 10_000),
+    enrichMs: int(env, 'ENRICH_MS', 10, 0, 10_000),
     // Redis answers in well under a millisecond on loopback: a command that takes longer than
     // this is treated as a Redis failure and the request is answered from PostgreSQL.
     redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', 50, 1, 10_000),
