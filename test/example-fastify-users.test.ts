@@ -201,7 +201,7 @@ describe('examples/fastify-users', () => {
     await toxiproxy(api, 'PATCH', '/proxies/redis', { enabled: true });
 
     // Black hole: the connection stays open, replies never come. Each read waits at most one
-    // Redis deadline (50 ms) before PostgreSQL answers; later ones fail fast while reconnecting.
+    // Redis deadline (100 ms) before PostgreSQL answers; later ones fail fast while reconnecting.
     await new Promise((r) => setTimeout(r, 1500));
     await toxiproxy(api, 'POST', '/proxies/redis/toxics', {
       name: 'blackhole',
