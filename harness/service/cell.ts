@@ -48,8 +48,8 @@ export interface ServiceCellContext {
 /** Start of the load after the driver's worker says it is ready. */
 const READY_LEAD_MS = 50;
 
-/** Variables of the harness's environment that never reach the service (they may hold passwords). */
-const PRIVATE_ENV = /^CACHEBENCH_/;
+/** Variables of the harness's environment that never reach the service: its URLs carry passwords. */
+const PRIVATE_ENV = /^CACHEBENCH_.*_URL$/;
 
 /** The scenario's knobs, by the profile's `service.env` key. */
 function scenarioValues(s: Scenario): Partial<Record<ServiceEnvKey, string>> {
