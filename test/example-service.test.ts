@@ -79,11 +79,11 @@ describe('the example service under cachebench', () => {
     const rpe = (c: CellResult) => c.service!.blackBox.rebuildsPerExpiry!;
     expect(rpe(aside)).toBeGreaterThan(2);
     expect(rpe(locked)).toBeLessThan(1.3);
-    // The stampede costs database work, seen by pg_stat_statements and by the probe alike.
-    expect(aside.service!.blackBox.dbQueriesPerRequest!).toBeGreaterThan(
-      locked.service!.blackBox.dbQueriesPerRequest!,
-    );
-    expect(aside.service!.probe!.loads.db!).toBeGreaterThan(locked.service!.probe!.loads.db!);
+    // The stampede costs database work on the report, seen by pg_stat_statements; the probe counts
+    // the same loads from inside.
+    const reports = (c: CellResult) => c.service!.dbQueriesByOperation['read-team-report']!;
+    expect(reports(aside)).toBeGreaterThan(reports(locked));
+    expect(aside.service!.probe!.misses).toBeGreaterThan(locked.service!.probe!.misses);
   }, 180_000);
 
   it('write-race: aside serves stale reads (the stale-set race); locked far fewer', async () => {

@@ -3,17 +3,12 @@
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 
-// Stores `value` (JSON with a numeric `version`) unless the key already holds a newer version (the
-// same version is stored again: same row, fresh TTL). Used by the race-safe variants for both readers and writers, so a reader that loaded a
-// row before a write can never put it back over the writer's newer value.
-const SET_IF_NEWER = `
-local cur = redis.call('GET', KEYS[1])
-if cur then
-  local ok, decoded = pcall(cjson.decode, cur)
-  if ok and type(decoded) == 'table' and tonumber(decoded.version) and tonumber(decoded.version) > tonumber(ARGV[2]) then
-    return 0
-  end
-end
+// Stores a value loaded from the database only if no write touched the key since the loader read
+// its generation (KEYS[2]): a writer bumps the generation after its commit, so a reader that read
+// the old row cannot put it back after the writer's DEL. Generations live without a TTL (one small
+// counter per key ever written): one that expired mid-load could read as unchanged.
+const SET_IF_UNCHANGED = `
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 return 1
 `;
@@ -102,14 +97,21 @@ export function createCache({ redisUrl, redisTimeoutMs, log }) {
     },
     set: (key, value, ttlMs) =>
       attempt((c) => c.set(key, JSON.stringify(value), { expiration: { type: 'PX', value: ttlMs } })),
-    setIfNewer: (key, value, ttlMs) =>
+    // The generation of `key` as a string ('0' before its first write), for setIfUnchanged.
+    generation: async (key) => {
+      const r = await attempt((c) => c.get(`gen:${key}`));
+      return r.ok ? { ok: true, value: r.value ?? '0' } : r;
+    },
+    setIfUnchanged: (key, value, generation, ttlMs) =>
       attempt(
         async (c) =>
-          (await c.eval(SET_IF_NEWER, {
-            keys: [key],
-            arguments: [JSON.stringify(value), String(value.version), String(ttlMs)],
+          (await c.eval(SET_IF_UNCHANGED, {
+            keys: [key, `gen:${key}`],
+            arguments: [JSON.stringify(value), generation, String(ttlMs)],
           })) === 1,
       ),
+    // After a committed write: bump the generation first (refusing in-flight loads), then drop the value.
+    invalidate: (key) => attempt((c) => c.multi().incr(`gen:${key}`).del(key).exec()),
     del: (key) => attempt((c) => c.del(key)),
     // { ok, value: token | null }: the token when this caller took the lock.
     lock: async (key, ttlMs) => {

@@ -1,12 +1,13 @@
-// The three caching variants, chosen by CACHE_MODE. Each is a read path (`read`) and a write path
-// (`written`, `deleted`) over the same fail-open cache; the stats count what happened, for the
-// optional probe.
+// The three caching variants, chosen by CACHE_MODE. Each is a read path (`read`) and what follows
+// a committed write or delete (`written`), over the same fail-open cache; the stats count what
+// happened, for the optional probe.
 //
 //   aside     naive cache-aside: GET, on a miss load + SET with a TTL; a write DELs. Two known bugs:
 //             a stampede (every concurrent miss of a hot key loads from the DB) and the stale-set
 //             race (a miss that loaded the old row SETs it after a concurrent writer's DEL).
 //   locked    the fix: a rebuild lock (SET NX PX; the others wait and re-read) and race-safe
-//             writes (the writer stores its committed row, and every SET is "only if newer").
+//             writes (a write bumps the key's generation; a load is stored only if the generation
+//             it read before the DB read is still current).
 //   regressed `locked` with the rebuild lock removed: the stampede is back (a deliberate
 //             regression for the gate).
 
@@ -42,16 +43,27 @@ export function createMode({ mode, ttlMs, enrichMs, reportCostMs, userReadCostMs
 
   const hit = (value) => {
     stats.hits += 1;
-    return { value: visible(value), source: 'cache' };
+    return { value, source: 'cache' };
   };
 
-  async function readAside(key, loader, store) {
+  async function readAside(key, loader) {
     const cached = await cache.get(key);
     if (!cached.ok) return fallback(loader);
     if (cached.value !== undefined) return hit(cached.value);
     stats.misses += 1;
     const value = await enrich(await load(loader));
-    if (value !== undefined) await store(key, value);
+    if (value !== undefined) await cache.set(key, value, ttlMs);
+    return { value, source: 'db' };
+  }
+
+  // A miss of the race-safe variants: the generation is read before the DB read, and the value is
+  // stored only if no write bumped it since.
+  async function rebuildSafe(key, loader) {
+    const generation = await cache.generation(key);
+    if (!generation.ok) return fallback(loader);
+    stats.misses += 1;
+    const value = await enrich(await load(loader));
+    if (value !== undefined) await cache.setIfUnchanged(key, value, generation.value, ttlMs);
     return { value, source: 'db' };
   }
 
@@ -63,11 +75,8 @@ export function createMode({ mode, ttlMs, enrichMs, reportCostMs, userReadCostMs
     const lock = await cache.lock(lockKey, lockTtlMs);
     if (!lock.ok) return fallback(loader);
     if (lock.value !== null) {
-      stats.misses += 1;
       try {
-        const value = await enrich(await load(loader));
-        if (value !== undefined) await cache.setIfNewer(key, value, ttlMs);
-        return { value, source: 'db' };
+        return await rebuildSafe(key, loader);
       } finally {
         await cache.unlock(lockKey, lock.value);
       }
@@ -79,54 +88,34 @@ export function createMode({ mode, ttlMs, enrichMs, reportCostMs, userReadCostMs
       if (!again.ok) return fallback(loader);
       if (again.value !== undefined) return hit(again.value);
     }
-    stats.misses += 1;
-    const value = await enrich(await load(loader));
-    if (value !== undefined) await cache.setIfNewer(key, value, ttlMs);
-    return { value, source: 'db' };
+    return rebuildSafe(key, loader);
   }
 
-  const setPlain = (key, value) => cache.set(key, value, ttlMs);
-  const setIfNewer = (key, value) => cache.setIfNewer(key, value, ttlMs);
+  // `locked` without its rebuild lock: every concurrent miss loads (and stores) again.
+  async function readUnguarded(key, loader) {
+    const cached = await cache.get(key);
+    if (!cached.ok) return fallback(loader);
+    if (cached.value !== undefined) return hit(cached.value);
+    return rebuildSafe(key, loader);
+  }
 
-  // After a committed write. The members list of the user's team holds the name too: it is dropped
-  // in every variant (lists carry no per-member version the cache could compare).
-  async function writtenAside(key, _value, listKeys) {
+  // After a committed write or delete. The members list of the user's team holds the name too:
+  // it is dropped as well (a list has no single generation to check against).
+  async function invalidateAside(key, listKeys) {
     await Promise.all([key, ...listKeys].map((k) => cache.del(k)));
   }
-  async function writtenSafe(key, value, listKeys) {
-    const stored = await cache.setIfNewer(key, value, ttlMs);
-    // Could not store the new row (Redis trouble): at least try to drop the old one.
-    if (!stored.ok) await cache.del(key);
-    await Promise.all(listKeys.map((k) => cache.del(k)));
+  async function invalidateSafe(key, listKeys) {
+    await Promise.all([cache.invalidate(key), ...listKeys.map((k) => cache.del(k))]);
   }
 
   switch (mode) {
     case 'aside':
-      return {
-        read: (key, loader) => readAside(key, loader, setPlain),
-        written: writtenAside,
-        // A delete is a write whose new value is "gone".
-        deleted: (key, tombstone, listKeys) => writtenAside(key, tombstone, listKeys),
-      };
+      return { read: readAside, written: invalidateAside };
     case 'locked':
-      return {
-        read: readLocked,
-        written: writtenSafe,
-        // The tombstone is cached like a row, so a late SET of the deleted row is refused.
-        deleted: writtenSafe,
-      };
+      return { read: readLocked, written: invalidateSafe };
     case 'regressed':
-      return {
-        read: (key, loader) => readAside(key, loader, setIfNewer),
-        written: writtenSafe,
-        deleted: writtenSafe,
-      };
+      return { read: readUnguarded, written: invalidateSafe };
     default:
       throw new Error(`unknown CACHE_MODE ${mode}`);
   }
-}
-
-// A cached tombstone reads as "not found".
-function visible(value) {
-  return value?.deleted ? undefined : value;
 }

@@ -57,7 +57,7 @@ app.put('/users/:id', { schema: { ...idParam, ...nameBody } }, async (request, r
   const { id } = request.params;
   const user = await db.updateUser(id, request.body.name);
   if (!user) return notFound(reply, 'user', id);
-  await cached.written(`user:${id}`, user, [`team-members:${user.teamId}`]);
+  await cached.written(`user:${id}`, [`team-members:${user.teamId}`]);
   return user;
 });
 
@@ -66,7 +66,7 @@ app.delete('/users/:id', { schema: idParam }, async (request, reply) => {
   const deleted = await db.deleteUser(id);
   if (!deleted) return notFound(reply, 'user', id);
   const tombstone = { id, deleted: true, version: deleted.version };
-  await cached.deleted(`user:${id}`, tombstone, [`team-members:${deleted.teamId}`]);
+  await cached.written(`user:${id}`, [`team-members:${deleted.teamId}`]);
   return tombstone;
 });
 
