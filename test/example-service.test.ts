@@ -128,7 +128,16 @@ describe('the example service under cachebench', () => {
       const dir = (r: RunResults) => (r as RunResults & { dir: string }).dir;
 
       const pass = await cli(['compare', dir(baseline), dir(same)], tag);
-      expect(pass.code, pass.stdout + pass.stderr).toBe(0);
+      const passMd = fs.readFileSync(path.join(dir(same), 'gate.md'), 'utf8');
+      expect(passMd).not.toMatch(/❌ regression/);
+      // A loaded test machine can flag a quick run untrusted (the driver fell behind): the gate
+      // then refuses to call it a pass ("cannot judge", exit 1), and that is the only other outcome
+      // allowed here.
+      const untrusted = [baseline, same].some((r) =>
+        r.cells.some((c) => c.analysis?.validity.trusted === false),
+      );
+      if (untrusted && pass.code === 1) expect(passMd).toMatch(/cannot judge \(untrusted\)/);
+      else expect(pass.code, pass.stdout + pass.stderr).toBe(0);
 
       const fail = await cli(['compare', dir(baseline), dir(regressed)], tag);
       expect(fail.code, fail.stdout + fail.stderr).toBe(1);
@@ -137,7 +146,6 @@ describe('the example service under cachebench', () => {
       expect(gate).toMatch(
         /\| hot-key \| locked \| rebuilds \/ expiry \| ❌ regression \| [\d.]+ \| [\d.]+ \|/,
       );
-      expect(fs.readFileSync(path.join(dir(same), 'gate.md'), 'utf8')).not.toMatch(/❌/);
       expect(processesWithTag(tag)).toEqual([]);
     } finally {
       fs.rmSync(regressedProfile, { force: true });
