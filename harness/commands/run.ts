@@ -27,6 +27,8 @@ export function declareRunCommand(program: Command): Command {
         '--strategies <list>',
         'comma-separated strategies: names (a+b composes), module paths, or label=spec',
       )
+      .option('--service <profile.yaml>', 'run against your own service (docs/service-mode.md)')
+      .option('--variants <list>', "with --service: the profile's variants to compare (default: all)")
       .addOption(
         new Option('--profile <name>', 'duration and rate scale').choices(PROFILES).default('standard'),
       )
@@ -93,6 +95,8 @@ export function declareRunCommand(program: Command): Command {
 export interface RunFlags {
   scenarios?: string;
   strategies?: string;
+  service?: string;
+  variants?: string;
   profile: string;
   repeats: number;
   instances: number;
@@ -123,6 +127,33 @@ const list = (v: string | undefined) =>
     .map((x) => x.trim())
     .filter(Boolean);
 
+/** --service: the flags that mean nothing for a service are refused, each in one line. */
+async function serviceMode(f: RunFlags, profilePath: string) {
+  if (f.strategies)
+    throw new UsageError(
+      'BAD_FLAG',
+      `--strategies: "${f.strategies}" cannot be combined with --service (allowed: --variants, the profile's variants)`,
+    );
+  if (f.default)
+    throw new UsageError('BAD_FLAG', '--default: cannot be combined with --service (allowed: --scenarios)');
+  if (f.driver === 'k6')
+    throw new UsageError('BAD_FLAG', '--driver: "k6" cannot be combined with --service (allowed: builtin)');
+  if (f.instances !== 1)
+    throw new UsageError(
+      'BAD_FLAG',
+      `--instances: ${f.instances} cannot be combined with --service (allowed: 1; the service runs as one process)`,
+    );
+  const { serviceRunner } = await import('../service/run.ts');
+  const runner = serviceRunner(profilePath);
+  // A running service already has its Redis and PostgreSQL: only ones the user gives us can be them.
+  if (runner.runningService && f.infra !== 'external')
+    throw new UsageError(
+      'BAD_FLAG',
+      `--infra: "${f.infra}" cannot drive a running service (service.baseUrl) (allowed: external, with the Redis/PostgreSQL/Toxiproxy it uses: see docs/service-mode.md)`,
+    );
+  return runner;
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[:]/g, '-').replace(/\..+$/, '');
 }
@@ -138,9 +169,10 @@ export async function runCommand(f: RunFlags): Promise<void> {
       '--driver k6: no k6 binary found (set K6_BIN or put k6 on PATH; or use --driver builtin)',
     );
   }
-  const driver = f.driver === 'builtin' || !k6 ? 'builtin' : 'k6';
+  let driver: 'builtin' | 'k6' = f.driver === 'builtin' || !k6 ? 'builtin' : 'k6';
   let scenarios = list(f.scenarios);
   let strategies = list(f.strategies);
+  let servicePath = f.service;
   let outDir = f.out;
   let resumeFrom: RunResults | undefined;
   let release: (() => void) | undefined;
@@ -158,23 +190,55 @@ export async function runCommand(f: RunFlags): Promise<void> {
     outDir = r.runDir;
     scenarios = r.results.run.scenarios;
     strategies = r.results.run.strategies;
+    if (r.results.run.target?.kind === 'service') servicePath = r.results.run.target.profile;
     f.profile = r.results.run.profile;
     f.repeats = r.results.run.repeats;
     f.instances = r.results.run.instances;
     f.seed = r.results.run.seed;
     f.topology = r.results.run.topology;
   }
-  if (f.default || (scenarios.length === 0 && strategies.length === 0)) {
+  let service: import('../pipeline/run.ts').CellRunner | undefined;
+  if (servicePath) {
+    service = await serviceMode(f, servicePath);
+    driver = 'builtin';
+    if (!f.resume) strategies = list(f.variants);
+  } else if (f.variants) {
+    throw new UsageError(
+      'BAD_FLAG',
+      `--variants: "${f.variants}" needs --service (allowed: with --service only)`,
+    );
+  }
+  if (service) {
+    if (f.topology && f.topology !== 'standalone')
+      throw new UsageError(
+        'BAD_FLAG',
+        `--topology: "${f.topology}" cannot run with --service (allowed: standalone; the profile passes one Redis URL)`,
+      );
+    if (scenarios.length === 0)
+      throw new UsageError('NO_SCENARIOS', '--scenarios is required with --service');
+  } else if (f.default || (scenarios.length === 0 && strategies.length === 0)) {
     if (scenarios.length === 0) scenarios = DEFAULT_COMPARISON.scenarios;
     if (strategies.length === 0) strategies = DEFAULT_COMPARISON.strategies;
   }
   if (scenarios.length === 0) throw new UsageError('NO_SCENARIOS', '--scenarios is required (or --default)');
-  if (strategies.length === 0)
+  if (strategies.length === 0 && !service)
     throw new UsageError('NO_STRATEGIES', '--strategies is required (or --default)');
   outDir = path.resolve(outDir ?? path.join('runs', timestamp()));
+  if (service && strategies.length === 0)
+    strategies = service
+      .plan({ scenarios, strategies, profile: f.profile, repeats: 1 })
+      .map((c) => c.strategy);
   if (!release) {
     // Names and files are checked before the directory is claimed: a typo must not leave a run dir.
-    await planMatrix({ scenarios, strategies, profile: f.profile, repeats: f.repeats, topology: f.topology });
+    if (service) service.plan({ scenarios, strategies, profile: f.profile, repeats: f.repeats });
+    else
+      await planMatrix({
+        scenarios,
+        strategies,
+        profile: f.profile,
+        repeats: f.repeats,
+        topology: f.topology,
+      });
     release = claimRunDir(outDir, f.force ? 'force' : 'new');
   }
 
@@ -187,7 +251,7 @@ export async function runCommand(f: RunFlags): Promise<void> {
     instances: f.instances,
     seed: f.seed,
     outDir,
-    baselineStrategy: f.baselineStrategy,
+    baselineStrategy: service && f.baselineStrategy === 'no-cache' ? strategies[0]! : f.baselineStrategy,
     ...(f.topology ? { topology: f.topology } : {}),
     driver,
     infra: {
@@ -203,7 +267,12 @@ export async function runCommand(f: RunFlags): Promise<void> {
     },
     command: redactSecrets(['cachebench', ...process.argv.slice(2)].join(' ')),
     resumeFrom,
+    ...(service ? { service } : {}),
   });
+  if (service) {
+    const { writeServiceSummary } = await import('../service/summary.ts');
+    process.stderr.write(writeServiceSummary(runDir, results));
+  }
 
   const files: string[] = [];
   if (f.reports) {

@@ -28,6 +28,7 @@ import {
   totalDurationMs,
 } from '../../scenarios/workload.ts';
 import type { CellSeries, HistoryRecord, LoadStats } from '../results/schema.ts';
+import { createServiceRequestGenerator, type ServiceRequestPlan } from '../service/operations.ts';
 import { now, pause, processCpuMicros, waitUntil } from './clock.ts';
 import { openPools } from './connections.ts';
 import { Exchange, failedRecord, historyRecord, requestOptions, type Sink } from './exchange.ts';
@@ -45,6 +46,8 @@ export interface WorkerInput {
   requestTimeoutMs: number;
   /** Upper bound on connections per target (the in-flight cap is spread over targets). */
   maxConnectionsPerTarget: number;
+  /** Service mode: the mix runs as the profile's operations (harness/service/operations.ts). */
+  service?: ServiceRequestPlan;
 }
 
 export interface WorkerProgress {
@@ -405,7 +408,9 @@ export async function runLoad(
     cap: load.maxInFlight,
     // A separate stream for arrival times, so Poisson gaps do not shift the request sequence.
     arrivals: arrivalOffsets(load, createRng(seed ^ 0x5eed1e55)),
-    nextRequest: createRequestGenerator(scenario, seed),
+    nextRequest: input.service
+      ? createServiceRequestGenerator(scenario, input.service, seed)
+      : createRequestGenerator(scenario, seed),
     pools,
     tally,
     history,

@@ -13,6 +13,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../../scenarios/types.ts';
+import type { ServiceRequestPlan } from '../service/operations.ts';
 import type {
   ParentMessage,
   WorkerInput,
@@ -87,6 +88,8 @@ export interface BuiltinLoadOptions {
   requestTimeoutMs?: number;
   /** Cap on connections per target; default 512. */
   maxConnectionsPerTarget?: number;
+  /** Service mode: run the mix as a service profile's operations. */
+  service?: ServiceRequestPlan;
 }
 
 /** What the worker measured (see WorkerResult); `aborted` is true when the signal cut it short. */
@@ -124,6 +127,7 @@ export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadRes
     maxConnectionsPerTarget: opts.maxConnectionsPerTarget ?? 512,
   };
   if (opts.startAt !== undefined) input.startAt = opts.startAt;
+  if (opts.service) input.service = opts.service;
   if (opts.onReady) input.waitForStart = true;
   return new Promise((resolve, reject) => {
     const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, WORKER], {

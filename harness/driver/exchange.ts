@@ -4,6 +4,7 @@
 import type { Dispatcher } from 'undici';
 import { type PlannedRequest, parseResponse } from '../../scenarios/workload.ts';
 import type { HistoryRecord } from '../results/schema.ts';
+import { responseVersion, type ServicePlannedRequest } from '../service/operations.ts';
 
 /** What happens to one request's outcome (the measured run, or the warm-up that discards it). */
 export interface Sink {
@@ -17,6 +18,8 @@ export interface Sink {
  */
 export class Exchange implements Dispatcher.DispatchHandler {
   status = 0;
+  /** Service mode: the header a service operation reports its version in. */
+  versionHeader: string | undefined;
   private chunk: Buffer | undefined;
   private more: Buffer[] | undefined;
   readonly sink: Sink;
@@ -41,8 +44,17 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.secIndex = secIndex;
   }
   onRequestStart(): void {}
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(
+    _c: Dispatcher.DispatchController,
+    statusCode: number,
+    headers?: Record<string, string | string[] | undefined>,
+  ): void {
     this.status = statusCode;
+    const h = (this.plan as ServicePlannedRequest).versionFrom?.header;
+    if (h && headers) {
+      const v = headers[h];
+      this.versionHeader = Array.isArray(v) ? v[0] : v;
+    }
   }
   onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.chunk === undefined) this.chunk = chunk;
@@ -97,7 +109,9 @@ export function historyRecord(x: Exchange, status: number, text: string, end: nu
   } catch {
     parsed = undefined;
   }
-  const info = parseResponse(plan.op, status, parsed);
+  const info = (plan as ServicePlannedRequest).versionFrom
+    ? { versions: responseVersion(plan, status, parsed, x.versionHeader), value: undefined }
+    : parseResponse(plan.op, status, parsed);
   if (info.versions) rec.versions = info.versions;
   const value = info.value ?? plan.value;
   if (value !== undefined) rec.value = value;

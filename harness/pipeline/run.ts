@@ -16,7 +16,8 @@ import { cellTopology } from '../infra/topology.ts';
 import type { InfraHandle, RedisTopology } from '../infra/types.ts';
 import { fixed, millis, seconds } from '../results/format.ts';
 import { type CellResult, RESULTS_SCHEMA_VERSION, type RunResults } from '../results/schema.ts';
-import { runCell } from './cell.ts';
+import type { RunTarget } from '../service/types.ts';
+import { type CellContext, runCell } from './cell.ts';
 import { collectEnvironment } from './environment.ts';
 import { Progress } from './progress.ts';
 import { checkRedisConfig } from './redis-config.ts';
@@ -49,6 +50,18 @@ export interface RunOptions {
   /** The caller already holds outDir (claimRunDir) and releases it after its reports. */
   runDirClaimed?: boolean;
   log?: (line: string) => void;
+  /** Service mode (harness/service/): variants of the user's service take the strategies' place. */
+  service?: CellRunner;
+}
+
+/** How the cells of a matrix are planned and run when they are not the demo target's. */
+export interface CellRunner {
+  target: RunTarget;
+  plan(o: Pick<RunOptions, 'scenarios' | 'strategies' | 'profile' | 'repeats'>): PlannedCell[];
+  runCell(ctx: CellContext): Promise<CellResult>;
+  /** After the shared analysis: the runner's own figures. */
+  afterAnalysis(cell: CellResult): void;
+  close(): Promise<void>;
 }
 
 export interface PlannedCell {
@@ -196,7 +209,9 @@ export function failedCells(results: RunResults): { id: string; reason: string }
 
 export async function runMatrix(o: RunOptions): Promise<{ runDir: string; results: RunResults }> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const { cells: planned, strategyDefaults } = await planMatrix(o);
+  const { cells: planned, strategyDefaults } = o.service
+    ? { cells: o.service.plan(o), strategyDefaults: new Map<string, Record<string, unknown>>() }
+    : await planMatrix(o);
   const release = o.runDirClaimed
     ? () => {}
     : claimRunDir(o.outDir, o.resumeFrom ? 'resume' : o.force ? 'force' : 'new');
@@ -218,6 +233,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       baselineStrategy: o.baselineStrategy,
       ...(o.topology ? { topology: o.topology } : {}),
       environment: collectEnvironment({}),
+      ...(o.service ? { target: o.service.target } : {}),
     },
     cells: [],
     warnings: [],
@@ -258,83 +274,88 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   // cells of one topology run back to back on it, then it is stopped before the next starts.
   const topologies = [...new Set(todo.map((c) => c.topology))];
   let index = done.size;
-  for (const topology of topologies) {
-    if (interrupted) break;
-    const cells = todo.filter((c) => c.topology === topology);
-    const onTopology = topology === 'standalone' ? '' : `, topology ${topology}`;
-    log(`provisioning (${o.infra.infra}${onTopology})…`);
-    const separate = cells.find((c) => c.scenario.redis?.coordination === 'separate');
-    const infra = await startInfra({
-      ...o.infra,
-      coordinationFor: separate?.scenario.name,
-      ...(topology === 'standalone' ? {} : { topology }),
-      log,
-    });
-    const unregister = registerCleanup('infra', () => infra.stop());
-    try {
-      checkFaults(infra.processes);
-      await checkRedisConfig(
-        infra.redisUrl,
-        cells.map((c) => c.scenario),
-      );
-    } catch (e) {
-      await infra.stop();
-      throw e;
-    }
-    results.run.infra = infra.kind;
-    results.run.environment = collectEnvironment(infra.versions);
-    writeResults(o.outDir, results);
-
-    try {
-      for (const c of cells) {
-        index++;
-        const label = `${c.scenario.name} × ${c.strategy}${o.repeats > 1 ? ` #${c.repeat}` : ''}`;
-        const t0 = Date.now();
-        let cell: CellResult;
-        try {
-          cell = await runCell({
-            runDir: o.outDir,
-            infra,
-            scenario: c.scenario,
-            strategy: c.strategy,
-            strategySpec: c.spec,
-            strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
-            repeat: c.repeat,
-            seed: o.seed,
-            instances: o.instances,
-            driver: o.driver,
-            signal: abort.signal,
-            onProgress: (p) => progress.update(index, label, p),
-          });
-        } catch (e) {
-          if (interrupted) break;
-          const message = (e as Error).message.split('\n')[0]!;
-          progress.log(`✘ ${label}: ${message}`);
-          results.warnings.push(failureWarning(cellId(c.scenario.name, c.strategy, c.repeat), message));
-          writeResults(o.outDir, results);
-          continue;
-        }
-        if (interrupted) break;
-        try {
-          cell.analysis = await analyzeCell(cell, o.outDir);
-        } catch (e) {
-          results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
-        }
-        results.cells.push(cell);
-        writeResults(o.outDir, results);
-        progress.cellDone(Date.now() - t0);
-        progress.log(
-          `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds((Date.now() - t0) / 1000)})`,
+  try {
+    for (const topology of topologies) {
+      if (interrupted) break;
+      const cells = todo.filter((c) => c.topology === topology);
+      const onTopology = topology === 'standalone' ? '' : `, topology ${topology}`;
+      log(`provisioning (${o.infra.infra}${onTopology})…`);
+      const separate = cells.find((c) => c.scenario.redis?.coordination === 'separate');
+      const infra = await startInfra({
+        ...o.infra,
+        coordinationFor: separate?.scenario.name,
+        ...(topology === 'standalone' ? {} : { topology }),
+        log,
+      });
+      const unregister = registerCleanup('infra', () => infra.stop());
+      try {
+        checkFaults(infra.processes);
+        await checkRedisConfig(
+          infra.redisUrl,
+          cells.map((c) => c.scenario),
         );
-        // Untrusted numbers must be seen at the terminal too, not only in the report.
-        for (const f of cell.analysis?.validity.flags ?? []) {
-          if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
-        }
+      } catch (e) {
+        await infra.stop();
+        throw e;
       }
-    } finally {
-      await infra.stop();
-      unregister();
+      results.run.infra = infra.kind;
+      results.run.environment = collectEnvironment(infra.versions);
+      writeResults(o.outDir, results);
+
+      try {
+        for (const c of cells) {
+          index++;
+          const label = `${c.scenario.name} × ${c.strategy}${o.repeats > 1 ? ` #${c.repeat}` : ''}`;
+          const t0 = Date.now();
+          let cell: CellResult;
+          try {
+            cell = await (o.service?.runCell ?? runCell)({
+              runDir: o.outDir,
+              infra,
+              scenario: c.scenario,
+              strategy: c.strategy,
+              strategySpec: c.spec,
+              strategyDefaults: strategyDefaults.get(c.strategy) ?? {},
+              repeat: c.repeat,
+              seed: o.seed,
+              instances: o.instances,
+              driver: o.driver,
+              signal: abort.signal,
+              onProgress: (p) => progress.update(index, label, p),
+            });
+          } catch (e) {
+            if (interrupted) break;
+            const message = (e as Error).message.split('\n')[0]!;
+            progress.log(`✘ ${label}: ${message}`);
+            results.warnings.push(failureWarning(cellId(c.scenario.name, c.strategy, c.repeat), message));
+            writeResults(o.outDir, results);
+            continue;
+          }
+          if (interrupted) break;
+          try {
+            cell.analysis = await analyzeCell(cell, o.outDir);
+            o.service?.afterAnalysis(cell);
+          } catch (e) {
+            results.warnings.push(`${cell.id}: analysis failed: ${(e as Error).message}`);
+          }
+          results.cells.push(cell);
+          writeResults(o.outDir, results);
+          progress.cellDone(Date.now() - t0);
+          progress.log(
+            `✔ [${index}/${planned.length}] ${label}: ${fixed(cell.load.achievedRate, 0)} req/s, p99 ${millis(cell.load.overall.latency.p99)}, ${cell.load.errors} errors, ${cell.target.dbQueries} DB queries (${seconds((Date.now() - t0) / 1000)})`,
+          );
+          // Untrusted numbers must be seen at the terminal too, not only in the report.
+          for (const f of cell.analysis?.validity.flags ?? []) {
+            if (f.severity === 'error') progress.log(`  ⚠ untrusted: ${f.message} — ${f.hint}`);
+          }
+        }
+      } finally {
+        await infra.stop();
+        unregister();
+      }
     }
+  } finally {
+    await o.service?.close();
   }
   if (!interrupted) {
     results.run.finishedAt = Date.now();

@@ -12,6 +12,7 @@ import type { FaultSpec, Scenario } from '../../scenarios/types.ts';
 import type { CellAnalysis } from '../analysis/types.ts';
 import type { RedisTopology } from '../infra/types.ts';
 import type { MachineLoad } from '../pipeline/machine-load.ts';
+import type { RunTarget, ServiceCell } from '../service/types.ts';
 
 /** What the target and the drivers hand the harness; defined in contract/ so target/ need not import harness/. */
 export type {
@@ -68,6 +69,8 @@ export interface RunInfo {
   /** `--topology` as given (absent: not given); each cell records the one it ran on. */
   topology?: RedisTopology;
   environment: RunEnvironment;
+  /** Service mode (docs/service-mode.md): the service the variants are of; absent for the demo target. */
+  target?: RunTarget;
 }
 
 /** One planned fault and what really happened to it. */
@@ -265,6 +268,8 @@ export interface CellResult {
    * scenario increments counters. committed = afterFinalFlush − atLoadStart.
    */
   counterTotals?: { atLoadStart: number; afterFinalFlush: number };
+  /** Service mode: black-box and probe figures side by side, and what was not measured. */
+  service?: ServiceCell;
   /**
    * Filled by harness/analysis when the cell ends; reports read only this and the raw fields.
    * Absent when the analysis failed; older files may lack fields added since (see cellAnalysis).

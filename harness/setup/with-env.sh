@@ -49,6 +49,14 @@ if needs_install; then
   fi
   mkdir -p "$ROOT/node_modules" && touch "$stamp"
 fi
+# The example service (examples/fastify-users) has its own package.json and lock: same rule.
+ex="$ROOT/examples/fastify-users"
+ex_stamp="$ex/node_modules/.cachebench-installed"
+if [ -f "$ex/package-lock.json" ] && { [ ! -f "$ex_stamp" ] || [ "$ex/package-lock.json" -nt "$ex_stamp" ]; }; then
+  log "installing the example service's npm dependencies"
+  (cd "$ex" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  touch "$ex_stamp"
+fi
 flock -u 9
 export PATH="$ROOT/node_modules/.bin:$PATH"
 

@@ -1,0 +1,179 @@
+/**
+ * What cachebench reads of a service from outside it: pg_stat_statements (DB load, total and per
+ * operation through the profile's `sql` patterns) and, when the profile names one, the probe's
+ * counters (docs/service-mode.md "Probe contract"). Both are read over cachebench's own
+ * connections; its own statements are left out of the count.
+ */
+import pg from 'pg';
+import type { PgStatSnapshot } from '../results/schema.ts';
+
+/**
+ * The service's statements in pg_stat_statements: this database, not cachebench's own reads of
+ * the view, and not transaction control (BEGIN/COMMIT are not queries a cache saves).
+ */
+export const SERVICE_STATEMENTS = `dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+  AND query NOT ILIKE '%pg_stat_statements%'
+  AND query !~* '^\\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION|SAVEPOINT|RELEASE|SET|SHOW|RESET|DISCARD|DEALLOCATE)\\b'`;
+
+async function withPg<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  c.on('error', () => {});
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+export interface ServicePgStat extends PgStatSnapshot {
+  /** Operation → calls of the statements its `sql` patterns match. */
+  byOperation: Record<string, number>;
+}
+
+export async function servicePgStat(url: string, sql: Record<string, string[]>): Promise<ServicePgStat> {
+  return withPg(url, async (c) => {
+    const r = await c.query<{ query: string; calls: string; total: number; mean: number }>(
+      `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean
+         FROM pg_stat_statements WHERE ${SERVICE_STATEMENTS} ORDER BY calls DESC`,
+    );
+    let calls = 0;
+    let totalExecMs = 0;
+    for (const row of r.rows) {
+      calls += Number(row.calls);
+      totalExecMs += row.total;
+    }
+    const byOperation: Record<string, number> = {};
+    for (const [op, patterns] of Object.entries(sql)) {
+      const m = await c.query<{ calls: string }>(
+        `SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements
+          WHERE ${SERVICE_STATEMENTS} AND query LIKE ANY($1::text[])`,
+        [patterns],
+      );
+      byOperation[op] = Number(m.rows[0]?.calls ?? 0);
+    }
+    return {
+      calls,
+      totalExecMs: Math.round(totalExecMs * 10) / 10,
+      top: r.rows.slice(0, 8).map((row) => ({
+        query: row.query.replace(/\s+/g, ' ').slice(0, 160),
+        calls: Number(row.calls),
+        meanMs: Math.round(row.mean * 100) / 100,
+      })),
+      byOperation,
+    };
+  });
+}
+
+/** The probe's answer (docs/service-mode.md): counters since the service started. */
+export interface ProbeStats {
+  requests: number;
+  hits: number;
+  misses: number;
+  loads: Record<string, number>;
+}
+
+export function parseProbeStats(body: unknown, url: string): ProbeStats {
+  const o = body as Record<string, unknown> | null;
+  const num = (k: string) => {
+    const v = o?.[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new Error(`probe ${url}: "${k}" is ${JSON.stringify(v)} (allowed: a count >= 0)`);
+    return v;
+  };
+  const loads: Record<string, number> = {};
+  const raw = o?.loads;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new Error(`probe ${url}: "loads" is ${JSON.stringify(raw)} (allowed: an object of source → count)`);
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      throw new Error(`probe ${url}: "loads.${k}" is ${JSON.stringify(v)} (allowed: a count >= 0)`);
+    loads[k] = v;
+  }
+  return { requests: num('requests'), hits: num('hits'), misses: num('misses'), loads };
+}
+
+export async function readProbe(url: string): Promise<ProbeStats> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+  if (!r.ok) throw new Error(`probe ${url}: HTTP ${r.status}`);
+  return parseProbeStats(await r.json(), url);
+}
+
+export function probeDelta(after: ProbeStats, before: ProbeStats): ProbeStats {
+  const loads: Record<string, number> = {};
+  for (const k of new Set([...Object.keys(after.loads), ...Object.keys(before.loads)]))
+    loads[k] = (after.loads[k] ?? 0) - (before.loads[k] ?? 0);
+  return {
+    requests: after.requests - before.requests,
+    hits: after.hits - before.hits,
+    misses: after.misses - before.misses,
+    loads,
+  };
+}
+
+/** Per-second DB statements (and probe hits/misses) aligned to the load start, like the demo's sampler. */
+export function startServiceSampler(o: { postgresUrl: string; probeUrl?: string; t0: number }): {
+  stop(): Promise<{ dbQueries: number[]; cacheHits: number[]; cacheMisses: number[] }>;
+} {
+  const series = { dbQueries: [] as number[], cacheHits: [] as number[], cacheMisses: [] as number[] };
+  const client = new pg.Client({ connectionString: o.postgresUrl, connectionTimeoutMillis: 5000 });
+  client.on('error', () => {});
+  const connected = client.connect().then(
+    () => true,
+    () => false,
+  );
+  let prev: { db: number; hits: number; misses: number } | undefined;
+  let prevIndex = -1;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let inflight: Promise<void> = Promise.resolve();
+  const read = async () => {
+    if (!(await connected)) throw new Error('no connection');
+    const r = await client.query<{ calls: string }>(
+      `SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements WHERE ${SERVICE_STATEMENTS}`,
+    );
+    const probe = o.probeUrl ? await readProbe(o.probeUrl) : undefined;
+    return { db: Number(r.rows[0]?.calls ?? 0), hits: probe?.hits ?? 0, misses: probe?.misses ?? 0 };
+  };
+  const sample = async (index: number) => {
+    let cur: Awaited<ReturnType<typeof read>>;
+    try {
+      cur = await read();
+    } catch {
+      return; // a missed sample merges into the next second's delta
+    }
+    if (prev && index > prevIndex) {
+      const span = index - prevIndex;
+      for (let k = prevIndex; k < index; k++) {
+        series.dbQueries[k] = (cur.db - prev.db) / span;
+        series.cacheHits[k] = (cur.hits - prev.hits) / span;
+        series.cacheMisses[k] = (cur.misses - prev.misses) / span;
+      }
+    }
+    prev = cur;
+    prevIndex = index;
+  };
+  const schedule = () => {
+    if (stopped) return;
+    const now = performance.timeOrigin + performance.now();
+    const index = Math.max(0, Math.floor((now - o.t0) / 1000) + 1);
+    timer = setTimeout(
+      () => {
+        inflight = sample(index).finally(schedule);
+      },
+      Math.max(0, o.t0 + index * 1000 - now),
+    );
+  };
+  inflight = sample(0).finally(schedule);
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await inflight;
+      const now = performance.timeOrigin + performance.now();
+      await sample(Math.max(prevIndex + 1, Math.ceil((now - o.t0) / 1000)));
+      await client.end().catch(() => {});
+      return series;
+    },
+  };
+}
