@@ -29,15 +29,13 @@ const WORKER = fileURLToPath(new URL('./builtin-worker.ts', import.meta.url));
  * `--liftoff-only`: undici's HTTP parser (WebAssembly) stays on the baseline compiler; its
  * optimizing tier-up during the warm-up raised the peak RSS by ~10 MB, for a parser that takes
  * ~1% of the driver's CPU. `--expose-gc`: the driver collects the warm-up's garbage before the
- * load starts. `--max-opt=2`: JavaScript tiers up to Maglev, never to TurboFan, whose compile
- * jobs (on background threads, in malloc'd zones glibc keeps) raised the peak RSS by ~5-7 MB
- * during the warm-up (docs/architecture.md "Built-in load driver").
+ * load starts. TurboFan stays on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but
+ * cost CPU per request (docs/architecture.md "Built-in load driver").
  */
 const NODE_FLAGS = [
   '--max-semi-space-size=2',
   '--max-old-space-size=256',
   '--liftoff-only',
-  '--max-opt=2',
   '--expose-gc',
 ];
 /**
