@@ -201,7 +201,8 @@ export function stampedeTimeline(
     return {
       name: c.strategy,
       color: colors.get(c.strategy) ?? '#555',
-      detail: `${key ?? '–'}: peak ${peakOf(steps)} concurrent, ${loads.length} loads in ${episodes.length} episodes (${fixed(perExpiry, 1)} per expiry)`,
+      // From outside a service a rebuild's start is not seen (only its SET): no concurrency to show.
+      detail: `${key ?? '–'}: ${analysis.cell(c).stampede.maxConcurrentPerKey === null ? 'concurrency not measured' : `peak ${peakOf(steps)} concurrent`}, ${loads.length} loads in ${episodes.length} episodes (${fixed(perExpiry, 1)} per expiry)`,
       steps,
       episodes: episodes.map((e) => ({
         from: (e.start - c.loadStartedAt) / 1000,
@@ -361,7 +362,7 @@ function stampedeTable(results: RunResults, cells: CellResult[], analysis: Analy
     .filter(({ s }) => s.rebuilds > 0)
     .map(
       ({ c, s }) =>
-        `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}<span class="rel">${e(s.hotKey ?? '')}</span></td><td>${fixed(s.rebuildsPerExpiryAllKeys, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
+        `<tr><td>${e(c.strategy)}${rep(results, c.repeat)}</td><td>${s.rebuilds}</td><td>${s.episodes}</td><td>${fixed(s.rebuildsPerExpiry, 2)}<span class="rel">${e(s.hotKey ?? '')}</span></td><td>${fixed(s.rebuildsPerExpiryAllKeys, 2)}</td><td>${s.maxRebuildsPerExpiry}</td><td>${s.maxConcurrentPerKey ?? 'not measured'}</td><td>${s.episodesWithMultiple}</td><td class="l mono">${s.hottestKeys
           .slice(0, 3)
           .map((k) => `${e(k.key)} (max ${k.maxRebuildsPerEpisode})`)
           .join(

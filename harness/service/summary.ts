@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RunResults } from '../results/schema.ts';
+import type { CellResult, RunResults } from '../results/schema.ts';
 import type { ServiceFigures } from './types.ts';
 
 export const NOT_MEASURED = 'not measured';
@@ -21,6 +21,11 @@ const FIGURES: { id: keyof ServiceFigures; label: string; fmt: (v: number) => st
 
 function show(v: number | null | undefined, fmt: (v: number) => string, missing: string): string {
   return v === null || v === undefined ? missing : fmt(v);
+}
+
+/** Why a black-box figure is missing: a fault error rate needs a fault window to exist. */
+function missingBlackBox(id: keyof ServiceFigures, c: CellResult): string {
+  return id === 'faultErrorRate' && (c.faults?.length ?? 0) === 0 ? 'no fault in scenario' : NOT_MEASURED;
 }
 
 export function serviceSummary(results: RunResults): string {
@@ -44,7 +49,9 @@ export function serviceSummary(results: RunResults): string {
           : '—'
         : 'no probe';
       const label = f.id === 'dbQueriesPerRequest' ? `${f.label} (probe: source loads)` : f.label;
-      lines.push(`| ${label} | ${show(svc.blackBox[f.id], f.fmt, NOT_MEASURED)} | ${probeCell} |`);
+      lines.push(
+        `| ${label} | ${show(svc.blackBox[f.id], f.fmt, missingBlackBox(f.id, c))} | ${probeCell} |`,
+      );
     }
     lines.push('');
     const ev = Object.entries(svc.keyspaceEvents)
@@ -71,7 +78,7 @@ export function writeServiceSummary(runDir: string, results: RunResults): string
     const svc = c.service;
     if (!svc) continue;
     const parts = FIGURES.map((f) => {
-      const bb = show(svc.blackBox[f.id], f.fmt, NOT_MEASURED);
+      const bb = show(svc.blackBox[f.id], f.fmt, missingBlackBox(f.id, c));
       const pr =
         svc.probe && (f.id === 'hitRatio' || f.id === 'dbQueriesPerRequest')
           ? ` | ${show(svc.probe[f.id], f.fmt, '—')}`
