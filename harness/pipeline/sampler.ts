@@ -17,7 +17,7 @@ export async function fetchStats(controlUrl: string): Promise<TargetStats> {
   return (await r.json()) as TargetStats;
 }
 
-function totals(stats: TargetStats[]): { db: number; hits: number; misses: number } {
+function totals(stats: TargetStats[]): CounterTotals {
   let db = 0;
   let hits = 0;
   let misses = 0;
@@ -29,18 +29,36 @@ function totals(stats: TargetStats[]): { db: number; hits: number; misses: numbe
   return { db, hits, misses };
 }
 
+/** Running totals a sampler differences into per-second counts. */
+export interface CounterTotals {
+  db: number;
+  hits: number;
+  misses: number;
+}
+
 export function startSampler(controlUrls: string[], t0: number): { stop(): Promise<TargetSeries> } {
+  return startCounterSampler(async () => totals(await Promise.all(controlUrls.map(fetchStats))), t0);
+}
+
+/**
+ * The per-second clock and differencing behind every sampler: `read` gives running totals (the
+ * demo target's control endpoints, or pg_stat_statements and a probe in service mode).
+ */
+export function startCounterSampler(
+  read: () => Promise<CounterTotals>,
+  t0: number,
+): { stop(): Promise<TargetSeries> } {
   const series: TargetSeries = { dbQueries: [], cacheHits: [], cacheMisses: [] };
-  let prev: ReturnType<typeof totals> | undefined;
+  let prev: CounterTotals | undefined;
   let prevIndex = -1;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let inflight: Promise<void> = Promise.resolve();
 
   const sample = async (index: number) => {
-    let cur: ReturnType<typeof totals>;
+    let cur: CounterTotals;
     try {
-      cur = totals(await Promise.all(controlUrls.map(fetchStats)));
+      cur = await read();
     } catch {
       return; // a missed sample merges into the next second's delta
     }

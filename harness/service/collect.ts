@@ -5,6 +5,7 @@
  * connections; its own statements are left out of the count.
  */
 import pg from 'pg';
+import { type CounterTotals, startCounterSampler, type TargetSeries } from '../pipeline/sampler.ts';
 import type { PgStatSnapshot } from '../results/schema.ts';
 
 /**
@@ -111,23 +112,17 @@ export function probeDelta(after: ProbeStats, before: ProbeStats): ProbeStats {
   };
 }
 
-/** Per-second DB statements (and probe hits/misses) aligned to the load start, like the demo's sampler. */
+/** Per-second DB statements (and probe hits/misses) aligned to the load start, on the demo's sampler clock. */
 export function startServiceSampler(o: { postgresUrl: string; probeUrl?: string; t0: number }): {
-  stop(): Promise<{ dbQueries: number[]; cacheHits: number[]; cacheMisses: number[] }>;
+  stop(): Promise<TargetSeries>;
 } {
-  const series = { dbQueries: [] as number[], cacheHits: [] as number[], cacheMisses: [] as number[] };
   const client = new pg.Client({ connectionString: o.postgresUrl, connectionTimeoutMillis: 5000 });
   client.on('error', () => {});
   const connected = client.connect().then(
     () => true,
     () => false,
   );
-  let prev: { db: number; hits: number; misses: number } | undefined;
-  let prevIndex = -1;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  let inflight: Promise<void> = Promise.resolve();
-  const read = async () => {
+  const read = async (): Promise<CounterTotals> => {
     if (!(await connected)) throw new Error('no connection');
     const r = await client.query<{ calls: string }>(
       `SELECT coalesce(sum(calls), 0)::bigint AS calls FROM pg_stat_statements WHERE ${SERVICE_STATEMENTS}`,
@@ -135,45 +130,14 @@ export function startServiceSampler(o: { postgresUrl: string; probeUrl?: string;
     const probe = o.probeUrl ? await readProbe(o.probeUrl) : undefined;
     return { db: Number(r.rows[0]?.calls ?? 0), hits: probe?.hits ?? 0, misses: probe?.misses ?? 0 };
   };
-  const sample = async (index: number) => {
-    let cur: Awaited<ReturnType<typeof read>>;
-    try {
-      cur = await read();
-    } catch {
-      return; // a missed sample merges into the next second's delta
-    }
-    if (prev && index > prevIndex) {
-      const span = index - prevIndex;
-      for (let k = prevIndex; k < index; k++) {
-        series.dbQueries[k] = (cur.db - prev.db) / span;
-        series.cacheHits[k] = (cur.hits - prev.hits) / span;
-        series.cacheMisses[k] = (cur.misses - prev.misses) / span;
-      }
-    }
-    prev = cur;
-    prevIndex = index;
-  };
-  const schedule = () => {
-    if (stopped) return;
-    const now = performance.timeOrigin + performance.now();
-    const index = Math.max(0, Math.floor((now - o.t0) / 1000) + 1);
-    timer = setTimeout(
-      () => {
-        inflight = sample(index).finally(schedule);
-      },
-      Math.max(0, o.t0 + index * 1000 - now),
-    );
-  };
-  inflight = sample(0).finally(schedule);
+  const sampler = startCounterSampler(read, o.t0);
   return {
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await inflight;
-      const now = performance.timeOrigin + performance.now();
-      await sample(Math.max(prevIndex + 1, Math.ceil((now - o.t0) / 1000)));
-      await client.end().catch(() => {});
-      return series;
+      try {
+        return await sampler.stop();
+      } finally {
+        await client.end().catch(() => {});
+      }
     },
   };
 }
