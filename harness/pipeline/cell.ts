@@ -110,10 +110,21 @@ export class InfraHealthError extends Error {
  * names the component instead of the symptom ("fetch failed").
  */
 export async function runCell(ctx: CellContext): Promise<CellResult> {
+  return withHealthCheck(ctx, (onExit) => runCellUnchecked(ctx, onExit));
+}
+
+/**
+ * The health check around a cell (demo target or service mode): `run` reports the exits of the
+ * processes it starts through `onExit`; the infrastructure's own exits come from `infra.processes`.
+ */
+export async function withHealthCheck(
+  ctx: Pick<CellContext, 'infra' | 'signal'>,
+  run: (onExit: (i: HealthIncident) => void) => Promise<CellResult>,
+): Promise<CellResult> {
   const startedAt = performance.timeOrigin + performance.now();
-  const targetIncidents: HealthIncident[] = [];
+  const incidents: HealthIncident[] = [];
   const check = async (cause?: unknown) => {
-    const all = [...((await ctx.infra.processes?.health()) ?? []), ...targetIncidents];
+    const all = [...((await ctx.infra.processes?.health()) ?? []), ...incidents];
     if (all.length > 0) {
       const message = all.map((i) => incidentMessage(i, startedAt)).join('; ');
       throw new InfraHealthError(message, cause === undefined ? undefined : { cause });
@@ -122,7 +133,7 @@ export async function runCell(ctx: CellContext): Promise<CellResult> {
   await check();
   let cell: CellResult;
   try {
-    cell = await runCellUnchecked(ctx, (i) => targetIncidents.push(i));
+    cell = await run((i) => incidents.push(i));
   } catch (e) {
     // Interrupted: the services are being stopped on purpose.
     if (ctx.signal?.aborted) throw e;

@@ -15,9 +15,9 @@ import type { Operation, Scenario } from '../../scenarios/types.ts';
 import { cellTtls } from '../analysis/staleness.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
-import { exitDescription, incidentMessage } from '../infra/process-control.ts';
+import { exitDescription } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
-import type { CellProgress } from '../pipeline/cell.ts';
+import { type CellProgress, withHealthCheck } from '../pipeline/cell.ts';
 import { redisBaseline, redisSnapshot, resetPgStatStatements } from '../pipeline/collect.ts';
 import { applyRedisConfig, resetRedisConfig } from '../pipeline/redis-config.ts';
 import { cellDir, cellId } from '../pipeline/results-store.ts';
@@ -134,23 +134,7 @@ function ratio(a: number, b: number): number | null {
 
 /** Runs one cell and fails it when the service or a started component died outside a planned fault. */
 export async function runServiceCell(ctx: ServiceCellContext): Promise<CellResult> {
-  const startedAt = performance.timeOrigin + performance.now();
-  const incidents: HealthIncident[] = [];
-  const check = async (cause?: unknown) => {
-    const all = [...((await ctx.infra.processes?.health()) ?? []), ...incidents];
-    if (all.length > 0) throw new Error(all.map((i) => incidentMessage(i, startedAt)).join('; '), { cause });
-  };
-  await check();
-  let cell: CellResult;
-  try {
-    cell = await runUnchecked(ctx, (i) => incidents.push(i));
-  } catch (e) {
-    if (ctx.signal?.aborted) throw e;
-    await check(e);
-    throw e;
-  }
-  await check();
-  return cell;
+  return withHealthCheck(ctx, (onExit) => runUnchecked(ctx, onExit));
 }
 
 async function runUnchecked(
