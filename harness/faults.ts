@@ -9,9 +9,10 @@
  * process fault's name); a new kind is one `registerFaultKind` call.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
 import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
+import { withFailFastRedis } from './infra/probes.ts';
 import { redisMasterUrls } from './infra/topology.ts';
 import type { InfraProcesses, ProcessService, RedisTopologyInfo } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
@@ -153,21 +154,7 @@ for (const type of [
 /** One short-lived fail-fast connection to the real Redis (not the proxy) for one command. */
 async function redisCommand<T>(url: string | undefined, run: (r: Redis) => Promise<T>): Promise<T> {
   if (!url) throw new Error('no direct Redis URL for a Redis command fault');
-  const r = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: 2_000,
-    commandTimeout: 5_000,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => {});
-  await r.connect();
-  try {
-    return await run(r);
-  } finally {
-    r.disconnect();
-  }
+  return withFailFastRedis(url, { connectMs: 2_000, commandMs: 5_000 }, run);
 }
 
 function control(s: FaultStep, service: ProcessService): InfraProcesses {

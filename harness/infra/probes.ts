@@ -3,20 +3,48 @@
  * share. Each probe opens a fresh fail-fast connection, so a wait loop around it sees a refused
  * port or a loading server as an error to retry, never a hang.
  */
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
 
-/** PING (must answer PONG: a server loading its AOF answers LOADING), then the server version. */
-export async function redisVersion(url: string, timeoutMs = 1_000): Promise<string | undefined> {
-  const c = new Redis(url, {
+/**
+ * A fail-fast harness connection (not yet connected): no retries, no offline queue, no
+ * reconnect, so a dead or loading server is an error at once rather than a hang.
+ */
+export function failFastRedis(
+  target: string | RedisOptions,
+  t: { connectMs: number; commandMs: number },
+): Redis {
+  const o: RedisOptions = {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
+    connectTimeout: t.connectMs,
+    commandTimeout: t.commandMs,
     retryStrategy: () => null,
-  });
-  c.on('error', () => {});
+  };
+  const r = typeof target === 'string' ? new Redis(target, o) : new Redis({ ...target, ...o });
+  r.on('error', () => {});
+  return r;
+}
+
+/** One short-lived fail-fast connection for a few commands, closed on every path. */
+export async function withFailFastRedis<T>(
+  target: string | RedisOptions,
+  t: { connectMs: number; commandMs: number },
+  run: (r: Redis) => Promise<T>,
+): Promise<T> {
+  const r = failFastRedis(target, t);
+  try {
+    await r.connect();
+    return await run(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** PING (must answer PONG: a server loading its AOF answers LOADING), then the server version. */
+export async function redisVersion(url: string, timeoutMs = 1_000): Promise<string | undefined> {
+  const c = failFastRedis(url, { connectMs: timeoutMs, commandMs: timeoutMs });
   try {
     await c.connect();
     const pong = await c.ping();

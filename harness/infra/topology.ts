@@ -4,8 +4,8 @@
  * of every master for the harness's own steps (FLUSHALL, CONFIG SET, INFO, SCAN), which must see
  * the whole keyspace, not node 0's third of it.
  */
-import { Redis } from 'ioredis';
 import type { TargetOptions } from '../../target/config.ts';
+import { failFastRedis } from './probes.ts';
 import type { InfraHandle, RedisTopology } from './types.ts';
 
 /** A scenario's own `redis.topology` wins; otherwise `run --topology`; otherwise standalone. */
@@ -79,15 +79,7 @@ export async function redisMasterUrls(
   // Ask node after node: the one in redisUrl may be the one a fault killed.
   for (const n of known) {
     const url = withAddress(infra.redisUrl, n.host, n.port);
-    const r = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      connectTimeout: 1_000,
-      commandTimeout: 2_000,
-      retryStrategy: () => null,
-    });
-    r.on('error', () => {});
+    const r = failFastRedis(url, { connectMs: 1_000, commandMs: 2_000 });
     try {
       await r.connect();
       const masters = clusterMasters((await r.call('CLUSTER', 'NODES')) as string);

@@ -12,7 +12,8 @@
  * can hit one node while the harness's own steps go direct.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { failFastRedis } from '../probes.ts';
 import { waitUntil } from '../processes.ts';
 import type { Endpoint, RedisTopologyInfo } from '../types.ts';
 import { startRedis } from './redis.ts';
@@ -56,15 +57,7 @@ export function slotRanges(n: number): [number, number][] {
 }
 
 async function connect(url: string): Promise<Redis> {
-  const r = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    connectTimeout: 1_000,
-    commandTimeout: 2_000,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => {});
+  const r = failFastRedis(url, { connectMs: 1_000, commandMs: 2_000 });
   await r.connect();
   return r;
 }

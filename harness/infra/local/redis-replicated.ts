@@ -21,9 +21,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { assertListenerOwned } from '../listener.ts';
-import { redisVersion } from '../probes.ts';
+import { redisVersion, withFailFastRedis } from '../probes.ts';
 import type { ManagedService } from '../process-control.ts';
 import { spawnService, waitUntil } from '../processes.ts';
 import type { Endpoint, RedisTopologyInfo } from '../types.ts';
@@ -248,25 +248,12 @@ export async function withConnection<T>(
   password: string,
   run: (r: Redis) => Promise<T>,
 ): Promise<T> {
-  const r = new Redis({
-    host: e.host,
-    port: e.port,
-    password,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    // Generous: the harness's own steps must not fail because a loaded machine is slow to connect.
-    connectTimeout: 5_000,
-    commandTimeout: 5_000,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => {});
-  await r.connect();
-  try {
-    return await run(r);
-  } finally {
-    r.disconnect();
-  }
+  // Generous: the harness's own steps must not fail because a loaded machine is slow to connect.
+  return withFailFastRedis(
+    { host: e.host, port: e.port, password },
+    { connectMs: 5_000, commandMs: 5_000 },
+    run,
+  );
 }
 
 /**
