@@ -208,26 +208,31 @@ export async function pgStatSnapshot(url: string): Promise<PgStatSnapshot> {
   c.on('error', () => {});
   await c.connect();
   try {
-    const r = await c.query<{ query: string; calls: string; total: number; mean: number }>(
-      `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean
-         FROM pg_stat_statements WHERE ${PG_STAT_TARGET_FILTER} ORDER BY calls DESC`,
-    );
-    let calls = 0;
-    let totalExecMs = 0;
-    for (const row of r.rows) {
-      calls += Number(row.calls);
-      totalExecMs += row.total;
-    }
-    return {
-      calls,
-      totalExecMs: Math.round(totalExecMs * 10) / 10,
-      top: r.rows.slice(0, 8).map((row) => ({
-        query: row.query.replace(/\s+/g, ' ').slice(0, 160),
-        calls: Number(row.calls),
-        meanMs: Math.round(row.mean * 100) / 100,
-      })),
-    };
+    return await readPgStat(c, PG_STAT_TARGET_FILTER);
   } finally {
     await c.end();
   }
+}
+
+/** Calls, execution time and the top statements of pg_stat_statements rows matching `filter`. */
+export async function readPgStat(c: pg.Client, filter: string): Promise<PgStatSnapshot> {
+  const r = await c.query<{ query: string; calls: string; total: number; mean: number }>(
+    `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean
+       FROM pg_stat_statements WHERE ${filter} ORDER BY calls DESC`,
+  );
+  let calls = 0;
+  let totalExecMs = 0;
+  for (const row of r.rows) {
+    calls += Number(row.calls);
+    totalExecMs += row.total;
+  }
+  return {
+    calls,
+    totalExecMs: Math.round(totalExecMs * 10) / 10,
+    top: r.rows.slice(0, 8).map((row) => ({
+      query: row.query.replace(/\s+/g, ' ').slice(0, 160),
+      calls: Number(row.calls),
+      meanMs: Math.round(row.mean * 100) / 100,
+    })),
+  };
 }

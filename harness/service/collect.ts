@@ -5,6 +5,7 @@
  * connections; its own statements are left out of the count.
  */
 import pg from 'pg';
+import { readPgStat } from '../pipeline/collect.ts';
 import { type CounterTotals, startCounterSampler, type TargetSeries } from '../pipeline/sampler.ts';
 import type { PgStatSnapshot } from '../results/schema.ts';
 
@@ -34,16 +35,7 @@ export interface ServicePgStat extends PgStatSnapshot {
 
 export async function servicePgStat(url: string, sql: Record<string, string[]>): Promise<ServicePgStat> {
   return withPg(url, async (c) => {
-    const r = await c.query<{ query: string; calls: string; total: number; mean: number }>(
-      `SELECT query, calls, total_exec_time AS total, mean_exec_time AS mean
-         FROM pg_stat_statements WHERE ${SERVICE_STATEMENTS} ORDER BY calls DESC`,
-    );
-    let calls = 0;
-    let totalExecMs = 0;
-    for (const row of r.rows) {
-      calls += Number(row.calls);
-      totalExecMs += row.total;
-    }
+    const snapshot = await readPgStat(c, SERVICE_STATEMENTS);
     const byOperation: Record<string, number> = {};
     for (const [op, patterns] of Object.entries(sql)) {
       const m = await c.query<{ calls: string }>(
@@ -53,16 +45,7 @@ export async function servicePgStat(url: string, sql: Record<string, string[]>):
       );
       byOperation[op] = Number(m.rows[0]?.calls ?? 0);
     }
-    return {
-      calls,
-      totalExecMs: Math.round(totalExecMs * 10) / 10,
-      top: r.rows.slice(0, 8).map((row) => ({
-        query: row.query.replace(/\s+/g, ' ').slice(0, 160),
-        calls: Number(row.calls),
-        meanMs: Math.round(row.mean * 100) / 100,
-      })),
-      byOperation,
-    };
+    return { ...snapshot, byOperation };
   });
 }
 
