@@ -9,7 +9,7 @@
  * in-flight cap full is dropped and counted.
  *
  * Footprint: nothing grows with the number of operations. Each request is one small handler
- * object on undici's dispatch API (exchange.ts); history lines stream to the file in 64 KB chunks
+ * object on the driver's own keep-alive connections (connections.ts, exchange.ts); history lines stream to the file in 64 KB chunks
  * (history-writer.ts); latencies, per-second figures and per-key counts live in fixed-size
  * structures (tally.ts).
  */
@@ -17,7 +17,6 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { devNull } from 'node:os';
 import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { Pool } from 'undici';
 import type { Scenario } from '../../scenarios/types.ts';
 import {
   arrivalOffsets,
@@ -30,8 +29,8 @@ import {
 import type { CellSeries, HistoryRecord, LoadStats } from '../results/schema.ts';
 import { createServiceRequestGenerator, type ServiceRequestPlan } from '../service/operations.ts';
 import { now, pause, processCpuMicros, waitUntil } from './clock.ts';
-import { openPools } from './connections.ts';
-import { Exchange, failedRecord, historyRecord, requestOptions, type Sink } from './exchange.ts';
+import { openPools, type TargetPool } from './connections.ts';
+import { Exchange, failedRecord, historyRecord, type Sink } from './exchange.ts';
 import { HistoryWriter } from './history-writer.ts';
 import { Tally } from './tally.ts';
 
@@ -92,8 +91,7 @@ export interface StartMessage {
 const WARM_UP_MS = 200;
 
 /**
- * Warms undici (its llhttp WebAssembly is compiled on the first connection) and the JIT for the
- * whole measured path on a throwaway in-process server, so neither lands inside the measured load
+ * Warms the JIT for the whole measured path on a throwaway in-process server, so neither lands inside the measured load
  * and the target sees no extra requests. The warm-up is runLoad itself: the closures a run creates
  * (dispatch, finish, pump) share their feedback and optimized code with the next run's, so
  * second 0 of the real run starts on warm code.
@@ -222,7 +220,7 @@ class Sender implements Sink {
   private readonly cap: number;
   private readonly arrivals: Generator<number>;
   private readonly nextRequest: () => PlannedRequest;
-  private readonly pools: Pool[];
+  private readonly pools: TargetPool[];
   private readonly tally: Tally;
   private readonly history: HistoryWriter;
   private readonly isAborted: () => boolean;
@@ -233,7 +231,7 @@ class Sender implements Sink {
     cap: number;
     arrivals: Generator<number>;
     nextRequest: () => PlannedRequest;
-    pools: Pool[];
+    pools: TargetPool[];
     tally: Tally;
     history: HistoryWriter;
     isAborted: () => boolean;
@@ -286,8 +284,8 @@ class Sender implements Sink {
     const start = now();
     this.tally.arrivalSent(plan.op, plan.key, secIndex, start - scheduledAt);
     this.lastSendOffset = start - this.t0;
-    (this.pools[instance] as Pool).dispatch(
-      requestOptions(plan),
+    (this.pools[instance] as TargetPool).dispatch(
+      plan,
       new Exchange(this, plan, scheduledAt, start, instance, secIndex),
     );
   }

@@ -21,35 +21,34 @@ import type {
   WorkerProgress,
   WorkerResult,
 } from './builtin-worker.ts';
+import { driverImportFlag, strippedGraphFile } from './stripped.ts';
 
 const WORKER = fileURLToPath(new URL('./builtin-worker.ts', import.meta.url));
 /**
  * V8 settings that keep the footprint small: a 2 MB semi-space makes scavenges frequent and short
  * (the live set per request is tiny), and the old generation stays well below the cap.
- * `--liftoff-only`: undici's HTTP parser (WebAssembly) stays on the baseline compiler; its
- * optimizing tier-up during the warm-up raised the peak RSS by ~10 MB, for a parser that takes
- * ~1% of the driver's CPU. `--expose-gc`: the driver collects the warm-up's garbage before the
- * load starts. TurboFan stays on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but
- * cost CPU per request (docs/architecture.md "Built-in load driver").
+ * `--expose-gc`: the driver collects the warm-up's garbage before the load starts. TurboFan stays
+ * on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but cost CPU per request
+ * (docs/architecture.md "Built-in load driver").
  */
-const NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=256', '--liftoff-only', '--expose-gc'];
+const NODE_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=256', '--expose-gc'];
 /**
  * glibc keeps a malloc arena per thread that allocates (V8's compiler and GC helpers, libuv's
  * file-write pool), and freed memory stays in them: two arenas bound that part of the resident set.
  */
 const MALLOC_ENV = { MALLOC_ARENA_MAX: '2' };
 
-/**
- * Node's compile cache also keeps the type-stripped source of .ts modules: once it is warm (after
- * the first run of this code), the driver process never loads the TypeScript stripper, ~18 MB of
- * RSS. Kept with the other built tools.
- */
-function compileCacheDir(): string {
-  if (process.env.NODE_COMPILE_CACHE) return process.env.NODE_COMPILE_CACHE;
-  const cache =
+/** The tool cache (built tools, the driver's stripped modules, Node's compile cache). */
+function toolCacheDir(): string {
+  return (
     process.env.CACHEBENCH_CACHE ??
-    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cachebench');
-  return join(cache, 'node-compile-cache');
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'cachebench')
+  );
+}
+
+/** Node's compile cache: V8's code cache of the driver's modules, so it starts without compiling. */
+function compileCacheDir(): string {
+  return process.env.NODE_COMPILE_CACHE ?? join(toolCacheDir(), 'node-compile-cache');
 }
 
 export type LoadProgress = WorkerProgress;
@@ -123,7 +122,16 @@ export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadRes
   if (opts.service) input.service = opts.service;
   if (opts.onReady) input.waitForStart = true;
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, WORKER], {
+    let importFlag: string;
+    try {
+      importFlag = driverImportFlag(strippedGraphFile(WORKER, toolCacheDir()));
+    } catch (err) {
+      reject(new LoadDriverError(`load driver: ${(err as Error).message}`, { cause: err }));
+      return;
+    }
+    // A profiling aid (docs/architecture.md): extra V8/Node flags for the driver process, e.g. --cpu-prof.
+    const extra = process.env.CACHEBENCH_DRIVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+    const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, ...extra, importFlag, WORKER], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...MALLOC_ENV, NODE_COMPILE_CACHE: compileCacheDir() },
     });

@@ -1,82 +1,198 @@
 /**
- * The driver's connections: opened before the first arrival and handed to undici's pools.
+ * The driver's HTTP/1.1 client: keep-alive connections to each target, opened before the first
+ * arrival, one request at a time per connection, parsed by Node's own llhttp binding.
+ *
+ * Why not undici here (it was, and the harness still uses it elsewhere): the load driver is the
+ * instrument, and at 5,000 req/s undici allocated ~8 KB per request (request objects, header
+ * Buffers, timers), enough that a mark-compact ran every second and paused the scheduler for
+ * 2-14 ms, and loading it (its llhttp as WebAssembly) took ~15 MB of the driver's resident set
+ * (docs/architecture.md "Built-in load driver"). The driver needs little of a general client:
+ * plain http:// on loopback, no redirects, no proxies, no TLS, no pipelining, bodies read
+ * whole. Parsing is not hand-written: `node:_http_common`'s HTTPParser is the native llhttp
+ * that node:http itself runs (chunked bodies, keep-alive, read-until-close all handled there); it
+ * costs no extra memory to load, and `checkParser` fails loudly at start-up if a Node release
+ * changes its shape.
  */
 import { createRequire } from 'node:module';
-import { connect as netConnect, type Socket } from 'node:net';
-import type { buildConnector as BuildConnectorT, Pool as PoolT } from 'undici';
+import { connect, type Socket } from 'node:net';
 
-// Only undici's connection pool and connector: the package index also loads fetch, WebSocket,
-// caches and mocks, about 15 MB of RSS this process never uses.
+/** What a connection reports about the one request it carries. */
+export interface ResponseHandler {
+  /** Final (non-1xx) status and the raw header list [name, value, name, value, …]. */
+  onResponse(status: number, rawHeaders: readonly string[]): void;
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  onError(err: Error): void;
+  /** Set by the pool when the request was sent again after a stale keep-alive connection closed. */
+  retried?: boolean;
+}
+
+export interface OutgoingRequest {
+  method: string;
+  path: string;
+  body?: string;
+}
+
+interface HttpParser {
+  initialize(type: number, resource: object): void;
+  execute(data: Buffer): number | Error;
+  finish(): number | Error | undefined;
+  close(): void;
+  [slot: number]: unknown;
+}
+interface HttpParserClass {
+  new (): HttpParser;
+  RESPONSE: number;
+  kOnHeaders: number;
+  kOnHeadersComplete: number;
+  kOnBody: number;
+  kOnMessageComplete: number;
+}
+
 const requireCjs = createRequire(import.meta.url);
-// The targets are plain http://, and HTTP/2 is only ever chosen by TLS ALPN: undici's HTTP/2
-// client is never used here, yet loading it loads node:http2 (~6 MB of RSS). Its module slot is
-// filled with a function that fails loudly if undici ever calls it.
-const h2 = requireCjs.resolve('undici/lib/dispatcher/client-h2.js');
-requireCjs.cache[h2] ??= Object.assign(new (requireCjs('node:module') as typeof import('node:module'))(h2), {
-  filename: h2,
-  loaded: true,
-  exports: () => {
-    throw new Error('load driver: HTTP/2 is not supported (targets are plain http://)');
-  },
-});
-const Pool = requireCjs('undici/lib/dispatcher/pool.js') as typeof PoolT;
-const buildConnector = requireCjs('undici/lib/core/connect.js') as typeof BuildConnectorT;
+const Parser = checkParser((requireCjs('node:_http_common') as { HTTPParser?: unknown }).HTTPParser);
+
+function checkParser(p: unknown): HttpParserClass {
+  const c = p as HttpParserClass | undefined;
+  const slots = ['RESPONSE', 'kOnHeaders', 'kOnHeadersComplete', 'kOnBody', 'kOnMessageComplete'] as const;
+  if (typeof c !== 'function' || slots.some((k) => typeof c[k] !== 'number'))
+    throw new Error(
+      `load driver: this Node.js (${process.version}) has no usable HTTP parser in node:_http_common; use Node 22 or 24`,
+    );
+  return c;
+}
+
+export class RequestTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`no complete response within ${ms} ms`);
+  }
+}
+
+class SocketClosedError extends Error {
+  readonly code = 'ECONNRESET';
+  constructor() {
+    super('the connection closed before the response was complete');
+  }
+}
 
 /**
- * Opens connections to a target before the first arrival, so second 0 pays no TCP handshakes and
- * no burst of extra connections opened while the first ones are still connecting. Connect-only:
- * the target sees sockets but no requests, so its counters stay the run's own. A failed connect
- * is left to the pool (the requests then fail or connect as usual).
+ * One keep-alive connection. Carries one request at a time; reports its response to the handler
+ * and hands itself back to the pool when the response ends.
  */
-class Preconnected {
-  private readonly spare: Socket[] = [];
-  private readonly fallback: ReturnType<typeof BuildConnectorT>;
-  private static readonly onIdleError = function (this: Socket) {
-    this.destroy();
-  };
-  constructor(connectTimeoutMs: number) {
-    this.fallback = buildConnector({ timeout: connectTimeoutMs });
+class Connection {
+  readonly socket: Socket;
+  private readonly parser: HttpParser;
+  /** The request in flight, its handler and when it was written (for the timeout sweep). */
+  handler: ResponseHandler | undefined;
+  request: OutgoingRequest | undefined;
+  sentAt = 0;
+  /** Responses completed on this connection: a reused one may have been closed by the server while idle. */
+  completed = 0;
+  /** Bytes of the current response seen: none means the request may be retried elsewhere. */
+  private started = false;
+  private interim = false;
+  private headers: string[] = [];
+  connected = false;
+  private closed = false;
+  private readonly pool: TargetPool;
+  constructor(pool: TargetPool, host: string, port: number) {
+    this.pool = pool;
+    this.parser = new Parser();
+    this.parser.initialize(Parser.RESPONSE, {});
+    // Headers split across reads arrive in pieces (kOnHeaders) before kOnHeadersComplete.
+    this.parser[Parser.kOnHeaders] = (h: string[]) => {
+      for (const v of h) this.headers.push(v);
+    };
+    this.parser[Parser.kOnHeadersComplete] = (
+      _major: number,
+      _minor: number,
+      headers: string[] | undefined,
+      _method: unknown,
+      _url: unknown,
+      status: number,
+    ): number => {
+      const raw = headers ?? this.headers;
+      this.headers = [];
+      // 1xx answers (103 Early Hints, say) precede the real one.
+      this.interim = status < 200;
+      if (!this.interim) this.handler?.onResponse(status, raw);
+      return 0;
+    };
+    this.parser[Parser.kOnBody] = (chunk: Buffer) => {
+      if (!this.interim) this.handler?.onData(chunk);
+    };
+    this.parser[Parser.kOnMessageComplete] = () => {
+      if (this.interim) {
+        this.interim = false;
+        return;
+      }
+      const h = this.handler;
+      this.handler = undefined;
+      this.request = undefined;
+      this.started = false;
+      this.completed++;
+      // Free before the handler runs: what it sends next may take this very connection.
+      this.pool.released(this);
+      h?.onEnd();
+    };
+    this.socket = connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    this.socket.on('connect', () => {
+      this.connected = true;
+      this.pool.connected(this);
+    });
+    this.socket.on('data', (chunk: Buffer) => {
+      this.started = true;
+      const r = this.parser.execute(chunk);
+      if (r instanceof Error) this.destroy(r, false);
+    });
+    this.socket.on('end', () => {
+      // A body delimited by the end of the connection completes here.
+      // finish() fails when the response was cut short: that is the connection's fault, not a parse error.
+      if (this.parser.finish() instanceof Error) this.destroy(new SocketClosedError(), false);
+    });
+    this.socket.on('error', (err) => this.destroy(err, true));
+    this.socket.on('close', () => this.destroy(undefined, true));
   }
-  async open(url: string, n: number, timeoutMs: number): Promise<void> {
-    const u = new URL(url);
-    const port = Number(u.port || 80);
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    await Promise.all(
-      Array.from(
-        { length: n },
-        () =>
-          new Promise<void>((resolve) => {
-            const socket = netConnect({ host, port });
-            const timer = setTimeout(() => socket.destroy(), timeoutMs);
-            socket.setNoDelay(true).setKeepAlive(true, 60_000);
-            socket.on('error', Preconnected.onIdleError);
-            socket.once('connect', () => {
-              clearTimeout(timer);
-              this.spare.push(socket);
-              resolve();
-            });
-            socket.once('close', () => {
-              clearTimeout(timer);
-              resolve();
-            });
-          }),
-      ),
+  get idle(): boolean {
+    return this.connected && !this.closed && this.handler === undefined;
+  }
+  send(req: OutgoingRequest, handler: ResponseHandler, at: number): void {
+    this.handler = handler;
+    this.request = req;
+    this.sentAt = at;
+    this.started = false;
+    const head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${this.pool.hostHeader}\r\n`;
+    this.socket.write(
+      req.body === undefined
+        ? `${head}\r\n`
+        : `${head}content-type: application/json\r\ncontent-length: ${Buffer.byteLength(req.body)}\r\n\r\n${req.body}`,
     );
   }
-  /** The pool's connector: a spare open socket when there is one, else a new connection. */
-  readonly connect: BuildConnectorT.connector = (opts, callback) => {
-    for (let s = this.spare.pop(); s; s = this.spare.pop()) {
-      if (s.destroyed || s.readyState !== 'open') continue;
-      s.off('error', Preconnected.onIdleError);
-      const socket = s;
-      // Asynchronously, as undici's own connector answers.
-      process.nextTick(() => callback(null, socket));
+  /**
+   * Closes the connection; a request in flight fails, or goes elsewhere when `retryable` (the
+   * socket closed or reset, not a timeout or a malformed response) and nothing came back yet.
+   */
+  destroy(err?: Error, retryable = false): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.destroy();
+    this.parser.close();
+    const h = this.handler;
+    const req = this.request;
+    this.handler = undefined;
+    this.request = undefined;
+    this.pool.removed(this, err);
+    if (!h || !req) return;
+    // A keep-alive connection the server closed while idle fails the next request written to it
+    // before any byte comes back; that request never reached the application, so it is sent
+    // again once, on another connection (as browsers and undici do for idempotent requests).
+    if (retryable && !this.started && this.completed > 0 && !h.retried) {
+      h.retried = true;
+      this.pool.dispatch(req, h);
       return;
     }
-    this.fallback(opts, callback);
-  };
-  close(): void {
-    for (const s of this.spare.splice(0)) s.destroy();
+    h.onError(err ?? new SocketClosedError());
   }
 }
 
@@ -88,32 +204,132 @@ export interface PoolOptions {
   requestTimeoutMs: number;
 }
 
+const now = () => performance.now();
+
+/**
+ * The connections to one target. A request takes an idle connection, else opens a new one up to
+ * the cap, else waits (first come, first served) for one to come free. The caller bounds the
+ * number of requests in flight.
+ */
+export class TargetPool {
+  readonly hostHeader: string;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly all = new Set<Connection>();
+  private readonly idle: Connection[] = [];
+  private waiting: { req: OutgoingRequest; handler: ResponseHandler }[] = [];
+  private waitingHead = 0;
+  private readonly sweep: NodeJS.Timeout;
+  private closing = false;
+  private connectWaiters: (() => void)[] = [];
+  private readonly o: PoolOptions;
+  constructor(url: string, o: PoolOptions) {
+    this.o = o;
+    const u = new URL(url);
+    if (u.protocol !== 'http:') throw new Error(`load driver: ${url}: only http:// targets are supported`);
+    this.host = u.hostname.replace(/^\[|\]$/g, '');
+    this.port = Number(u.port || 80);
+    this.hostHeader = u.host;
+    // One timer for every request's timeout instead of one per request: a response overdue by
+    // up to a quarter second more than the limit is still an error with the same figures.
+    this.sweep = setInterval(() => this.expire(), Math.min(250, Math.max(10, o.requestTimeoutMs / 4)));
+    this.sweep.unref();
+  }
+  /** Opens `n` connections and resolves when each is open or failed (a failure is left to the requests). */
+  async preconnect(n: number, timeoutMs: number): Promise<void> {
+    const opening: Connection[] = [];
+    for (let i = 0; i < n && this.all.size < this.o.connections; i++) opening.push(this.open());
+    const deadline = now() + timeoutMs;
+    while (opening.some((c) => !c.connected && this.all.has(c)) && now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.connectWaiters.push(resolve);
+        setTimeout(resolve, Math.max(1, deadline - now())).unref();
+      });
+    }
+    for (const c of opening) if (!c.connected) c.destroy();
+  }
+  dispatch(req: OutgoingRequest, handler: ResponseHandler): void {
+    if (this.closing) {
+      handler.onError(new SocketClosedError());
+      return;
+    }
+    const c = this.idle.pop();
+    if (c) {
+      c.send(req, handler, now());
+      return;
+    }
+    this.waiting.push({ req, handler });
+    if (this.all.size < this.o.connections) this.open();
+  }
+  private open(): Connection {
+    const c = new Connection(this, this.host, this.port);
+    this.all.add(c);
+    return c;
+  }
+  /** A connection opened or came free: it takes the oldest waiting request, else goes idle. */
+  connected(c: Connection): void {
+    for (const w of this.connectWaiters.splice(0)) w();
+    this.released(c);
+  }
+  released(c: Connection): void {
+    if (!c.idle) return;
+    if (this.waitingHead < this.waiting.length) {
+      const w = this.waiting[this.waitingHead] as { req: OutgoingRequest; handler: ResponseHandler };
+      this.waiting[this.waitingHead++] = undefined as never;
+      if (this.waitingHead === this.waiting.length) {
+        this.waiting = [];
+        this.waitingHead = 0;
+      }
+      c.send(w.req, w.handler, now());
+    } else this.idle.push(c);
+  }
+  removed(c: Connection, err: Error | undefined): void {
+    this.all.delete(c);
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    for (const w of this.connectWaiters.splice(0)) w();
+    if (this.closing || this.waitingHead === this.waiting.length) return;
+    // Requests still wait for a connection. A connection that was open is replaced; one that
+    // never opened means the target refuses: they fail, unless another connection may serve them.
+    if (c.connected) {
+      if (this.all.size < this.o.connections) this.open();
+    } else if (this.all.size === 0) this.failWaiting(err ?? new SocketClosedError());
+  }
+  private failWaiting(err: Error): void {
+    const w = this.waiting.slice(this.waitingHead);
+    this.waiting = [];
+    this.waitingHead = 0;
+    for (const x of w) x.handler.onError(err);
+  }
+  private expire(): void {
+    const limit = this.o.requestTimeoutMs;
+    const t = now();
+    for (const c of this.all)
+      if (c.handler && t - c.sentAt > limit) c.destroy(new RequestTimeoutError(limit), false);
+  }
+  /** Fails what is waiting and closes every connection. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweep);
+    this.failWaiting(new SocketClosedError());
+    for (const c of [...this.all]) c.destroy();
+  }
+}
+
 export interface TargetPools {
-  pools: PoolT[];
+  pools: TargetPool[];
   close(): Promise<void>;
 }
 
 /** One pool per target, each with `preconnect` connections already open. */
 export async function openPools(targets: string[], o: PoolOptions): Promise<TargetPools> {
+  const pools = targets.map((url) => new TargetPool(url, o));
   const connectTimeout = Math.min(5000, o.requestTimeoutMs);
-  const preconnected = targets.map(() => new Preconnected(connectTimeout));
-  await Promise.all(targets.map((url, i) => preconnected[i]?.open(url, o.preconnect, connectTimeout)));
-  const pools = targets.map(
-    (url, i) =>
-      new Pool(url, {
-        connections: o.connections,
-        pipelining: 1,
-        keepAliveTimeout: 60_000,
-        headersTimeout: o.requestTimeoutMs,
-        bodyTimeout: o.requestTimeoutMs,
-        connect: (preconnected[i] as Preconnected).connect,
-      }),
-  );
+  await Promise.all(pools.map((p) => p.preconnect(o.preconnect, connectTimeout)));
   return {
     pools,
     async close() {
-      await Promise.allSettled(pools.map((p) => p.destroy()));
-      for (const p of preconnected) p.close();
+      await Promise.all(pools.map((p) => p.close()));
     },
   };
 }

@@ -1,10 +1,11 @@
 /**
- * One request's life on undici's dispatch API, and the history record it becomes.
+ * One request's life on the driver's connections (connections.ts), and the history record it becomes.
  */
-import type { Dispatcher } from 'undici';
+
 import { type PlannedRequest, parseResponse } from '../../scenarios/workload.ts';
 import type { HistoryRecord } from '../results/schema.ts';
 import { responseVersion, type ServicePlannedRequest } from '../service/operations.ts';
+import type { ResponseHandler } from './connections.ts';
 
 /** What happens to one request's outcome (the measured run, or the warm-up that discards it). */
 export interface Sink {
@@ -12,12 +13,10 @@ export interface Sink {
   fail(x: Exchange, err: unknown): void;
 }
 
-/**
- * One request on undici's dispatch API: collects the status and body and hands them to the sink.
- * Cheaper than `pool.request()` (no promise chain, no Readable body stream per request).
- */
-export class Exchange implements Dispatcher.DispatchHandler {
+/** One request: collects the status and body and hands them to the sink. */
+export class Exchange implements ResponseHandler {
   status = 0;
+  retried?: boolean;
   /** Service mode: the header a service operation reports its version in. */
   versionHeader: string | undefined;
   private chunk: Buffer | undefined;
@@ -43,25 +42,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.instance = instance;
     this.secIndex = secIndex;
   }
-  onRequestStart(): void {}
-  onResponseStart(
-    _c: Dispatcher.DispatchController,
-    statusCode: number,
-    headers?: Record<string, string | string[] | undefined>,
-  ): void {
+  onResponse(statusCode: number, rawHeaders: readonly string[]): void {
     this.status = statusCode;
     const h = (this.plan as ServicePlannedRequest).versionFrom?.header;
-    if (h && headers) {
-      const v = headers[h];
-      this.versionHeader = Array.isArray(v) ? v[0] : v;
+    if (h) {
+      for (let i = 0; i < rawHeaders.length; i += 2) {
+        if ((rawHeaders[i] as string).length === h.length && (rawHeaders[i] as string).toLowerCase() === h) {
+          this.versionHeader = rawHeaders[i + 1];
+          break;
+        }
+      }
     }
   }
-  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.chunk === undefined) this.chunk = chunk;
     else if (this.more === undefined) this.more = [this.chunk, chunk];
     else this.more.push(chunk);
   }
-  onResponseEnd(): void {
+  onEnd(): void {
     const body = this.more
       ? Buffer.concat(this.more).toString('utf8')
       : this.chunk
@@ -69,20 +67,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
         : '';
     this.sink.complete(this, this.status, body);
   }
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     this.sink.fail(this, err);
   }
-}
-
-export function requestOptions(plan: PlannedRequest): Dispatcher.DispatchOptions {
-  return plan.body
-    ? {
-        path: plan.path,
-        method: plan.method,
-        body: plan.body,
-        headers: { 'content-type': 'application/json' },
-      }
-    : { path: plan.path, method: plan.method };
 }
 
 /** The fields every history record of an exchange carries, answered or not. */
