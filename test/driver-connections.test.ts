@@ -34,6 +34,9 @@ class Collect implements ResponseHandler {
   onData(chunk: Buffer): void {
     this.chunks.push(chunk);
   }
+  keep(): void {
+    this.chunks = this.chunks.map((c) => Buffer.from(c));
+  }
   onEnd(): void {
     this.resolve({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks).toString() });
   }

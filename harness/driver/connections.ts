@@ -20,7 +20,14 @@ import { connect, type Socket } from 'node:net';
 export interface ResponseHandler {
   /** Final (non-1xx) status and the raw header list [name, value, name, value, …]. */
   onResponse(status: number, rawHeaders: readonly string[]): void;
+  /**
+   * A piece of the body. It points into the read buffer all connections share and is valid only
+   * until the read that delivered it returns: a handler keeps it past that only by copying it in
+   * `keep`.
+   */
   onData(chunk: Buffer): void;
+  /** The read returned and the response is not complete: copy any body pieces held. */
+  keep(): void;
   onEnd(): void;
   onError(err: Error): void;
   /** Set by the pool when the request was sent again after a stale keep-alive connection closed. */
@@ -50,6 +57,11 @@ interface HttpParserClass {
 }
 
 const requireCjs = createRequire(import.meta.url);
+/**
+ * Every connection reads into this one buffer (net's `onread`): no Buffer and no stream machinery
+ * per read. Safe because a read is parsed to the end before the next one is delivered.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 const Parser = checkParser((requireCjs('node:_http_common') as { HTTPParser?: unknown }).HTTPParser);
 
 function checkParser(p: unknown): HttpParserClass {
@@ -136,15 +148,23 @@ class Connection {
       this.pool.released(this);
       h?.onEnd();
     };
-    this.socket = connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 60_000 });
+    this.socket = connect({
+      host,
+      port,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: 60_000,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          this.read(n, buf);
+          return true;
+        },
+      },
+    });
     this.socket.on('connect', () => {
       this.connected = true;
       this.pool.connected(this);
-    });
-    this.socket.on('data', (chunk: Buffer) => {
-      this.started = true;
-      const r = this.parser.execute(chunk);
-      if (r instanceof Error) this.destroy(r, false);
     });
     this.socket.on('end', () => {
       // A body delimited by the end of the connection completes here.
@@ -153,6 +173,12 @@ class Connection {
     });
     this.socket.on('error', (err) => this.destroy(err, true));
     this.socket.on('close', () => this.destroy(undefined, true));
+  }
+  private read(n: number, buf: Uint8Array): void {
+    this.started = true;
+    const r = this.parser.execute((buf as Buffer).subarray(0, n));
+    if (r instanceof Error) this.destroy(r, false);
+    else this.handler?.keep();
   }
   get idle(): boolean {
     return this.connected && !this.closed && this.handler === undefined;

@@ -20,6 +20,7 @@ export class Exchange implements ResponseHandler {
   /** Service mode: the header a service operation reports its version in. */
   versionHeader: string | undefined;
   private chunk: Buffer | undefined;
+  private owned = 0;
   private more: Buffer[] | undefined;
   readonly sink: Sink;
   readonly plan: PlannedRequest;
@@ -58,6 +59,16 @@ export class Exchange implements ResponseHandler {
     if (this.chunk === undefined) this.chunk = chunk;
     else if (this.more === undefined) this.more = [this.chunk, chunk];
     else this.more.push(chunk);
+  }
+  /** Copies the body pieces that still point into the shared read buffer (the first `owned` are copies). */
+  keep(): void {
+    if (this.more) {
+      for (let i = this.owned; i < this.more.length; i++) this.more[i] = Buffer.from(this.more[i] as Buffer);
+      this.owned = this.more.length;
+    } else if (this.chunk && this.owned === 0) {
+      this.chunk = Buffer.from(this.chunk);
+      this.owned = 1;
+    }
   }
   onEnd(): void {
     const body = this.more
