@@ -218,7 +218,7 @@ describe('guards and write-behind with coordination keys shared or on a second R
   it('evictions by namespace: Redis keyspace events, locks and buffers apart; the setting is put back', async () => {
     const r = fx.redis;
     const before = ((await r.config('GET', 'notify-keyspace-events')) as string[])[1];
-    const watch = await watchEvictions(infra.redisUrl);
+    const watch = await watchEvictions([infra.redisUrl]);
     try {
       await r.config('SET', 'maxmemory-policy', 'allkeys-random');
       await r.set('cb:team-report:1:lock', 't', 'PX', 60_000);

@@ -15,7 +15,12 @@ import { startLocalInfra } from '../harness/infra/local.ts';
 import { isAlive } from '../harness/infra/processes.ts';
 import { redisMasterUrls, targetTopologyOptions, withAddress } from '../harness/infra/topology.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
+import { watchEvictions } from '../harness/pipeline/eviction-watch.ts';
+import { leaderboardCounters, leaderboardTotals } from '../harness/pipeline/leaderboard.ts';
 import { createCacheClient, type FailFastCacheClient } from '../target/cache-client.ts';
+import { seedDatabase } from '../target/db.ts';
+import { DEFAULT_KEY_PREFIX } from '../target/keys.ts';
+import { leaderboardKey } from '../target/leaderboard.ts';
 import { toxiproxy } from './helpers/infra.ts';
 
 let infra: InfraHandle;
@@ -70,6 +75,23 @@ async function keyOnNode(i: number): Promise<string> {
   } finally {
     r.disconnect();
   }
+}
+
+/** A Cluster client on the direct addresses (the nodes announce those). */
+async function clusterClient(): Promise<InstanceType<typeof Redis.Cluster>> {
+  const u = new URL(infra.redisUrl);
+  const c = new Redis.Cluster(
+    infra.redisTopology!.nodes.map((n) => ({ host: n.host, port: n.port })),
+    {
+      redisOptions: {
+        password: decodeURIComponent(u.password),
+        username: decodeURIComponent(u.username) || undefined,
+      },
+      lazyConnect: true,
+    },
+  );
+  await c.connect();
+  return c;
 }
 
 describe('local Redis Cluster', () => {
@@ -160,6 +182,72 @@ describe('local Redis Cluster', () => {
       r.disconnect();
     }
     expect(total).toBe(0);
+  });
+
+  it('the eviction watch hears every master, not only the first', async () => {
+    const masters = await redisMasterUrls(infra);
+    const watch = await watchEvictions(masters);
+    const keys = await Promise.all([1, 2].map((i) => keyOnNode(i)));
+    const c = await clusterClient();
+    try {
+      for (const url of masters) {
+        const r = direct(url);
+        await r.connect();
+        await r.config('SET', 'maxmemory-policy', 'allkeys-random');
+        r.disconnect();
+      }
+      // Fill nodes 1 and 2 only (hash-tagged keys stay on their node), then squeeze them.
+      for (const k of keys) {
+        for (let n = 0; n < 200; n++) await c.set(`{${k}}:cb:user:${n}`, 'x'.repeat(1000));
+      }
+      for (const url of masters) {
+        const r = direct(url);
+        await r.connect();
+        await r.config(
+          'SET',
+          'maxmemory',
+          String((await r.info('memory')).match(/used_memory:(\d+)/)?.[1] ?? 0),
+        );
+        r.disconnect();
+      }
+      for (const k of keys) {
+        for (let n = 200; n < 260; n++) await c.set(`{${k}}:cb:user:${n}`, 'x'.repeat(1000)).catch(() => {});
+      }
+    } finally {
+      c.disconnect();
+      for (const url of masters) {
+        const r = direct(url);
+        await r.connect();
+        await r.config('SET', 'maxmemory', '0');
+        await r.config('SET', 'maxmemory-policy', 'noeviction');
+        await r.flushall();
+        r.disconnect();
+      }
+    }
+    const counts = await watch.stop();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+
+  it("leaderboard reconciliation reads the board on the master that owns its slot, and every master's counters", async () => {
+    await seedDatabase(infra.postgresUrl, { users: 10, teams: 2, counters: 2 }, 1);
+    const masters = await redisMasterUrls(infra);
+    const zero = await leaderboardCounters(masters, 'zset');
+    const key = leaderboardKey(DEFAULT_KEY_PREFIX, 'main', 'zset');
+    const c = await clusterClient();
+    try {
+      for (let i = 1; i <= 5; i++) await c.zincrby(key, i, `m${i}`);
+      const totals = await leaderboardTotals(
+        { redisUrls: masters, postgresUrl: infra.postgresUrl },
+        'zset',
+        zero,
+      );
+      expect(totals.redisTotal).toBe(15);
+      expect(totals.redisMembers).toBe(5);
+      expect(totals.updatesApplied).toBe(5);
+      await c.del(key);
+    } finally {
+      c.disconnect();
+    }
   });
 
   it('containers and external refuse a non-standalone topology in one line (exit 2)', async () => {

@@ -181,9 +181,13 @@ describe('leaderboard: blob vs sorted set under concurrent writers', () => {
       leaderboardStorage: 'blob',
     });
     try {
-      const zero = await leaderboardCounters(infra().redisUrl, 'blob');
+      const zero = await leaderboardCounters([infra().redisUrl], 'blob');
       const { acked, cached } = await hammer(t, 'main', 12, 20);
-      const totals = await leaderboardTotals(infra(), 'blob', zero);
+      const totals = await leaderboardTotals(
+        { redisUrls: [infra().redisUrl], postgresUrl: infra().postgresUrl },
+        'blob',
+        zero,
+      );
       const raw = (await redis.get(leaderboardKey('cb:', 'main', 'blob'))) ?? '';
       expect(totals.redisTotal).toBe(await redisTotal(redis, 'cb:', 'main', 'blob'));
       expect(totals.pgTotal).toBe(acked);

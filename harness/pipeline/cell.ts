@@ -229,7 +229,7 @@ async function runCellUnchecked(
       resetPgStatStatements(infra.postgresUrl),
     ]);
     const redisAtZero = await redisBaseline(masters);
-    if (s.redis?.maxmemory !== undefined) evictions = await watchEvictions(infra.redisUrl);
+    if (s.redis?.maxmemory !== undefined) evictions = await watchEvictions(masters);
     lap('zero');
     ctx.signal?.throwIfAborted();
 
@@ -238,7 +238,7 @@ async function runCellUnchecked(
     const countsIncrements = (s.mix['incr-counter'] ?? 0) > 0;
     const countersBefore = countsIncrements ? await counterTotal(infra.postgresUrl) : 0;
     const leaderboardAtZero = usesLeaderboard(s)
-      ? await leaderboardCounters(infra.redisUrl, leaderboardStorageOf(s))
+      ? await leaderboardCounters(masters, leaderboardStorageOf(s))
       : undefined;
 
     // The sampler and the fault timeline share the load's origin. The built-in driver reports
@@ -320,7 +320,11 @@ async function runCellUnchecked(
       ? { atLoadStart: countersBefore, afterFinalFlush: await counterTotal(infra.postgresUrl) }
       : undefined;
     const leaderboard = leaderboardAtZero
-      ? await leaderboardTotals(infra, leaderboardStorageOf(s), leaderboardAtZero)
+      ? await leaderboardTotals(
+          { redisUrls: masters, postgresUrl: infra.postgresUrl },
+          leaderboardStorageOf(s),
+          leaderboardAtZero,
+        )
       : undefined;
 
     const n = loadOut.series.requests.length;

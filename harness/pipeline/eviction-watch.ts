@@ -7,6 +7,7 @@
  *
  * Only for a cell whose scenario sets `redis.maxmemory` (elsewhere nothing should be evicted,
  * and INFO already flags it). The server's own `notify-keyspace-events` is put back on stop.
+ * On a Cluster every master evicts its own keys and publishes its own events: each is watched.
  * Pub/sub delivery is at most once: a notification Redis could not deliver (the subscriber's
  * buffer over its limit) is not counted, so the figures are a lower bound; the total is shown
  * next to INFO's count.
@@ -21,7 +22,29 @@ export interface EvictionWatch {
 
 const CHANNEL = '__keyevent@0__:evicted';
 
-export async function watchEvictions(url: string): Promise<EvictionWatch> {
+/** Watches every given server (a Cluster's masters); counts are summed. */
+export async function watchEvictions(urls: readonly string[]): Promise<EvictionWatch> {
+  const watches: EvictionWatch[] = [];
+  try {
+    for (const url of urls) watches.push(await watchOne(url));
+  } catch (e) {
+    await Promise.allSettled(watches.map((w) => w.stop()));
+    throw e;
+  }
+  let stopped: Promise<Record<string, number>> | undefined;
+  return {
+    stop() {
+      stopped ??= Promise.all(watches.map((w) => w.stop())).then((all) => {
+        const sum: Record<string, number> = {};
+        for (const counts of all) for (const [ns, n] of Object.entries(counts)) sum[ns] = (sum[ns] ?? 0) + n;
+        return sum;
+      });
+      return stopped;
+    },
+  };
+}
+
+async function watchOne(url: string): Promise<EvictionWatch> {
   const admin = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
   const sub = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   admin.on('error', () => {});

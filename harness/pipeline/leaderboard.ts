@@ -31,10 +31,19 @@ export interface LeaderboardCounters {
 
 const UPDATE_COMMAND: Record<LeaderboardStorage, string> = { zset: 'zincrby', blob: 'set' };
 
-export function leaderboardCounters(
-  redisUrl: string,
+/** Summed over the given servers (a Cluster's masters each count their own commands). */
+export async function leaderboardCounters(
+  redisUrls: readonly string[],
   storage: LeaderboardStorage,
 ): Promise<LeaderboardCounters> {
+  const each = await Promise.all(redisUrls.map((u) => serverCounters(u, storage)));
+  return {
+    cpuMs: each.reduce((a, c) => a + c.cpuMs, 0),
+    updateCalls: each.reduce((a, c) => a + c.updateCalls, 0),
+  };
+}
+
+function serverCounters(redisUrl: string, storage: LeaderboardStorage): Promise<LeaderboardCounters> {
   return withRedis(redisUrl, async (r) => {
     const info = `${await r.info('cpu')}\n${await r.info('commandstats')}`;
     const field = (n: string) => Number(new RegExp(`^${n}:(\\S+)`, 'm').exec(info)?.[1] ?? Number.NaN);
@@ -46,8 +55,24 @@ export function leaderboardCounters(
   });
 }
 
-/** What Redis shows for the board: the sum of its scores and the bytes of one top-10 read. */
-async function redisBoard(redisUrl: string, storage: LeaderboardStorage) {
+/**
+ * What Redis shows for the board: the sum of its scores and the bytes of one top-10 read. On a
+ * Cluster the board lives on the master that owns its slot; the others answer MOVED.
+ */
+async function redisBoard(redisUrls: readonly string[], storage: LeaderboardStorage) {
+  let moved: unknown;
+  for (const url of redisUrls) {
+    try {
+      return await serverBoard(url, storage);
+    } catch (e) {
+      if (!/^MOVED /.test((e as Error).message)) throw e;
+      moved = e;
+    }
+  }
+  throw moved ?? new Error('leaderboard: no Redis server to read the board from');
+}
+
+async function serverBoard(redisUrl: string, storage: LeaderboardStorage) {
   const key = leaderboardKey(DEFAULT_KEY_PREFIX, LEADERBOARD_BOARD, storage);
   return withRedis(redisUrl, async (r) => {
     if (storage === 'zset') {
@@ -91,14 +116,14 @@ async function pgBoardTotal(postgresUrl: string): Promise<number> {
 
 /** After the load: the board in Redis and in PostgreSQL, and Redis's counters since `atZero`. */
 export async function leaderboardTotals(
-  infra: { redisUrl: string; postgresUrl: string },
+  infra: { redisUrls: readonly string[]; postgresUrl: string },
   storage: LeaderboardStorage,
   atZero: LeaderboardCounters,
 ): Promise<LeaderboardTotals> {
   const [board, pgTotal, now] = await Promise.all([
-    redisBoard(infra.redisUrl, storage),
+    redisBoard(infra.redisUrls, storage),
     pgBoardTotal(infra.postgresUrl),
-    leaderboardCounters(infra.redisUrl, storage),
+    leaderboardCounters(infra.redisUrls, storage),
   ]);
   const cpu = now.cpuMs - atZero.cpuMs;
   const calls = now.updateCalls - atZero.updateCalls;
