@@ -11,6 +11,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
+import { CLUSTER_FAULT_KINDS, CLUSTER_FAULTS } from './faults/cluster.ts';
 import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
 import { withFailFastRedis } from './infra/probes.ts';
 import { redisMasterUrls } from './infra/topology.ts';
@@ -178,6 +179,7 @@ registerFaultKind(restartKind('redis-restart-persisted', 'redis', true));
 registerFaultKind(restartKind('postgres-restart', 'postgres', false));
 // Data loss without a restart: works wherever the harness can send Redis a command.
 for (const kind of FAILOVER_FAULT_KINDS) registerFaultKind(kind);
+for (const kind of CLUSTER_FAULT_KINDS) registerFaultKind(kind);
 registerFaultKind({
   name: 'redis-flushall',
   // Every master: a Cluster's keyspace is spread over them.
@@ -196,6 +198,12 @@ export function unsupportedFaults(
   processes?: InfraProcesses,
 ): string | undefined {
   for (const f of faults) {
+    if ((CLUSTER_FAULTS as readonly string[]).includes(f.process ?? '')) {
+      if (!processes?.supports('redis-0')) {
+        return `process: "${f.process}" needs the cluster Redis topology started by the harness (--infra local, redis.topology: cluster)`;
+      }
+      continue;
+    }
     if ((FAILOVER_FAULTS as readonly string[]).includes(f.process ?? '')) {
       if (!processes?.supports('redis-0')) {
         return `process: "${f.process}" needs the replicated Redis topology started by the harness (--infra local --topology replicated)`;
