@@ -18,8 +18,9 @@
  *   and lease keys: hash-tagged with their value key, they move in the same slot as it). `remove`
  *   waits for the move; the window is the fault's.
  */
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connectRedis } from '../../target/redis-connect.ts';
 import type { FaultKind, FaultStep } from '../faults.ts';
 import {
@@ -274,31 +275,58 @@ export function keyOfCommand(args: readonly string[]): string | undefined {
   return args[1];
 }
 
+/** The arguments of one MONITOR line: `+<time> [<db> <addr>] "set" "k" "v"` → ["set", "k", "v"]. */
+export function monitorArgs(line: string): string[] {
+  const out: string[] = [];
+  for (const m of line.matchAll(/"((?:[^"\\]|\\.)*)"/g)) out.push(m[1]!.replace(/\\(.)/g, '$1'));
+  return out;
+}
+
+/**
+ * Counts the keys a node's commands act on over `ms`, over a raw MONITOR connection (a protocol
+ * of lines, read as lines: no client library's command queue in between).
+ */
+function monitorKeys(
+  n: { host: string; port: number },
+  password: string,
+  ms: number,
+  perKey: Map<string, number>,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(n.port, n.host);
+    let buf = '';
+    let lines = 0;
+    const done = (e?: Error) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (e) reject(e);
+      else resolve();
+    };
+    const timer = setTimeout(() => done(), ms);
+    const auth = `*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`;
+    sock.on('connect', () => sock.write(`${auth}*1\r\n$7\r\nMONITOR\r\n`));
+    sock.on('error', (e) => done(new Error(`MONITOR on ${n.host}:${n.port}: ${e.message}`)));
+    sock.on('data', (d) => {
+      buf += d.toString('utf8');
+      for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        // The first two lines answer AUTH and MONITOR: +OK each, or an error.
+        if (lines++ < 2) {
+          if (line !== '+OK') done(new Error(`MONITOR on ${n.host}:${n.port}: ${line}`));
+          continue;
+        }
+        const key = keyOfCommand(monitorArgs(line));
+        if (key && !key.startsWith(PROBE_PREFIX)) perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      }
+    });
+  });
+}
+
 /** Slots by how many commands the masters served on their keys over `ms` (MONITOR), hottest first. */
 async function hottestSlots(c: Context, masters: ClusterNode[], ms: number): Promise<number[]> {
   const perKey = new Map<string, number>();
-  const monitors = await Promise.all(
-    masters.map(async (m) => {
-      const n = c.t.nodes[m.index]!;
-      const conn = new Redis({ host: n.host, port: n.port, password: c.password, maxRetriesPerRequest: 0 });
-      conn.on('error', () => {});
-      const mon = await conn.monitor();
-      mon.on('error', () => {});
-      mon.on('monitor', (_time: string, args: string[]) => {
-        const key = keyOfCommand(args);
-        if (key && !key.startsWith(PROBE_PREFIX)) perKey.set(key, (perKey.get(key) ?? 0) + 1);
-      });
-      return { conn, mon };
-    }),
-  );
-  try {
-    await sleep(ms);
-  } finally {
-    for (const { conn, mon } of monitors) {
-      mon.disconnect();
-      conn.disconnect();
-    }
-  }
+  await Promise.all(masters.map((m) => monitorKeys(c.t.nodes[m.index]!, c.password, ms, perKey)));
   const keys = [...perKey.keys()];
   if (keys.length === 0) return [];
   const slots = await onNode(c.t.nodes[masters[0]!.index]!, c.password, async (r) => {

@@ -140,8 +140,13 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
         'redis cluster (cluster_state:ok on every node)',
         async () => {
           const infos = await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
-          return infos.every(
-            (s) => /cluster_state:ok/.test(s) && /cluster_known_nodes:(\d+)/.exec(s)?.[1] === String(total),
+          // Every node must also know each replica as one: until gossip says so, a replica shows as a
+          // master without slots, and a harness step sent to "every master" (FLUSHALL) meets READONLY.
+          const views = await Promise.all(clients.map((c) => c.call('CLUSTER', 'NODES') as Promise<string>));
+          return (
+            infos.every(
+              (s) => /cluster_state:ok/.test(s) && /cluster_known_nodes:(\d+)/.exec(s)?.[1] === String(total),
+            ) && views.every((v) => parseClusterNodes(v, nodes).filter((n) => n.master).length === masters)
           );
         },
         { timeoutMs: o.timeoutMs ?? 15_000 },
@@ -321,10 +326,38 @@ async function restoreLayout(
     await onNode(nodes[i]!, password, (r) => r.call('CLUSTER', 'FAILOVER'));
     await waitUntil(
       `redis-${i} master again`,
-      async () => (await clusterView([nodes[i]!], password)).find((v) => v.index === i)?.master === true,
+      async () =>
+        (
+          await onNode(nodes[i]!, password, async (r) =>
+            parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
+          )
+        ).find((v) => v.index === i)?.master === true,
       { timeoutMs: 20_000, intervalMs: 50 },
     );
   }
+  // Every node's own view must name the formed masters before slots move between them.
+  const want = [...layout.masters].sort().join(',');
+  await waitUntil(
+    'redis cluster: every node agrees on the masters',
+    async () => {
+      const views = await Promise.all(
+        nodes.map((n) =>
+          onNode(n, password, async (r) =>
+            parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
+          ),
+        ),
+      );
+      return views.every(
+        (v) =>
+          v
+            .filter((x) => x.master && x.slots.length > 0)
+            .map((x) => x.index)
+            .sort()
+            .join(',') === want,
+      );
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  );
   view = await clusterView(nodes, password);
   const now = slotOwners(view);
   const masters = view.filter((v) => v.master && !v.failing);
