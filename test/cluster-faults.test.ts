@@ -10,7 +10,6 @@ import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterClient, keyOfCommand, monitorArgs } from '../harness/faults/cluster.ts';
 import { runFaultTimeline } from '../harness/faults.ts';
-import { startLocalInfra } from '../harness/infra/local.ts';
 import {
   type ClusterNode,
   clusterView,
@@ -20,6 +19,7 @@ import {
   slotRanges,
 } from '../harness/infra/local/redis-cluster.ts';
 import { passwordOf } from '../harness/infra/local/redis-replicated.ts';
+import { startLocalInfra } from '../harness/infra/local.ts';
 import { isAlive } from '../harness/infra/processes.ts';
 import type { InfraHandle, RedisTopologyInfo } from '../harness/infra/types.ts';
 import type { FaultSpec } from '../scenarios/types.ts';
