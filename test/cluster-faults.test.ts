@@ -20,9 +20,13 @@ import {
 } from '../harness/infra/local/redis-cluster.ts';
 import { passwordOf } from '../harness/infra/local/redis-replicated.ts';
 import { startLocalInfra } from '../harness/infra/local.ts';
+import { withFailFastRedis } from '../harness/infra/probes.ts';
 import { isAlive } from '../harness/infra/processes.ts';
+import { redisMasterUrls } from '../harness/infra/topology.ts';
 import type { InfraHandle, RedisTopologyInfo } from '../harness/infra/types.ts';
+import { loadScenario, parseScenarioYaml } from '../scenarios/load.ts';
 import type { FaultSpec } from '../scenarios/types.ts';
+import { MINIMAL } from './helpers/scenario.ts';
 
 let infra: InfraHandle;
 let t: RedisTopologyInfo;
@@ -166,6 +170,13 @@ describe('Cluster faults', () => {
     await infra.resetRedisTopology!();
     expect((await ownView(o.killedNode!)).master).toBe(true);
     expect((await ownView(o.promotedNode!)).masterId).toBe(victim.id);
+    // Every node agrees: "every master" steps (FLUSHALL between cells) meet no demoted node.
+    const masters = await redisMasterUrls(infra);
+    expect(masters).toHaveLength(3);
+    for (const u of masters)
+      expect(await withFailFastRedis(u, { connectMs: 1_000, commandMs: 2_000 }, (r) => r.flushall())).toBe(
+        'OK',
+      );
   }, 90_000);
 
   it('slot-migration: the hottest slots move with their keys while a client reads and writes without errors', async () => {
@@ -254,4 +265,39 @@ describe('Cluster faults', () => {
     await infra.stop();
     for (const p of pids) expect(isAlive(p), `pid ${p}`).toBe(false);
   }, 30_000);
+});
+
+/** The one-line message a scenario with `extra` YAML is refused with. */
+function refusal(extra: string): string {
+  try {
+    parseScenarioYaml(`${MINIMAL}${extra}`, 'scenarios/x.yaml', 'x');
+  } catch (e) {
+    expect((e as Error).message).not.toContain('\n');
+    return (e as Error).message;
+  }
+  throw new Error('expected the scenario to be refused');
+}
+
+describe('redis.replicasPerMaster and the Cluster faults in a scenario', () => {
+  it('reaches the scenario as 0 or 1 with topology cluster', () => {
+    expect(loadScenario('cluster-failover').redis).toEqual({ topology: 'cluster', replicasPerMaster: 1 });
+    expect(loadScenario('cluster-slot-migration').faults[0]!.process).toBe('slot-migration');
+  });
+
+  it('refuses bad values and faults without their topology in one line naming the field', () => {
+    expect(refusal('redis: { topology: cluster, replicasPerMaster: 2 }\n')).toBe(
+      'scenarios/x.yaml: redis.replicasPerMaster: expected 0 or 1 (replicas per master, topology cluster), got 2',
+    );
+    expect(refusal('redis: { topology: replicated, replicasPerMaster: 1 }\n')).toBe(
+      'scenarios/x.yaml: redis.replicasPerMaster: expected only with redis.topology: cluster (topology is replicated), got 1',
+    );
+    expect(refusal('faults:\n  - { at: 1s, for: 1s, process: slot-migration }\n')).toBe(
+      'scenarios/x.yaml: faults[0].process: expected only with redis.topology: cluster (topology is unset), got "slot-migration"',
+    );
+    expect(
+      refusal('redis: { topology: cluster }\nfaults:\n  - { at: 1s, for: 1s, process: cluster-failover }\n'),
+    ).toBe(
+      'scenarios/x.yaml: faults[0].process: expected redis.replicasPerMaster: 1 with it (a master needs a replica to fail over to), got "cluster-failover"',
+    );
+  });
 });

@@ -234,6 +234,13 @@ export async function clusterView(nodes: readonly Endpoint[], password: string):
   throw new Error(`no cluster node answered CLUSTER NODES: ${(last as Error)?.message}`);
 }
 
+/** The cluster as node i sees it. */
+export function viewFrom(nodes: readonly Endpoint[], i: number, password: string): Promise<ClusterNode[]> {
+  return onNode(nodes[i]!, password, async (r) =>
+    parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
+  );
+}
+
 /** One short-lived fail-fast direct connection to a node. */
 export function onNode<T>(n: Endpoint, password: string, run: (r: Redis) => Promise<T>): Promise<T> {
   return withFailFastRedis(
@@ -313,10 +320,10 @@ async function restoreLayout(
   password: string,
   layout: { owner: number[]; masters: number[] },
 ): Promise<void> {
-  let view = await clusterView(nodes, password);
+  // Each node's own line: another node's view of it may lag behind by a gossip round.
+  const self = async (i: number) => (await viewFrom(nodes, i, password)).find((v) => v.index === i);
   for (const i of layout.masters) {
-    const n = view.find((v) => v.index === i);
-    if (!n || n.master) continue;
+    if ((await self(i))?.master) continue;
     await waitUntil(
       `redis-${i} in sync with its master`,
       async () =>
@@ -324,33 +331,22 @@ async function restoreLayout(
       { timeoutMs: 20_000, intervalMs: 100 },
     );
     await onNode(nodes[i]!, password, (r) => r.call('CLUSTER', 'FAILOVER'));
-    await waitUntil(
-      `redis-${i} master again`,
-      async () =>
-        (
-          await onNode(nodes[i]!, password, async (r) =>
-            parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
-          )
-        ).find((v) => v.index === i)?.master === true,
-      { timeoutMs: 20_000, intervalMs: 50 },
-    );
+    await waitUntil(`redis-${i} master again`, async () => (await self(i))?.master === true, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
   }
-  // Every node's own view must name the formed masters before slots move between them.
+  // Every node must see exactly the formed masters (a demoted one no longer as a master, even
+  // without slots) before slots move between them or a step goes to "every master".
   const want = [...layout.masters].sort().join(',');
   await waitUntil(
     'redis cluster: every node agrees on the masters',
     async () => {
-      const views = await Promise.all(
-        nodes.map((n) =>
-          onNode(n, password, async (r) =>
-            parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
-          ),
-        ),
-      );
+      const views = await Promise.all(nodes.map((_, i) => viewFrom(nodes, i, password)));
       return views.every(
         (v) =>
           v
-            .filter((x) => x.master && x.slots.length > 0)
+            .filter((x) => x.master && !x.failing)
             .map((x) => x.index)
             .sort()
             .join(',') === want,
@@ -358,7 +354,7 @@ async function restoreLayout(
     },
     { timeoutMs: 20_000, intervalMs: 50 },
   );
-  view = await clusterView(nodes, password);
+  const view = await clusterView(nodes, password);
   const now = slotOwners(view);
   const masters = view.filter((v) => v.master && !v.failing);
   for (let slot = 0; slot < CLUSTER_SLOTS; slot++) {
