@@ -15,7 +15,7 @@ import { CLUSTER_FAULT_KINDS, CLUSTER_FAULTS } from './faults/cluster.ts';
 import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
 import { withFailFastRedis } from './infra/probes.ts';
 import { redisMasterUrls } from './infra/topology.ts';
-import type { InfraProcesses, ProcessService, RedisTopologyInfo } from './infra/types.ts';
+import type { InfraProcesses, ProcessService, RedisTopology, RedisTopologyInfo } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
 
 export class ToxiproxyError extends Error {
@@ -192,20 +192,25 @@ registerFaultKind({
   remove: async () => {},
 });
 
-/** Why `faults` cannot run on this provisioner (one line), or undefined when they all can. */
+/**
+ * Why `faults` cannot run on this provisioner (one line), or undefined when they all can.
+ * `topology`: the one the cells run on, when known (cluster and replicated nodes are both
+ * `redis-<i>` to process control, so that alone cannot tell them apart).
+ */
 export function unsupportedFaults(
   faults: readonly FaultSpec[],
   processes?: InfraProcesses,
+  topology?: RedisTopology,
 ): string | undefined {
   for (const f of faults) {
     if ((CLUSTER_FAULTS as readonly string[]).includes(f.process ?? '')) {
-      if (!processes?.supports('redis-0')) {
+      if (!processes?.supports('redis-0') || (topology && topology !== 'cluster')) {
         return `process: "${f.process}" needs the cluster Redis topology started by the harness (--infra local, redis.topology: cluster)`;
       }
       continue;
     }
     if ((FAILOVER_FAULTS as readonly string[]).includes(f.process ?? '')) {
-      if (!processes?.supports('redis-0')) {
+      if (!processes?.supports('redis-0') || (topology && topology !== 'replicated')) {
         return `process: "${f.process}" needs the replicated Redis topology started by the harness (--infra local --topology replicated)`;
       }
       continue;

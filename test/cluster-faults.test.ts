@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterClient, keyOfCommand, monitorArgs } from '../harness/faults/cluster.ts';
-import { runFaultTimeline } from '../harness/faults.ts';
+import { runFaultTimeline, unsupportedFaults } from '../harness/faults.ts';
 import {
   type ClusterNode,
   clusterView,
@@ -23,7 +23,7 @@ import { startLocalInfra } from '../harness/infra/local.ts';
 import { withFailFastRedis } from '../harness/infra/probes.ts';
 import { isAlive } from '../harness/infra/processes.ts';
 import { redisMasterUrls } from '../harness/infra/topology.ts';
-import type { InfraHandle, RedisTopologyInfo } from '../harness/infra/types.ts';
+import type { InfraHandle, InfraProcesses, RedisTopologyInfo } from '../harness/infra/types.ts';
 import { loadScenario, parseScenarioYaml } from '../scenarios/load.ts';
 import type { FaultSpec } from '../scenarios/types.ts';
 import { MINIMAL } from './helpers/scenario.ts';
@@ -90,17 +90,18 @@ async function keyOwnedBy(node: ClusterNode, prefix: string): Promise<string> {
   });
 }
 
-beforeAll(async () => {
-  infra = await startLocalInfra({ topology: 'cluster', replicasPerMaster: 1 });
-  t = infra.redisTopology!;
-  password = passwordOf(infra.redisUrl);
-  for (const p of infra.pids) pids.add(p);
-}, 120_000);
-afterAll(async () => {
-  await infra?.stop();
-}, 30_000);
-
 describe('Cluster faults', () => {
+  // Only the tests on real processes start the cluster.
+  beforeAll(async () => {
+    infra = await startLocalInfra({ topology: 'cluster', replicasPerMaster: 1 });
+    t = infra.redisTopology!;
+    password = passwordOf(infra.redisUrl);
+    for (const p of infra.pids) pids.add(p);
+  }, 120_000);
+  afterAll(async () => {
+    await infra?.stop();
+  }, 30_000);
+
   it('forms three masters with one replica each', async () => {
     const view = await clusterView(t.nodes, password);
     expect(view).toHaveLength(6);
@@ -298,6 +299,23 @@ describe('redis.replicasPerMaster and the Cluster faults in a scenario', () => {
       refusal('redis: { topology: cluster }\nfaults:\n  - { at: 1s, for: 1s, process: cluster-failover }\n'),
     ).toBe(
       'scenarios/x.yaml: faults[0].process: expected redis.replicasPerMaster: 1 with it (a master needs a replica to fail over to), got "cluster-failover"',
+    );
+  });
+
+  it('refuses a Cluster fault on another topology, and a Sentinel fault on a Cluster, in one line', () => {
+    const nodes = {
+      supports: (x: string) => x === 'redis-0' || x === 'postgres',
+    } as unknown as InfraProcesses;
+    const failover: FaultSpec = { at: 1000, for: 1000, process: 'cluster-failover' };
+    expect(unsupportedFaults([failover], nodes, 'cluster')).toBeUndefined();
+    expect(unsupportedFaults([failover], nodes, 'replicated')).toBe(
+      'process: "cluster-failover" needs the cluster Redis topology started by the harness (--infra local, redis.topology: cluster)',
+    );
+    expect(unsupportedFaults([{ ...failover, process: 'slot-migration' }], undefined)).toMatch(
+      /^process: "slot-migration" needs the cluster Redis topology/,
+    );
+    expect(unsupportedFaults([{ ...failover, process: 'sentinel-failover' }], nodes, 'cluster')).toMatch(
+      /^process: "sentinel-failover" needs the replicated Redis topology/,
     );
   });
 });

@@ -262,9 +262,14 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
 
   // Process faults need a provisioner that started the service; say so before anything starts
   // (external and containers are known now; `auto` is checked once it has chosen).
-  const checkFaults = (processes: InfraHandle['processes']) => {
-    for (const c of planned) {
-      const why = unsupportedFaults(c.scenario.faults, processes);
+  // Once a topology's infrastructure is up, its own cells are checked against it.
+  const checkFaults = (
+    processes: InfraHandle['processes'],
+    cells: PlannedCell[] = planned,
+    topology?: RedisTopology,
+  ) => {
+    for (const c of cells) {
+      const why = unsupportedFaults(c.scenario.faults, processes, topology);
       if (why) throw new UsageError('UNSUPPORTED_FAULT', `scenario ${c.scenario.name}: faults: ${why}`);
     }
   };
@@ -298,7 +303,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       });
       const unregister = registerCleanup('infra', () => infra.stop());
       try {
-        checkFaults(infra.processes);
+        checkFaults(infra.processes, cells, topology);
         await checkRedisConfig(
           infra.redisUrl,
           cells.map((c) => c.scenario),
