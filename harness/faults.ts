@@ -11,10 +11,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { FaultSpec, NetworkFaultSpec, ProcessFaultName, ToxicType } from '../scenarios/types.ts';
+import { CLUSTER_FAULT_KINDS, CLUSTER_FAULTS } from './faults/cluster.ts';
 import { FAILOVER_FAULT_KINDS, FAILOVER_FAULTS } from './faults/failover.ts';
 import { withFailFastRedis } from './infra/probes.ts';
 import { redisMasterUrls } from './infra/topology.ts';
-import type { InfraProcesses, ProcessService, RedisTopologyInfo } from './infra/types.ts';
+import type { InfraProcesses, ProcessService, RedisTopology, RedisTopologyInfo } from './infra/types.ts';
 import type { FaultRecord } from './results/schema.ts';
 
 export class ToxiproxyError extends Error {
@@ -178,6 +179,7 @@ registerFaultKind(restartKind('redis-restart-persisted', 'redis', true));
 registerFaultKind(restartKind('postgres-restart', 'postgres', false));
 // Data loss without a restart: works wherever the harness can send Redis a command.
 for (const kind of FAILOVER_FAULT_KINDS) registerFaultKind(kind);
+for (const kind of CLUSTER_FAULT_KINDS) registerFaultKind(kind);
 registerFaultKind({
   name: 'redis-flushall',
   // Every master: a Cluster's keyspace is spread over them.
@@ -190,14 +192,25 @@ registerFaultKind({
   remove: async () => {},
 });
 
-/** Why `faults` cannot run on this provisioner (one line), or undefined when they all can. */
+/**
+ * Why `faults` cannot run on this provisioner (one line), or undefined when they all can.
+ * `topology`: the one the cells run on, when known (cluster and replicated nodes are both
+ * `redis-<i>` to process control, so that alone cannot tell them apart).
+ */
 export function unsupportedFaults(
   faults: readonly FaultSpec[],
   processes?: InfraProcesses,
+  topology?: RedisTopology,
 ): string | undefined {
   for (const f of faults) {
+    if ((CLUSTER_FAULTS as readonly string[]).includes(f.process ?? '')) {
+      if (!processes?.supports('redis-0') || (topology && topology !== 'cluster')) {
+        return `process: "${f.process}" needs the cluster Redis topology started by the harness (--infra local, redis.topology: cluster)`;
+      }
+      continue;
+    }
     if ((FAILOVER_FAULTS as readonly string[]).includes(f.process ?? '')) {
-      if (!processes?.supports('redis-0')) {
+      if (!processes?.supports('redis-0') || (topology && topology !== 'replicated')) {
         return `process: "${f.process}" needs the replicated Redis topology started by the harness (--infra local --topology replicated)`;
       }
       continue;

@@ -371,6 +371,10 @@ const redisSchema = obj({
   coordination: oneOf(COORDINATION_MODES).optional(),
   // How Redis runs; absent: `run --topology`, else standalone.
   topology: oneOf(REDIS_TOPOLOGIES).optional(),
+  // Replicas per Cluster master (local/redis-cluster.ts); cluster-failover needs 1.
+  replicasPerMaster: z
+    .union([z.literal(0), z.literal(1)], { error: 'expected 0 or 1 (replicas per master, topology cluster)' })
+    .optional(),
 });
 
 /** Longest TTL a scenario may set (the strategies' own ttlMs limit, target/strategies/parts/options.ts). */
@@ -542,7 +546,31 @@ export const scenarioFileSchema = obj({
       path: ['load', 'phases'],
     });
   }
+  const topology = s.redis?.topology;
+  if (s.redis?.replicasPerMaster !== undefined && topology !== 'cluster') {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected only with redis.topology: cluster (topology is ${topology ?? 'unset'})`,
+      input: s.redis.replicasPerMaster,
+      path: ['redis', 'replicasPerMaster'],
+    });
+  }
   s.faults.forEach((f, i) => {
+    if ((f.process === 'cluster-failover' || f.process === 'slot-migration') && topology !== 'cluster') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected only with redis.topology: cluster (topology is ${topology ?? 'unset'})`,
+        input: f.process,
+        path: ['faults', i, 'process'],
+      });
+    } else if (f.process === 'cluster-failover' && s.redis?.replicasPerMaster !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected redis.replicasPerMaster: 1 with it (a master needs a replica to fail over to)',
+        input: f.process,
+        path: ['faults', i, 'process'],
+      });
+    }
     if (f.at >= total) {
       ctx.addIssue({
         code: 'custom',

@@ -147,7 +147,11 @@ export type Budgets = Partial<Record<BudgetMetric, number>>;
  * - `sentinel-failover` (topology replicated): the primary SIGKILLed at `at`, the Sentinels promote
  *   the replica; the old primary restarts as its replica at `at + for`;
  * - `replica-partition` (topology replicated): the primary cut from its replica and the Sentinels
- *   (its link proxy disabled) at `at`, clients still writing to it; healed at `at + for`.
+ *   (its link proxy disabled) at `at`, clients still writing to it; healed at `at + for`;
+ * - `cluster-failover` (topology cluster, replicasPerMaster 1): a master SIGKILLed at `at`, its
+ *   replica promoted by the cluster; the killed node rejoins as a replica at `at + for`;
+ * - `slot-migration` (topology cluster): the hottest slots resharded to another master at `at`
+ *   (harness/faults/cluster.ts); `for` is the window the move must finish in.
  */
 export const PROCESS_FAULTS = [
   'redis-restart',
@@ -156,6 +160,8 @@ export const PROCESS_FAULTS = [
   'postgres-restart',
   'sentinel-failover',
   'replica-partition',
+  'cluster-failover',
+  'slot-migration',
 ] as const;
 export type ProcessFaultName = (typeof PROCESS_FAULTS)[number];
 
@@ -210,6 +216,11 @@ export interface ScenarioRedis {
    * cluster (three masters). Absent: `run --topology`, else standalone.
    */
   topology?: RedisTopology;
+  /**
+   * topology cluster only: replicas per master, 0 (the default) or 1. A `cluster-failover` fault
+   * needs 1: a master without a replica has nothing to fail over to.
+   */
+  replicasPerMaster?: 0 | 1;
 }
 
 export interface Scenario {

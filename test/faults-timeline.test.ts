@@ -53,6 +53,8 @@ describe('fault timeline executor (real Toxiproxy)', () => {
         'postgres-restart',
         'sentinel-failover',
         'replica-partition',
+        'cluster-failover',
+        'slot-migration',
       ].sort(),
     );
   });

@@ -39,7 +39,10 @@ const merged = (faults: readonly FaultRecord[]) =>
   faults.reduce<Record<string, number>>((a, f) => Object.assign(a, f.observed ?? {}), {});
 
 const isFailoverFault = (f: FaultRecord) =>
-  f.spec.process === 'sentinel-failover' || f.spec.process === 'replica-partition';
+  f.spec.process === 'sentinel-failover' ||
+  f.spec.process === 'replica-partition' ||
+  // A Cluster master's failover (faults/cluster.ts) observes the same killedAt/promotedAt/firstWriteAt.
+  f.spec.process === 'cluster-failover';
 
 /**
  * Streams a cell's history once (analysis/index.ts feeds it beside the staleness checker) and

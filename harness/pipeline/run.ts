@@ -262,9 +262,14 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
 
   // Process faults need a provisioner that started the service; say so before anything starts
   // (external and containers are known now; `auto` is checked once it has chosen).
-  const checkFaults = (processes: InfraHandle['processes']) => {
-    for (const c of planned) {
-      const why = unsupportedFaults(c.scenario.faults, processes);
+  // Once a topology's infrastructure is up, its own cells are checked against it.
+  const checkFaults = (
+    processes: InfraHandle['processes'],
+    cells: PlannedCell[] = planned,
+    topology?: RedisTopology,
+  ) => {
+    for (const c of cells) {
+      const why = unsupportedFaults(c.scenario.faults, processes, topology);
       if (why) throw new UsageError('UNSUPPORTED_FAULT', `scenario ${c.scenario.name}: faults: ${why}`);
     }
   };
@@ -272,24 +277,33 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
 
   // One provisioned infrastructure per topology, in the order the matrix first needs each: the
   // cells of one topology run back to back on it, then it is stopped before the next starts.
-  const topologies = [...new Set(todo.map((c) => c.topology))];
+  // A Cluster with replicas (scenario redis.replicasPerMaster) is an infrastructure of its own.
+  const replicasOf = (c: PlannedCell) => c.scenario.redis?.replicasPerMaster ?? 0;
+  const infraKey = (c: PlannedCell) => `${c.topology}:${replicasOf(c)}`;
+  const groups = [...new Map(todo.map((c) => [infraKey(c), c])).values()];
   let index = done.size;
   try {
-    for (const topology of topologies) {
+    for (const first of groups) {
       if (interrupted) break;
-      const cells = todo.filter((c) => c.topology === topology);
-      const onTopology = topology === 'standalone' ? '' : `, topology ${topology}`;
+      const { topology } = first;
+      const replicasPerMaster = replicasOf(first);
+      const cells = todo.filter((c) => infraKey(c) === infraKey(first));
+      const onTopology =
+        topology === 'standalone'
+          ? ''
+          : `, topology ${topology}${replicasPerMaster ? `, ${replicasPerMaster} replica per master` : ''}`;
       log(`provisioning (${o.infra.infra}${onTopology})…`);
       const separate = cells.find((c) => c.scenario.redis?.coordination === 'separate');
       const infra = await startInfra({
         ...o.infra,
+        ...(replicasPerMaster ? { local: { ...o.infra.local, replicasPerMaster } } : {}),
         coordinationFor: separate?.scenario.name,
         ...(topology === 'standalone' ? {} : { topology }),
         log,
       });
       const unregister = registerCleanup('infra', () => infra.stop());
       try {
-        checkFaults(infra.processes);
+        checkFaults(infra.processes, cells, topology);
         await checkRedisConfig(
           infra.redisUrl,
           cells.map((c) => c.scenario),

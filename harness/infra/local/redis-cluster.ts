@@ -10,10 +10,16 @@
  * Nodes announce their direct loopback address; the target reaches node i through the Toxiproxy
  * proxy `redis-<i>` by mapping the announced address to the proxy (ioredis `natMap`), so a fault
  * can hit one node while the harness's own steps go direct.
+ *
+ * Node i is the process service `redis-<i>` (the Cluster faults kill and restart it; its
+ * nodes.conf survives a restart, so it rejoins under its own id). `cluster-node-timeout` is 2 s:
+ * a dead master's replica is promoted about 3 s after the kill. The slot primitives below
+ * (`clusterView`, `migrateSlot`) are what the `slot-migration` fault and `reset` (the layout the
+ * cluster started with, before each cell) move slots with.
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { failFastRedis } from '../probes.ts';
+import { failFastRedis, withFailFastRedis } from '../probes.ts';
 import { waitUntil } from '../processes.ts';
 import type { Endpoint, RedisTopologyInfo } from '../types.ts';
 import { startRedis } from './redis.ts';
@@ -93,6 +99,9 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
             // In the node's private data dir (`dir`): nodes.conf is the node's cluster state.
             'cluster-config-file nodes.conf',
             'cluster-node-timeout 2000',
+            // A replica promotes however long its link was down: the fault measures the failover,
+            // not Redis's refusal to promote a replica it thinks is too stale.
+            'cluster-replica-validity-factor 0',
             // A master without a replica that fails must not take the whole keyspace down with it.
             'cluster-require-full-coverage no',
             'cluster-announce-ip 127.0.0.1',
@@ -100,6 +109,7 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
         },
       }),
     );
+    services[i]!.managed.service = `redis-${i}`;
   }
   const url = (port: number) => `redis://:${password}@127.0.0.1:${port}`;
 
@@ -130,8 +140,13 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
         'redis cluster (cluster_state:ok on every node)',
         async () => {
           const infos = await Promise.all(clients.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
-          return infos.every(
-            (s) => /cluster_state:ok/.test(s) && /cluster_known_nodes:(\d+)/.exec(s)?.[1] === String(total),
+          // Every node must also know each replica as one: until gossip says so, a replica shows as a
+          // master without slots, and a harness step sent to "every master" (FLUSHALL) meets READONLY.
+          const views = await Promise.all(clients.map((c) => c.call('CLUSTER', 'NODES') as Promise<string>));
+          return (
+            infos.every(
+              (s) => /cluster_state:ok/.test(s) && /cluster_known_nodes:(\d+)/.exec(s)?.[1] === String(total),
+            ) && views.every((v) => parseClusterNodes(v, nodes).filter((n) => n.master).length === masters)
           );
         },
         { timeoutMs: o.timeoutMs ?? 15_000 },
@@ -141,15 +156,217 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
     }
   };
 
+  const info: RedisTopologyInfo = { kind: 'cluster', nodes, proxiedNodes };
+  /** Slot → node index of the formed cluster, and which nodes started as masters. */
+  let layout: { owner: number[]; masters: number[] } | undefined;
   return {
     services,
     proxies,
     url,
-    info: { kind: 'cluster', nodes, proxiedNodes },
+    info,
     async ready() {
       const versions = await Promise.all(services.map((s) => s.ready()));
       await form();
+      const v = await clusterView(nodes, password);
+      layout = { owner: slotOwners(v), masters: v.filter((n) => n.master).map((n) => n.index) };
       return versions[0];
     },
+    async reset() {
+      if (layout) await restoreLayout(nodes, password, layout);
+    },
   };
+}
+
+/** One node of CLUSTER NODES, with the index of the `nodes` entry it is (by its port). */
+export interface ClusterNode {
+  id: string;
+  index: number;
+  master: boolean;
+  /** fail or fail? flagged, or not connected: not a node to ask or to move slots to. */
+  failing: boolean;
+  /** The master's id, for a replica. */
+  masterId?: string;
+  slots: [number, number][];
+}
+
+/** CLUSTER NODES → nodes (those whose address is not among `nodes` are left out). */
+export function parseClusterNodes(text: string, nodes: readonly Endpoint[]): ClusterNode[] {
+  const out: ClusterNode[] = [];
+  for (const line of text.trim().split('\n')) {
+    const [id, addr, flags, masterId, , , , link, ...slots] = line.trim().split(' ');
+    const port = Number(addr?.split('@')[0]?.split(':').pop());
+    const index = nodes.findIndex((n) => n.port === port);
+    if (!id || index < 0) continue;
+    const f = flags?.split(',') ?? [];
+    out.push({
+      id,
+      index,
+      master: f.includes('master'),
+      failing: f.includes('fail') || f.includes('fail?') || link !== 'connected',
+      ...(masterId && masterId !== '-' ? { masterId } : {}),
+      // Importing/migrating markers (`[5-<-id]`) are not owned ranges.
+      slots: slots
+        .filter((r) => !r.startsWith('['))
+        .map((r) => {
+          const [a, b] = r.split('-').map(Number);
+          return [a!, b ?? a!] as [number, number];
+        }),
+    });
+  }
+  return out.sort((a, b) => a.index - b.index);
+}
+
+/**
+ * The cluster as the first live node it asks sees it (direct connections). A node's own
+ * CLUSTER NODES line says `myself`, never `fail`, so a live node's view is the one to trust.
+ */
+export async function clusterView(nodes: readonly Endpoint[], password: string): Promise<ClusterNode[]> {
+  let last: unknown;
+  for (const n of nodes) {
+    try {
+      return await onNode(n, password, async (r) =>
+        parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
+      );
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new Error(`no cluster node answered CLUSTER NODES: ${(last as Error)?.message}`);
+}
+
+/** The cluster as node i sees it. */
+export function viewFrom(nodes: readonly Endpoint[], i: number, password: string): Promise<ClusterNode[]> {
+  return onNode(nodes[i]!, password, async (r) =>
+    parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string, nodes),
+  );
+}
+
+/** One short-lived fail-fast direct connection to a node. */
+export function onNode<T>(n: Endpoint, password: string, run: (r: Redis) => Promise<T>): Promise<T> {
+  return withFailFastRedis(
+    { host: n.host, port: n.port, password },
+    { connectMs: 1_000, commandMs: 5_000 },
+    run,
+  );
+}
+
+/** Slot → owning node index (-1: no one), from a view. */
+export function slotOwners(view: readonly ClusterNode[]): number[] {
+  const owner = new Array<number>(CLUSTER_SLOTS).fill(-1);
+  for (const n of view) if (n.master) for (const [a, b] of n.slots) owner.fill(n.index, a, b + 1);
+  return owner;
+}
+
+/** Keys MIGRATE moves per call (redis-cli --cluster reshard's default pipeline is 10). */
+const MIGRATE_BATCH = 10;
+
+/**
+ * Moves one slot from master `from` to master `to` the way `redis-cli --cluster reshard` does:
+ * IMPORTING on the target, MIGRATING on the source, MIGRATE (with AUTH) batch by batch until the
+ * source holds none of the slot's keys, then SETSLOT … NODE on the target, the source and every
+ * other master. Clients see ASK for keys already moved while it runs, MOVED after. Returns the
+ * keys moved.
+ */
+export async function migrateSlot(
+  nodes: readonly Endpoint[],
+  password: string,
+  slot: number,
+  from: ClusterNode,
+  to: ClusterNode,
+  masters: readonly ClusterNode[],
+): Promise<string[]> {
+  const dest = nodes[to.index]!;
+  const moved: string[] = [];
+  try {
+    await onNode(dest, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id));
+    await onNode(nodes[from.index]!, password, async (r) => {
+      await r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
+      for (;;) {
+        const keys = (await r.call('CLUSTER', 'GETKEYSINSLOT', slot, MIGRATE_BATCH)) as string[];
+        if (keys.length === 0) break;
+        await r.call('MIGRATE', dest.host, dest.port, '', 0, 5_000, 'AUTH', password, 'KEYS', ...keys);
+        moved.push(...keys);
+      }
+    });
+  } catch (e) {
+    // A half-moved slot must not stay IMPORTING/MIGRATING: clients would be redirected forever.
+    for (const n of [from, to])
+      await onNode(nodes[n.index]!, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'STABLE')).catch(
+        () => {},
+      );
+    throw new Error(`slot ${slot} redis-${from.index} → redis-${to.index}: ${(e as Error).message}`);
+  }
+  const order = [to, from, ...masters.filter((m) => m.id !== to.id && m.id !== from.id)];
+  for (const m of order)
+    await onNode(nodes[m.index]!, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id));
+  return moved;
+}
+
+/** Every node live, connected and saying cluster_state:ok. */
+export async function clusterOk(nodes: readonly Endpoint[], password: string): Promise<boolean> {
+  const infos = await Promise.all(
+    nodes.map((n) => onNode(n, password, (r) => r.call('CLUSTER', 'INFO') as Promise<string>)),
+  );
+  return infos.every((s) => /cluster_state:ok/.test(s));
+}
+
+/**
+ * Puts the cluster back as it formed (before each cell, so every strategy starts from the same
+ * layout): a node that started as master and is a replica now (a cluster-failover) takes over
+ * again with CLUSTER FAILOVER, and slots a slot-migration moved go back to their first owner.
+ */
+async function restoreLayout(
+  nodes: readonly Endpoint[],
+  password: string,
+  layout: { owner: number[]; masters: number[] },
+): Promise<void> {
+  // Each node's own line: another node's view of it may lag behind by a gossip round.
+  const self = async (i: number) => (await viewFrom(nodes, i, password)).find((v) => v.index === i);
+  for (const i of layout.masters) {
+    if ((await self(i))?.master) continue;
+    await waitUntil(
+      `redis-${i} in sync with its master`,
+      async () =>
+        /master_link_status:up/.test(await onNode(nodes[i]!, password, (r) => r.info('replication'))),
+      { timeoutMs: 20_000, intervalMs: 100 },
+    );
+    await onNode(nodes[i]!, password, (r) => r.call('CLUSTER', 'FAILOVER'));
+    await waitUntil(`redis-${i} master again`, async () => (await self(i))?.master === true, {
+      timeoutMs: 20_000,
+      intervalMs: 50,
+    });
+  }
+  // Every node must see exactly the formed masters (a demoted one no longer as a master, even
+  // without slots) before slots move between them or a step goes to "every master".
+  const want = [...layout.masters].sort().join(',');
+  await waitUntil(
+    'redis cluster: every node agrees on the masters',
+    async () => {
+      const views = await Promise.all(nodes.map((_, i) => viewFrom(nodes, i, password)));
+      return views.every(
+        (v) =>
+          v
+            .filter((x) => x.master && !x.failing)
+            .map((x) => x.index)
+            .sort()
+            .join(',') === want,
+      );
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  );
+  const view = await clusterView(nodes, password);
+  const now = slotOwners(view);
+  const masters = view.filter((v) => v.master && !v.failing);
+  for (let slot = 0; slot < CLUSTER_SLOTS; slot++) {
+    const want = layout.owner[slot]!;
+    if (now[slot] === want) continue;
+    const from = masters.find((m) => m.index === now[slot]);
+    const to = masters.find((m) => m.index === want);
+    if (!from || !to) throw new Error(`slot ${slot}: no live master to move it back to redis-${want}`);
+    await migrateSlot(nodes, password, slot, from, to, masters);
+  }
+  await waitUntil('redis cluster (cluster_state:ok on every node)', () => clusterOk(nodes, password), {
+    timeoutMs: 20_000,
+    intervalMs: 50,
+  });
 }
