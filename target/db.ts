@@ -126,6 +126,9 @@ export async function seedDatabase(
   checkSize('counters', s.counters, 1, 10_000_000);
   checkSize('seed', seed, 0, 2 ** 31 - 1);
   const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 10_000 });
+  // A connection lost mid-seed also fails the pending query, which is how the caller hears of it;
+  // unheard, the client's 'error' event would end the whole process.
+  client.on('error', () => {});
   await client.connect();
   try {
     await client.query('SET client_min_messages = warning');

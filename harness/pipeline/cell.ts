@@ -174,7 +174,7 @@ async function runCellUnchecked(
   // Cluster's keyspace is spread over them.
   await infra.resetRedisTopology?.();
   const masters = await redisMasterUrls(infra);
-  await Promise.all([
+  await settleAll([
     resetToxiproxy(infra.toxiproxyUrl),
     ...masters.map(flushRedis),
     ...(coordinationRedisUrl ? [flushRedis(coordinationRedisUrl)] : []),
@@ -383,4 +383,14 @@ async function runCellUnchecked(
     timings.loadMs = sumOf('load');
     timings.collectMs = sumOf('collect', 'stop');
   }
+}
+
+/**
+ * Like Promise.all, but waits for every step before failing with the first error: a step still
+ * running after another failed (a seed on a database about to be stopped) must not outlive the
+ * cell and fail on its own later, outside any handler.
+ */
+async function settleAll(steps: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r) => r.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
