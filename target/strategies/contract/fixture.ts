@@ -58,7 +58,10 @@ export function clientTopology(infra: ContractInfra): CacheClientOptions['topolo
     redisNatMap:
       t.natMap ??
       Object.fromEntries(
-        t.nodes.map((n, i) => [`${n.host}:${n.port}`, `${t.proxiedNodes[i]!.host}:${t.proxiedNodes[i]!.port}`]),
+        t.nodes.map((n, i) => [
+          `${n.host}:${n.port}`,
+          `${t.proxiedNodes[i]!.host}:${t.proxiedNodes[i]!.port}`,
+        ]),
       ),
     redisSentinels: (t.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(','),
     redisMasterName: t.masterName ?? 'mymaster',
