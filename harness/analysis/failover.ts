@@ -14,6 +14,70 @@ export function lostDeletes(
   return acknowledged.filter((a) => heldAfter.has(a.key)).length;
 }
 
+/** The kinds of write the keyevent watch of a partition records (harness/faults/lost-writes.ts). */
+export type WriteKind = 'del' | 'set' | 'incr';
+
+/** What the frozen replica held of a key at the cut: its string value (null: not a string), expiry. */
+export interface ReplicaEntry {
+  value: string | null;
+  /** Epoch ms; absent for a key without a TTL. */
+  expiresAt?: number;
+}
+
+/** Writes the cut-off primary acknowledged after the cut, and how many of them the replica lacks. */
+export interface LostWrites {
+  /** Keys the primary deleted (DEL, UNLINK, GETDEL, in scripts too) after the cut. */
+  deletes: number;
+  /** …of which the replica still held at `at`: the invalidation comes back with the promotion. */
+  lostDeletes: number;
+  /** Keys the primary SET after the cut (cache fills, write-through's overwrites, lock takes). */
+  sets: number;
+  /** …of which the replica held a different string value at `at`: an overwrite the promotion undoes. */
+  lostOverwrites: number;
+  /** Keys the primary incremented after the cut (INCR/INCRBY/DECRBY/HINCRBY: version counters, buffers). */
+  incrs: number;
+  /** …whose value on the replica at `at` (absent counts as absent) differs from the primary's. */
+  lostIncrs: number;
+}
+
+/**
+ * Judges the writes a cut-off primary acknowledged (`written`: key → kinds, from its keyevent
+ * notifications after the cut) against what the frozen replica held at the cut (`replica`) and
+ * what the primary holds now (`primary`, string values; null when absent or not a string), at
+ * `at` (the replica's promotion, or the moment the judgment is made before it): the replica's
+ * copy counts only while it has not logically expired, since an expired one is never served.
+ * A key may count under more than one kind (deleted, then refilled).
+ */
+export function lostWrites(
+  written: ReadonlyMap<string, ReadonlySet<WriteKind>>,
+  replica: ReadonlyMap<string, ReplicaEntry>,
+  primary: ReadonlyMap<string, string | null>,
+  at: number,
+): LostWrites {
+  const out: LostWrites = { deletes: 0, lostDeletes: 0, sets: 0, lostOverwrites: 0, incrs: 0, lostIncrs: 0 };
+  for (const [key, kinds] of written) {
+    const r = replica.get(key);
+    const held = r !== undefined && (r.expiresAt === undefined || r.expiresAt > at) ? r : undefined;
+    const now = primary.get(key) ?? null;
+    if (kinds.has('del')) {
+      out.deletes++;
+      if (held) out.lostDeletes++;
+    }
+    if (kinds.has('set')) {
+      out.sets++;
+      // Only a value the replica would serve instead of the acknowledged one is a lost overwrite;
+      // a fill the replica never had is a miss after the promotion, not a wrong value.
+      if (held && held.value !== null && now !== null && now !== held.value) out.lostOverwrites++;
+    }
+    if (kinds.has('incr')) {
+      out.incrs++;
+      // A counter the replica lacks restarts from zero on the promoted node: lost too.
+      if (now !== null && now !== (held?.value ?? null)) out.lostIncrs++;
+    }
+  }
+  return out;
+}
+
 export interface FailoverFigures {
   /** Kill of the primary → first write acknowledged by and found on the new primary, ms. */
   failoverMs?: number;
@@ -23,7 +87,17 @@ export interface FailoverFigures {
   switchMasterMs?: number;
   /** The DEL probe of replica-partition: acknowledged DELs, and how many the failover lost. */
   probeDeletes?: number;
+  probeLostDeletes?: number;
+  /**
+   * The target's own writes on the cut-off primary after the cut (its keyevent notifications,
+   * harness/faults/lost-writes.ts), and how many the promoted replica lacks (`lostWrites`).
+   */
+  deletesDuringPartition?: number;
   lostDeletes?: number;
+  setsDuringPartition?: number;
+  lostOverwrites?: number;
+  incrsDuringPartition?: number;
+  lostIncrs?: number;
   /** Requests that started inside the failover window (first fault step → first write), and failed. */
   requestsDuring: number;
   errorsDuring: number;
@@ -59,7 +133,13 @@ export class FailoverAccumulator {
       promotionMs: since(o.promotedAt),
       switchMasterMs: since(o.switchMasterAt),
       probeDeletes: o.probeDeletes,
+      probeLostDeletes: o.probeLostDeletes,
+      deletesDuringPartition: o.deletesDuringPartition,
       lostDeletes: o.lostDeletes,
+      setsDuringPartition: o.setsDuringPartition,
+      lostOverwrites: o.lostOverwrites,
+      incrsDuringPartition: o.incrsDuringPartition,
+      lostIncrs: o.lostIncrs,
       requestsDuring: 0,
       errorsDuring: 0,
     };
