@@ -184,3 +184,63 @@ export function failoverFigures(
   for (const r of history) acc.add(r);
   return acc.result();
 }
+
+/** One strategy's failover figures over its cells (repeats), for the run-level verdict and reports. */
+export interface FailoverSummaryInput {
+  strategy: string;
+  figures: readonly FailoverFigures[];
+  /** Overlapping rebuilds (two lock holders at once) and lost increments per cell, when measured. */
+  duplicateRebuilds: readonly (number | null)[];
+  lostIncrements: readonly (number | null)[];
+}
+
+const sum = (xs: readonly (number | null | undefined)[]) =>
+  xs.some((x) => x !== null && x !== undefined) ? xs.reduce<number>((a, x) => a + (x ?? 0), 0) : undefined;
+
+/**
+ * Which strategies stayed correct across the failover, from the harness's own figures: correct
+ * means no read was stale after the failover and no acknowledged increment was lost, in every
+ * repeat. Lost DELs, overwrites and INCRs are the causes, shown beside each strategy; duplicate
+ * rebuilds count two lock holders at once where a strategy locks. Totals over the repeats.
+ */
+export function failoverVerdict(rows: readonly FailoverSummaryInput[]): string {
+  const measured = rows.filter((r) => r.figures.length > 0);
+  if (measured.length === 0) return '';
+  const facts = (r: FailoverSummaryInput) => {
+    const f = r.figures;
+    const parts: string[] = [];
+    const stale = sum(f.map((x) => x.staleAfterFailover));
+    if (stale !== undefined) parts.push(`${stale} stale after`);
+    const lost = sum(f.map((x) => x.lostDeletes));
+    if (lost !== undefined)
+      parts.push(`${lost}/${sum(f.map((x) => x.deletesDuringPartition)) ?? 0} DELs lost`);
+    const ow = sum(f.map((x) => x.lostOverwrites));
+    if (ow) parts.push(`${ow} overwrites lost`);
+    const inc = sum(f.map((x) => x.lostIncrs));
+    if (inc) parts.push(`${inc} INCRs lost`);
+    const dup = sum(r.duplicateRebuilds);
+    if (dup !== undefined) parts.push(`${dup} duplicate rebuilds`);
+    const li = sum(r.lostIncrements);
+    if (li) parts.push(`${li} increments lost`);
+    const errors = sum(f.map((x) => x.errorsDuring)) ?? 0;
+    parts.push(`${errors}/${sum(f.map((x) => x.requestsDuring)) ?? 0} errors during`);
+    const ms = f.map((x) => x.failoverMs).filter((x): x is number => x !== undefined);
+    if (ms.length) parts.push(`failover ${(Math.max(...ms) / 1000).toFixed(1)} s`);
+    return `${r.strategy} (${parts.join(', ')})`;
+  };
+  const correct = (r: FailoverSummaryInput) =>
+    r.figures.every((x) => x.staleAfterFailover === 0) && (sum(r.lostIncrements) ?? 0) === 0;
+  const unknown = (r: FailoverSummaryInput) => r.figures.some((x) => x.staleAfterFailover === undefined);
+  const ok = measured.filter((r) => !unknown(r) && correct(r));
+  const bad = measured.filter((r) => !unknown(r) && !correct(r));
+  const out = [
+    `Across the failover (totals over ${measured[0]!.figures.length > 1 ? 'the repeats' : 'the cell'}):`,
+  ];
+  out.push(
+    `stayed correct (no stale read after it, no lost increment) — ${ok.length ? ok.map(facts).join('; ') : 'none'};`,
+  );
+  out.push(`not correct — ${bad.length ? bad.map(facts).join('; ') : 'none'}.`);
+  const u = measured.filter(unknown);
+  if (u.length) out.push(`Not judged (no staleness check): ${u.map((r) => r.strategy).join(', ')}.`);
+  return out.join(' ');
+}
