@@ -21,9 +21,10 @@ export function failoverHtml(results: RunResults, cells: CellResult[], analysis:
     const f = a.failover;
     if (!f) return [];
     const m = cellMetrics(a);
-    const repeat = results.run.repeats > 1 ? ` <small>#${c.repeat}</small>` : '';
+    const repeat = results.run.repeats > 1 ? `&nbsp;<small>#${c.repeat}</small>` : '';
+    const untrusted = a.validity.trusted ? '' : ' <span class="badge warn">untrusted</span>';
     return [
-      `<tr><td>${e(c.strategy)}${repeat}</td><td>${n(f.staleAfterFailover)}</td>` +
+      `<tr><td>${e(c.strategy)}${repeat}${untrusted}</td><td>${n(f.staleAfterFailover)}</td>` +
         `<td>${of(f.lostDeletes, f.deletesDuringPartition)}</td><td>${of(f.lostOverwrites, f.setsDuringPartition)}</td>` +
         `<td>${of(f.lostIncrs, f.incrsDuringPartition)}</td><td>${of(f.probeLostDeletes, f.probeDeletes)}</td>` +
         `<td>${n(m.duplicateRebuilds)}</td><td>${n(m.lostIncrements)}</td>` +

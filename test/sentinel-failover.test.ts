@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   failoverFigures,
+  failoverVerdict,
   lostDeletes,
   lostWrites,
   type ReplicaEntry,
@@ -284,6 +285,37 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
       incrs: 2,
       lostIncrs: 1, // f restarts from nothing; e is equal
     });
+  });
+
+  it('the failover verdict names who stayed correct, and leaves untrusted cells unjudged', () => {
+    const fig = (stale: number, lost: number, dels: number) => ({
+      staleAfterFailover: stale,
+      lostDeletes: lost,
+      deletesDuringPartition: dels,
+      requestsDuring: 100,
+      errorsDuring: 0,
+      failoverMs: 1_900,
+    });
+    const text = failoverVerdict([
+      { strategy: 'a', figures: [fig(0, 2, 5)], duplicateRebuilds: [0], lostIncrements: [0], trusted: true },
+      {
+        strategy: 'b',
+        figures: [fig(3, 4, 4)],
+        duplicateRebuilds: [1],
+        lostIncrements: [null],
+        trusted: true,
+      },
+      { strategy: 'c', figures: [fig(0, 0, 0)], duplicateRebuilds: [0], lostIncrements: [2], trusted: true },
+      { strategy: 'd', figures: [fig(0, 0, 0)], duplicateRebuilds: [0], lostIncrements: [0], trusted: false },
+    ]);
+    expect(text).toContain(
+      'stayed correct (no stale read after it, no lost increment) — a (0 stale after, 2/5 DELs lost',
+    );
+    expect(text).toMatch(
+      /not correct — b \(3 stale after, 4\/4 DELs lost, 1 duplicate rebuilds.*; c \(.*2 increments lost/,
+    );
+    expect(text).toMatch(/Not judged \(untrusted cells or no staleness check\): d \(/);
+    expect(failoverVerdict([])).toBe('');
   });
 
   it('the DEL-loss and window measures count what they are given', () => {

@@ -192,6 +192,8 @@ export interface FailoverSummaryInput {
   /** Overlapping rebuilds (two lock holders at once) and lost increments per cell, when measured. */
   duplicateRebuilds: readonly (number | null)[];
   lostIncrements: readonly (number | null)[];
+  /** False when any of its cells is untrusted (validity): its figures are shown, not judged. */
+  trusted: boolean;
 }
 
 const sum = (xs: readonly (number | null | undefined)[]) =>
@@ -230,7 +232,8 @@ export function failoverVerdict(rows: readonly FailoverSummaryInput[]): string {
   };
   const correct = (r: FailoverSummaryInput) =>
     r.figures.every((x) => x.staleAfterFailover === 0) && (sum(r.lostIncrements) ?? 0) === 0;
-  const unknown = (r: FailoverSummaryInput) => r.figures.some((x) => x.staleAfterFailover === undefined);
+  const unknown = (r: FailoverSummaryInput) =>
+    !r.trusted || r.figures.some((x) => x.staleAfterFailover === undefined);
   const ok = measured.filter((r) => !unknown(r) && correct(r));
   const bad = measured.filter((r) => !unknown(r) && !correct(r));
   const out = [
@@ -241,6 +244,6 @@ export function failoverVerdict(rows: readonly FailoverSummaryInput[]): string {
   );
   out.push(`not correct — ${bad.length ? bad.map(facts).join('; ') : 'none'}.`);
   const u = measured.filter(unknown);
-  if (u.length) out.push(`Not judged (no staleness check): ${u.map((r) => r.strategy).join(', ')}.`);
+  if (u.length) out.push(`Not judged (untrusted cells or no staleness check): ${u.map(facts).join('; ')}.`);
   return out.join(' ');
 }

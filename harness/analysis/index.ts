@@ -164,6 +164,7 @@ function failoverVerdictOf(
         figures: mine.flatMap((a) => (a.failover ? [a.failover] : [])),
         duplicateRebuilds: m.map((x) => x.duplicateRebuilds),
         lostIncrements: m.map((x) => x.lostIncrements),
+        trusted: mine.every((a) => a.validity.trusted),
       };
     }),
   );
