@@ -55,6 +55,9 @@ describe('a failover cell on the replicated topology', () => {
       expect(fo.setsDuringPartition!).toBeGreaterThan(0);
       expect(fo.lostDeletes!).toBeLessThanOrEqual(fo.deletesDuringPartition!);
       expect(fo.lostOverwrites!).toBeLessThanOrEqual(fo.setsDuringPartition!);
+      // Every lost DEL is in exactly one key namespace.
+      const byNs = Object.values(fo.lostDeletesByNamespace ?? {});
+      expect(byNs.reduce((a, b) => a + b, 0)).toBe(fo.lostDeletes);
       expect(fo.requestsDuring).toBeGreaterThan(0);
       // The load went on after the failover: requests succeeded against the promoted replica.
       expect(cell.load.completed - cell.load.errors).toBeGreaterThan(cell.load.completed / 2);

@@ -237,6 +237,8 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
         incrsDuringPartition: 1,
         lostIncrs: 1,
         probeLostDeletes: 20,
+        // By namespace (target/keys.ts keyNamespace): the one lost key, lw:during.
+        'lostDeletes.lw-during': 1,
       });
       expect(o.judgedAt!).toBeGreaterThan(o.cutAt!);
       // What the measure predicted is what the promoted primary serves.
@@ -277,13 +279,14 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
       ['f', '1'],
       ['g', 'refilled'],
     ]);
-    expect(lostWrites(w, replica, primary, 1_000)).toEqual({
+    expect(lostWrites(w, replica, primary, 1_000, (k) => (k === 'g' ? 'other' : 'value'))).toEqual({
       deletes: 3,
       lostDeletes: 2, // a, g (b expired on the replica before the judgment)
       sets: 3,
       lostOverwrites: 2, // c, g (d holds the same value)
       incrs: 2,
       lostIncrs: 1, // f restarts from nothing; e is equal
+      lostDeletesByNamespace: { value: 1, other: 1 },
     });
   });
 

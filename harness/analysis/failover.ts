@@ -38,6 +38,8 @@ export interface LostWrites {
   incrs: number;
   /** …whose value on the replica at `at` (absent counts as absent) differs from the primary's. */
   lostIncrs: number;
+  /** Lost DELs by key namespace (a value, a lock, a buffer), when a `namespaceOf` was given. */
+  lostDeletesByNamespace?: Record<string, number>;
 }
 
 /**
@@ -53,15 +55,20 @@ export function lostWrites(
   replica: ReadonlyMap<string, ReplicaEntry>,
   primary: ReadonlyMap<string, string | null>,
   at: number,
+  namespaceOf?: (key: string) => string,
 ): LostWrites {
   const out: LostWrites = { deletes: 0, lostDeletes: 0, sets: 0, lostOverwrites: 0, incrs: 0, lostIncrs: 0 };
+  const byNs: Record<string, number> = {};
   for (const [key, kinds] of written) {
     const r = replica.get(key);
     const held = r !== undefined && (r.expiresAt === undefined || r.expiresAt > at) ? r : undefined;
     const now = primary.get(key) ?? null;
     if (kinds.has('del')) {
       out.deletes++;
-      if (held) out.lostDeletes++;
+      if (held) {
+        out.lostDeletes++;
+        if (namespaceOf) byNs[namespaceOf(key)] = (byNs[namespaceOf(key)] ?? 0) + 1;
+      }
     }
     if (kinds.has('set')) {
       out.sets++;
@@ -75,8 +82,12 @@ export function lostWrites(
       if (now !== null && now !== (held?.value ?? null)) out.lostIncrs++;
     }
   }
+  if (namespaceOf) out.lostDeletesByNamespace = byNs;
   return out;
 }
+
+/** `observed` keys of the lost DELs by namespace: `lostDeletes.<namespace>`. */
+export const LOST_DELETES_NS = 'lostDeletes.';
 
 export interface FailoverFigures {
   /** Kill of the primary → first write acknowledged by and found on the new primary, ms. */
@@ -94,6 +105,8 @@ export interface FailoverFigures {
    */
   deletesDuringPartition?: number;
   lostDeletes?: number;
+  /** lostDeletes by key namespace (target/keys.ts `keyNamespace`): values vs locks vs buffers. */
+  lostDeletesByNamespace?: Record<string, number>;
   setsDuringPartition?: number;
   lostOverwrites?: number;
   incrsDuringPartition?: number;
@@ -143,6 +156,11 @@ export class FailoverAccumulator {
       requestsDuring: 0,
       errorsDuring: 0,
     };
+    const byNs = Object.entries(o).filter(([k]) => k.startsWith(LOST_DELETES_NS));
+    if (byNs.length)
+      this.out.lostDeletesByNamespace = Object.fromEntries(
+        byNs.map(([k, v]) => [k.slice(LOST_DELETES_NS.length), v]),
+      );
     const from = Math.min(...[o.cutAt, o.killedAt].filter((x): x is number => x !== undefined));
     if (Number.isFinite(from) && o.firstWriteAt !== undefined) this.out.window = { from, to: o.firstWriteAt };
   }

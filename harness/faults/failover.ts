@@ -23,7 +23,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { lostDeletes } from '../analysis/failover.ts';
+import { LOST_DELETES_NS, lostDeletes } from '../analysis/failover.ts';
 import type { FaultKind, FaultStep } from '../faults.ts';
 import {
   agreedPrimary,
@@ -293,9 +293,12 @@ const replicaPartition: FaultKind = {
       const primary = await waitForPromotion(t, password, p.old, PROMOTION_TIMEOUT_MS);
       // Judged already at the promotion or before a kill; otherwise now, the replica promoted.
       const j = await watch.judge();
-      const { judgedAt, deletes, sets, incrs, probeDeletesSeen, ...lost } = j;
+      const { judgedAt, deletes, sets, incrs, probeDeletesSeen, lostDeletesByNamespace, ...lost } = j;
       s.observe?.({
         ...lost,
+        ...Object.fromEntries(
+          Object.entries(lostDeletesByNamespace ?? {}).map(([ns, n]) => [`${LOST_DELETES_NS}${ns}`, n]),
+        ),
         judgedAt,
         deletesDuringPartition: deletes,
         setsDuringPartition: sets,

@@ -15,6 +15,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
+import { keyNamespace } from '../../target/keys.ts';
 import { type LostWrites, lostWrites, type ReplicaEntry, type WriteKind } from '../analysis/failover.ts';
 import { failFastRedis } from '../infra/probes.ts';
 import type { Endpoint } from '../infra/types.ts';
@@ -185,7 +186,7 @@ export async function watchLostWrites(o: {
         at,
       );
       return {
-        ...lostWrites(written, replicaAtCut, values, at),
+        ...lostWrites(written, replicaAtCut, values, at, (k) => keyNamespace(k)),
         judgedAt: at,
         snapshotKeys: replicaAtCut.size,
         probeDeletesSeen: probe.deletes,
