@@ -21,6 +21,7 @@ import {
   type TimelineRow,
 } from './charts.ts';
 import { columnsFor, escapeHtml as e, effectiveBaseline, PALETTE, relativeColumn, slug } from './common.ts';
+import { failoverHtml } from './failover.ts';
 import { htmlValue, INTERVAL_NOTE } from './intervals.ts';
 import { leaderboardHtml } from './leaderboard.ts';
 import { memoryHtml, memoryRunHtml } from './memory.ts';
@@ -449,6 +450,7 @@ ${stampedeTimeline(results, s.scenario, analysis, colors)}
 ${timeSeriesCharts(results, s.scenario, colors)}
 ${rowsWithBaseline(s, columnsFor(s, 7))}
 ${faultTable(results, cells, analysis)}
+${failoverHtml(results, cells, analysis)}
 ${budgetHtml}
 ${dbTable(results, cells, analysis)}
 ${stampedeTable(results, cells, analysis)}

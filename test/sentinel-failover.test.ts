@@ -6,7 +6,14 @@
  */
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { failoverFigures, lostDeletes } from '../harness/analysis/failover.ts';
+import {
+  failoverFigures,
+  failoverVerdict,
+  lostDeletes,
+  lostWrites,
+  type ReplicaEntry,
+  type WriteKind,
+} from '../harness/analysis/failover.ts';
 import { sentinelClient } from '../harness/faults/failover.ts';
 import { runFaultTimeline } from '../harness/faults.ts';
 import {
@@ -172,11 +179,147 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
     const f = failoverFigures(records, [])!;
     expect(f.probeDeletes).toBe(20);
     // Every probe DEL was acknowledged by the cut-off primary and never replicated.
-    expect(f.lostDeletes).toBe(20);
+    expect(f.probeLostDeletes).toBe(20);
+    // No target wrote: the keyevent watch counts the probe apart, nothing of the target's.
+    expect(f).toMatchObject({ deletesDuringPartition: 0, lostDeletes: 0, lostOverwrites: 0, lostIncrs: 0 });
     expect(records[0]!.observed!.judgedOn).toBe(1);
     for (const p of s.pids()) everPids.add(p);
     await resetReplicated(s.t, s.redisUrl);
   }, 120_000);
+
+  it("counts a DEL, an overwrite and an INCR through the target's client during the partition as lost, and nothing before the cut", async () => {
+    const password = passwordOf(s.redisUrl);
+    const c = sentinelClient(s.t, password);
+    await c.connect();
+    try {
+      // Before the cut: five keys, replicated (WAIT), then `before` deleted — replicated too.
+      await c.mset({ 'lw:before': 'x', 'lw:during': 'x', 'lw:over': 'old', 'lw:ctr': '5', 'lw:ttl': 'x' });
+      await c.pexpire('lw:ttl', 700);
+      expect(await c.del('lw:before')).toBe(1);
+      // WAIT covers the connection's own writes: one write on it, after all the above in the stream.
+      await withConnection(s.t.nodes[0]!, password, async (r) => {
+        await r.set('lw:sync', '1');
+        expect(Number(await r.call('WAIT', '1', '2000'))).toBe(1);
+      });
+      const faults: FaultSpec[] = [
+        { at: 0, for: 9_000, process: 'replica-partition' },
+        { at: 3_000, for: 5_000, process: 'sentinel-failover' },
+      ];
+      let partitioned!: () => void;
+      const cut = new Promise<void>((r) => {
+        partitioned = r;
+      });
+      const timeline = runFaultTimeline({
+        toxiproxyUrl: s.toxiproxyUrl,
+        redisUrl: s.redisUrl,
+        processes: s.processes,
+        redisTopology: s.t,
+        faults,
+        loadStartedAt: Date.now(),
+        onEvent: (e) => e.index === 0 && partitioned(),
+      });
+      // A timeline that ends without the partition applied fails below on its record's error.
+      await Promise.race([cut, timeline]);
+      // During the partition, through the Sentinel-backed client (the target's path): acknowledged
+      // by the cut-off primary. `lw:ttl` expires on the replica before the judgment: not lost.
+      expect(await c.del('lw:during', 'lw:ttl', 'lw:never')).toBe(2);
+      expect(await c.set('lw:over', 'new')).toBe('OK');
+      expect(await c.incr('lw:ctr')).toBe(6);
+      expect(await c.set('lw:fill', 'fresh')).toBe('OK');
+      const records = await timeline;
+      for (const r of records) expect(r.error, r.spec.process).toBeUndefined();
+      const o = records[0]!.observed!;
+      expect(o).toMatchObject({
+        deletesDuringPartition: 2,
+        lostDeletes: 1,
+        setsDuringPartition: 2,
+        lostOverwrites: 1,
+        incrsDuringPartition: 1,
+        lostIncrs: 1,
+        probeLostDeletes: 20,
+        // By namespace (target/keys.ts keyNamespace): the one lost key, lw:during.
+        'lostDeletes.lw-during': 1,
+      });
+      expect(o.judgedAt!).toBeGreaterThan(o.cutAt!);
+      // What the measure predicted is what the promoted primary serves.
+      expect(await getOn(s, 1, 'lw:during')).toBe('x');
+      expect(await getOn(s, 1, 'lw:over')).toBe('old');
+      expect(await getOn(s, 1, 'lw:ctr')).toBe('5');
+      expect(await getOn(s, 1, 'lw:before')).toBeNull();
+      expect(await getOn(s, 1, 'lw:fill')).toBeNull();
+    } finally {
+      c.disconnect();
+      for (const p of s.pids()) everPids.add(p);
+      await resetReplicated(s.t, s.redisUrl);
+    }
+  }, 120_000);
+
+  it('the lost-write judgment counts what it is given', () => {
+    const w = new Map<string, Set<WriteKind>>([
+      ['a', new Set(['del'])],
+      ['b', new Set(['del'])],
+      ['c', new Set(['set'])],
+      ['d', new Set(['set'])],
+      ['e', new Set(['incr'])],
+      ['f', new Set(['incr'])],
+      ['g', new Set(['del', 'set'])],
+    ]);
+    const replica = new Map<string, ReplicaEntry>([
+      ['a', { value: '1' }],
+      ['b', { value: '1', expiresAt: 500 }],
+      ['c', { value: 'old' }],
+      ['d', { value: 'same' }],
+      ['e', { value: '3' }],
+      ['g', { value: 'old' }],
+    ]);
+    const primary = new Map<string, string | null>([
+      ['c', 'new'],
+      ['d', 'same'],
+      ['e', '3'],
+      ['f', '1'],
+      ['g', 'refilled'],
+    ]);
+    expect(lostWrites(w, replica, primary, 1_000, (k) => (k === 'g' ? 'other' : 'value'))).toEqual({
+      deletes: 3,
+      lostDeletes: 2, // a, g (b expired on the replica before the judgment)
+      sets: 3,
+      lostOverwrites: 2, // c, g (d holds the same value)
+      incrs: 2,
+      lostIncrs: 1, // f restarts from nothing; e is equal
+      lostDeletesByNamespace: { value: 1, other: 1 },
+    });
+  });
+
+  it('the failover verdict names who stayed correct, and leaves untrusted cells unjudged', () => {
+    const fig = (stale: number, lost: number, dels: number) => ({
+      staleAfterFailover: stale,
+      lostDeletes: lost,
+      deletesDuringPartition: dels,
+      requestsDuring: 100,
+      errorsDuring: 0,
+      failoverMs: 1_900,
+    });
+    const text = failoverVerdict([
+      { strategy: 'a', figures: [fig(0, 2, 5)], duplicateRebuilds: [0], lostIncrements: [0], trusted: true },
+      {
+        strategy: 'b',
+        figures: [fig(3, 4, 4)],
+        duplicateRebuilds: [1],
+        lostIncrements: [null],
+        trusted: true,
+      },
+      { strategy: 'c', figures: [fig(0, 0, 0)], duplicateRebuilds: [0], lostIncrements: [2], trusted: true },
+      { strategy: 'd', figures: [fig(0, 0, 0)], duplicateRebuilds: [0], lostIncrements: [0], trusted: false },
+    ]);
+    expect(text).toContain(
+      'stayed correct (no stale read after it, no lost increment) — a (0 stale after, 2/5 DELs lost',
+    );
+    expect(text).toMatch(
+      /not correct — b \(3 stale after, 4\/4 DELs lost, 1 duplicate rebuilds.*; c \(.*2 increments lost/,
+    );
+    expect(text).toMatch(/Not judged \(untrusted cells or no staleness check\): d \(/);
+    expect(failoverVerdict([])).toBe('');
+  });
 
   it('the DEL-loss and window measures count what they are given', () => {
     expect(lostDeletes([{ key: 'a' }, { key: 'b' }, { key: 'c' }], new Set(['b', 'x']))).toBe(1);

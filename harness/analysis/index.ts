@@ -10,7 +10,7 @@ import { checkBudgets } from './budgets.ts';
 import { analyzeCacheHealth } from './cache-health.ts';
 import { analyzeDbLoad } from './db-load.ts';
 import { analyzeFailOpen, FaultWindowAccumulator, faultWindows } from './fail-open.ts';
-import { FailoverAccumulator } from './failover.ts';
+import { FailoverAccumulator, failoverVerdict } from './failover.ts';
 import { type HistoryReadStats, readHistory } from './history.ts';
 import { analyzeLeaderboard } from './leaderboard.ts';
 import { cellMetrics, type MetricId } from './metrics.ts';
@@ -149,6 +149,27 @@ export function strategyOrder(results: RunResults, cells: CellResult[]): string[
   return [...seen].filter((s) => cells.some((c) => c.strategy === s));
 }
 
+/** The failover sentence of a scenario's verdict (analysis/failover.ts); '' without failover cells. */
+function failoverVerdictOf(
+  strategies: string[],
+  cells: CellResult[],
+  byId: Map<string, CellAnalysis>,
+): string {
+  return failoverVerdict(
+    strategies.map((strategy) => {
+      const mine = cells.filter((c) => c.strategy === strategy).map((c) => byId.get(c.id)!);
+      const m = mine.map(cellMetrics);
+      return {
+        strategy,
+        figures: mine.flatMap((a) => (a.failover ? [a.failover] : [])),
+        duplicateRebuilds: m.map((x) => x.duplicateRebuilds),
+        lostIncrements: m.map((x) => x.lostIncrements),
+        trusted: mine.every((a) => a.validity.trusted),
+      };
+    }),
+  );
+}
+
 /** The run-level analysis alone (what summary.json calls `analysis`). */
 export function analyzeRun(results: RunResults): RunAnalysis {
   return analyzeResults(results).run;
@@ -244,7 +265,7 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
       rows,
       focus,
       primary,
-      verdict: v.text,
+      verdict: [v.text, failoverVerdictOf(strategies, cells, byId)].filter(Boolean).join(' '),
       claims: v.claims,
     });
   }

@@ -40,7 +40,9 @@ export type MetricId =
   | 'redisCpuPerRequest'
   | 'failoverSeconds'
   | 'staleAfterFailover'
-  | 'lostDeletes';
+  | 'lostDeletes'
+  | 'lostOverwrites'
+  | 'lostIncrs';
 
 export interface MetricDef {
   id: MetricId;
@@ -251,10 +253,24 @@ export const METRICS: Record<MetricId, MetricDef> = {
   },
   lostDeletes: {
     id: 'lostDeletes',
-    label: 'lost DELs (probe)',
+    label: 'lost DELs',
     unit: '',
     better: 'lower',
-    how: "the harness's DEL probe: keys deleted through the partitioned primary's proxy (acknowledged) that the promoted primary still holds",
+    how: "keys the target's writes deleted on the partitioned primary after the cut (its keyevent notifications) that the frozen replica still held when it was promoted: invalidations the failover undid",
+  },
+  lostOverwrites: {
+    id: 'lostOverwrites',
+    label: 'lost overwrites',
+    unit: '',
+    better: 'lower',
+    how: 'keys the target SET on the partitioned primary after the cut for which the promoted replica held a different, older value',
+  },
+  lostIncrs: {
+    id: 'lostIncrs',
+    label: 'lost INCRs',
+    unit: '',
+    better: 'lower',
+    how: 'keys the target incremented on the partitioned primary after the cut (version counters, write-behind buffers) whose value on the promoted replica differs',
   },
   lostIncrements: {
     id: 'lostIncrements',
@@ -345,6 +361,8 @@ export function cellMetrics(a: CellAnalysis): Record<MetricId, number | null> {
     failoverSeconds: a.failover?.failoverMs !== undefined ? a.failover.failoverMs / 1000 : null,
     staleAfterFailover: a.failover?.staleAfterFailover ?? null,
     lostDeletes: a.failover?.lostDeletes ?? null,
+    lostOverwrites: a.failover?.lostOverwrites ?? null,
+    lostIncrs: a.failover?.lostIncrs ?? null,
   };
 }
 

@@ -11,14 +11,19 @@
  *   rejoins as the replica of the new one.
  * - `replica-partition`: the primary's link proxy (`redis-N-link`: replication and Sentinel traffic)
  *   is disabled at `at`; clients still reach the primary through `redis-N` and keep writing to it,
- *   and nothing they write reaches the replica. Removed (link enabled) at `at + for`. A DEL probe
- *   measures what that costs: `probeKeys` keys are set and replicated before the cut, deleted
- *   through the primary's client proxy after it (`probeDeletes` acknowledged), and at the removal
- *   `lostDeletes` counts the acknowledged-deleted keys the then-primary still holds.
+ *   and nothing they write reaches the replica. Removed (link enabled) at `at + for`. What that
+ *   costs each strategy is measured from Redis (lost-writes.ts): the target's DELs, SETs and
+ *   INCRs on the cut-off primary after the cut (its keyevent notifications), judged against a
+ *   snapshot of the frozen replica at its promotion or just before a sentinel-failover's kill:
+ *   `deletesDuringPartition` / `lostDeletes`, `setsDuringPartition` / `lostOverwrites`,
+ *   `incrsDuringPartition` / `lostIncrs`. A DEL probe cross-checks the measure in every cell:
+ *   `PROBE_KEYS` keys are set and replicated before the cut, deleted through the primary's client
+ *   proxy after it (`probeDeletes` acknowledged); at the removal `probeLostDeletes` counts those
+ *   the then-primary still holds, and the watch must have seen and judged every one the same way.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { lostDeletes } from '../analysis/failover.ts';
+import { LOST_DELETES_NS, lostDeletes } from '../analysis/failover.ts';
 import type { FaultKind, FaultStep } from '../faults.ts';
 import {
   agreedPrimary,
@@ -30,6 +35,7 @@ import {
   withConnection,
 } from '../infra/local/redis-replicated.ts';
 import type { InfraProcesses } from '../infra/types.ts';
+import { type LostWriteWatch, watchLostWrites } from './lost-writes.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 /** How long a failover may take before the fault counts as failed (Sentinel needs ~2-4 s). */
@@ -176,12 +182,17 @@ const pending = new Map<string, Pending>();
  * clients still write to, not the freshly promoted one.
  */
 let partitioned: number | undefined;
+/** The lost-write watch of the partition in progress: a kill must judge it before it fires. */
+let partitionWatch: LostWriteWatch | undefined;
 
 const sentinelFailover: FaultKind = {
   name: 'sentinel-failover',
   async apply(s) {
     const { t, password, processes } = context(s);
     const old = partitioned ?? (await currentPrimary(t, password));
+    // The cut-off primary's writes are judged while it still answers (the judgment reads them).
+    // A failed judgment is the partition's error (its remove reports it), never a reason to skip the kill.
+    await partitionWatch?.judge().catch(() => {});
     const watch = watchSwitchMaster(t, password);
     await watch.ready;
     await processes.kill(`redis-${old}`);
@@ -192,12 +203,16 @@ const sentinelFailover: FaultKind = {
       return p;
     });
     promoted.catch(() => {});
+    watch.first.then((at) => at !== undefined && s.observe?.({ switchMasterAt: at }));
     const done = Promise.allSettled([
       promoted,
       firstWriteOn(t, password, promoted, killedAt + PROMOTION_TIMEOUT_MS).then((at) =>
         s.observe?.({ firstWriteAt: at }),
       ),
-      watch.first.then((at) => at !== undefined && s.observe?.({ switchMasterAt: at })),
+      // +switch-master comes with the promotion; none comes when the Sentinels had already
+      // promoted the replica during a partition (they cannot see the cut-off node), so waiting
+      // for it is bounded.
+      Promise.race([watch.first, promoted.then(() => sleep(2_000))]),
     ]);
     done.catch(() => {});
     pending.set(s.id, { old, done, close: () => watch.close() });
@@ -227,9 +242,25 @@ const replicaPartition: FaultKind = {
       if (Number(await r.call('WAIT', '1', '2000')) < 1)
         throw new Error('the replica did not take the probe keys');
     });
-    await setProxyEnabled(s.toxiproxyUrl, linkProxyName(old), false);
-    partitioned = old;
-    s.observe?.({ cutAt: now(), partitionedNode: old });
+    // Subscribed before the cut so nothing the target writes after it is missed.
+    const watch = await watchLostWrites({
+      primary: t.nodes[old]!,
+      replica: t.nodes[1 - old]!,
+      password,
+      probePrefix: `${PROBE_PREFIX}del:`,
+      ignorePrefix: PROBE_PREFIX,
+    });
+    try {
+      await setProxyEnabled(s.toxiproxyUrl, linkProxyName(old), false);
+      partitioned = old;
+      partitionWatch = watch;
+      s.observe?.({ cutAt: now(), partitionedNode: old });
+      await watch.start();
+    } catch (e) {
+      await watch.close();
+      throw e;
+    }
+    watch.judgeOnPromotion();
     // Deleted the way the target deletes: through the primary's client proxy, one DEL each.
     const proxy = t.proxiedNodes[old]!;
     const acknowledged = await withConnection(proxy, password, async (r) => {
@@ -240,7 +271,7 @@ const replicaPartition: FaultKind = {
     s.observe?.({ probeDeletes: acknowledged.length });
     pending.set(s.id, {
       old,
-      done: Promise.resolve(acknowledged),
+      done: Promise.resolve({ acknowledged, watch }),
       close: () => {},
     });
   },
@@ -250,18 +281,43 @@ const replicaPartition: FaultKind = {
     const { t, password } = context(s);
     const name = linkProxyName(p?.old ?? 0);
     partitioned = undefined;
+    partitionWatch = undefined;
     if (!p) return setProxyEnabled(s.toxiproxyUrl, name, true);
-    const acknowledged = (await p.done) as { key: string; at: number }[];
+    const { acknowledged, watch } = (await p.done) as {
+      acknowledged: { key: string; at: number }[];
+      watch: LostWriteWatch;
+    };
     try {
       // Judged on the node the Sentinels promoted in place of the cut-off one (they do, since the
       // cut hides it from them), before the link heals: a slow promotion is waited for.
       const primary = await waitForPromotion(t, password, p.old, PROMOTION_TIMEOUT_MS);
+      // Judged already at the promotion or before a kill; otherwise now, the replica promoted.
+      const j = await watch.judge();
+      const { judgedAt, deletes, sets, incrs, probeDeletesSeen, lostDeletesByNamespace, ...lost } = j;
+      s.observe?.({
+        ...lost,
+        ...Object.fromEntries(
+          Object.entries(lostDeletesByNamespace ?? {}).map(([ns, n]) => [`${LOST_DELETES_NS}${ns}`, n]),
+        ),
+        judgedAt,
+        deletesDuringPartition: deletes,
+        setsDuringPartition: sets,
+        incrsDuringPartition: incrs,
+      });
       const held = await withConnection(t.nodes[primary]!, password, async (r) => {
         const vals = await r.mget(...acknowledged.map((a) => a.key));
         return acknowledged.filter((_, i) => vals[i] !== null).map((a) => a.key);
       });
-      s.observe?.({ lostDeletes: lostDeletes(acknowledged, new Set(held)), judgedOn: primary });
+      const probeLost = lostDeletes(acknowledged, new Set(held));
+      s.observe?.({ probeLostDeletes: probeLost, judgedOn: primary });
+      // The probe is the watch's check: every acknowledged probe DEL notified, judged as found.
+      if (probeDeletesSeen !== acknowledged.length || j.probeLostDeletes !== probeLost) {
+        throw new Error(
+          `lost-write watch disagrees with the DEL probe: saw ${probeDeletesSeen} of ${acknowledged.length} probe DELs, judged ${j.probeLostDeletes} lost where the promoted primary shows ${probeLost}`,
+        );
+      }
     } finally {
+      await watch.close();
       await setProxyEnabled(s.toxiproxyUrl, name, true);
     }
   },

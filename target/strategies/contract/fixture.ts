@@ -36,6 +36,10 @@ export interface ContractInfra {
     kind: 'standalone' | 'replicated' | 'cluster';
     nodes: { host: string; port: number }[];
     proxiedNodes: { host: string; port: number }[];
+    /** replicated: the Sentinels, the name they monitor, announced address → client proxy. */
+    sentinels?: { host: string; port: number }[];
+    masterName?: string;
+    natMap?: Record<string, string>;
   };
 }
 
@@ -50,11 +54,17 @@ export function clientTopology(infra: ContractInfra): CacheClientOptions['topolo
   if (!t) return undefined;
   return {
     redisTopology: t.kind,
-    redisNatMap: Object.fromEntries(
-      t.nodes.map((n, i) => [`${n.host}:${n.port}`, `${t.proxiedNodes[i]!.host}:${t.proxiedNodes[i]!.port}`]),
-    ),
-    redisSentinels: '',
-    redisMasterName: 'mymaster',
+    // replicated: Sentinel hands out the nodes' announced (link) addresses, mapped by the topology.
+    redisNatMap:
+      t.natMap ??
+      Object.fromEntries(
+        t.nodes.map((n, i) => [
+          `${n.host}:${n.port}`,
+          `${t.proxiedNodes[i]!.host}:${t.proxiedNodes[i]!.port}`,
+        ]),
+      ),
+    redisSentinels: (t.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(','),
+    redisMasterName: t.masterName ?? 'mymaster',
   };
 }
 
