@@ -180,6 +180,67 @@ class Breaker {
   }
 }
 
+/** One interaction awaiting its reply: settled by the reply or, at `deadline`, by `expire`. */
+interface Pending {
+  /** Epoch ms. */
+  deadline: number;
+  settled: boolean;
+  expire: () => void;
+}
+
+/**
+ * The failure budget of every interaction in flight, enforced with one timer: armed for the
+ * earliest deadline, it expires what is overdue and re-arms for the next. Per interaction the
+ * cost is one small object and an array push, instead of a setTimeout/clearTimeout pair.
+ * Interactions that got their reply stay in the list until the next sweep drops them.
+ */
+class Watchdog {
+  private pending: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined = undefined;
+  /** The deadline the timer is armed for. */
+  private armedAt = Number.POSITIVE_INFINITY;
+  private stopped = false;
+
+  track(p: Pending): void {
+    this.pending.push(p);
+    // Budgets differ (a command's is shorter than a run's): re-arm only for an earlier deadline.
+    if (p.deadline < this.armedAt && !this.stopped) this.arm(p.deadline);
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.armedAt = at;
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, at - Date.now()));
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    const left: Pending[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    for (const p of this.pending) {
+      if (p.settled) continue;
+      if (p.deadline <= now) {
+        p.settled = true;
+        p.expire();
+        continue;
+      }
+      left.push(p);
+      if (p.deadline < next) next = p.deadline;
+    }
+    this.pending = left;
+    if (left.length > 0 && !this.stopped) this.arm(next);
+  }
+
+  /** On close: expires nothing more (ioredis rejects what is still in flight when it closes). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
 /**
  * Creates the client and tries one connect within the connect timeout. Never throws because
  * Redis is down: the target must start and serve from the database, and ioredis keeps
@@ -197,6 +258,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     opts.onBreakerOpen ?? (() => {}),
   );
   let closed = false;
+  const watchdog = new Watchdog();
 
   const topology = opts.topology ?? {
     redisTopology: 'standalone',
@@ -211,7 +273,8 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: commandTimeoutMs,
+      // No ioredis commandTimeout: it arms and clears one timer per command (the largest cost of
+      // a cache hit beyond the floor's); the watchdog below enforces the same budget with one.
       socketTimeout: socketTimeoutMs,
       connectTimeout: connectTimeoutMs,
       // Never give up: a target outlives any Redis outage. Small cap so recovery is quick.
@@ -250,60 +313,62 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     return { ok: false, error };
   };
   /**
-   * One command (GET, SET, DEL): ioredis' `commandTimeout` already bounds it, and fires before
-   * the interaction budget of `run` could, so no second timer is armed. Same budget, same
-   * outcomes; one setTimeout/clearTimeout and a Promise.race less on every cache hit.
+   * One interaction under its budget: a command (GET, SET, DEL; `commandTimeoutMs`) or a `run`
+   * (`opBudgetMs`). Settled by whichever comes first, the reply or the watchdog's deadline; a
+   * reply after the deadline is ignored (the breaker already counted the timeout).
    */
-  const command = async <T>(send: () => Promise<T>): Promise<CacheOutcome<T>> => {
-    const admitted = breaker.admit(Date.now());
-    if (!admitted) return rejectedByBreaker();
-    try {
-      const value = await send();
-      breaker.success(admitted.probe);
-      return { ok: true, value };
-    } catch (err) {
-      return failed(err, admitted.probe);
-    }
+  const guarded = <T>(send: () => Promise<T>, budgetMs: number): Promise<CacheOutcome<T>> => {
+    const now = Date.now();
+    const admitted = breaker.admit(now);
+    if (!admitted) return Promise.resolve(rejectedByBreaker());
+    const probe = admitted.probe;
+    return new Promise((resolve) => {
+      const p: Pending = {
+        deadline: now + budgetMs,
+        settled: false,
+        expire: () => resolve(failed(new BudgetExceeded(`no reply within ${budgetMs} ms`), probe)),
+      };
+      const fail = (err: unknown) => {
+        if (p.settled) return;
+        p.settled = true;
+        resolve(failed(err, probe));
+      };
+      let sent: Promise<T>;
+      try {
+        sent = send();
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      watchdog.track(p);
+      sent.then((value) => {
+        if (p.settled) return;
+        p.settled = true;
+        breaker.success(probe);
+        resolve({ ok: true, value });
+      }, fail);
+    });
   };
 
   const client: FailFastCacheClient = {
-    async run<T>(_op: string, fn: (r: Redis) => Promise<T>): Promise<CacheOutcome<T>> {
-      const admitted = breaker.admit(Date.now());
-      if (!admitted) return rejectedByBreaker();
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const value = await Promise.race([
-          fn(redis),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new BudgetExceeded(`no reply within ${opBudgetMs} ms`)),
-              opBudgetMs,
-            );
-          }),
-        ]);
-        breaker.success(admitted.probe);
-        return { ok: true, value };
-      } catch (err) {
-        return failed(err, admitted.probe);
-      } finally {
-        clearTimeout(timer);
-      }
+    run<T>(_op: string, fn: (r: Redis) => Promise<T>): Promise<CacheOutcome<T>> {
+      return guarded(() => fn(redis), opBudgetMs);
     },
     get(key) {
-      return command(() => redis.get(key));
+      return guarded(() => redis.get(key), commandTimeoutMs);
     },
     set(key, value, ttlMs, setOpts) {
       const px = Math.max(1, Math.round(ttlMs));
-      return command(async () => {
+      return guarded(async () => {
         const reply = setOpts?.nx
           ? await redis.set(key, value, 'PX', px, 'NX')
           : await redis.set(key, value, 'PX', px);
         return reply === 'OK';
-      });
+      }, commandTimeoutMs);
     },
     del(...keys) {
       if (keys.length === 0) return Promise.resolve({ ok: true, value: 0 });
-      return command(() => deleteKeys(redis, keys));
+      return guarded(() => deleteKeys(redis, keys), commandTimeoutMs);
     },
     available() {
       // A connection ioredis knows is down ('reconnecting') would reject at once anyway; saying so
@@ -319,6 +384,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     async close() {
       if (closed) return;
       closed = true;
+      watchdog.stop();
       await Promise.race([redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 200).unref())]);
       redis.disconnect();
     },
