@@ -13,7 +13,7 @@
  * separate process. The same file also runs the floor server and the undici client (--mode).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import { procStat, STAT, TICKS_PER_SECOND } from '../infra/procfs.ts';
 import type { TargetStats } from '../results/schema.ts';
+import { compare, describe, readProfile, type SelfTimes } from './cpu-profile.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const FLOOR_KEY = 'bench:floor:user:';
@@ -92,45 +93,33 @@ async function undiciClient(url: string, connections: number, durationMs: number
 }
 
 // ---------------------------------------------------------------------------------------------
-// --cpu-prof: where a server's CPU goes, from the .cpuprofile V8 writes when the process exits.
+// --cpu-prof: where each server's CPU goes, from the .cpuprofile V8 writes when the process exits,
+// per request served, and where the target spends more than the floor (cpu-profile.ts).
 // ---------------------------------------------------------------------------------------------
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** Top self-time entries (function, file:line) as a share of the process's non-idle samples. */
-function topSelfTime(profile: CpuProfile, n: number): { share: number; entry: string }[] {
-  const frames = new Map(profile.nodes.map((x) => [x.id, x.callFrame]));
-  const byEntry = new Map<string, number>();
-  let busy = 0;
-  profile.samples.forEach((id, i) => {
-    const f = frames.get(id);
-    if (!f || f.functionName === '(idle)') return;
-    const us = profile.timeDeltas[i] ?? 0;
-    busy += us;
-    // Paths relative to the checkout (or node_modules), so the output is short and comparable.
-    const url = f.url.replace(/^file:\/\/.*?\/(node_modules|target|harness)\//, '$1/');
-    const entry = `${f.functionName || '(anonymous)'} ${url ? `${url}:${f.lineNumber + 1}` : ''}`.trim();
-    byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
-  });
-  return [...byEntry]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([entry, us]) => ({ share: busy > 0 ? us / busy : 0, entry }));
-}
-
-function printProfiles(dir: string, pids: Record<'floor' | 'target', number>): void {
+function printProfiles(
+  dir: string,
+  pids: Record<'floor' | 'target', number>,
+  requests: Record<'floor' | 'target', number>,
+): void {
+  const found: Partial<Record<'floor' | 'target', SelfTimes>> = {};
   for (const which of ['floor', 'target'] as const) {
     const file = readdirSync(dir).find((f) => f.includes(`.${pids[which]}.`) && f.endsWith('.cpuprofile'));
     if (!file) {
       console.log(`${which}: no .cpuprofile for pid ${pids[which]} in ${dir}`);
       continue;
     }
-    const top = topSelfTime(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile, 20);
-    console.log(`${which} profile ${path.join(dir, file)}: top self time (share of busy samples)`);
-    for (const t of top) console.log(`  ${(t.share * 100).toFixed(1).padStart(5)}%  ${t.entry}`);
+    const t = readProfile(path.join(dir, file));
+    found[which] = t;
+    for (const l of describe(`${which} profile ${path.join(dir, file)}`, t, 20, requests[which]))
+      console.log(l);
+  }
+  if (found.floor && found.target) {
+    const lines = compare(
+      { label: 'floor', t: found.floor, requests: requests.floor },
+      { label: 'target', t: found.target, requests: requests.target },
+      20,
+    );
+    for (const l of lines) console.log(l);
   }
 }
 
@@ -298,6 +287,8 @@ async function orchestrate(o: {
       await floorExited;
     });
     const floorUrl = `${floor.url}/users/1`;
+    // Requests each server answered (the profiles' per-request figures): loads plus these fetches.
+    const served = { floor: 1, target: 2 };
     const floorBody = await (await fetch(floorUrl)).text();
     if (floorBody !== body) throw new Error('floor and target bodies differ');
 
@@ -307,8 +298,8 @@ async function orchestrate(o: {
     );
     // Warm-up of both (JIT tiers, connection pools), not counted: with only a second the
     // target's first measured rounds were still visibly slower.
-    await load(floorUrl, o.connections, o.duration);
-    await load(targetUrl, o.connections, o.duration);
+    served.floor += (await load(floorUrl, o.connections, o.duration)).requests;
+    served.target += (await load(targetUrl, o.connections, o.duration)).requests;
 
     const res: Record<'floor' | 'target', number[]> = { floor: [], target: [] };
     // CPU µs per request of the server process: unlike req/s it barely moves when other work
@@ -321,6 +312,7 @@ async function orchestrate(o: {
         const c0 = cpuMs(pids[which]);
         const x = await load(which === 'floor' ? floorUrl : targetUrl, o.connections, o.duration);
         const c1 = cpuMs(pids[which]);
+        served[which] += x.requests;
         if (x.bad > 0) console.log(`  warning: ${x.bad} non-2xx/timeouts in the ${which} run`);
         res[which].push(x.rps);
         const usPerReq =
@@ -359,7 +351,7 @@ async function orchestrate(o: {
     if (profDir) {
       // The profiles are written when the servers exit.
       for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-      printProfiles(profDir, pids);
+      printProfiles(profDir, pids, served);
     }
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
