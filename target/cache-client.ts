@@ -182,24 +182,38 @@ class Breaker {
 
 /** One interaction awaiting its reply: settled by the reply or, at `deadline`, by `expire`. */
 interface Pending {
-  /** Epoch ms. */
+  /** Epoch ms it was sent. */
+  sentAt: number;
+  /** Epoch ms its budget ends. */
   deadline: number;
+  /** The caller has its outcome (the reply, or the timeout). */
   settled: boolean;
+  /** ioredis answered it (a reply or an error), even after the deadline. */
+  replied: boolean;
   expire: () => void;
 }
 
 /**
- * The failure budget of every interaction in flight, enforced with one timer: armed for the
- * earliest deadline, it expires what is overdue and re-arms for the next. Per interaction the
- * cost is one small object and an array push, instead of a setTimeout/clearTimeout pair.
- * Interactions that got their reply stay in the list until the next sweep drops them.
+ * The failure budget of every interaction in flight, and the silent-socket check, enforced with
+ * one timer: armed for the earliest moment something is due, it expires interactions past their
+ * budget, calls `onSilent` once when one has waited `silentMs` for its reply (a connection that
+ * swallows bytes: the socket is replaced), and re-arms. Per interaction the cost is one small
+ * object and an array push, instead of ioredis' setTimeout/clearTimeout pair per command (and,
+ * for the silent socket, a timer and a `once('data')` listener per reply batch).
  */
 class Watchdog {
   private pending: Pending[] = [];
   private timer: NodeJS.Timeout | undefined = undefined;
-  /** The deadline the timer is armed for. */
+  /** The moment the timer is armed for. */
   private armedAt = Number.POSITIVE_INFINITY;
   private stopped = false;
+  private readonly silentMs: number;
+  private readonly onSilent: (() => void) | undefined;
+
+  constructor(silentMs: number, onSilent: (() => void) | undefined) {
+    this.silentMs = silentMs;
+    this.onSilent = onSilent;
+  }
 
   track(p: Pending): void {
     this.pending.push(p);
@@ -219,18 +233,28 @@ class Watchdog {
     const now = Date.now();
     const left: Pending[] = [];
     let next = Number.POSITIVE_INFINITY;
+    let silent = false;
     for (const p of this.pending) {
-      if (p.settled) continue;
-      if (p.deadline <= now) {
+      if (p.replied) continue;
+      if (!p.settled && p.deadline <= now) {
         p.settled = true;
         p.expire();
-        continue;
       }
+      if (this.onSilent === undefined && p.settled) continue;
+      if (now - p.sentAt >= this.silentMs) silent = true;
       left.push(p);
-      if (p.deadline < next) next = p.deadline;
+      const due = p.settled ? p.sentAt + this.silentMs : p.deadline;
+      if (due < next) next = due;
     }
     this.pending = left;
-    if (left.length > 0 && !this.stopped) this.arm(next);
+    if (silent) {
+      this.onSilent?.();
+      // The close rejects what the old socket still owed; only unexpired budgets remain to watch.
+      this.pending = left.filter((p) => !p.settled);
+      next = Number.POSITIVE_INFINITY;
+      for (const p of this.pending) if (p.deadline < next) next = p.deadline;
+    }
+    if (this.pending.length > 0 && !this.stopped) this.arm(next);
   }
 
   /** On close: expires nothing more (ioredis rejects what is still in flight when it closes). */
@@ -258,7 +282,6 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     opts.onBreakerOpen ?? (() => {}),
   );
   let closed = false;
-  const watchdog = new Watchdog();
 
   const topology = opts.topology ?? {
     redisTopology: 'standalone',
@@ -266,6 +289,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     redisSentinels: '',
     redisMasterName: '',
   };
+  const cluster = topology.redisTopology === 'cluster';
   const redis = connectRedis(
     { ...topology, url: opts.url },
     {
@@ -275,7 +299,8 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
       autoResendUnfulfilledCommands: false,
       // No ioredis commandTimeout: it arms and clears one timer per command (the largest cost of
       // a cache hit beyond the floor's); the watchdog below enforces the same budget with one.
-      socketTimeout: socketTimeoutMs,
+      // Cluster: ioredis watches each node's socket. Otherwise the watchdog does (one timer).
+      socketTimeout: cluster ? socketTimeoutMs : undefined,
       connectTimeout: connectTimeoutMs,
       // Never give up: a target outlives any Redis outage. Small cap so recovery is quick.
       retryStrategy: (times) => (closed ? null : Math.min(50 * times, reconnectMaxDelayMs)),
@@ -288,6 +313,24 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
   redis.on('close', () => {
     if (!closed) breaker.trip(Date.now());
   });
+
+  // A silent socket (replies swallowed, connection kept open) is destroyed, as ioredis'
+  // socketTimeout would: the close fails what it still owed, trips the breaker and reconnects.
+  const destroySilent = () =>
+    redis.stream?.destroy(new Error(`Socket timeout: no reply in ${socketTimeoutMs} ms`));
+  const watchdog = new Watchdog(socketTimeoutMs, cluster ? undefined : destroySilent);
+  if (!cluster) {
+    // The handshake (ready check, before any interaction of ours) gets the same bound: a
+    // connection that accepted but never answers is replaced instead of waiting forever.
+    redis.on('connect', () => {
+      const t = setTimeout(() => {
+        if (redis.status !== 'ready' && !closed) destroySilent();
+      }, socketTimeoutMs);
+      const clear = () => clearTimeout(t);
+      redis.once('ready', clear);
+      redis.once('close', clear);
+    });
+  }
 
   // Wait for the first connect at most a little longer than its timeout. A refused connect opens
   // the breaker; a slow one (e.g. a blackhole answering nothing) just leaves the client not
@@ -324,11 +367,14 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     const probe = admitted.probe;
     return new Promise((resolve) => {
       const p: Pending = {
+        sentAt: now,
         deadline: now + budgetMs,
         settled: false,
+        replied: false,
         expire: () => resolve(failed(new BudgetExceeded(`no reply within ${budgetMs} ms`), probe)),
       };
       const fail = (err: unknown) => {
+        p.replied = true;
         if (p.settled) return;
         p.settled = true;
         resolve(failed(err, probe));
@@ -342,6 +388,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
       }
       watchdog.track(p);
       sent.then((value) => {
+        p.replied = true;
         if (p.settled) return;
         p.settled = true;
         breaker.success(probe);
