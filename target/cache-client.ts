@@ -217,8 +217,15 @@ class Watchdog {
 
   track(p: Pending): void {
     this.pending.push(p);
-    // Budgets differ (a command's is shorter than a run's): re-arm only for an earlier deadline.
-    if (p.deadline < this.armedAt && !this.stopped) this.arm(p.deadline);
+    // Budgets differ (a command's is shorter than a run's): re-arm only for an earlier moment.
+    const due = this.due(p);
+    if (due < this.armedAt && !this.stopped) this.arm(due);
+  }
+
+  /** When `p` next needs a look: its deadline, then (still unanswered) the silent-socket bound. */
+  private due(p: Pending): number {
+    const silentAt = this.onSilent === undefined ? Number.POSITIVE_INFINITY : p.sentAt + this.silentMs;
+    return p.settled ? silentAt : Math.min(p.deadline, silentAt);
   }
 
   private arm(at: number): void {
@@ -243,16 +250,20 @@ class Watchdog {
       if (this.onSilent === undefined && p.settled) continue;
       if (now - p.sentAt >= this.silentMs) silent = true;
       left.push(p);
-      const due = p.settled ? p.sentAt + this.silentMs : p.deadline;
+      const due = this.due(p);
       if (due < next) next = due;
     }
     this.pending = left;
     if (silent) {
       this.onSilent?.();
-      // The close rejects what the old socket still owed; only unexpired budgets remain to watch.
+      // The close rejects what the old socket still owed; only unexpired budgets remain to watch,
+      // and their silence is counted from now (the old socket's silence is dealt with).
       this.pending = left.filter((p) => !p.settled);
       next = Number.POSITIVE_INFINITY;
-      for (const p of this.pending) if (p.deadline < next) next = p.deadline;
+      for (const p of this.pending) {
+        p.sentAt = now;
+        next = Math.min(next, this.due(p));
+      }
     }
     if (this.pending.length > 0 && !this.stopped) this.arm(next);
   }
