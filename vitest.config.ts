@@ -10,6 +10,7 @@ const TIMING = [
   'test/pipeline.test.ts',
   'test/strategies-signatures.test.ts',
   'test/strategies-fail-open.test.ts',
+  'test/cache-client-watchdog.test.ts',
   'test/target-observed-loads.test.ts',
   // Gates a real run against a baseline: an untrusted run (machine load) cannot pass a gate.
   'test/ci-action.test.ts',

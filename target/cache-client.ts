@@ -180,6 +180,102 @@ class Breaker {
   }
 }
 
+/** One interaction awaiting its reply: settled by the reply or, at `deadline`, by `expire`. */
+interface Pending {
+  /** Epoch ms it was sent. */
+  sentAt: number;
+  /** Epoch ms its budget ends. */
+  deadline: number;
+  /** The caller has its outcome (the reply, or the timeout). */
+  settled: boolean;
+  /** ioredis answered it (a reply or an error), even after the deadline. */
+  replied: boolean;
+  expire: () => void;
+}
+
+/**
+ * The failure budget of every interaction in flight, and the silent-socket check, enforced with
+ * one timer: armed for the earliest moment something is due, it expires interactions past their
+ * budget, calls `onSilent` once when one has waited `silentMs` for its reply (a connection that
+ * swallows bytes: the socket is replaced), and re-arms. Per interaction the cost is one small
+ * object and an array push, instead of ioredis' setTimeout/clearTimeout pair per command (and,
+ * for the silent socket, a timer and a `once('data')` listener per reply batch).
+ */
+class Watchdog {
+  private pending: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined = undefined;
+  /** The moment the timer is armed for. */
+  private armedAt = Number.POSITIVE_INFINITY;
+  private stopped = false;
+  private readonly silentMs: number;
+  private readonly onSilent: (() => void) | undefined;
+
+  constructor(silentMs: number, onSilent: (() => void) | undefined) {
+    this.silentMs = silentMs;
+    this.onSilent = onSilent;
+  }
+
+  track(p: Pending): void {
+    this.pending.push(p);
+    // Budgets differ (a command's is shorter than a run's): re-arm only for an earlier moment.
+    const due = this.due(p);
+    if (due < this.armedAt && !this.stopped) this.arm(due);
+  }
+
+  /** When `p` next needs a look: its deadline, then (still unanswered) the silent-socket bound. */
+  private due(p: Pending): number {
+    const silentAt = this.onSilent === undefined ? Number.POSITIVE_INFINITY : p.sentAt + this.silentMs;
+    return p.settled ? silentAt : Math.min(p.deadline, silentAt);
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.armedAt = at;
+    this.timer = setTimeout(() => this.sweep(), Math.max(0, at - Date.now()));
+  }
+
+  private sweep(): void {
+    this.timer = undefined;
+    this.armedAt = Number.POSITIVE_INFINITY;
+    const now = Date.now();
+    const left: Pending[] = [];
+    let next = Number.POSITIVE_INFINITY;
+    let silent = false;
+    for (const p of this.pending) {
+      if (p.replied) continue;
+      if (!p.settled && p.deadline <= now) {
+        p.settled = true;
+        p.expire();
+      }
+      if (this.onSilent === undefined && p.settled) continue;
+      if (now - p.sentAt >= this.silentMs) silent = true;
+      left.push(p);
+      const due = this.due(p);
+      if (due < next) next = due;
+    }
+    this.pending = left;
+    if (silent) {
+      this.onSilent?.();
+      // The close rejects what the old socket still owed; only unexpired budgets remain to watch,
+      // and their silence is counted from now (the old socket's silence is dealt with).
+      this.pending = left.filter((p) => !p.settled);
+      next = Number.POSITIVE_INFINITY;
+      for (const p of this.pending) {
+        p.sentAt = now;
+        next = Math.min(next, this.due(p));
+      }
+    }
+    if (this.pending.length > 0 && !this.stopped) this.arm(next);
+  }
+
+  /** On close: expires nothing more (ioredis rejects what is still in flight when it closes). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
 /**
  * Creates the client and tries one connect within the connect timeout. Never throws because
  * Redis is down: the target must start and serve from the database, and ioredis keeps
@@ -204,6 +300,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     redisSentinels: '',
     redisMasterName: '',
   };
+  const cluster = topology.redisTopology === 'cluster';
   const redis = connectRedis(
     { ...topology, url: opts.url },
     {
@@ -211,8 +308,10 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      commandTimeout: commandTimeoutMs,
-      socketTimeout: socketTimeoutMs,
+      // No ioredis commandTimeout: it arms and clears one timer per command (the largest cost of
+      // a cache hit beyond the floor's); the watchdog below enforces the same budget with one.
+      // Cluster: ioredis watches each node's socket. Otherwise the watchdog does (one timer).
+      socketTimeout: cluster ? socketTimeoutMs : undefined,
       connectTimeout: connectTimeoutMs,
       // Never give up: a target outlives any Redis outage. Small cap so recovery is quick.
       retryStrategy: (times) => (closed ? null : Math.min(50 * times, reconnectMaxDelayMs)),
@@ -225,6 +324,24 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
   redis.on('close', () => {
     if (!closed) breaker.trip(Date.now());
   });
+
+  // A silent socket (replies swallowed, connection kept open) is destroyed, as ioredis'
+  // socketTimeout would: the close fails what it still owed, trips the breaker and reconnects.
+  const destroySilent = () =>
+    redis.stream?.destroy(new Error(`Socket timeout: no reply in ${socketTimeoutMs} ms`));
+  const watchdog = new Watchdog(socketTimeoutMs, cluster ? undefined : destroySilent);
+  if (!cluster) {
+    // The handshake (ready check, before any interaction of ours) gets the same bound: a
+    // connection that accepted but never answers is replaced instead of waiting forever.
+    redis.on('connect', () => {
+      const t = setTimeout(() => {
+        if (redis.status !== 'ready' && !closed) destroySilent();
+      }, socketTimeoutMs);
+      const clear = () => clearTimeout(t);
+      redis.once('ready', clear);
+      redis.once('close', clear);
+    });
+  }
 
   // Wait for the first connect at most a little longer than its timeout. A refused connect opens
   // the breaker; a slow one (e.g. a blackhole answering nothing) just leaves the client not
@@ -250,60 +367,66 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     return { ok: false, error };
   };
   /**
-   * One command (GET, SET, DEL): ioredis' `commandTimeout` already bounds it, and fires before
-   * the interaction budget of `run` could, so no second timer is armed. Same budget, same
-   * outcomes; one setTimeout/clearTimeout and a Promise.race less on every cache hit.
+   * One interaction under its budget: a command (GET, SET, DEL; `commandTimeoutMs`) or a `run`
+   * (`opBudgetMs`). Settled by whichever comes first, the reply or the watchdog's deadline; a
+   * reply after the deadline is ignored (the breaker already counted the timeout).
    */
-  const command = async <T>(send: () => Promise<T>): Promise<CacheOutcome<T>> => {
-    const admitted = breaker.admit(Date.now());
-    if (!admitted) return rejectedByBreaker();
-    try {
-      const value = await send();
-      breaker.success(admitted.probe);
-      return { ok: true, value };
-    } catch (err) {
-      return failed(err, admitted.probe);
-    }
+  const guarded = <T>(send: () => Promise<T>, budgetMs: number): Promise<CacheOutcome<T>> => {
+    const now = Date.now();
+    const admitted = breaker.admit(now);
+    if (!admitted) return Promise.resolve(rejectedByBreaker());
+    const probe = admitted.probe;
+    return new Promise((resolve) => {
+      const p: Pending = {
+        sentAt: now,
+        deadline: now + budgetMs,
+        settled: false,
+        replied: false,
+        expire: () => resolve(failed(new BudgetExceeded(`no reply within ${budgetMs} ms`), probe)),
+      };
+      const fail = (err: unknown) => {
+        p.replied = true;
+        if (p.settled) return;
+        p.settled = true;
+        resolve(failed(err, probe));
+      };
+      let sent: Promise<T>;
+      try {
+        sent = send();
+      } catch (err) {
+        fail(err);
+        return;
+      }
+      watchdog.track(p);
+      sent.then((value) => {
+        p.replied = true;
+        if (p.settled) return;
+        p.settled = true;
+        breaker.success(probe);
+        resolve({ ok: true, value });
+      }, fail);
+    });
   };
 
   const client: FailFastCacheClient = {
-    async run<T>(_op: string, fn: (r: Redis) => Promise<T>): Promise<CacheOutcome<T>> {
-      const admitted = breaker.admit(Date.now());
-      if (!admitted) return rejectedByBreaker();
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const value = await Promise.race([
-          fn(redis),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new BudgetExceeded(`no reply within ${opBudgetMs} ms`)),
-              opBudgetMs,
-            );
-          }),
-        ]);
-        breaker.success(admitted.probe);
-        return { ok: true, value };
-      } catch (err) {
-        return failed(err, admitted.probe);
-      } finally {
-        clearTimeout(timer);
-      }
+    run<T>(_op: string, fn: (r: Redis) => Promise<T>): Promise<CacheOutcome<T>> {
+      return guarded(() => fn(redis), opBudgetMs);
     },
     get(key) {
-      return command(() => redis.get(key));
+      return guarded(() => redis.get(key), commandTimeoutMs);
     },
     set(key, value, ttlMs, setOpts) {
       const px = Math.max(1, Math.round(ttlMs));
-      return command(async () => {
+      return guarded(async () => {
         const reply = setOpts?.nx
           ? await redis.set(key, value, 'PX', px, 'NX')
           : await redis.set(key, value, 'PX', px);
         return reply === 'OK';
-      });
+      }, commandTimeoutMs);
     },
     del(...keys) {
       if (keys.length === 0) return Promise.resolve({ ok: true, value: 0 });
-      return command(() => deleteKeys(redis, keys));
+      return guarded(() => deleteKeys(redis, keys), commandTimeoutMs);
     },
     available() {
       // A connection ioredis knows is down ('reconnecting') would reject at once anyway; saying so
@@ -319,6 +442,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     async close() {
       if (closed) return;
       closed = true;
+      watchdog.stop();
       await Promise.race([redis.quit().catch(() => {}), new Promise((r) => setTimeout(r, 200).unref())]);
       redis.disconnect();
     },

@@ -3,17 +3,19 @@
  * against the floor — a bare Express 5 handler doing one ioredis GET and sending the same bytes.
  * Both run as separate processes on this machine, measured with the same load tool in the same
  * run, alternating (ABBA order per round pair) so drift and thermal effects hit both alike.
- * Prints req/s per round, the medians, and target/floor (goal >= 0.8).
+ * Prints req/s and server CPU per request (from /proc, outside the servers) per round, and the
+ * medians of the per-round ratios: target/floor req/s (goal >= 0.8), floor/target CPU (>= 0.9).
  *
  *   node harness/bench/hit-path.ts [--rounds 6] [--duration 3] [--connections 32] [--tool wrk|undici] [--strategy cache-aside]
+ *                                  [--rate N]   (undici at N arrivals/s: both servers get the same load)
  *                                  [--redis-url U --postgres-url U]   (default: start local infra)
  *                                  [--cpu-prof DIR]   (profile both servers; prints their top self-time entries)
  *
  * Load tool: wrk when on PATH (apt-get install -y wrk), else a closed-loop undici client in a
- * separate process. The same file also runs the floor server and the undici client (--mode).
+ * separate process (with --rate, paced instead). The same file also runs the floor server and the undici client (--mode).
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +23,7 @@ import { promisify } from 'node:util';
 import { Command, InvalidArgumentError } from 'commander';
 import { procStat, STAT, TICKS_PER_SECOND } from '../infra/procfs.ts';
 import type { TargetStats } from '../results/schema.ts';
+import { compare, describe, readProfile, type SelfTimes } from './cpu-profile.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const FLOOR_KEY = 'bench:floor:user:';
@@ -64,7 +67,12 @@ async function floorServer(redisUrl: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Mode: closed-loop undici client (a child process), used when wrk is not installed.
 // ---------------------------------------------------------------------------------------------
-async function undiciClient(url: string, connections: number, durationMs: number): Promise<void> {
+async function undiciClient(
+  url: string,
+  connections: number,
+  durationMs: number,
+  rate: number | undefined,
+): Promise<void> {
   const { Pool } = await import('undici');
   const u = new URL(url);
   const pool = new Pool(u.origin, { connections, pipelining: 1 });
@@ -72,9 +80,20 @@ async function undiciClient(url: string, connections: number, durationMs: number
   let bad = 0;
   const end = performance.now() + durationMs;
   const t0 = performance.now();
+  // --rate: request i is due at t0 + i/rate (at most `connections` in flight), so both servers
+  // get the same arrivals and the same chance to batch them per event-loop turn.
+  let nextIndex = 0;
+  const due = async (): Promise<boolean> => {
+    if (rate === undefined) return performance.now() < end;
+    const at = t0 + (nextIndex++ * 1000) / rate;
+    if (at >= end) return false;
+    const wait = at - performance.now();
+    if (wait >= 1) await new Promise((r) => setTimeout(r, wait));
+    return true;
+  };
   await Promise.all(
     Array.from({ length: connections }, async () => {
-      while (performance.now() < end) {
+      while (await due()) {
         try {
           const r = await pool.request({ path: u.pathname, method: 'GET' });
           await r.body.dump();
@@ -92,45 +111,33 @@ async function undiciClient(url: string, connections: number, durationMs: number
 }
 
 // ---------------------------------------------------------------------------------------------
-// --cpu-prof: where a server's CPU goes, from the .cpuprofile V8 writes when the process exits.
+// --cpu-prof: where each server's CPU goes, from the .cpuprofile V8 writes when the process exits,
+// per request served, and where the target spends more than the floor (cpu-profile.ts).
 // ---------------------------------------------------------------------------------------------
-interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
-  samples: number[];
-  timeDeltas: number[];
-}
-
-/** Top self-time entries (function, file:line) as a share of the process's non-idle samples. */
-function topSelfTime(profile: CpuProfile, n: number): { share: number; entry: string }[] {
-  const frames = new Map(profile.nodes.map((x) => [x.id, x.callFrame]));
-  const byEntry = new Map<string, number>();
-  let busy = 0;
-  profile.samples.forEach((id, i) => {
-    const f = frames.get(id);
-    if (!f || f.functionName === '(idle)') return;
-    const us = profile.timeDeltas[i] ?? 0;
-    busy += us;
-    // Paths relative to the checkout (or node_modules), so the output is short and comparable.
-    const url = f.url.replace(/^file:\/\/.*?\/(node_modules|target|harness)\//, '$1/');
-    const entry = `${f.functionName || '(anonymous)'} ${url ? `${url}:${f.lineNumber + 1}` : ''}`.trim();
-    byEntry.set(entry, (byEntry.get(entry) ?? 0) + us);
-  });
-  return [...byEntry]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([entry, us]) => ({ share: busy > 0 ? us / busy : 0, entry }));
-}
-
-function printProfiles(dir: string, pids: Record<'floor' | 'target', number>): void {
+function printProfiles(
+  dir: string,
+  pids: Record<'floor' | 'target', number>,
+  requests: Record<'floor' | 'target', number>,
+): void {
+  const found: Partial<Record<'floor' | 'target', SelfTimes>> = {};
   for (const which of ['floor', 'target'] as const) {
     const file = readdirSync(dir).find((f) => f.includes(`.${pids[which]}.`) && f.endsWith('.cpuprofile'));
     if (!file) {
       console.log(`${which}: no .cpuprofile for pid ${pids[which]} in ${dir}`);
       continue;
     }
-    const top = topSelfTime(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as CpuProfile, 20);
-    console.log(`${which} profile ${path.join(dir, file)}: top self time (share of busy samples)`);
-    for (const t of top) console.log(`  ${(t.share * 100).toFixed(1).padStart(5)}%  ${t.entry}`);
+    const t = readProfile(path.join(dir, file));
+    found[which] = t;
+    for (const l of describe(`${which} profile ${path.join(dir, file)}`, t, 20, requests[which]))
+      console.log(l);
+  }
+  if (found.floor && found.target) {
+    const lines = compare(
+      { label: 'floor', t: found.floor, requests: requests.floor },
+      { label: 'target', t: found.target, requests: requests.target },
+      20,
+    );
+    for (const l of lines) console.log(l);
   }
 }
 
@@ -181,7 +188,12 @@ async function runWrk(url: string, connections: number, seconds: number): Promis
   };
 }
 
-async function runUndici(url: string, connections: number, seconds: number): Promise<LoadResult> {
+async function runUndici(
+  url: string,
+  connections: number,
+  seconds: number,
+  rate?: number,
+): Promise<LoadResult> {
   const out = await new Promise<string>((resolve, reject) => {
     execFile(
       process.execPath,
@@ -195,6 +207,7 @@ async function runUndici(url: string, connections: number, seconds: number): Pro
         String(connections),
         '--duration',
         String(seconds),
+        ...(rate === undefined ? [] : ['--rate', String(rate)]),
       ],
       { timeout: (seconds + 30) * 1000 },
       (err, stdout) => (err ? reject(err) : resolve(stdout)),
@@ -230,6 +243,7 @@ async function orchestrate(o: {
   duration: number;
   connections: number;
   tool?: string;
+  rate?: number;
   strategy: string;
   redisUrl?: string;
   postgresUrl?: string;
@@ -238,10 +252,11 @@ async function orchestrate(o: {
   const { seedDatabase } = await import('../../target/db.ts');
   const { startTargets } = await import('../../target/instance.ts');
   const { Redis } = await import('ioredis');
-  const tool = o.tool ?? ((await hasWrk()) ? 'wrk' : 'undici');
+  const tool = o.tool ?? (o.rate === undefined && (await hasWrk()) ? 'wrk' : 'undici');
   if (tool !== 'wrk' && tool !== 'undici')
     throw new Error(`--tool: ${JSON.stringify(tool)}; expected wrk or undici`);
-  const load = tool === 'wrk' ? runWrk : runUndici;
+  const load =
+    tool === 'wrk' ? runWrk : (url: string, c: number, sec: number) => runUndici(url, c, sec, o.rate);
 
   const stops: (() => Promise<unknown>)[] = [];
   try {
@@ -298,17 +313,19 @@ async function orchestrate(o: {
       await floorExited;
     });
     const floorUrl = `${floor.url}/users/1`;
+    // Requests each server answered (the profiles' per-request figures): loads plus these fetches.
+    const served = { floor: 1, target: 2 };
     const floorBody = await (await fetch(floorUrl)).text();
     if (floorBody !== body) throw new Error('floor and target bodies differ');
 
     console.log(
-      `hit-path: ${tool}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds; ` +
+      `hit-path: ${tool}${o.rate === undefined ? ' closed loop' : ` at ${o.rate} req/s`}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds; ` +
         `strategy ${o.strategy}; body ${Buffer.byteLength(body)} bytes; node ${process.version}`,
     );
     // Warm-up of both (JIT tiers, connection pools), not counted: with only a second the
     // target's first measured rounds were still visibly slower.
-    await load(floorUrl, o.connections, o.duration);
-    await load(targetUrl, o.connections, o.duration);
+    served.floor += (await load(floorUrl, o.connections, o.duration)).requests;
+    served.target += (await load(targetUrl, o.connections, o.duration)).requests;
 
     const res: Record<'floor' | 'target', number[]> = { floor: [], target: [] };
     // CPU µs per request of the server process: unlike req/s it barely moves when other work
@@ -321,6 +338,7 @@ async function orchestrate(o: {
         const c0 = cpuMs(pids[which]);
         const x = await load(which === 'floor' ? floorUrl : targetUrl, o.connections, o.duration);
         const c1 = cpuMs(pids[which]);
+        served[which] += x.requests;
         if (x.bad > 0) console.log(`  warning: ${x.bad} non-2xx/timeouts in the ${which} run`);
         res[which].push(x.rps);
         const usPerReq =
@@ -345,10 +363,15 @@ async function orchestrate(o: {
     );
     const cf = median(cpu.floor);
     const ct = median(cpu.target);
+    // CPU per request falls as a server's rate rises (more requests per event-loop turn), so, as
+    // for req/s, the verdict is the median of the back-to-back pairs' ratios.
+    const cpuRatios = cpu.floor.map((x, i) => x / cpu.target[i]!);
+    const cpuRatio = median(cpuRatios);
+    console.log(`per-round CPU ratios floor/target: ${cpuRatios.map((r) => r.toFixed(3)).join(' ')}`);
     console.log(
       `server CPU per request (median): floor ${cf.toFixed(1)} µs, target ${ct.toFixed(1)} µs; ` +
-        `floor/target = ${(cf / ct).toFixed(3)} (the ratio a CPU-bound server would reach; goal >= 0.9) ` +
-        (cf / ct >= 0.9 ? 'OK' : 'BELOW GOAL'),
+        `floor/target (median of per-round ratios) = ${cpuRatio.toFixed(3)} (the ratio a CPU-bound server would reach; goal >= 0.9) ` +
+        (cpuRatio >= 0.9 ? 'OK' : 'BELOW GOAL'),
     );
     const st = (await (await fetch(`${targets.controlUrls[0]}/stats`)).json()) as TargetStats;
     console.log(
@@ -359,7 +382,7 @@ async function orchestrate(o: {
     if (profDir) {
       // The profiles are written when the servers exit.
       for (const s of stops.splice(0).reverse()) await s().catch(() => {});
-      printProfiles(profDir, pids);
+      printProfiles(profDir, pids, served);
     }
   } finally {
     for (const s of stops.reverse()) await s().catch(() => {});
@@ -372,6 +395,7 @@ const program = new Command('hit-path')
   .option('--duration <s>', 'seconds per run', positiveInt, 3)
   .option('--connections <n>', 'concurrent connections', positiveInt, 32)
   .option('--tool <tool>', 'wrk | undici (default: wrk when installed)')
+  .option('--rate <n>', 'undici only: fixed arrivals per second instead of a closed loop', positiveInt)
   .option('--strategy <spec>', 'strategy whose hit path is measured', 'cache-aside')
   .option('--url <url>', 'internal: undici-client target')
   .option('--redis-url <url>', 'use this Redis instead of starting local infra')
@@ -390,6 +414,7 @@ const opts = program.opts<{
   duration: number;
   connections: number;
   tool?: string;
+  rate?: number;
   strategy: string;
   url?: string;
   redisUrl?: string;
@@ -397,10 +422,20 @@ const opts = program.opts<{
   cpuProf?: string;
 }>();
 
+if (opts.tool !== undefined && opts.tool !== 'wrk' && opts.tool !== 'undici') {
+  process.stderr.write(
+    `hit-path: --tool: ${JSON.stringify(opts.tool)} is not allowed; expected wrk or undici\n`,
+  );
+  process.exit(2);
+}
+if (opts.rate !== undefined && opts.tool === 'wrk') {
+  process.stderr.write(`hit-path: --rate: ${opts.rate} needs --tool undici (wrk has no fixed-rate mode)\n`);
+  process.exit(2);
+}
 try {
   if (opts.mode === 'floor-server') await floorServer(opts.redisUrl ?? 'redis://127.0.0.1:6379');
   else if (opts.mode === 'undici-client')
-    await undiciClient(opts.url ?? '', opts.connections, opts.duration * 1000);
+    await undiciClient(opts.url ?? '', opts.connections, opts.duration * 1000, opts.rate);
   else await orchestrate(opts);
 } catch (err) {
   process.stderr.write(`hit-path: error: ${(err as Error).message}\n`);

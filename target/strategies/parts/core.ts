@@ -59,6 +59,9 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
   const write = instantiate(name, plan.slots.write, env, d.write);
   const counters = instantiate(name, plan.slots.counters, env, d.counters);
   const kit = new ReadKit(env, guard, freshness);
+  // Without a key policy the key is the request's own: no async resolve (a promise and a
+  // microtask) on every read.
+  const resolvesKeys = keys.provided.has('resolve');
   const refresher = new Refresher(
     env,
     kit,
@@ -74,9 +77,12 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
         await repairs.flush();
         if (repairs.touches(req.key, req.dependsOn)) return kit.fallback(req, BREAKER_OPEN);
       }
-      const resolved = await keys.resolve(req);
-      if (!resolved.ok) return kit.fallback(req, resolved.error);
-      const key = resolved.value;
+      let key = req.key;
+      if (resolvesKeys) {
+        const resolved = await keys.resolve(req);
+        if (!resolved.ok) return kit.fallback(req, resolved.error);
+        key = resolved.value;
+      }
       const got = await cache.get(key);
       if (!got.ok) return kit.fallback(req, got.error);
       const cached = kit.decode(got.value);

@@ -16,9 +16,58 @@ import type {
 import { decodeEntry, type Entry } from './envelope.ts';
 import { CacheUnavailableError } from './errors.ts';
 
+/** A value key's content that decoded and holds valid JSON (its value is parsed only on use). */
 export interface Cached {
   entry: Entry;
-  value: unknown;
+}
+
+/**
+ * The answer of a read served from a cached string. The route sends `json` as is, so on a hit
+ * nothing needs the parsed object: `value` is parsed on first access (strategies, tests) and kept.
+ */
+class CachedResult<T> implements ReadResult<T> {
+  readonly source: 'cache' | 'stale';
+  readonly json: string;
+  private parsed: { v: T } | undefined = undefined;
+  constructor(json: string, source: 'cache' | 'stale') {
+    this.json = json;
+    this.source = source;
+  }
+  get value(): T {
+    this.parsed ??= { v: JSON.parse(this.json) as T };
+    return this.parsed.v;
+  }
+}
+
+/**
+ * Strings already proven to be JSON. A corrupt cached value must read as a miss, so every hit
+ * needs its text checked; a hot key returns the same text over and over, and a set lookup (hash
+ * and compare the bytes) costs a fraction of JSON.parse building the object again. Bounded by
+ * total length: when full it starts over (the next hits just parse once more).
+ */
+export class ValidJson {
+  private readonly seen = new Set<string>();
+  private chars = 0;
+  private readonly maxChars: number;
+  constructor(maxChars = 4_000_000) {
+    this.maxChars = maxChars;
+  }
+  check(json: string): boolean {
+    if (this.seen.has(json)) return true;
+    try {
+      JSON.parse(json);
+    } catch {
+      return false;
+    }
+    if (json.length > this.maxChars) return true;
+    if (this.chars + json.length > this.maxChars) {
+      this.seen.clear();
+      this.chars = 0;
+    }
+    this.seen.add(json);
+    this.chars += json.length;
+    return true;
+  }
 }
 
 export class ReadKit {
@@ -27,6 +76,7 @@ export class ReadKit {
   private readonly env: PolicyEnv;
   private readonly guard: GuardHooks;
   private readonly freshness: FreshnessHooks;
+  private readonly validJson = new ValidJson();
 
   constructor(env: PolicyEnv, guard: GuardHooks, freshness: FreshnessHooks) {
     this.env = env;
@@ -54,16 +104,12 @@ export class ReadKit {
   /** A value key's content, or null when it cannot be read (then it is treated as a miss). */
   decode(raw: string | null): Cached | null {
     const entry = raw === null ? null : decodeEntry(raw);
-    if (!entry) return null;
-    try {
-      return { entry, value: JSON.parse(entry.json) };
-    } catch {
-      return null;
-    }
+    if (!entry || !this.validJson.check(entry.json)) return null;
+    return { entry };
   }
 
   fromCache<T>(c: Cached, source: 'cache' | 'stale'): ReadResult<T> {
-    return { value: c.value as T, source, json: c.entry.json };
+    return new CachedResult<T>(c.entry.json, source);
   }
 
   fromDb<T>(l: Loaded<T>): ReadResult<T> {
