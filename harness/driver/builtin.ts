@@ -34,7 +34,12 @@ const WORKER = fileURLToPath(new URL('./builtin-worker.ts', import.meta.url));
  * on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but cost CPU per request
  * (docs/architecture.md "Built-in load driver").
  */
-const NODE_FLAGS = ['--max-semi-space-size=2', '--no-allocation-site-pretenuring', '--max-old-space-size=256', '--expose-gc'];
+const NODE_FLAGS = [
+  '--max-semi-space-size=2',
+  '--no-allocation-site-pretenuring',
+  '--max-old-space-size=256',
+  '--expose-gc',
+];
 /**
  * glibc keeps a malloc arena per thread that allocates (V8's compiler and GC helpers, libuv's
  * file-write pool), and freed memory stays in them: two arenas bound that part of the resident set.
