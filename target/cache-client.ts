@@ -351,6 +351,16 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     redis.connect().catch(() => breaker.trip(Date.now())),
     new Promise<void>((resolve) => setTimeout(resolve, connectBudget).unref()),
   ]);
+  if (cluster && redis.status === 'ready') {
+    // A Cluster client opens its connection to each node on that node's first command: inside a
+    // command budget, so the first reads after start timed out and tripped the breaker. Every
+    // node is reached now, before the target serves anything.
+    const nodes = (redis as unknown as { nodes(role: 'all'): Redis[] }).nodes('all');
+    await Promise.race([
+      Promise.allSettled(nodes.map((n) => n.ping())),
+      new Promise<void>((resolve) => setTimeout(resolve, connectBudget).unref()),
+    ]);
+  }
 
   // A whole interaction (a script, a pipeline) gets a little more than one command's budget.
   const opBudgetMs = commandTimeoutMs + 25;

@@ -29,6 +29,13 @@ export interface ControlInfo {
   policy: string;
   pid: number;
   url: string;
+  /**
+   * Whether the cache client would use Redis now (connected and breaker not open), and the
+   * breaker's state: the harness waits for it before the load, so a breaker a slow warm-up
+   * tripped does not open the measured load with fallbacks whose cause the counter reset erased.
+   */
+  cacheAvailable: boolean;
+  breaker: string;
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {

@@ -199,6 +199,8 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
         policy: opts.policy,
         pid: process.pid,
         url,
+        cacheAvailable: cache.available() && (coordination?.available() ?? true),
+        breaker: cache.breakerState(),
       }),
     });
     cleanups.push(() => control.close());
@@ -332,6 +334,38 @@ async function waitHealthy(controlUrl: string, deadline: number): Promise<void> 
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`target at ${controlUrl} did not become healthy: ${last}`);
+}
+
+/**
+ * Waits until every target's cache client would use Redis (`cacheAvailable` on /healthz), at
+ * most `timeoutMs`; returns the instances that still would not (their breaker state), so the
+ * caller can say so. A breaker tripped during the warm-up otherwise stays open into the load.
+ */
+export async function waitCacheAvailable(
+  controlUrls: readonly string[],
+  timeoutMs: number,
+): Promise<{ controlUrl: string; breaker: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  let pending = [...controlUrls];
+  const states = new Map<string, string>();
+  for (;;) {
+    const still: string[] = [];
+    for (const u of pending) {
+      try {
+        const r = await fetch(`${u}/healthz`, { signal: AbortSignal.timeout(1000) });
+        const info = (await r.json()) as { cacheAvailable?: boolean; breaker?: string };
+        states.set(u, info.breaker ?? 'unknown');
+        if (info.cacheAvailable !== true) still.push(u);
+      } catch (err) {
+        states.set(u, (err as Error).message);
+        still.push(u);
+      }
+    }
+    pending = still;
+    if (pending.length === 0 || Date.now() >= deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return pending.map((u) => ({ controlUrl: u, breaker: states.get(u) ?? 'unknown' }));
 }
 
 /** Spawns `node target/main.ts …` N times, waits until each is healthy, and returns their URLs. */

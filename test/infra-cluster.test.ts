@@ -184,6 +184,31 @@ describe('local Redis Cluster', () => {
     expect(total).toBe(0);
   });
 
+  it('the cache client reaches every node before serving, so the first reads do not pay the connects', async () => {
+    const clientsPerNode = async () => {
+      const out: number[] = [];
+      for (const n of infra.redisTopology!.nodes) {
+        const r = direct(withAddress(infra.redisUrl, n.host, n.port));
+        await r.connect();
+        out.push(Number(/connected_clients:(\d+)/.exec(await r.info('clients'))?.[1]) - 1);
+        r.disconnect();
+      }
+      return out;
+    };
+    const before = await clientsPerNode();
+    const fresh = await createCacheClient({
+      url: infra.redisProxyUrl,
+      commandTimeoutMs: 500,
+      topology: { redisSentinels: '', redisMasterName: 'mymaster', ...targetTopologyOptions(infra) } as never,
+    });
+    try {
+      const after = await clientsPerNode();
+      for (let i = 0; i < after.length; i++) expect(after[i]).toBeGreaterThan(before[i]!);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('the eviction watch hears every master, not only the first', async () => {
     const masters = await redisMasterUrls(infra);
     const watch = await watchEvictions(masters);

@@ -276,7 +276,15 @@ describe('control server', () => {
       port: 0,
       events,
       metrics,
-      info: () => ({ instanceId: 'api-1', strategy: 'x', policy: 'fail-open', pid: process.pid, url: '' }),
+      info: () => ({
+        instanceId: 'api-1',
+        strategy: 'x',
+        policy: 'fail-open',
+        pid: process.pid,
+        url: '',
+        cacheAvailable: true,
+        breaker: 'closed',
+      }),
     });
     try {
       const base = `http://127.0.0.1:${control.port}`;

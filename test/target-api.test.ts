@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TargetStats } from '../harness/results/schema.ts';
 import { PG_STAT_TARGET_FILTER, seedDatabase } from '../target/db.ts';
-import { startTarget, type TargetHandle } from '../target/instance.ts';
+import { startTarget, type TargetHandle, waitCacheAvailable } from '../target/instance.ts';
 import { toxiproxy, useInfra } from './helpers/infra.ts';
 
 const infra = useInfra();
@@ -256,9 +256,16 @@ describe('Redis down: failure policy', () => {
         expect(typeof b.body.error).toBe('string');
         expect(performance.now() - t0).toBeLessThan(3000);
         expect((await stats(open)).cache.fallbacks).toBeGreaterThanOrEqual(1);
+        // The control side door says the cache is not usable, and the harness's wait names it.
+        const h = (await (await fetch(`${open.controlUrl}/healthz`)).json()) as { cacheAvailable: boolean };
+        expect(h.cacheAvailable).toBe(false);
+        const waiting = await waitCacheAvailable([open.controlUrl], 300);
+        expect(waiting.map((w) => w.controlUrl)).toEqual([open.controlUrl]);
       } finally {
         await toxiproxy(toxiproxyUrl, 'POST', '/proxies/redis', { enabled: true });
       }
+      // Back: the wait ends as soon as the client reconnected and the breaker lets Redis be used.
+      expect(await waitCacheAvailable([open.controlUrl], 10_000)).toEqual([]);
       // The client reconnects in the background; the breaker lets a probe through.
       const deadline = Date.now() + 10_000;
       let status = 0;

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Scenario } from '../../scenarios/types.ts';
 import { seedDatabase } from '../../target/db.ts';
-import { startTargets } from '../../target/instance.ts';
+import { startTargets, waitCacheAvailable } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { cellTtls } from '../analysis/staleness.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
@@ -64,6 +64,8 @@ export interface CellContext {
   onProgress?: (p: CellProgress) => void;
 }
 
+/** How long a cell waits after the warm-up for every target's cache client to be usable. */
+const CACHE_AVAILABLE_TIMEOUT_MS = 5000;
 /** Start of the load after the driver's worker says it is ready: enough to arm the sampler and faults. */
 const READY_LEAD_MS = 50;
 
@@ -224,6 +226,13 @@ async function runCellUnchecked(
       await warmCache(targets.urls[0]!, s);
     }
     lap('warm');
+    // The load starts from a cache the targets can use: a breaker that a slow warm-up tripped
+    // would otherwise send the first second to the DB, its cause erased by the counter reset.
+    const unavailable = await waitCacheAvailable(targets.controlUrls, CACHE_AVAILABLE_TIMEOUT_MS);
+    if (unavailable.length > 0)
+      throw new Error(
+        `the targets' cache client was not available ${CACHE_AVAILABLE_TIMEOUT_MS / 1000} s after the warm-up (breaker ${unavailable.map((u) => u.breaker).join(', ')})`,
+      );
     await Promise.all([
       ...targets.controlUrls.map((u) => fetch(`${u}/reset`, { method: 'POST' })),
       resetPgStatStatements(infra.postgresUrl),
