@@ -16,7 +16,7 @@ import { didYouMean } from '../scenarios/did-you-mean.ts';
 import { createApp } from './app.ts';
 import { createCacheClient } from './cache-client.ts';
 import { envOf, resolveTargetOptions, TargetOptionError, type TargetOptions, targetFlags } from './config.ts';
-import { startControlServer } from './control.ts';
+import { type ControlInfo, startControlServer } from './control.ts';
 import { Db } from './db.ts';
 import { TargetInstrumentation } from './instrumentation.ts';
 import { createKeys } from './keys.ts';
@@ -321,19 +321,36 @@ async function stopChild(child: ChildProcess, graceMs: number): Promise<void> {
   await waitExit(child, 5000);
 }
 
-async function waitHealthy(controlUrl: string, deadline: number): Promise<void> {
+/**
+ * Polls a target's control `/healthz` every 50 ms until `ready` accepts its answer or the
+ * deadline passes; `last` says what the final answer was (its breaker state, a status, an error).
+ */
+async function pollHealthz(
+  controlUrl: string,
+  deadline: number,
+  ready: (info: Partial<ControlInfo>) => boolean,
+): Promise<{ ok: boolean; last: string }> {
   let last = '';
-  while (Date.now() < deadline) {
+  for (;;) {
     try {
       const r = await fetch(`${controlUrl}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) return;
-      last = `status ${r.status}`;
+      if (!r.ok) last = `status ${r.status}`;
+      else {
+        const info = (await r.json()) as Partial<ControlInfo>;
+        if (ready(info)) return { ok: true, last };
+        last = info.breaker ?? 'unknown';
+      }
     } catch (err) {
       last = (err as Error).message;
     }
+    if (Date.now() >= deadline) return { ok: false, last };
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`target at ${controlUrl} did not become healthy: ${last}`);
+}
+
+async function waitHealthy(controlUrl: string, deadline: number): Promise<void> {
+  const { ok, last } = await pollHealthz(controlUrl, deadline, () => true);
+  if (!ok) throw new Error(`target at ${controlUrl} did not become healthy: ${last}`);
 }
 
 /**
@@ -346,26 +363,10 @@ export async function waitCacheAvailable(
   timeoutMs: number,
 ): Promise<{ controlUrl: string; breaker: string }[]> {
   const deadline = Date.now() + timeoutMs;
-  let pending = [...controlUrls];
-  const states = new Map<string, string>();
-  for (;;) {
-    const still: string[] = [];
-    for (const u of pending) {
-      try {
-        const r = await fetch(`${u}/healthz`, { signal: AbortSignal.timeout(1000) });
-        const info = (await r.json()) as { cacheAvailable?: boolean; breaker?: string };
-        states.set(u, info.breaker ?? 'unknown');
-        if (info.cacheAvailable !== true) still.push(u);
-      } catch (err) {
-        states.set(u, (err as Error).message);
-        still.push(u);
-      }
-    }
-    pending = still;
-    if (pending.length === 0 || Date.now() >= deadline) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return pending.map((u) => ({ controlUrl: u, breaker: states.get(u) ?? 'unknown' }));
+  const polled = await Promise.all(
+    controlUrls.map((u) => pollHealthz(u, deadline, (info) => info.cacheAvailable === true)),
+  );
+  return controlUrls.flatMap((u, i) => (polled[i]!.ok ? [] : [{ controlUrl: u, breaker: polled[i]!.last }]));
 }
 
 /** Spawns `node target/main.ts …` N times, waits until each is healthy, and returns their URLs. */

@@ -83,6 +83,23 @@ async function startStack(): Promise<Stack> {
   }
 }
 
+/** A fault timeline on the stack, starting now. */
+function runFaults(
+  s: Stack,
+  faults: FaultSpec[],
+  onEvent?: Parameters<typeof runFaultTimeline>[0]['onEvent'],
+) {
+  return runFaultTimeline({
+    toxiproxyUrl: s.toxiproxyUrl,
+    redisUrl: s.redisUrl,
+    processes: s.processes,
+    redisTopology: s.t,
+    faults,
+    loadStartedAt: Date.now(),
+    ...(onEvent ? { onEvent } : {}),
+  });
+}
+
 /** One SET through the target's path (Sentinels → natMap → proxy); the proxy port it used. */
 async function writeThroughSentinels(s: Stack, key: string, value: string): Promise<number> {
   const c = sentinelClient(s.t, passwordOf(s.redisUrl));
@@ -119,14 +136,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
 
   it('fails over on sentinel-failover: the next write lands on redis-1 through its proxy', async () => {
     const faults: FaultSpec[] = [{ at: 0, for: 6_000, process: 'sentinel-failover' }];
-    const records = await runFaultTimeline({
-      toxiproxyUrl: s.toxiproxyUrl,
-      redisUrl: s.redisUrl,
-      processes: s.processes,
-      redisTopology: s.t,
-      faults,
-      loadStartedAt: Date.now(),
-    });
+    const records = await runFaults(s, faults);
     const rec = records[0]!;
     expect(rec.error).toBeUndefined();
     expect(rec.ok).toBe(true);
@@ -167,14 +177,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
       // After the probe's DELs (a few ms, longer on a loaded machine): the kill must not race them.
       { at: 1_500, for: 5_000, process: 'sentinel-failover' },
     ];
-    const records = await runFaultTimeline({
-      toxiproxyUrl: s.toxiproxyUrl,
-      redisUrl: s.redisUrl,
-      processes: s.processes,
-      redisTopology: s.t,
-      faults,
-      loadStartedAt: Date.now(),
-    });
+    const records = await runFaults(s, faults);
     for (const r of records) expect(r.error).toBeUndefined();
     const f = failoverFigures(records, [])!;
     expect(f.probeDeletes).toBe(20);
@@ -209,15 +212,7 @@ describe('replicated topology (primary, replica, three Sentinels)', () => {
       const cut = new Promise<void>((r) => {
         partitioned = r;
       });
-      const timeline = runFaultTimeline({
-        toxiproxyUrl: s.toxiproxyUrl,
-        redisUrl: s.redisUrl,
-        processes: s.processes,
-        redisTopology: s.t,
-        faults,
-        loadStartedAt: Date.now(),
-        onEvent: (e) => e.index === 0 && partitioned(),
-      });
+      const timeline = runFaults(s, faults, (e) => e.index === 0 && partitioned());
       // A timeline that ends without the partition applied fails below on its record's error.
       await Promise.race([cut, timeline]);
       // During the partition, through the Sentinel-backed client (the target's path): acknowledged
