@@ -5,8 +5,9 @@
  * fail-fast `base` options (cache-client.ts), so a node that is slow or gone costs a request at
  * most one command budget on every topology alike.
  *
- * Cluster and replicated nodes announce their direct loopback addresses; `natMap` maps each one
- * to its Toxiproxy proxy so the target reaches every node through a proxy a fault can hit.
+ * The target reaches every node through a Toxiproxy proxy a fault can hit: local Cluster nodes
+ * announce their client proxies; replicated nodes are known to Sentinel by their link proxies,
+ * and `natMap` maps each announced address to the node's client proxy.
  */
 import { Cluster, type ClusterOptions, type NatMap, Redis, type RedisOptions } from 'ioredis';
 import type { TargetOptions } from './config.ts';

@@ -97,6 +97,14 @@ describe('target options from a handle', () => {
       redisTopology: 'cluster',
       redisNatMap: { '127.0.0.1:7000': '127.0.0.1:17000', '127.0.0.1:7001': '127.0.0.1:17001' },
     });
+    // Nodes that announce their proxy need no mapping (and must get none: ioredis#1582).
+    const announcing = {
+      redisTopology: {
+        ...handle.redisTopology,
+        nodes: handle.redisTopology.nodes.map((n, i) => ({ ...n, announcedPort: 17000 + i })),
+      },
+    };
+    expect(targetTopologyOptions(announcing)).toEqual({ redisTopology: 'cluster', redisNatMap: {} });
     expect(toNatMap({ '127.0.0.1:7000': '127.0.0.1:17000' })).toEqual({
       '127.0.0.1:7000': { host: '127.0.0.1', port: 17000 },
     });

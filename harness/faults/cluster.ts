@@ -9,7 +9,7 @@
  *   (`cluster-node-timeout`, 2 s locally). Observed: `killedAt`; `promotedAt`, when the replica
  *   says `myself,master` and every live node says cluster_state:ok; `firstWriteAt`, the first SET
  *   to a key in the dead master's slots a Cluster client got acknowledged through the proxies
- *   (natMap, as the target connects) and that is then found on the promoted node. At `at + for`
+ *   (as the target connects) and that is then found on the promoted node. At `at + for`
  *   the killed node is started again (its nodes.conf kept) and rejoins as a replica (`rejoinedAt`).
  * - `slot-migration`: at `at` the masters are watched (MONITOR, 1 s) for the keys the load uses;
  *   the hottest slots (up to 16) then move to the next master as `redis-cli --cluster reshard`
@@ -94,8 +94,16 @@ function context(s: FaultStep): Context {
   return { t, password: passwordOf(s.redisUrl), processes: s.processes };
 }
 
-/** A Cluster client as the target builds one: seeded by a node's proxy, every node via natMap. */
-export function clusterClient(t: RedisTopologyInfo, password: string, seed: number): Redis {
+/**
+ * A Cluster client as the target builds one: seeded by a node's proxy, every node through the
+ * client proxy it announces (`commandTimeout` the target's fail-fast budget unless given).
+ */
+export function clusterClient(
+  t: RedisTopologyInfo,
+  password: string,
+  seed: number,
+  commandTimeout = 200,
+): Redis {
   const p = t.proxiedNodes[seed]!;
   const r = connectRedis(
     {
@@ -109,7 +117,7 @@ export function clusterClient(t: RedisTopologyInfo, password: string, seed: numb
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
-      commandTimeout: 200,
+      commandTimeout,
       connectTimeout: 500,
       retryStrategy: (times) => Math.min(20 * times, 200),
     },

@@ -26,14 +26,18 @@ type TopologyOptions = Pick<
   'redisTopology' | 'redisNatMap' | 'redisSentinels' | 'redisMasterName'
 >;
 
-/** Target options for the infra's topology: each announced node address mapped to its proxy. */
+/**
+ * Target options for the infra's topology: each announced node address mapped to its proxy —
+ * none for a node that announces its proxy already (the local Cluster: a natMap there sends a
+ * MOVED's retry to a random node, docs/architecture.md "Redis topologies").
+ */
 export function targetTopologyOptions(infra: Pick<InfraHandle, 'redisTopology'>): Partial<TopologyOptions> {
   const t = infra.redisTopology;
   if (!t) return {};
   const natMap: Record<string, string> = {};
   t.nodes.forEach((n, i) => {
     const p = t.proxiedNodes[i];
-    if (p) natMap[`${n.host}:${n.port}`] = `${p.host}:${p.port}`;
+    if (p && n.announcedPort !== p.port) natMap[`${n.host}:${n.port}`] = `${p.host}:${p.port}`;
   });
   return {
     redisTopology: t.kind,
@@ -83,7 +87,13 @@ export async function redisMasterUrls(
     try {
       await r.connect();
       const masters = clusterMasters((await r.call('CLUSTER', 'NODES')) as string);
-      return masters.map((m) => withAddress(infra.redisUrl, m.host, m.port));
+      // A node announces its client proxy's port: its direct address is the one to use.
+      return masters.map((m) => {
+        const direct = known.find((k) => k.announcedPort === m.port);
+        return direct
+          ? withAddress(infra.redisUrl, direct.host, direct.port)
+          : withAddress(infra.redisUrl, m.host, m.port);
+      });
     } catch (e) {
       lastError = e;
     } finally {

@@ -6,6 +6,11 @@
 export interface Endpoint {
   host: string;
   port: number;
+  /**
+   * cluster: the port the node announces (CLUSTER NODES, MOVED), when not `port`: its client
+   * proxy's (local/redis-cluster.ts), so an announced address is matched back to the node.
+   */
+  announcedPort?: number;
 }
 
 // Declared with the scenario types (which import nothing, for the k6 entry script).

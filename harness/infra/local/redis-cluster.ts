@@ -7,9 +7,21 @@
  * few hundred ms faster. Ready when every node's CLUSTER INFO says cluster_state:ok and every
  * node knows every other.
  *
- * Nodes announce their direct loopback address; the target reaches node i through the Toxiproxy
- * proxy `redis-<i>` by mapping the announced address to the proxy (ioredis `natMap`), so a fault
- * can hit one node while the harness's own steps go direct.
+ * Two Toxiproxy proxies per node, so a fault can cut replication and leave client traffic alone
+ * (as the replicated topology's link proxies do):
+ * - `redis-<i>` (127.0.0.1:P) carries client traffic. Node i announces it as its client address
+ *   (`cluster-announce-hostname 127.0.0.1`, `cluster-announce-port P`, and
+ *   `cluster-preferred-endpoint-type hostname`, so CLUSTER SLOTS and MOVED hand clients it):
+ *   a client reaches every node through its proxy with no natMap, and a MOVED names the address
+ *   the client already holds a connection to.
+ * - `redis-<i>-link` (127.0.0.2:P, the same port on the second loopback address) carries
+ *   replication: a Cluster replica connects to its master's announced IP and port, and the IP
+ *   is `cluster-announce-ip 127.0.0.2`. Disabling it cuts the master from its replica while
+ *   clients keep writing to it (the `cluster-replica-partition` fault).
+ * The cluster bus stays direct: each node also binds 127.0.0.2 (bus port `cluster-announce-bus-port`),
+ * so the masters keep seeing each other and a cut of replication is not a failure of the node.
+ * The harness's own steps go to the direct ports (`nodes`); `announcedPort` maps a CLUSTER
+ * NODES address back to its node.
  *
  * Node i is the process service `redis-<i>` (the Cluster faults kill and restart it; its
  * nodes.conf survives a restart, so it rejoins under its own id). `cluster-node-timeout` is 2 s:
@@ -19,11 +31,25 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { canBind } from '../ports.ts';
 import { failFastRedis, withFailFastRedis } from '../probes.ts';
 import { waitUntil } from '../processes.ts';
 import type { Endpoint, RedisTopologyInfo } from '../types.ts';
 import { startRedis } from './redis.ts';
+import { linkProxyName } from './redis-replicated.ts';
 import type { LocalService } from './service.ts';
+
+/** The second loopback address: the nodes' announced IP (replication via the link proxies, bus). */
+export const LINK_HOST = '127.0.0.2';
+
+/** A port `port()` hands out that is free on the link address too (nodes and proxies bind both). */
+async function portOnBoth(port: () => Promise<number>): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = await port();
+    if (await canBind(p, LINK_HOST)) return p;
+  }
+  throw new Error(`no port free on both 127.0.0.1 and ${LINK_HOST} after 50 tries`);
+}
 
 /** Every hash slot of a Redis Cluster. */
 export const CLUSTER_SLOTS = 16384;
@@ -31,8 +57,8 @@ export const CLUSTER_SLOTS = 16384;
 export interface LocalRedisTopology {
   /** Every process this topology started, in start order. */
   services: LocalService[];
-  /** Toxiproxy proxies to create: `redis-<i>` in front of node i. */
-  proxies: { name: string; port: number; upstreamPort: number }[];
+  /** Toxiproxy proxies to create: `redis-<i>` in front of node i (and its link proxy, if any). */
+  proxies: { name: string; port: number; upstreamPort: number; host?: string }[];
   /** A URL with the topology's password for a port (a node's or a proxy's). */
   url(port: number): string;
   info: RedisTopologyInfo;
@@ -78,13 +104,16 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
   const proxies: LocalRedisTopology['proxies'] = [];
   const busPorts: number[] = [];
   for (let i = 0; i < total; i++) {
-    const port = await o.port();
-    const busPort = await o.port();
+    const port = await portOnBoth(o.port);
+    const busPort = await portOnBoth(o.port);
     busPorts.push(busPort);
-    const proxyPort = await o.port();
-    nodes.push({ host: '127.0.0.1', port });
+    const proxyPort = await portOnBoth(o.port);
+    nodes.push({ host: '127.0.0.1', port, announcedPort: proxyPort });
     proxiedNodes.push({ host: '127.0.0.1', port: proxyPort });
-    proxies.push({ name: `redis-${i}`, port: proxyPort, upstreamPort: port });
+    proxies.push(
+      { name: `redis-${i}`, port: proxyPort, upstreamPort: port },
+      { name: linkProxyName(i), port: proxyPort, upstreamPort: port, host: LINK_HOST },
+    );
     services.push(
       startRedis({
         bin: o.bin,
@@ -104,7 +133,15 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
             'cluster-replica-validity-factor 0',
             // A master without a replica that fails must not take the whole keyspace down with it.
             'cluster-require-full-coverage no',
-            'cluster-announce-ip 127.0.0.1',
+            // A replica's first sync (and a rejoined node's) starts at once, not 5 s later.
+            'repl-diskless-sync-delay 0',
+            // Clients are handed the client proxy; replicas and the bus the link address.
+            `bind 127.0.0.1 ${LINK_HOST}`,
+            `cluster-announce-ip ${LINK_HOST}`,
+            `cluster-announce-port ${proxyPort}`,
+            `cluster-announce-bus-port ${busPort}`,
+            'cluster-announce-hostname 127.0.0.1',
+            'cluster-preferred-endpoint-type hostname',
           ],
         },
       }),
@@ -148,6 +185,15 @@ export async function startRedisCluster(o: RedisClusterOptions): Promise<LocalRe
               (s) => /cluster_state:ok/.test(s) && /cluster_known_nodes:(\d+)/.exec(s)?.[1] === String(total),
             ) && views.every((v) => parseClusterNodes(v, nodes).filter((n) => n.master).length === masters)
           );
+        },
+        { timeoutMs: o.timeoutMs ?? 15_000 },
+      );
+      // Replicas in sync before a cell runs: a failover fault judges what they hold.
+      await waitUntil(
+        'redis cluster replicas in sync',
+        async () => {
+          const repl = await Promise.all(clients.slice(masters).map((c) => c.info('replication')));
+          return repl.every((s) => /master_link_status:up/.test(s));
         },
         { timeoutMs: o.timeoutMs ?? 15_000 },
       );
@@ -195,7 +241,7 @@ export function parseClusterNodes(text: string, nodes: readonly Endpoint[]): Clu
   for (const line of text.trim().split('\n')) {
     const [id, addr, flags, masterId, , , , link, ...slots] = line.trim().split(' ');
     const port = Number(addr?.split('@')[0]?.split(':').pop());
-    const index = nodes.findIndex((n) => n.port === port);
+    const index = nodes.findIndex((n) => n.port === port || n.announcedPort === port);
     if (!id || index < 0) continue;
     const f = flags?.split(',') ?? [];
     out.push({

@@ -16,8 +16,11 @@ export interface LocalToxiproxy {
   url: string;
   ready(): Promise<string | undefined>;
   assertOwned(): void;
-  /** Creates a loopback proxy per entry and checks the toxiproxy-server holds each port. */
-  proxy(proxies: { name: string; port: number; upstreamPort: number }[]): Promise<void>;
+  /**
+   * Creates a loopback proxy per entry (listening on `host`, 127.0.0.1 unless given) and checks
+   * the toxiproxy-server holds each port.
+   */
+  proxy(proxies: { name: string; port: number; upstreamPort: number; host?: string }[]): Promise<void>;
 }
 
 export function startToxiproxy(o: { bin: string; port: number; stateDir: string }): LocalToxiproxy {
@@ -51,7 +54,7 @@ export function startToxiproxy(o: { bin: string; port: number; stateDir: string 
         url,
         proxies.map((p) => ({
           name: p.name,
-          listen: `127.0.0.1:${p.port}`,
+          listen: `${p.host ?? '127.0.0.1'}:${p.port}`,
           upstream: `127.0.0.1:${p.upstreamPort}`,
         })),
       );

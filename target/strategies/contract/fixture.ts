@@ -6,7 +6,7 @@
  * proxy (so faults apply), and Toxiproxy fault helpers. Needs real Redis, PostgreSQL and
  * Toxiproxy with a proxy named `redis` (what `cachebench up` or the local provisioner starts).
  */
-import { Cluster, Redis } from 'ioredis';
+import { Cluster, type NatMap, Redis } from 'ioredis';
 import pg from 'pg';
 import type { RebuildEvent } from '../../../harness/results/schema.ts';
 import { type CacheClientOptions, createCacheClient, type FailFastCacheClient } from '../../cache-client.ts';
@@ -66,6 +66,11 @@ export function clientTopology(infra: ContractInfra): CacheClientOptions['topolo
     redisSentinels: (t.sentinels ?? []).map((s) => `${s.host}:${s.port}`).join(','),
     redisMasterName: t.masterName ?? 'mymaster',
   };
+}
+
+/** Each node's client-proxy address → the node's direct address (the fixture's own client). */
+export function directNatMap(t: NonNullable<ContractInfra['redisTopology']>): NatMap {
+  return Object.fromEntries(t.proxiedNodes.map((p, i) => [`${p.host}:${p.port}`, t.nodes[i]!]));
 }
 
 /** Toxiproxy's HTTP API (plain fetch: the harness has its own fault executor). */
@@ -214,9 +219,11 @@ export class StrategyFixture {
     this.pool.on('error', () => {});
     this.redis =
       infra.redisTopology?.kind === 'cluster'
-        ? // Direct to the nodes (they announce their direct addresses); routed by slot.
+        ? // Direct to the nodes, routed by slot: they announce their client proxies, which a
+          // fault may disable, so each announced address is mapped back to the node itself.
           (new Cluster([infra.redisTopology.nodes[0]!], {
             redisOptions: { password: decodeURIComponent(new URL(infra.redisUrl).password) },
+            natMap: directNatMap(infra.redisTopology),
           }) as unknown as Redis)
         : new Redis(infra.redisUrl, { maxRetriesPerRequest: 1 });
     await this.pool.query(`
