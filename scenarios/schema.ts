@@ -555,18 +555,33 @@ export const scenarioFileSchema = obj({
       path: ['redis', 'replicasPerMaster'],
     });
   }
+  const clusterOnly = ['cluster-failover', 'cluster-replica-partition', 'slot-migration'];
   s.faults.forEach((f, i) => {
-    if ((f.process === 'cluster-failover' || f.process === 'slot-migration') && topology !== 'cluster') {
+    if (clusterOnly.includes(f.process ?? '') && topology !== 'cluster') {
       ctx.addIssue({
         code: 'custom',
         message: `expected only with redis.topology: cluster (topology is ${topology ?? 'unset'})`,
         input: f.process,
         path: ['faults', i, 'process'],
       });
-    } else if (f.process === 'cluster-failover' && s.redis?.replicasPerMaster !== 1) {
+    } else if (
+      (f.process === 'cluster-failover' || f.process === 'cluster-replica-partition') &&
+      s.redis?.replicasPerMaster !== 1
+    ) {
       ctx.addIssue({
         code: 'custom',
         message: 'expected redis.replicasPerMaster: 1 with it (a master needs a replica to fail over to)',
+        input: f.process,
+        path: ['faults', i, 'process'],
+      });
+    } else if (
+      f.process === 'cluster-replica-partition' &&
+      !s.faults.some((k) => k.process === 'cluster-failover' && k.at >= f.at && k.at < f.at + f.for)
+    ) {
+      // The cluster promotes the cut-off master's replica only once that master dies.
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a cluster-failover starting inside its window (${f.at} to ${f.at + f.for} ms), which kills the cut-off master`,
         input: f.process,
         path: ['faults', i, 'process'],
       });

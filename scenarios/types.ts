@@ -150,6 +150,9 @@ export type Budgets = Partial<Record<BudgetMetric, number>>;
  *   (its link proxy disabled) at `at`, clients still writing to it; healed at `at + for`;
  * - `cluster-failover` (topology cluster, replicasPerMaster 1): a master SIGKILLed at `at`, its
  *   replica promoted by the cluster; the killed node rejoins as a replica at `at + for`;
+ * - `cluster-replica-partition` (topology cluster, replicasPerMaster 1, a `cluster-failover`
+ *   starting inside its window): the master serving slot 16383 cut from its replica (its link
+ *   proxy) at `at`, clients still writing to it; healed at `at + for`;
  * - `slot-migration` (topology cluster): the hottest slots resharded to another master at `at`
  *   (harness/faults/cluster.ts); `for` is the window the move must finish in.
  */
@@ -161,6 +164,7 @@ export const PROCESS_FAULTS = [
   'sentinel-failover',
   'replica-partition',
   'cluster-failover',
+  'cluster-replica-partition',
   'slot-migration',
 ] as const;
 export type ProcessFaultName = (typeof PROCESS_FAULTS)[number];

@@ -169,6 +169,87 @@ describe('Cluster faults', () => {
       );
   }, 90_000);
 
+  it("cluster-replica-partition + cluster-failover: a DEL, an overwrite and an INCR through the target's client after the cut are counted lost, nothing before it", async () => {
+    const view = await clusterView(t.nodes, password);
+    const victim = view.find((n) => n.master && n.slots.some(([, b]) => b === 16_383))!;
+    const replica = view.find((n) => n.masterId === victim.id)!;
+    // Replication flows through the master's link proxy (127.0.0.2, the client proxy's port), not
+    // its client proxy or its direct port: what the partition cuts.
+    const repl = await onNode(t.nodes[replica.index]!, password, (r) => r.info('replication'));
+    expect(repl).toContain('master_host:127.0.0.2');
+    expect(repl).toContain(`master_port:${t.proxiedNodes[victim.index]!.port}`);
+    // One hash tag in the victim's slots, so the keys share a slot (MSET) on the master cut off.
+    const tag = await keyOwnedBy(victim, 'lw');
+    const k = (name: string) => `lw:{${tag}}:${name}`;
+    const c = clusterClient(t, password, 0);
+    await c.connect();
+    try {
+      await c.mset({ [k('before')]: 'x', [k('during')]: 'x', [k('over')]: 'old', [k('ctr')]: '5' });
+      expect(await c.del(k('before'))).toBe(1);
+      await onNode(t.nodes[victim.index]!, password, async (r) => {
+        await r.set(k('sync'), '1');
+        expect(Number(await r.call('WAIT', '1', '2000'))).toBe(1);
+      });
+      let cutDone!: () => void;
+      const cut = new Promise<void>((r) => {
+        cutDone = r;
+      });
+      const timeline = runFaultTimeline({
+        toxiproxyUrl: infra.toxiproxyUrl,
+        redisUrl: infra.redisUrl,
+        processes: infra.processes,
+        redisTopology: infra.redisTopology,
+        faults: [
+          { at: 0, for: 12_000, process: 'cluster-replica-partition' },
+          { at: 2_500, for: 7_000, process: 'cluster-failover' },
+        ],
+        loadStartedAt: performance.timeOrigin + performance.now(),
+        onEvent: (e) => e.index === 0 && cutDone(),
+      });
+      await Promise.race([cut, timeline]);
+      // After the cut, through the client on the target's path: acknowledged by the cut-off master.
+      expect(await c.del(k('during'), k('never'))).toBe(1);
+      expect(await c.set(k('over'), 'new')).toBe('OK');
+      expect(await c.incr(k('ctr'))).toBe(6);
+      expect(await c.set(k('fill'), 'fresh')).toBe('OK');
+      // The replica got none of it: its link is down while the master serves.
+      const cutRepl = await onNode(t.nodes[replica.index]!, password, (r) => r.info('replication'));
+      expect(cutRepl).toContain('master_link_status:down');
+      const records = await timeline;
+      for (const r of records) expect(r.error, r.spec.process).toBeUndefined();
+      const o = records[0]!.observed!;
+      expect(o).toMatchObject({
+        partitionedNode: victim.index,
+        deletesDuringPartition: 1,
+        lostDeletes: 1,
+        setsDuringPartition: 2,
+        lostOverwrites: 1,
+        incrsDuringPartition: 1,
+        lostIncrs: 1,
+        probeDeletes: 20,
+        probeLostDeletes: 20,
+        judgedOn: replica.index,
+      });
+      expect(o.judgedAt!).toBeGreaterThan(o.cutAt!);
+      expect(o.judgedAt!).toBeLessThanOrEqual(records[1]!.observed!.killedAt!);
+      expect(records[1]!.observed).toMatchObject({ killedNode: victim.index, promotedNode: replica.index });
+      // What the measure predicted is what the promoted replica serves.
+      const on = (key: string) => onNode(t.nodes[replica.index]!, password, (r) => r.get(key));
+      expect(await on(k('during'))).toBe('x');
+      expect(await on(k('over'))).toBe('old');
+      expect(await on(k('ctr'))).toBe('5');
+      expect(await on(k('before'))).toBeNull();
+      expect(await on(k('fill'))).toBeNull();
+      await notePids();
+    } finally {
+      c.disconnect();
+    }
+    // The link is back and the next cell starts from the formed layout.
+    await infra.resetRedisTopology!();
+    expect((await ownView(victim.index)).master).toBe(true);
+    expect((await ownView(replica.index)).masterId).toBe(victim.id);
+  }, 120_000);
+
   it('slot-migration: the hottest slots move with their keys while a client reads and writes without errors', async () => {
     const before = slotOwners(await clusterView(t.nodes, password));
     // Two clients on the target's path (each node's client proxy, which the nodes announce),
@@ -316,6 +397,18 @@ describe('redis.replicasPerMaster and the Cluster faults in a scenario', () => {
     ).toBe(
       'scenarios/x.yaml: faults[0].process: expected redis.replicasPerMaster: 1 with it (a master needs a replica to fail over to), got "cluster-failover"',
     );
+    // A partition the cluster never fails over (no kill inside it) promotes nothing to judge.
+    expect(
+      refusal(
+        'redis: { topology: cluster, replicasPerMaster: 1 }\nfaults:\n  - { at: 1s, for: 2s, process: cluster-replica-partition }\n  - { at: 3s, for: 1s, process: cluster-failover }\n',
+      ),
+    ).toBe(
+      'scenarios/x.yaml: faults[0].process: expected a cluster-failover starting inside its window (1000 to 3000 ms), which kills the cut-off master, got "cluster-replica-partition"',
+    );
+    expect(loadScenario('cluster-failover-write-race').faults.map((f) => f.process)).toEqual([
+      'cluster-replica-partition',
+      'cluster-failover',
+    ]);
   });
 
   it('refuses a Cluster fault on another topology, and a Sentinel fault on a Cluster, in one line', () => {

@@ -54,6 +54,7 @@ describe('fault timeline executor (real Toxiproxy)', () => {
         'sentinel-failover',
         'replica-partition',
         'cluster-failover',
+        'cluster-replica-partition',
         'slot-migration',
       ].sort(),
     );

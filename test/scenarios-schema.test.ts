@@ -149,7 +149,7 @@ cache: { ttlMs: 3s, jitterRatio: 0.2, note: x }
       { at: 5000, for: 1000, process: 'postgres-restart' },
     ]);
     expect(messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, process: redis-reboot }\n`)).toBe(
-      'scenarios/x.yaml: faults[0].process: expected one of redis-restart, redis-restart-persisted, redis-flushall, postgres-restart, sentinel-failover, replica-partition, cluster-failover, slot-migration, got "redis-reboot"',
+      'scenarios/x.yaml: faults[0].process: expected one of redis-restart, redis-restart-persisted, redis-flushall, postgres-restart, sentinel-failover, replica-partition, cluster-failover, cluster-replica-partition, slot-migration, got "redis-reboot"',
     );
     expect(
       messageFor(`${MINIMAL}faults:\n  - { at: 1s, for: 1s, process: redis-flushall, proxy: redis }\n`),
@@ -178,6 +178,7 @@ describe('loading and the catalog', () => {
   const expected = [
     'cluster-correctness',
     'cluster-failover',
+    'cluster-failover-write-race',
     'cluster-slot-migration',
     'cold-start',
     'coordination-eviction',

@@ -129,7 +129,9 @@ const isFailoverFault = (f: FaultRecord) =>
   f.spec.process === 'sentinel-failover' ||
   f.spec.process === 'replica-partition' ||
   // A Cluster master's failover (faults/cluster.ts) observes the same killedAt/promotedAt/firstWriteAt.
-  f.spec.process === 'cluster-failover';
+  f.spec.process === 'cluster-failover' ||
+  // …and its partition the same cutAt and lost-write figures as replica-partition.
+  f.spec.process === 'cluster-replica-partition';
 
 /**
  * Streams a cell's history once (analysis/index.ts feeds it beside the staleness checker) and

@@ -11,6 +11,18 @@
  *   to a key in the dead master's slots a Cluster client got acknowledged through the proxies
  *   (as the target connects) and that is then found on the promoted node. At `at + for`
  *   the killed node is started again (its nodes.conf kept) and rejoins as a replica (`rejoinedAt`).
+ * - `cluster-replica-partition` (needs `redis.replicasPerMaster: 1` and a `cluster-failover`
+ *   inside its window): the master serving slot 16383 is cut from its replica at `at` — its link
+ *   proxy `redis-<i>-link`, which carries replication only, is disabled — while clients keep
+ *   writing to it through its client proxy and the cluster bus still sees it alive. The
+ *   cluster-failover then kills that master and the stale replica is promoted by the cluster's
+ *   own failover (no CLUSTER FAILOVER TAKEOVER: docs/measurements.md "Cluster faults"). What the
+ *   promotion loses is measured as for the Sentinel partition (lost-writes.ts): the master's
+ *   keyevents after the cut against a snapshot of the frozen replica, judged just before the
+ *   kill — `deletesDuringPartition` / `lostDeletes`, `setsDuringPartition` / `lostOverwrites`,
+ *   `incrsDuringPartition` / `lostIncrs` — with `PROBE_KEYS` DELs through the master's client
+ *   proxy as the cross-check (`probeDeletes`, `probeLostDeletes`, checked on the promoted node).
+ *   Removed (link enabled) at `at + for`.
  * - `slot-migration`: at `at` the masters are watched (MONITOR, 1 s) for the keys the load uses;
  *   the hottest slots (up to 16) then move to the next master as `redis-cli --cluster reshard`
  *   moves them (local/redis-cluster.ts `migrateSlot`), so clients meet ASK and MOVED mid-load.
@@ -22,6 +34,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../../target/redis-connect.ts';
+import { LOST_DELETES_NS, lostDeletes } from '../analysis/failover.ts';
 import type { FaultKind, FaultStep } from '../faults.ts';
 import {
   type ClusterNode,
@@ -31,9 +44,11 @@ import {
   onNode,
   parseClusterNodes,
 } from '../infra/local/redis-cluster.ts';
-import { passwordOf } from '../infra/local/redis-replicated.ts';
+import { linkProxyName, passwordOf } from '../infra/local/redis-replicated.ts';
 import { targetTopologyOptions } from '../infra/topology.ts';
 import type { InfraProcesses, RedisTopologyInfo } from '../infra/types.ts';
+import { setProxyEnabled } from './failover.ts';
+import { type LostWriteWatch, watchLostWrites } from './lost-writes.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 /** How long a promotion (node timeout + election) or a rejoin may take before the fault fails. */
@@ -41,6 +56,8 @@ const PROMOTION_TIMEOUT_MS = 30_000;
 /** The slot whose master cluster-failover kills: the last one, so not the target's seed node. */
 const VICTIM_SLOT = 16_383;
 const PROBE_PREFIX = 'cachebench:cluster-probe:';
+/** DELs the partition's probe sends through the cut-off master's client proxy. */
+const PROBE_KEYS = 20;
 /** How long slot-migration watches the masters for hot keys before it moves their slots. */
 const SAMPLE_MS = 1_000;
 /** Slots slot-migration moves at most (the hottest it saw). */
@@ -74,7 +91,7 @@ const NOT_KEYED = new Set([
 ]);
 
 /** The cluster fault names (scenarios' `process:` values). */
-export const CLUSTER_FAULTS = ['cluster-failover', 'slot-migration'] as const;
+export const CLUSTER_FAULTS = ['cluster-failover', 'cluster-replica-partition', 'slot-migration'] as const;
 
 interface Context {
   t: RedisTopologyInfo;
@@ -126,22 +143,56 @@ export function clusterClient(
   return r;
 }
 
-/** A probe key in one of `node`'s slots (CLUSTER KEYSLOT, so no hashing of our own). */
-async function keyIn(
+/** `count` probe keys in `node`'s slots (CLUSTER KEYSLOT, so no hashing of our own). */
+async function keysIn(
   t: RedisTopologyInfo,
   password: string,
   node: ClusterNode,
   tag: string,
-): Promise<string> {
+  count: number,
+): Promise<string[]> {
   const owns = (slot: number) => node.slots.some(([a, b]) => slot >= a && slot <= b);
   return onNode(t.nodes[node.index]!, password, async (r) => {
-    for (let n = 0; n < 1_000; n++) {
+    const out: string[] = [];
+    for (let n = 0; n < 1_000 * count && out.length < count; n++) {
       const key = `${PROBE_PREFIX}${tag}:${n}`;
-      if (owns(Number(await r.call('CLUSTER', 'KEYSLOT', key)))) return key;
+      if (owns(Number(await r.call('CLUSTER', 'KEYSLOT', key)))) out.push(key);
     }
-    throw new Error(`no probe key found in the slots of redis-${node.index}`);
+    if (out.length < count) throw new Error(`no probe key found in the slots of redis-${node.index}`);
+    return out;
   });
 }
+
+const keyIn = async (t: RedisTopologyInfo, password: string, node: ClusterNode, tag: string) =>
+  (await keysIn(t, password, node, tag, 1))[0]!;
+
+/** The master serving `VICTIM_SLOT` and its live replicas (none: the scenario has no replicas). */
+async function victimOf(
+  c: Context,
+  fault: string,
+): Promise<{ victim: ClusterNode; replicas: ClusterNode[] }> {
+  const view = await clusterView(c.t.nodes, c.password);
+  const victim = view.find((n) => n.master && n.slots.some(([a, b]) => VICTIM_SLOT >= a && VICTIM_SLOT <= b));
+  if (!victim) throw new Error(`no master serves slot ${VICTIM_SLOT}`);
+  const replicas = view.filter((n) => n.masterId === victim.id && !n.failing);
+  if (replicas.length === 0)
+    throw new Error(`${fault}: redis-${victim.index} has no replica (scenario redis.replicasPerMaster: 1)`);
+  return { victim, replicas };
+}
+
+/** Node i says it is a master (its own line: never stale). */
+async function isMaster(c: Context, i: number): Promise<boolean> {
+  const mine = await onNode(c.t.nodes[i]!, c.password, async (x) =>
+    parseClusterNodes((await x.call('CLUSTER', 'NODES')) as string, c.t.nodes),
+  );
+  return mine.find((n) => n.index === i)?.master === true;
+}
+
+/**
+ * The partition in progress (cluster-replica-partition), so the cluster-failover inside its
+ * window kills the cut-off master and judges its lost writes first, while it still answers.
+ */
+let partitioned: { victim: number; watch: LostWriteWatch } | undefined;
 
 /** Resolves with the node index once a replica of `victim` is master and the live nodes agree. */
 async function promotion(c: Context, victim: ClusterNode, replicas: ClusterNode[], deadline: number) {
@@ -212,18 +263,17 @@ const clusterFailover: FaultKind = {
   name: 'cluster-failover',
   async apply(s) {
     const c = context(s);
-    const view = await clusterView(c.t.nodes, c.password);
-    const victim = view.find(
-      (n) => n.master && n.slots.some(([a, b]) => VICTIM_SLOT >= a && VICTIM_SLOT <= b),
-    );
-    if (!victim) throw new Error(`no master serves slot ${VICTIM_SLOT}`);
-    const replicas = view.filter((n) => n.masterId === victim.id && !n.failing);
-    if (replicas.length === 0)
+    const { victim, replicas } = await victimOf(c, 'cluster-failover');
+    if (partitioned && partitioned.victim !== victim.index)
       throw new Error(
-        `cluster-failover: redis-${victim.index} has no replica to promote (scenario redis.replicasPerMaster: 1)`,
+        `cluster-failover: the partitioned master redis-${partitioned.victim} no longer serves slot ${VICTIM_SLOT}`,
       );
     const key = await keyIn(c.t, c.password, victim, s.id);
+    const view = await clusterView(c.t.nodes, c.password);
     const seed = view.find((n) => n.master && n.index !== victim.index)!.index;
+    // The cut-off master's writes are judged while it still answers (the judgment reads them). A
+    // failed judgment is the partition's error (its remove reports it), never a reason to skip the kill.
+    await partitioned?.watch.judge().catch(() => {});
     await c.processes.kill(`redis-${victim.index}`);
     const killedAt = now();
     s.observe?.({ killedAt, killedNode: victim.index });
@@ -271,6 +321,111 @@ const clusterFailover: FaultKind = {
     s.observe?.({ rejoinedAt: now() });
     const failed = outcomes.find((o) => o.status === 'rejected');
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  },
+};
+
+interface PartitionPending {
+  victim: number;
+  replica: number;
+  watch: LostWriteWatch;
+  acknowledged: { key: string; at: number }[];
+}
+const partitions = new Map<string, PartitionPending>();
+
+const clusterReplicaPartition: FaultKind = {
+  name: 'cluster-replica-partition',
+  async apply(s) {
+    const c = context(s);
+    const { victim, replicas } = await victimOf(c, 'cluster-replica-partition');
+    const replica = replicas[0]!.index;
+    const keys = await keysIn(c.t, c.password, victim, `del:${s.id}`, PROBE_KEYS);
+    // The probe keys exist on both nodes before the cut: any that survive a DEL later were lost.
+    await onNode(c.t.nodes[victim.index]!, c.password, async (r) => {
+      const p = r.pipeline();
+      for (const k of keys) p.set(k, 'before-partition');
+      await p.exec();
+      if (Number(await r.call('WAIT', '1', '2000')) < 1)
+        throw new Error('cluster-replica-partition: the replica did not take the probe keys');
+    });
+    // Subscribed before the cut so nothing the target writes after it is missed.
+    const watch = await watchLostWrites({
+      primary: c.t.nodes[victim.index]!,
+      replica: c.t.nodes[replica]!,
+      password: c.password,
+      probePrefix: `${PROBE_PREFIX}del:`,
+      ignorePrefix: PROBE_PREFIX,
+      cluster: true,
+    });
+    try {
+      await setProxyEnabled(s.toxiproxyUrl, linkProxyName(victim.index), false);
+      partitioned = { victim: victim.index, watch };
+      s.observe?.({ cutAt: now(), partitionedNode: victim.index });
+      await watch.start();
+    } catch (e) {
+      partitioned = undefined;
+      await watch.close();
+      await setProxyEnabled(s.toxiproxyUrl, linkProxyName(victim.index), true).catch(() => {});
+      throw e;
+    }
+    watch.judgeOnPromotion();
+    // Deleted the way the target deletes: through the master's client proxy, one DEL each.
+    const acknowledged = await onNode(c.t.proxiedNodes[victim.index]!, c.password, async (r) => {
+      const acks: { key: string; at: number }[] = [];
+      for (const k of keys) if ((await r.del(k)) === 1) acks.push({ key: k, at: now() });
+      return acks;
+    });
+    s.observe?.({ probeDeletes: acknowledged.length });
+    partitions.set(s.id, { victim: victim.index, replica, watch, acknowledged });
+  },
+  async remove(s) {
+    const p = partitions.get(s.id);
+    partitions.delete(s.id);
+    partitioned = undefined;
+    if (!p) return;
+    const c = context(s);
+    try {
+      // The cluster promotes the stale replica once the cut-off master is killed (the
+      // cluster-failover in this window); a slow promotion is waited for.
+      const deadline = now() + PROMOTION_TIMEOUT_MS;
+      while (!(await isMaster(c, p.replica).catch(() => false))) {
+        if (now() > deadline)
+          throw new Error(
+            `cluster-replica-partition: redis-${p.replica} was not promoted within ${PROMOTION_TIMEOUT_MS} ms (a cluster-failover inside the partition kills the cut-off master)`,
+          );
+        await sleep(50);
+      }
+      // Judged already before the kill (or at the promotion); otherwise now.
+      const j = await p.watch.judge();
+      const { judgedAt, deletes, sets, incrs, probeDeletesSeen, lostDeletesByNamespace, ...lost } = j;
+      s.observe?.({
+        ...lost,
+        ...Object.fromEntries(
+          Object.entries(lostDeletesByNamespace ?? {}).map(([ns, n]) => [`${LOST_DELETES_NS}${ns}`, n]),
+        ),
+        judgedAt,
+        deletesDuringPartition: deletes,
+        setsDuringPartition: sets,
+        incrsDuringPartition: incrs,
+      });
+      // The probe keys' slots are the promoted node's now: asked there directly.
+      const held = await onNode(c.t.nodes[p.replica]!, c.password, async (r) => {
+        const pl = r.pipeline();
+        for (const a of p.acknowledged) pl.exists(a.key);
+        const res = (await pl.exec()) ?? [];
+        return p.acknowledged.filter((_, i) => res[i]?.[1] === 1).map((a) => a.key);
+      });
+      const probeLost = lostDeletes(p.acknowledged, new Set(held));
+      s.observe?.({ probeLostDeletes: probeLost, judgedOn: p.replica });
+      // The probe is the watch's check: every acknowledged probe DEL notified, judged as found.
+      if (probeDeletesSeen !== p.acknowledged.length || j.probeLostDeletes !== probeLost) {
+        throw new Error(
+          `lost-write watch disagrees with the DEL probe: saw ${probeDeletesSeen} of ${p.acknowledged.length} probe DELs, judged ${j.probeLostDeletes} lost where the promoted master shows ${probeLost}`,
+        );
+      }
+    } finally {
+      await p.watch.close();
+      await setProxyEnabled(s.toxiproxyUrl, linkProxyName(p.victim), true);
+    }
   },
 };
 
@@ -393,4 +548,8 @@ const slotMigration: FaultKind = {
   },
 };
 
-export const CLUSTER_FAULT_KINDS: readonly FaultKind[] = [clusterFailover, slotMigration];
+export const CLUSTER_FAULT_KINDS: readonly FaultKind[] = [
+  clusterFailover,
+  clusterReplicaPartition,
+  slotMigration,
+];

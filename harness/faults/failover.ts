@@ -61,7 +61,7 @@ async function currentPrimary(t: ReplicatedTopology, password: string): Promise<
   return p;
 }
 
-async function setProxyEnabled(toxiproxyUrl: string, name: string, enabled: boolean): Promise<void> {
+export async function setProxyEnabled(toxiproxyUrl: string, name: string, enabled: boolean): Promise<void> {
   const r = await fetch(`${toxiproxyUrl.replace(/\/+$/, '')}/proxies/${encodeURIComponent(name)}`, {
     method: 'PATCH',
     headers: { 'content-type': 'application/json' },

@@ -1,12 +1,16 @@
 /**
  * The writes a partitioned primary acknowledged that its replica never got, per strategy and
- * observed from Redis, not from the target: during a `replica-partition` the harness subscribes
- * (its own direct connection) to the cut-off primary's keyevent notifications and records every
- * key the target's writes deleted, set or incremented after the cut. Right after the cut it takes
- * a snapshot of the frozen replica (SCAN + PTTL + GET over a direct connection: the replica gets
+ * observed from Redis, not from the target: during a `replica-partition` (Sentinel) or a
+ * `cluster-replica-partition` (a Cluster master and its replica) the harness subscribes (its own
+ * direct connection) to the cut-off primary's keyevent notifications and records every key the
+ * target's writes deleted, set or incremented after the cut. Right after the cut it takes a
+ * snapshot of the frozen replica (SCAN + PTTL + GET over a direct connection: the replica gets
  * nothing more until it is promoted), and the judgment (analysis/failover.ts `lostWrites`) is made
  * at the replica's promotion — before the target can write to it — or, whichever comes first,
- * just before a `sentinel-failover` kills the cut-off primary.
+ * just before a `sentinel-failover` or `cluster-failover` kills the cut-off primary. On a Cluster
+ * both are one node each (a master's keyevents are its own slots'; its replica holds the same
+ * slots), and the replica connection says READONLY so a Cluster replica answers the snapshot's
+ * keyed reads instead of redirecting them to its master.
  *
  * The server's `notify-keyspace-events` is extended with the classes needed (E keyevent, g DEL,
  * $ SET/INCRBY, h HINCRBY) and put back at the judgment. Pub/sub is at most once, so the
@@ -98,6 +102,8 @@ export async function watchLostWrites(o: {
   password: string;
   probePrefix: string;
   ignorePrefix: string;
+  /** A Cluster replica: READONLY before the snapshot (else every GET/PTTL is a MOVED). */
+  cluster?: boolean;
 }): Promise<LostWriteWatch> {
   const admin = conn(o.primary, o.password);
   const sub = conn(o.primary, o.password);
@@ -119,6 +125,7 @@ export async function watchLostWrites(o: {
   };
   try {
     await Promise.all([admin.connect(), sub.connect(), replica.connect()]);
+    if (o.cluster) await replica.call('READONLY');
     original = ((await admin.config('GET', 'notify-keyspace-events')) as string[])[1] ?? '';
     // Keep whatever the server already publishes (an eviction watch's E + e, say).
     await admin.config('SET', 'notify-keyspace-events', [...new Set(`${original}${FLAGS}`)].join(''));
