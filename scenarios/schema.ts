@@ -236,7 +236,18 @@ const faultSchema = obj({
   down: z.literal(true, { error: 'expected true (omit the field for a toxic)' }).optional(),
   toxic: z.unknown().optional(),
   process: oneOf(PROCESS_FAULTS).optional(),
+  // slot-migration: how many of the hottest slots to move (a Cluster has 16384).
+  slots: positiveInt(16_384).optional(),
 }).transform((f, ctx): FaultSpec => {
+  if (f.slots !== undefined && f.process !== 'slot-migration') {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'expected only with process: slot-migration (the slots it moves)',
+      input: f.slots,
+      path: ['slots'],
+    });
+    return z.NEVER;
+  }
   if (f.process !== undefined) {
     if (f.proxy !== undefined || f.down !== undefined || f.toxic !== undefined) {
       ctx.addIssue({
@@ -247,7 +258,7 @@ const faultSchema = obj({
       });
       return z.NEVER;
     }
-    return { at: f.at, for: f.for, process: f.process };
+    return { at: f.at, for: f.for, process: f.process, ...(f.slots !== undefined ? { slots: f.slots } : {}) };
   }
   if (f.proxy === undefined) {
     ctx.addIssue({

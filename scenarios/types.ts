@@ -153,8 +153,8 @@ export type Budgets = Partial<Record<BudgetMetric, number>>;
  * - `cluster-replica-partition` (topology cluster, replicasPerMaster 1, a `cluster-failover`
  *   starting inside its window): the master serving slot 16383 cut from its replica (its link
  *   proxy) at `at`, clients still writing to it; healed at `at + for`;
- * - `slot-migration` (topology cluster): the hottest slots resharded to another master at `at`
- *   (harness/faults/cluster.ts); `for` is the window the move must finish in.
+ * - `slot-migration` (topology cluster): the hottest slots (`slots`, default 16) resharded to
+ *   another master at `at` (harness/faults/cluster.ts); `for` is the window the move must finish in.
  */
 export const PROCESS_FAULTS = [
   'redis-restart',
@@ -173,6 +173,8 @@ export interface ProcessFaultSpec {
   at: number;
   for: number;
   process: ProcessFaultName;
+  /** slot-migration only: how many of the hottest slots it moves, 1 to 16384 (default 16). */
+  slots?: number;
   proxy?: undefined;
   down?: undefined;
   toxic?: undefined;

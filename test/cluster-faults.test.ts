@@ -7,6 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { faultLabel } from '../harness/analysis/fail-open.ts';
 import { clusterClient, keyOfCommand, monitorArgs } from '../harness/faults/cluster.ts';
 import { runFaultTimeline, unsupportedFaults } from '../harness/faults.ts';
 import {
@@ -284,7 +285,7 @@ describe('Cluster faults', () => {
     let rec: Awaited<ReturnType<typeof runFault>>[number] | undefined;
     try {
       await sleep(300);
-      [rec] = await runFault({ at: 0, for: 4_000, process: 'slot-migration' });
+      [rec] = await runFault({ at: 0, for: 4_000, process: 'slot-migration', slots: 3 });
     } finally {
       stop = true;
       await Promise.all(workers);
@@ -298,8 +299,10 @@ describe('Cluster faults', () => {
     expect(rec!.error).toBeUndefined();
     expect(rec!.ok).toBe(true);
     const o = rec!.observed!;
-    expect(o.slotsMoved).toBeGreaterThan(0);
-    expect(o.slotsMoved).toBeLessThanOrEqual(16);
+    // The scenario's `slots`: the three hottest of the ~40 slots the load touches.
+    expect(o.slotsRequested).toBe(3);
+    expect(o.slotsMoved).toBe(3);
+    expect(faultLabel(rec!)).toBe(`slot-migration: 3 of 3 slots moved, ${o.keysMoved} keys`);
     expect(o.keysMoved).toBeGreaterThan(0);
     // Lock keys moved (beside their value keys: checked on the hottest key below).
     expect(o.helperKeysMoved).toBeGreaterThan(0);
@@ -396,6 +399,30 @@ describe('redis.replicasPerMaster and the Cluster faults in a scenario', () => {
       refusal('redis: { topology: cluster }\nfaults:\n  - { at: 1s, for: 1s, process: cluster-failover }\n'),
     ).toBe(
       'scenarios/x.yaml: faults[0].process: expected redis.replicasPerMaster: 1 with it (a master needs a replica to fail over to), got "cluster-failover"',
+    );
+    // slot-migration's slot count: 1 to 16384, and only on slot-migration.
+    const migration = 'redis: { topology: cluster }\nfaults:\n  - { at: 1s, for: 5s, process: slot-migration';
+    expect(parseScenarioYaml(`${MINIMAL}${migration}, slots: 40 }\n`, 'x.yaml', 'x').faults[0]).toEqual({
+      at: 1000,
+      for: 5000,
+      process: 'slot-migration',
+      slots: 40,
+    });
+    expect(refusal(`${migration}, slots: 0 }\n`)).toBe(
+      'scenarios/x.yaml: faults[0].slots: expected an integer from 1 to 16384, got 0',
+    );
+    expect(refusal(`${migration}, slots: 20000 }\n`)).toBe(
+      'scenarios/x.yaml: faults[0].slots: expected an integer from 1 to 16384, got 20000',
+    );
+    expect(refusal(`${migration}, slots: many }\n`)).toBe(
+      'scenarios/x.yaml: faults[0].slots: expected an integer from 1 to 16384, got "many"',
+    );
+    expect(
+      refusal(
+        'redis: { topology: cluster, replicasPerMaster: 1 }\nfaults:\n  - { at: 1s, for: 1s, process: cluster-failover, slots: 4 }\n',
+      ),
+    ).toBe(
+      'scenarios/x.yaml: faults[0].slots: expected only with process: slot-migration (the slots it moves), got 4',
     );
     // A partition the cluster never fails over (no kill inside it) promotes nothing to judge.
     expect(

@@ -61,9 +61,19 @@ export function faultLabel(f: FaultRecord): string {
     down?: boolean;
     toxic?: { type?: string; attributes?: Record<string, unknown> };
   };
+  if (s.process === 'slot-migration') return slotMigrationLabel(f);
   if (s.process) return s.process;
   const what = s.down ? 'down' : s.toxic?.type ? `${s.toxic.type}${attrs(s.toxic.attributes)}` : 'fault';
   return `${s.proxy ?? '?'} ${what}`;
+}
+
+/** "slot-migration: 12 of 16 slots moved, 340 keys" (the slots asked for, and what moved). */
+function slotMigrationLabel(f: FaultRecord): string {
+  // Results from before `slots` existed moved up to 16, the default then and now.
+  const asked = (f.spec as { slots?: number }).slots ?? f.observed?.slotsRequested ?? 16;
+  const o = f.observed ?? {};
+  if (o.slotsMoved === undefined) return `slot-migration: ${asked} slots asked, none moved`;
+  return `slot-migration: ${o.slotsMoved} of ${asked} slots moved, ${o.keysMoved ?? 0} keys`;
 }
 
 function attrs(a: Record<string, unknown> | undefined): string {

@@ -24,9 +24,10 @@
  *   proxy as the cross-check (`probeDeletes`, `probeLostDeletes`, checked on the promoted node).
  *   Removed (link enabled) at `at + for`.
  * - `slot-migration`: at `at` the masters are watched (MONITOR, 1 s) for the keys the load uses;
- *   the hottest slots (up to 16) then move to the next master as `redis-cli --cluster reshard`
+ *   the hottest slots (the fault's `slots`, default 16; fewer when fewer saw traffic) then move
+ *   to the next master as `redis-cli --cluster reshard`
  *   moves them (local/redis-cluster.ts `migrateSlot`), so clients meet ASK and MOVED mid-load.
- *   Observed: `startedAt`, `finishedAt`, `slotsMoved`, `keysMoved` and `helperKeysMoved` (lock
+ *   Observed: `startedAt`, `slotsRequested`, `finishedAt`, `slotsMoved`, `keysMoved` and `helperKeysMoved` (lock
  *   and lease keys: hash-tagged with their value key, they move in the same slot as it). `remove`
  *   waits for the move; the window is the fault's.
  */
@@ -60,8 +61,8 @@ const PROBE_PREFIX = 'cachebench:cluster-probe:';
 const PROBE_KEYS = 20;
 /** How long slot-migration watches the masters for hot keys before it moves their slots. */
 const SAMPLE_MS = 1_000;
-/** Slots slot-migration moves at most (the hottest it saw). */
-const MAX_SLOTS = 16;
+/** Slots slot-migration moves when its fault names no `slots` (the hottest it saw). */
+export const DEFAULT_MIGRATED_SLOTS = 16;
 /** Commands whose first argument is not a key (or that carry none). */
 const NOT_KEYED = new Set([
   'AUTH',
@@ -515,12 +516,13 @@ const slotMigration: FaultKind = {
     const view = await clusterView(c.t.nodes, c.password);
     const masters = view.filter((n) => n.master && !n.failing);
     if (masters.length < 2) throw new Error('slot-migration needs at least two live masters');
-    const slots = (await hottestSlots(c, masters, SAMPLE_MS)).slice(0, MAX_SLOTS);
+    const requested = (s.spec.process === 'slot-migration' && s.spec.slots) || DEFAULT_MIGRATED_SLOTS;
+    const slots = (await hottestSlots(c, masters, SAMPLE_MS)).slice(0, requested);
     if (slots.length === 0)
       throw new Error(
         `slot-migration: the masters served no keyed command in ${SAMPLE_MS} ms (no load to move)`,
       );
-    s.observe?.({ startedAt: now() });
+    s.observe?.({ startedAt: now(), slotsRequested: requested });
     const move = async () => {
       let keys = 0;
       let helpers = 0;
