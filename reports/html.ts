@@ -443,7 +443,7 @@ function scenarioSection(
         )
         .join('')}</table></div></details>`
     : '';
-  return `<section id="s-${slug(s.scenario)}"><h2>${e(s.scenario)}${s.topology ? ` <small>topology: ${e(s.topology)}</small>` : ''}</h2>
+  return `<section id="s-${slug(s.scenario)}"><h2>${e(s.scenario)}${s.topology ? ` <small>topology: ${e(s.topologyLabel ?? s.topology)}</small>` : ''}</h2>
 ${s.question ? `<p class="q"><b>Question.</b> ${e(s.question)}</p>` : ''}
 <div class="verdict"><b>Verdict.</b> ${e(s.verdict)}</div>
 ${stampedeTimeline(results, s.scenario, analysis, colors)}

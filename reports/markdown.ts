@@ -54,7 +54,7 @@ function build(results: RunResults, analysis: AnalyzedRun, d: Detail): string {
   for (const s of run.scenarios) out.push(`| ${m(s.scenario)} | ${m(s.verdict)} |`);
   out.push('');
   for (const s of run.scenarios) {
-    out.push(`### ${m(s.scenario)}${s.topology ? ` (topology: ${s.topology})` : ''}`);
+    out.push(`### ${m(s.scenario)}${s.topology ? ` (topology: ${s.topologyLabel ?? s.topology})` : ''}`);
     if (s.question) out.push(`> ${m(s.question)}`);
     out.push('');
     out.push(`**Verdict:** ${m(s.verdict)}`);

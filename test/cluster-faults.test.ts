@@ -23,7 +23,7 @@ import { passwordOf } from '../harness/infra/local/redis-replicated.ts';
 import { startLocalInfra } from '../harness/infra/local.ts';
 import { withFailFastRedis } from '../harness/infra/probes.ts';
 import { isAlive } from '../harness/infra/processes.ts';
-import { redisMasterUrls } from '../harness/infra/topology.ts';
+import { redisMasterUrls, redisShape } from '../harness/infra/topology.ts';
 import type { InfraHandle, InfraProcesses, RedisTopologyInfo } from '../harness/infra/types.ts';
 import { loadScenario, parseScenarioYaml } from '../scenarios/load.ts';
 import type { FaultSpec } from '../scenarios/types.ts';
@@ -98,6 +98,8 @@ describe('Cluster faults', () => {
     const masters = view.filter((n) => n.master);
     expect(masters.map((m) => m.index)).toEqual([0, 1, 2]);
     for (const m of masters) expect(view.filter((n) => n.masterId === m.id)).toHaveLength(1);
+    // What a cell records and reports label it with: "cluster (3 masters × 1 replica)".
+    expect(await redisShape(infra)).toEqual({ masters: 3, replicas: 3 });
   });
 
   it('reads the key a monitored command acts on', () => {

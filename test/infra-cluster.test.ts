@@ -13,7 +13,12 @@ import { startInfra } from '../harness/infra/index.ts';
 import { slotRanges } from '../harness/infra/local/redis-cluster.ts';
 import { startLocalInfra } from '../harness/infra/local.ts';
 import { isAlive } from '../harness/infra/processes.ts';
-import { redisMasterUrls, targetTopologyOptions, withAddress } from '../harness/infra/topology.ts';
+import {
+  redisMasterUrls,
+  redisShape,
+  targetTopologyOptions,
+  withAddress,
+} from '../harness/infra/topology.ts';
 import type { InfraHandle } from '../harness/infra/types.ts';
 import { watchEvictions } from '../harness/pipeline/eviction-watch.ts';
 import { leaderboardCounters, leaderboardTotals } from '../harness/pipeline/leaderboard.ts';
@@ -117,6 +122,8 @@ describe('local Redis Cluster', () => {
     }
     const masters = await redisMasterUrls(infra);
     expect(masters.map((u) => Number(new URL(u).port)).sort()).toEqual(t.nodes.map((n) => n.port).sort());
+    // Reports label this one "cluster (3 masters, no replicas)".
+    expect(await redisShape(infra)).toEqual({ masters: 3, replicas: 0 });
   });
 
   it('every node requires the password and keeps its data in a 0700 dir', async () => {

@@ -1,24 +1,30 @@
 /**
  * The topology axis as pure logic and as a user meets it on the command line: which topology a
  * cell runs on, the target options built from a handle, CLUSTER NODES parsing, helper key names,
- * and one-line errors for a bad `redis.topology` or `--topology`.
+ * the topology label reports print, and one-line errors for a bad `redis.topology` or `--topology`.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { analyzeResults } from '../harness/analysis/index.ts';
 import { unsupportedFaults } from '../harness/faults.ts';
 import {
   cellTopology,
   clusterMasters,
+  clusterShape,
   targetTopologyOptions,
   withAddress,
 } from '../harness/infra/topology.ts';
 import type { InfraProcesses } from '../harness/infra/types.ts';
 import { planMatrix } from '../harness/pipeline/run.ts';
+import { topologyLabel } from '../harness/results/format.ts';
+import { renderHtml } from '../reports/html.ts';
+import { renderMarkdown } from '../reports/markdown.ts';
 import { parseScenarioYaml } from '../scenarios/load.ts';
 import { keyNamespace, leaseKey, lockKey } from '../target/keys.ts';
 import { toNatMap } from '../target/redis-connect.ts';
 import { inflightCounterKey, pendingCounterKey } from '../target/strategies/parts/key-names.ts';
+import { CATALOG_LIKE, synthRun } from './fixtures/synthetic.ts';
 import { MINIMAL } from './helpers/scenario.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../harness/cli.ts');
@@ -148,5 +154,51 @@ describe('helper keys share their value key slot', () => {
     expect(keyNamespace(lockKey('cb:user:4'))).toBe('user-lock');
     expect(keyNamespace(leaseKey('cb:team:7:report'))).toBe('team-report-lease');
     expect(keyNamespace(pendingCounterKey(3))).toBe('counter-pending');
+  });
+});
+
+describe('the topology label reports print', () => {
+  it('counts masters and replicas in CLUSTER NODES, failed nodes left out', () => {
+    const nodes = [
+      'a1 127.0.0.2:7000@17000,127.0.0.1 myself,master - 0 0 1 connected 0-5460',
+      'b2 127.0.0.2:7001@17001,127.0.0.1 master - 0 0 2 connected 5461-10922',
+      'c3 127.0.0.2:7002@17002,127.0.0.1 master - 0 0 3 connected 10923-16383',
+      'd4 127.0.0.2:7003@17003,127.0.0.1 slave a1 0 0 1 connected',
+      'e5 127.0.0.2:7004@17004,127.0.0.1 slave b2 0 0 2 connected',
+      'f6 127.0.0.2:7005@17005,127.0.0.1 slave,fail c3 0 0 3 disconnected',
+    ].join('\n');
+    expect(clusterShape(nodes)).toEqual({ masters: 3, replicas: 2 });
+  });
+
+  it('says whether the Cluster had replicas; other topologies keep their name', () => {
+    expect(topologyLabel('cluster', { masters: 3, replicas: 3 })).toBe('cluster (3 masters × 1 replica)');
+    expect(topologyLabel('cluster', { masters: 3, replicas: 6 })).toBe('cluster (3 masters × 2 replicas)');
+    expect(topologyLabel('cluster', { masters: 3, replicas: 0 })).toBe('cluster (3 masters, no replicas)');
+    expect(topologyLabel('cluster', { masters: 3, replicas: 2 })).toBe('cluster (3 masters, 2 replicas)');
+    // Results from before the shape was recorded: what the scenario asked for.
+    expect(topologyLabel('cluster', undefined, 1)).toBe('cluster (1 replica per master)');
+    expect(topologyLabel('cluster')).toBe('cluster (no replicas)');
+    expect(topologyLabel('replicated', { masters: 1, replicas: 1 })).toBe('replicated');
+  });
+
+  it('the report heading carries the label; the results keep the bare topology', () => {
+    const { results } = synthRun({
+      scenarios: CATALOG_LIKE.filter((x) => x.name === 'hot-key'),
+      strategies: ['cache-aside'],
+      seconds: 6,
+      historyRate: 10,
+    });
+    for (const c of results.cells) {
+      c.topology = 'cluster';
+      c.topologyShape = { masters: 3, replicas: 3 };
+    }
+    const analysis = analyzeResults(results);
+    expect(analysis.run.scenarios[0]!.topology).toBe('cluster');
+    expect(results.cells[0]!.topology).toBe('cluster');
+    const md = renderMarkdown(results, analysis);
+    expect(md).toContain('### hot-key (topology: cluster (3 masters × 1 replica))');
+    expect(renderHtml(results, analysis)).toContain(
+      '<small>topology: cluster (3 masters × 1 replica)</small>',
+    );
   });
 });

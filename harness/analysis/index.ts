@@ -5,6 +5,7 @@
  * of the current rules plus each cell's analysis.
  */
 import { isAbsolute, resolve } from 'node:path';
+import { topologyLabel } from '../results/format.ts';
 import type { CellResult, HistoryRecord, RunResults } from '../results/schema.ts';
 import { checkBudgets } from './budgets.ts';
 import { analyzeCacheHealth } from './cache-health.ts';
@@ -259,7 +260,14 @@ export function analyzeResults(results: RunResults): AnalyzedRun {
       scenario,
       question,
       ...(spec.redis?.topology || cells[0]!.topology
-        ? { topology: cells[0]!.topology ?? spec.redis?.topology }
+        ? {
+            topology: cells[0]!.topology ?? spec.redis?.topology,
+            topologyLabel: topologyLabel(
+              (cells[0]!.topology ?? spec.redis?.topology)!,
+              cells[0]!.topologyShape,
+              spec.redis?.replicasPerMaster,
+            ),
+          }
         : {}),
       baselineStrategy: baseline,
       rows,

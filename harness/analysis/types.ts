@@ -380,6 +380,8 @@ export interface ScenarioAnalysis {
   question: string;
   /** How Redis ran for this scenario's cells (absent: standalone). */
   topology?: RedisTopology;
+  /** The topology as reports print it, with its shape: `cluster (3 masters × 1 replica)`. */
+  topologyLabel?: string;
   baselineStrategy: string;
   rows: StrategyRow[];
   /** The metrics the verdict is based on, in order. */

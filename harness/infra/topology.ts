@@ -69,6 +69,45 @@ export function clusterMasters(nodes: string): { host: string; port: number }[] 
   return out;
 }
 
+/** Masters and replicas in a CLUSTER NODES reply (failed nodes left out). */
+export function clusterShape(nodes: string): { masters: number; replicas: number } {
+  let masters = 0;
+  let replicas = 0;
+  for (const line of nodes.trim().split('\n')) {
+    const f = line.split(' ')[2]?.split(',') ?? [];
+    if (f.includes('fail') || f.includes('noaddr')) continue;
+    if (f.includes('master')) masters++;
+    else if (f.includes('slave')) replicas++;
+  }
+  return { masters, replicas };
+}
+
+/**
+ * How many masters and replicas a Cluster has, asked of it now (CLUSTER NODES on the first node
+ * that answers); undefined for another topology. What a cell records as `topologyShape`.
+ */
+export async function redisShape(
+  infra: Pick<InfraHandle, 'redisUrl' | 'redisTopology'>,
+): Promise<{ masters: number; replicas: number } | undefined> {
+  if (infra.redisTopology?.kind !== 'cluster') return undefined;
+  let lastError: unknown;
+  for (const n of infra.redisTopology.nodes) {
+    const r = failFastRedis(withAddress(infra.redisUrl, n.host, n.port), {
+      connectMs: 1_000,
+      commandMs: 2_000,
+    });
+    try {
+      await r.connect();
+      return clusterShape((await r.call('CLUSTER', 'NODES')) as string);
+    } catch (e) {
+      lastError = e;
+    } finally {
+      r.disconnect();
+    }
+  }
+  throw new Error(`no cluster node answered CLUSTER NODES: ${(lastError as Error)?.message}`);
+}
+
 /**
  * Direct URLs of every master, asked of the topology now (a failover or a migration may have
  * moved them): standalone and replicated the one primary (`redisUrl`), cluster every master

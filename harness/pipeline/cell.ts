@@ -19,7 +19,7 @@ import { runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
-import { redisMasterUrls, targetTopologyOptions, topologyOf } from '../infra/topology.ts';
+import { redisMasterUrls, redisShape, targetTopologyOptions, topologyOf } from '../infra/topology.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
 import type { CellResult, CellSeries, CellTimings, FaultRecord, RebuildEvent } from '../results/schema.ts';
 import { pgStatSnapshot, redisBaseline, redisSnapshot, resetPgStatStatements } from './collect.ts';
@@ -176,6 +176,7 @@ async function runCellUnchecked(
   // Cluster's keyspace is spread over them.
   await infra.resetRedisTopology?.();
   const masters = await redisMasterUrls(infra);
+  const topologyShape = await redisShape(infra);
   await settleAll([
     resetToxiproxy(infra.toxiproxyUrl),
     ...masters.map(flushRedis),
@@ -361,6 +362,7 @@ async function runCellUnchecked(
       scenario_spec: s,
       strategyOptions,
       topology: topologyOf(infra),
+      ...(topologyShape ? { topologyShape } : {}),
       ...(machineLoad ? { machine: machineLoad } : {}),
       ...(ctx.strategySpec && ctx.strategySpec !== ctx.strategy ? { strategySpec: ctx.strategySpec } : {}),
       ttlMs,

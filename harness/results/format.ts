@@ -67,3 +67,25 @@ export function formatValue(unit: Unit, v: number | null | undefined): string {
 export function formatRatio(r: number | null | undefined): string {
   return absent(r) ? MISSING : `${r.toFixed(r < 10 ? 2 : 1)}×`;
 }
+
+/**
+ * The topology as a report labels it: `cluster (3 masters × 1 replica)`, `cluster (3 masters, no
+ * replicas)`; the machine-readable value (`cells[].topology`) stays the bare name. Without a
+ * recorded shape (results from before it), the scenario's `replicasPerMaster` says what it can.
+ */
+export function topologyLabel(
+  topology: string,
+  shape?: { masters: number; replicas: number },
+  replicasPerMaster?: number,
+): string {
+  if (topology !== 'cluster') return topology;
+  if (!shape)
+    return replicasPerMaster ? `cluster (${replicasPerMaster} replica per master)` : 'cluster (no replicas)';
+  const m = `${shape.masters} master${shape.masters === 1 ? '' : 's'}`;
+  if (shape.replicas === 0) return `cluster (${m}, no replicas)`;
+  if (shape.replicas % shape.masters === 0) {
+    const each = shape.replicas / shape.masters;
+    return `cluster (${m} × ${each} replica${each === 1 ? '' : 's'})`;
+  }
+  return `cluster (${m}, ${shape.replicas} replicas)`;
+}

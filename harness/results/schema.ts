@@ -230,6 +230,11 @@ export interface CellResult {
   strategyOptions: Record<string, unknown>;
   /** How Redis ran (scenario `redis.topology`, else `run --topology`); absent in older results = standalone. */
   topology?: RedisTopology;
+  /**
+   * cluster: the masters and replicas the cell started on, asked of the cluster (CLUSTER NODES)
+   * after the reset; reports label the topology with it (`cluster (3 masters × 1 replica)`).
+   */
+  topologyShape?: { masters: number; replicas: number };
   /** When the label differs from what ran (`--strategies label=spec`): the spec the target loaded. */
   strategySpec?: string;
   /** The cache TTL in ms the cell ran with, for "stale beyond TTL" (namespaces without their own). */
