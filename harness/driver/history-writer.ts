@@ -6,6 +6,13 @@ import { closeSync, write as fsWrite, openSync, writeSync } from 'node:fs';
 import type { HistoryRecord } from '../results/schema.ts';
 
 const HISTORY_CHUNK = 64 * 1024;
+
+/**
+ * A record's `versions` already as JSON text (response-scan.ts), written as the line's `versions`
+ * field. A symbol key: JSON.stringify leaves it out of the rest of the line.
+ */
+export const RAW_VERSIONS = Symbol('versions as JSON text');
+export type DriverRecord = HistoryRecord & { [RAW_VERSIONS]?: string };
 /** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
 const HISTORY_MAX_QUEUED = 16;
 
@@ -29,8 +36,10 @@ export class HistoryWriter {
   constructor(path: string) {
     this.fd = openSync(path, 'w');
   }
-  write(rec: HistoryRecord): void {
-    const line = `${JSON.stringify(rec)}\n`;
+  write(rec: DriverRecord): void {
+    const raw = rec[RAW_VERSIONS];
+    const json = JSON.stringify(rec);
+    const line = raw === undefined ? `${json}\n` : `${json.slice(0, -1)},"versions":${raw}}\n`;
     // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
     if (this.used + line.length * 3 > HISTORY_CHUNK) this.rotate();
     if (line.length * 3 > HISTORY_CHUNK) {
