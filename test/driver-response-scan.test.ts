@@ -192,4 +192,39 @@ describe('HistoryWriter with scanned versions', () => {
     expect(lines[0]).toEqual({ ...rec, versions: { 'team:3': 2, 'user:1': 7 } });
     expect(lines[1]).toEqual({ ...rec, status: 204 });
   });
+
+  it('keeps every line whole across 64 KB chunks, with non-ASCII text and a line bigger than a chunk', async () => {
+    const file = path.join(dir, 'many.ndjson');
+    const w = new HistoryWriter(file);
+    const want: unknown[] = [];
+    for (let i = 0; i < 3000; i++) {
+      // Every 7th carries a versions object far longer than the rest of its line.
+      const extra = i % 7 === 0 ? Array.from({ length: 60 }, (_, k) => `,"team:${k}":${k}`).join('') : '';
+      const versions = `{"user:${i}":${i},"é€😀:${i}":1${extra}}`;
+      const rec = {
+        op: 'read-user',
+        kind: 'read',
+        key: `user:${i}`,
+        scheduled: i,
+        start: i,
+        end: i + 0.5,
+        status: 200,
+        instance: i % 3,
+      };
+      w.write({
+        ...rec,
+        ...(i === 1500 ? { error: 'x'.repeat(70_000) } : {}),
+        [RAW_VERSIONS]: versions,
+      } as HistoryRecord);
+      want.push({
+        ...rec,
+        ...(i === 1500 ? { error: 'x'.repeat(70_000) } : {}),
+        versions: JSON.parse(versions),
+      });
+    }
+    await w.close();
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(3000);
+    expect(lines.map((l) => JSON.parse(l))).toEqual(want);
+  });
 });

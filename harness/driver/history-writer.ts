@@ -13,6 +13,7 @@ const HISTORY_CHUNK = 64 * 1024;
  */
 export const RAW_VERSIONS = Symbol('versions as JSON text');
 export type DriverRecord = HistoryRecord & { [RAW_VERSIONS]?: string };
+const VERSIONS_FIELD = ',"versions":';
 /** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
 const HISTORY_MAX_QUEUED = 16;
 
@@ -39,13 +40,25 @@ export class HistoryWriter {
   write(rec: DriverRecord): void {
     const raw = rec[RAW_VERSIONS];
     const json = JSON.stringify(rec);
-    const line = raw === undefined ? `${json}\n` : `${json.slice(0, -1)},"versions":${raw}}\n`;
     // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
-    if (this.used + line.length * 3 > HISTORY_CHUNK) this.rotate();
-    if (line.length * 3 > HISTORY_CHUNK) {
-      const big = Buffer.from(line);
+    const most = (json.length + (raw === undefined ? 0 : raw.length + VERSIONS_FIELD.length)) * 3 + 1;
+    if (this.used + most > HISTORY_CHUNK) this.rotate();
+    if (most > HISTORY_CHUNK) {
+      const big = Buffer.from(
+        raw === undefined ? `${json}\n` : `${json.slice(0, -1)}${VERSIONS_FIELD}${raw}}\n`,
+      );
       this.enqueue(big, big.length);
-    } else this.used += this.buf.write(line, this.used);
+      return;
+    }
+    // Written piece by piece into the chunk rather than concatenated first: no line string.
+    let at = this.used + this.buf.write(json, this.used);
+    if (raw !== undefined) {
+      at += this.buf.write(VERSIONS_FIELD, at - 1) - 1; // over the record's closing brace
+      at += this.buf.write(raw, at);
+      this.buf[at++] = 0x7d; // }
+    }
+    this.buf[at++] = 0x0a; // \n
+    this.used = at;
   }
   private rotate(): void {
     if (this.used === 0) return;

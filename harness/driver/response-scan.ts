@@ -32,7 +32,7 @@ let p = 0;
 /** Set by str(): the string's text needs decoding to be compared or re-emitted (escape, surrogate). */
 let special = false;
 const MAX_DEPTH = 64;
-/** Version key spans of the object being scanned (start, end pairs), for the duplicate check. */
+/** The members of the versions object being scanned (MEMBER numbers each). */
 const spans: number[] = [];
 
 function ws(): void {
@@ -186,19 +186,31 @@ function sameKey(a: number, b: number, c: number, d: number): boolean {
 
 const FAILED = Symbol('unsure');
 
+/** Per version member, 5 numbers: key start, key end (quotes included), value start, value end, kind. */
+const MEMBER = 5;
+const DROPPED = 0;
+const CANONICAL = 1;
+const RENDER = 2;
+
 /**
  * The `versions` object at p, cleaned as parseResponse cleans it (finite numbers only), as JSON
  * text; undefined when none is left, FAILED when the scan cannot be sure.
  */
 function versionsObject(): string | undefined | typeof FAILED {
+  const start = p;
+  // The object as written is already the answer when it is compact and every value a kept,
+  // canonical integer (what the target sends): then it is one slice, nothing rebuilt.
+  let verbatim = true;
   p++;
+  const afterBrace = p;
   ws();
+  if (p !== afterBrace) verbatim = false;
   if (s.charCodeAt(p) === 125) {
     p++;
     return undefined;
   }
   spans.length = 0;
-  let out = '';
+  let kept = 0;
   for (;;) {
     const ks = p;
     if (s.charCodeAt(p) !== 34 || !str()) return FAILED;
@@ -206,33 +218,48 @@ function versionsObject(): string | undefined | typeof FAILED {
     // Decoded text, index order and __proto__'s setter: cases where JSON.parse + Object.entries
     // would not give back the key text in source order.
     if (special || digitsOnly(ks + 1, ke - 1) || keyIs(ks + 1, ke - 1, '__proto__')) return FAILED;
-    for (let i = 0; i < spans.length; i += 2)
+    for (let i = 0; i < spans.length; i += MEMBER)
       if (sameKey(ks, ke, spans[i] as number, spans[i + 1] as number)) return FAILED;
-    spans.push(ks, ke);
+    if (s.charCodeAt(p) !== 58) verbatim = false;
     ws();
     if (s.charCodeAt(p) !== 58) return FAILED;
     p++;
+    if (s.charCodeAt(p) === 32 || s.charCodeAt(p) === 10 || s.charCodeAt(p) === 13 || s.charCodeAt(p) === 9)
+      verbatim = false;
     ws();
+    const vs = p;
     const c = s.charCodeAt(p);
+    let kind = DROPPED;
     if (c === 45 || isDigit(c)) {
-      const vs = p;
       if (!num()) return FAILED;
-      let text: string;
-      if (canonicalInteger(vs, p)) text = s.slice(vs, p);
-      else {
-        const n = Number(s.slice(vs, p));
-        // parseResponse keeps finite numbers only (a JSON number can overflow to Infinity).
-        text = Number.isFinite(n) ? String(n) : '';
-      }
-      if (text !== '') out += `${out === '' ? '{' : ','}${s.slice(ks, ke)}:${text}`;
+      if (canonicalInteger(vs, p)) kind = CANONICAL;
+      // parseResponse keeps finite numbers only (a JSON number can overflow to Infinity).
+      else if (Number.isFinite(Number(s.slice(vs, p)))) kind = RENDER;
     } else if (!skipValue(1)) return FAILED;
+    if (kind !== CANONICAL) verbatim = false;
+    if (kind !== DROPPED) kept++;
+    spans.push(ks, ke, vs, p, kind);
+    const beforeWs = p;
     ws();
+    if (p !== beforeWs) verbatim = false;
     const n = s.charCodeAt(p);
     p++;
-    if (n === 125) return out === '' ? undefined : `${out}}`;
+    if (n === 125) break;
     if (n !== 44) return FAILED;
+    const afterComma = p;
     ws();
+    if (p !== afterComma) verbatim = false;
   }
+  if (kept === 0) return undefined;
+  if (verbatim) return s.slice(start, p);
+  let out = '';
+  for (let i = 0; i < spans.length; i += MEMBER) {
+    const kind = spans[i + 4] as number;
+    if (kind === DROPPED) continue;
+    const value = s.slice(spans[i + 2] as number, spans[i + 3] as number);
+    out += `${out === '' ? '{' : ','}${s.slice(spans[i] as number, spans[i + 1] as number)}:${kind === CANONICAL ? value : String(Number(value))}`;
+  }
+  return `${out}}`;
 }
 
 /** See the file comment: parseResponse's answer for a 2xx body, or undefined to parse it instead. */
