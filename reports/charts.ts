@@ -60,7 +60,40 @@ export interface LineChartSpec {
 
 const axisText = { fontSize: MIN_FONT_PX, color: '#374151' };
 
-function shadeArea(shades: Shade[]) {
+/** Approximate width of a shade label at MIN_FONT_PX, bold sans-serif (px per character). */
+const LABEL_CHAR_PX = 7.4;
+/** Vertical step between label rows, px. */
+const LABEL_ROW_PX = MIN_FONT_PX + 4;
+
+/**
+ * The row of each fault shade's label. A label sits centred at the top of its shade; labels whose
+ * text would overlap on the x axis (faults that overlap in time, or short ones close together)
+ * go on successive rows instead of being printed over each other.
+ */
+export function shadeLabelRows(shades: readonly Shade[], pxPerSecond: number): number[] {
+  const rows = shades.map(() => 0);
+  const rightEdges: number[] = [];
+  const centre = (sh: Shade) => ((sh.from + sh.to) / 2) * pxPerSecond;
+  const order = shades.map((_, i) => i).sort((a, b) => centre(shades[a]!) - centre(shades[b]!));
+  for (const i of order) {
+    const sh = shades[i]!;
+    const half = (sh.label.length * LABEL_CHAR_PX) / 2;
+    let row = 0;
+    while (row < rightEdges.length && rightEdges[row]! + 6 > centre(sh) - half) row++;
+    rightEdges[row] = centre(sh) + half;
+    rows[i] = row;
+  }
+  return rows;
+}
+
+/** px per second of a plot `plotWidth` px wide showing 0..xMax s (xMax from the shades if absent). */
+function pxPerSecond(plotWidth: number, xMax: number | undefined, shades: readonly Shade[]): number {
+  const end = xMax ?? Math.max(1, ...shades.map((s) => s.to));
+  return plotWidth / Math.max(end, 1e-9);
+}
+
+function shadeArea(shades: Shade[], perSecond: number) {
+  const rows = shadeLabelRows(shades, perSecond);
   return {
     silent: true,
     itemStyle: {
@@ -75,7 +108,10 @@ function shadeArea(shades: Shade[]) {
       fontSize: MIN_FONT_PX,
       fontWeight: 600 as const,
     },
-    data: shades.map((sh) => [{ name: sh.label, xAxis: sh.from }, { xAxis: sh.to }]),
+    data: shades.map((sh, i) => [
+      { name: sh.label, xAxis: sh.from, label: { offset: [0, (rows[i] ?? 0) * LABEL_ROW_PX] } },
+      { xAxis: sh.to },
+    ]),
   };
 }
 
@@ -100,7 +136,9 @@ export function renderLineChart(spec: LineChartSpec): string {
         lineStyle: { width: 2, color: s.color, type: style.dash },
         itemStyle: { color: s.color },
         data: s.points.map(([x, y]) => [x, y === null ? '-' : y]),
-        ...(i === 0 && spec.shades.length ? { markArea: shadeArea(spec.shades) } : {}),
+        ...(i === 0 && spec.shades.length
+          ? { markArea: shadeArea(spec.shades, pxPerSecond(width - 56 - 20, spec.xMax, spec.shades)) }
+          : {}),
       };
     });
     const legendRows = Math.ceil(spec.series.length / 3);
@@ -210,6 +248,7 @@ export function renderStampedeTimeline(spec: TimelineSpec): string {
   const top = 40;
   const height = top + spec.rows.length * ROW_HEIGHT + 36;
   const yMax = Math.max(1, ...spec.rows.map((r) => peakOf(r.steps)));
+  const shadeRows = shadeLabelRows(spec.shades, pxPerSecond(width - 64 - 24, spec.xMax, spec.shades));
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
   try {
     const last = spec.rows.length - 1;
@@ -282,12 +321,16 @@ export function renderStampedeTimeline(spec: TimelineSpec): string {
           },
           data: [
             ...r.episodes.map((e) => [{ name: String(e.loads), xAxis: e.from }, { xAxis: e.to }]),
-            ...spec.shades.map((sh) => [
+            ...spec.shades.map((sh, k) => [
               {
                 name: sh.label,
                 xAxis: sh.from,
                 itemStyle: { color: 'rgba(220, 38, 38, 0.10)', borderColor: 'rgba(220, 38, 38, 0.45)' },
-                label: { position: 'insideTop', color: '#991b1b' },
+                label: {
+                  position: 'insideTop',
+                  color: '#991b1b',
+                  offset: [0, (shadeRows[k] ?? 0) * LABEL_ROW_PX],
+                },
               },
               { xAxis: sh.to },
             ]),

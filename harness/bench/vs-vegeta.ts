@@ -13,7 +13,7 @@
  * the tool's own process: vegeta's sampled here every 50 ms, the driver process's read by
  * runBuiltinLoad's parent side (builtin.ts) before the process is let go. Rate,
  * drops and latencies come from each tool's own records, summarized by the same code here:
- * latency p50/p99 over all requests, and a per-second breakdown of the first seconds (sent,
+ * latency p50/p99/max over all requests, and a per-second breakdown of the first seconds (sent,
  * dropped, p99) that shows the start-up. The server serves 20,000 requests before the first
  * measured run, so no tool pays for its cold JIT.
  *
@@ -141,6 +141,14 @@ interface Measured {
   p50: number;
   p99: number;
   p99s0: number;
+  /**
+   * Slowest request (ms). A stall of the server or the machine longer than cap / rate (51 ms at
+   * 10,000 req/s with 512 in flight) must make the built-in driver drop arrivals; vegeta, which
+   * adds workers instead, shows the same stall here.
+   */
+  maxMs: number;
+  /** 1-minute load average when the run ended. */
+  load1: number;
   errors: number;
   cpuS: number;
   peakRssMB: number;
@@ -226,6 +234,8 @@ async function runBuiltin(
     p50: l.overall.latency.p50,
     p99: l.overall.latency.p99,
     p99s0: result.series.p99[0] ?? 0,
+    maxMs: l.overall.latency.max,
+    load1: loadavg()[0] ?? 0,
     errors: l.errors,
     cpuS: m.cpuS,
     // The driver process's VmHWM, read from /proc by runBuiltinLoad's parent side: the child
@@ -320,6 +330,8 @@ async function runVegeta(
     p50: percentileMs(all, 50),
     p99: percentileMs(all, 99),
     p99s0: perSecond[0]?.p99 ?? 0,
+    maxMs: percentileMs(all, 100),
+    load1: loadavg()[0] ?? 0,
     errors,
     cpuS: m.cpuS,
     peakRssMB: m.peakRssMB,
@@ -384,12 +396,14 @@ function row(m: Measured): string {
     m.p50.toFixed(2),
     m.p99.toFixed(2),
     m.p99s0.toFixed(2),
+    m.maxMs.toFixed(1),
     m.lagP99 === undefined ? '-' : m.lagP99.toFixed(2),
     `${m.errors}`,
     m.cpuS.toFixed(2),
     (m.cpuS / m.seconds).toFixed(2),
     cpuPerReqUs(m).toFixed(1),
     m.peakRssMB.toFixed(1),
+    m.load1.toFixed(2),
   ];
   return `| ${cells.join(' | ')} |`;
 }
@@ -435,9 +449,9 @@ async function main() {
   const results: Measured[] = [];
   try {
     console.log(
-      '\n| round | tool | rate | achieved req/s | dropped | dropped s0 | p50 ms | p99 ms | p99 s0 ms | lag p99 ms | errors | CPU s | cores | CPU µs/req | peak RSS MB |',
+      '\n| round | tool | rate | achieved req/s | dropped | dropped s0 | p50 ms | p99 ms | p99 s0 ms | max ms | lag p99 ms | errors | CPU s | cores | CPU µs/req | peak RSS MB | load |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const rate of rates) {
       for (let round = 1; round <= rounds; round++) {
         const order = round % 2 === 1 ? (['builtin', 'vegeta'] as const) : (['vegeta', 'builtin'] as const);

@@ -15,7 +15,7 @@
  */
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { devNull } from 'node:os';
-import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Scenario } from '../../scenarios/types.ts';
 import {
@@ -28,7 +28,7 @@ import {
 } from '../../scenarios/workload.ts';
 import type { CellSeries, HistoryRecord, LoadStats } from '../results/schema.ts';
 import { createServiceRequestGenerator, type ServiceRequestPlan } from '../service/operations.ts';
-import { now, pause, processCpuMicros, waitUntil } from './clock.ts';
+import { afterGap, now, processCpuMicros, waitUntil } from './clock.ts';
 import { openPools, type TargetPool } from './connections.ts';
 import { Exchange, failedRecord, historyRecord, type Sink } from './exchange.ts';
 import { HistoryWriter } from './history-writer.ts';
@@ -301,20 +301,43 @@ class Sender implements Sink {
     if (this.tally.inFlight === 0 && this.drained) this.drained();
     if (this.pumpOnCompletion) this.pump(64);
   }
-  /** The scheduler: send everything that is due, then wait for the next arrival (see pause()). */
-  async run(): Promise<void> {
-    this.pumpOnCompletion = true;
-    while (!this.done) {
-      // After a long stall everything overdue goes out at once: let I/O in every 256 sends.
-      if (this.pump(256)) {
-        await immediate();
-        continue;
-      }
-      if (this.done) break;
-      const gap = this.gap();
-      if (gap > 0) await pause(gap);
-    }
-    this.pumpOnCompletion = false;
+  /**
+   * The scheduler: send everything that is due, then wait for the next arrival (see afterGap()).
+   * Callbacks, not an async loop: a turn per arrival at 10,000 req/s, and awaiting timer
+   * promises allocated ~18% of the driver's garbage (V8's sampling heap profiler).
+   */
+  run(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pumpOnCompletion = true;
+      const step = (): void => {
+        try {
+          turn();
+        } catch (err) {
+          this.pumpOnCompletion = false;
+          reject(err);
+        }
+      };
+      const turn = (): void => {
+        for (;;) {
+          if (this.done) {
+            this.pumpOnCompletion = false;
+            resolve();
+            return;
+          }
+          // After a long stall everything overdue goes out at once: let I/O in every 256 sends.
+          if (this.pump(256)) {
+            setImmediate(step);
+            return;
+          }
+          const gap = this.gap();
+          if (gap > 0 && !this.done) {
+            afterGap(gap, step);
+            return;
+          }
+        }
+      };
+      step();
+    });
   }
   /** Waits for in-flight requests, at most `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {

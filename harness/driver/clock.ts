@@ -2,8 +2,6 @@
  * The driver's clock and its waits. Times are epoch ms (floats) from the same clock the harness,
  * the target and the fault timeline use, so records from every process can be merged.
  */
-import { setImmediate as immediate, setTimeout as sleep } from 'node:timers/promises';
-
 // Read once: the getter allocates a number on every call, and this runs several times per request.
 const ORIGIN = performance.timeOrigin;
 export const now = (): number => ORIGIN + performance.now();
@@ -18,13 +16,18 @@ const NAP_MS = 0.2;
  * precise) alternating with an event-loop turn so responses keep being read. A pure setImmediate
  * spin would be as precise but burns a whole core that the target on this machine needs.
  */
-export async function pause(gap: number): Promise<void> {
+export function afterGap(gap: number, then: () => void): void {
   if (gap > 1.5) {
-    await sleep(gap - 1);
+    setTimeout(then, gap - 1);
     return;
   }
   Atomics.wait(parking, 0, 0, Math.min(gap, NAP_MS));
-  await immediate();
+  setImmediate(then);
+}
+
+/** afterGap as a promise, for waits that happen once (the start), not once per arrival. */
+export function pause(gap: number): Promise<void> {
+  return new Promise((resolve) => afterGap(gap, resolve));
 }
 
 export async function waitUntil(epochMs: number, isAborted: () => boolean): Promise<void> {

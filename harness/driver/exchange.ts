@@ -6,6 +6,8 @@ import { type PlannedRequest, parseResponse } from '../../scenarios/workload.ts'
 import type { HistoryRecord } from '../results/schema.ts';
 import { responseVersion, type ServicePlannedRequest } from '../service/operations.ts';
 import type { ResponseHandler } from './connections.ts';
+import { type DriverRecord, RAW_VERSIONS } from './history-writer.ts';
+import { scanResponse } from './response-scan.ts';
 
 /** What happens to one request's outcome (the measured run, or the warm-up that discards it). */
 export interface Sink {
@@ -101,6 +103,17 @@ function baseRecord(x: Exchange, status: number, end: number): HistoryRecord {
 export function historyRecord(x: Exchange, status: number, text: string, end: number): HistoryRecord {
   const plan = x.plan;
   const rec = baseRecord(x, status, end);
+  // A target's 2xx answer is scanned, not parsed (response-scan.ts says why); its versions go
+  // to the history line as text. Service responses and errors take the parse below.
+  if (!(plan as ServicePlannedRequest).versionFrom) {
+    const scanned = scanResponse(plan.op, status, text);
+    if (scanned !== undefined) {
+      if (scanned.versions !== undefined) (rec as DriverRecord)[RAW_VERSIONS] = scanned.versions;
+      const value = scanned.value ?? plan.value;
+      if (value !== undefined) rec.value = value;
+      return rec;
+    }
+  }
   let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;

@@ -6,6 +6,14 @@ import { closeSync, write as fsWrite, openSync, writeSync } from 'node:fs';
 import type { HistoryRecord } from '../results/schema.ts';
 
 const HISTORY_CHUNK = 64 * 1024;
+
+/**
+ * A record's `versions` already as JSON text (response-scan.ts), written as the line's `versions`
+ * field. A symbol key: JSON.stringify leaves it out of the rest of the line.
+ */
+export const RAW_VERSIONS = Symbol('versions as JSON text');
+export type DriverRecord = HistoryRecord & { [RAW_VERSIONS]?: string };
+const VERSIONS_FIELD = ',"versions":';
 /** Chunks waiting for the disk before writes turn synchronous (1 MB: a stalled disk cannot grow memory). */
 const HISTORY_MAX_QUEUED = 16;
 
@@ -29,14 +37,28 @@ export class HistoryWriter {
   constructor(path: string) {
     this.fd = openSync(path, 'w');
   }
-  write(rec: HistoryRecord): void {
-    const line = `${JSON.stringify(rec)}\n`;
+  write(rec: DriverRecord): void {
+    const raw = rec[RAW_VERSIONS];
+    const json = JSON.stringify(rec);
     // A JS string of n UTF-16 units is at most 3n bytes of UTF-8.
-    if (this.used + line.length * 3 > HISTORY_CHUNK) this.rotate();
-    if (line.length * 3 > HISTORY_CHUNK) {
-      const big = Buffer.from(line);
+    const most = (json.length + (raw === undefined ? 0 : raw.length + VERSIONS_FIELD.length)) * 3 + 1;
+    if (this.used + most > HISTORY_CHUNK) this.rotate();
+    if (most > HISTORY_CHUNK) {
+      const big = Buffer.from(
+        raw === undefined ? `${json}\n` : `${json.slice(0, -1)}${VERSIONS_FIELD}${raw}}\n`,
+      );
       this.enqueue(big, big.length);
-    } else this.used += this.buf.write(line, this.used);
+      return;
+    }
+    // Written piece by piece into the chunk rather than concatenated first: no line string.
+    let at = this.used + this.buf.write(json, this.used);
+    if (raw !== undefined) {
+      at += this.buf.write(VERSIONS_FIELD, at - 1) - 1; // over the record's closing brace
+      at += this.buf.write(raw, at);
+      this.buf[at++] = 0x7d; // }
+    }
+    this.buf[at++] = 0x0a; // \n
+    this.used = at;
   }
   private rotate(): void {
     if (this.used === 0) return;
