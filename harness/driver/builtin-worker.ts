@@ -352,7 +352,12 @@ class Sender implements Sink {
 }
 
 /** Progress once a second, cheap enough to leave on (and memory figures with CACHEBENCH_DRIVER_DEBUG=1). */
-function reportProgress(t0: number, tally: Tally, post: (m: WorkerMessage) => void): NodeJS.Timeout {
+function reportProgress(
+  t0: number,
+  tally: Tally,
+  pools: TargetPool[],
+  post: (m: WorkerMessage) => void,
+): NodeJS.Timeout {
   let lastSent = 0;
   const debug = process.env.CACHEBENCH_DRIVER_DEBUG === '1';
   return setInterval(() => {
@@ -360,7 +365,7 @@ function reportProgress(t0: number, tally: Tally, post: (m: WorkerMessage) => vo
       const m = process.memoryUsage();
       const mb = (v: number) => Math.round(v / 1048576);
       process.stderr.write(
-        `[driver] t=${Math.round(now() - t0)} inFlight=${tally.inFlight} sent=${tally.sent} dropped=${tally.dropped} rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`,
+        `[driver] t=${Math.round(now() - t0)} connections=${pools.reduce((n, p) => n + p.size, 0)} inFlight=${tally.inFlight} sent=${tally.sent} dropped=${tally.dropped} rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${mb(m.external)} arrayBuffers=${mb(m.arrayBuffers)}\n`,
       );
     }
     post({
@@ -439,7 +444,7 @@ export async function runLoad(
   });
   await waitUntil(t0, isAborted);
   const cpu0 = processCpuMicros();
-  const progressTimer = reportProgress(t0, tally, post);
+  const progressTimer = reportProgress(t0, tally, pools, post);
   await sender.run();
   const aborted = isAborted();
   // Arrivals left unscheduled by an abort are neither sent nor dropped: the run is cut short.

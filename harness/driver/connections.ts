@@ -242,6 +242,10 @@ export class TargetPool {
   private readonly host: string;
   private readonly port: number;
   private readonly all = new Set<Connection>();
+  /** Connections open or opening (CACHEBENCH_DRIVER_DEBUG prints it). */
+  get size(): number {
+    return this.all.size;
+  }
   private readonly idle: Connection[] = [];
   private waiting: { req: OutgoingRequest; handler: ResponseHandler }[] = [];
   private waitingHead = 0;
