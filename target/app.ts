@@ -191,6 +191,8 @@ const X_CACHE: Record<ReadSource, string> = {
   fallback: 'fallback',
 };
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+
 /** Recognizes the strategies' "cache unavailable" error of the fail-closed policy. */
 function isCacheUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown };
@@ -233,15 +235,17 @@ export function createApp(deps: AppDeps): express.Express {
     opts: { context?: boolean } = {},
   ) => {
     const observe = metrics.observer(endpoint);
-    const run =
-      opts.context === false
-        ? handler
-        : (req: Request, res: Response) => endpointContext.run(endpoint, handler, req, res);
+    const read = opts.context === false;
+    const run = read
+      ? handler
+      : (req: Request, res: Response) => endpointContext.run(endpoint, handler, req, res);
     // Kept allocation-light: this runs on every request, including the cache-hit path.
     return (req: Request, res: Response, next: NextFunction): void => {
       const t0 = performance.now();
       events.httpRequest(endpoint);
-      res.setHeader('x-instance', instanceId);
+      // A read sends x-instance with its answer (sendRead) or the error handler's, so its headers
+      // go out in one writeHead list instead of through Node's per-header map.
+      if (!read) res.setHeader('x-instance', instanceId);
       run(req, res).then(
         () => observe(res.statusCode, performance.now() - t0),
         (err: unknown) => {
@@ -253,11 +257,24 @@ export function createApp(deps: AppDeps): express.Express {
   };
   const READ = { context: false };
 
-  // A hit carries the cached JSON text (ReadResult.json): send it as is, no re-serialization.
+  /**
+   * A hit carries the cached JSON text (ReadResult.json): send it as is, no re-serialization. The
+   * headers go as one list to writeHead (nothing set before on a read route): Node validates them
+   * as setHeader would but builds no per-header map; the length is given, so no chunked encoding.
+   */
   const sendRead = (res: Response, r: ReadResult<Versioned>): void => {
-    res.setHeader('x-cache', noCache ? 'none' : X_CACHE[r.source]);
-    res.setHeader('content-type', 'application/json; charset=utf-8');
-    res.end(r.json ?? JSON.stringify(r.value));
+    const body = r.json ?? JSON.stringify(r.value);
+    res.writeHead(200, [
+      'x-instance',
+      instanceId,
+      'x-cache',
+      noCache ? 'none' : X_CACHE[r.source],
+      'content-type',
+      JSON_CONTENT_TYPE,
+      'content-length',
+      String(Buffer.byteLength(body)),
+    ]);
+    res.end(body);
   };
 
   /**
