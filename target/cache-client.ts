@@ -188,8 +188,8 @@ class Breaker {
 }
 
 /**
- * One interaction awaiting its reply: settled by the reply (`replied`, `failedWith`) or, at
- * `deadline`, by the watchdog (`expire`). A class with the outcome handling as methods, so an
+ * One interaction awaiting its reply: settled by the reply (`reply`, `fail`) or, at `deadline`,
+ * by the watchdog (`expire`). A class with the outcome handling as methods, so an
  * interaction costs one object and the two reply callbacks, not a closure per way it can end.
  */
 class Interaction<T> {
@@ -233,7 +233,7 @@ class Interaction<T> {
     this.settle({ ok: true, value });
   }
 
-  fail(err: unknown): void {
+  private fail(err: unknown): void {
     this.replied = true;
     if (this.settled) return;
     this.settled = true;
