@@ -2,14 +2,17 @@
  * Benchmark: throughput of the target's cache-hit path (cache-aside, warm key, GET /users/:id)
  * against the floor — a bare Express 5 handler doing one ioredis GET and sending the same bytes.
  * Both run as separate processes on this machine, measured with the same load tool in the same
- * run, alternating (ABBA order per round pair) so drift and thermal effects hit both alike.
- * Prints req/s and server CPU per request (from /proc, outside the servers) per round, and the
- * medians of the per-round ratios with their 95 % intervals (order statistics over the pairs):
+ * run: in each round both servers get their load at the same time (each from its own client), so
+ * whatever else the machine runs hits both alike; `--sequential` runs them one after the other
+ * instead (ABBA order per round). Each round is a pair. Prints req/s and server CPU per request
+ * (from /proc, outside the servers) per round, and the medians of the pairs' ratios with their
+ * 95 % intervals (order statistics over the pairs):
  * target/floor req/s (goal >= 0.8), floor/target CPU (>= 0.9). Exit 1 when a median misses its
  * goal, a CPU figure is missing or the target served anything but hits (docs/measurements.md).
  *
  *   node harness/bench/hit-path.ts [--rounds 20] [--duration 3] [--connections 32] [--tool wrk|undici] [--strategy cache-aside]
  *                                  [--rate N]   (undici at N arrivals/s: both servers get the same load)
+ *                                  [--sequential]   (one server after the other per round, ABBA)
  *                                  [--redis-url U --postgres-url U]   (default: start local infra)
  *                                  [--cpu-prof DIR]   (profile both servers; prints their top self-time entries)
  *
@@ -305,6 +308,7 @@ async function orchestrate(o: {
   redisUrl?: string;
   postgresUrl?: string;
   cpuProf?: string;
+  sequential?: boolean;
 }): Promise<string[]> {
   const failures: string[] = [];
   const { seedDatabase } = await import('../../target/db.ts');
@@ -377,7 +381,7 @@ async function orchestrate(o: {
     if (floorBody !== body) throw new Error('floor and target bodies differ');
 
     console.log(
-      `hit-path: ${tool}${o.rate === undefined ? ' closed loop' : ` at ${o.rate} req/s`}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds; ` +
+      `hit-path: ${tool}${o.rate === undefined ? ' closed loop' : ` at ${o.rate} req/s`}, ${o.connections} connections, ${o.duration} s per run, ${o.rounds} rounds${o.sequential ? ' (one server after the other, ABBA)' : ' (both servers loaded at once)'}; ` +
         `strategy ${o.strategy}; body ${Buffer.byteLength(body)} bytes; node ${process.version}`,
     );
     // Warm-up of both (JIT tiers, connection pools), not counted: with only a second the
@@ -390,38 +394,52 @@ async function orchestrate(o: {
     // competes for the cores, so it tells overhead from noise on a shared machine.
     const cpu: Record<'floor' | 'target', number[]> = { floor: [], target: [] };
     const pids = { floor: floor.child.pid ?? 0, target: targets.pids[0] ?? 0 };
+    /** One measured run of one server: its load, and its CPU from /proc around it. */
+    const measure = async (which: 'floor' | 'target') => {
+      const c0 = cpuMark(pids[which]);
+      const x = await load(which === 'floor' ? floorUrl : targetUrl, o.connections, o.duration);
+      return { which, x, c0, c1: cpuMark(pids[which]) };
+    };
+    const record = (r: number, m: Awaited<ReturnType<typeof measure>>) => {
+      const { which, x, c0, c1 } = m;
+      const used = cpuMsBetween(c0, c1);
+      served[which] += x.requests;
+      if (x.bad > 0) console.log(`  warning: ${x.bad} non-2xx/timeouts in the ${which} run`);
+      res[which].push(x.rps);
+      const usPerReq = used !== null && x.requests > 0 ? (used * 1000) / x.requests : Number.NaN;
+      // The main thread runs the JavaScript and the socket calls; the others are V8's (GC,
+      // compiler) and libuv's: a server that allocates more pays there.
+      const mainMs =
+        (c1.threads?.get(String(pids[which])) ?? Number.NaN) -
+        (c0.threads?.get(String(pids[which])) ?? Number.NaN);
+      const mainPerReq = x.requests > 0 ? (mainMs * 1000) / 1e6 / x.requests : Number.NaN;
+      // Most of a hit's CPU is the kernel's (socket reads and writes): a server making more of
+      // those calls per request shows here, whatever its JavaScript costs.
+      const ioPerReq =
+        c0.io !== null && c1.io !== null && x.requests > 0 ? (c1.io - c0.io) / x.requests : Number.NaN;
+      cpu[which].push(usPerReq);
+      console.log(
+        `  round ${r + 1} ${which.padEnd(6)} ${x.rps.toFixed(0).padStart(7)} req/s  ${usPerReq.toFixed(1).padStart(6)} µs CPU/req (main thread ${mainPerReq.toFixed(1)})  ${ioPerReq.toFixed(2)} read/write calls/req`,
+      );
+    };
     for (let r = 0; r < o.rounds; r++) {
-      const order: ('floor' | 'target')[] = r % 2 === 0 ? ['floor', 'target'] : ['target', 'floor'];
-      for (const which of order) {
-        const c0 = cpuMark(pids[which]);
-        const x = await load(which === 'floor' ? floorUrl : targetUrl, o.connections, o.duration);
-        const c1 = cpuMark(pids[which]);
-        const used = cpuMsBetween(c0, c1);
-        served[which] += x.requests;
-        if (x.bad > 0) console.log(`  warning: ${x.bad} non-2xx/timeouts in the ${which} run`);
-        res[which].push(x.rps);
-        const usPerReq = used !== null && x.requests > 0 ? (used * 1000) / x.requests : Number.NaN;
-        // Most of a hit's CPU is the kernel's (socket reads and writes): a server making more of
-        // those calls per request shows here, whatever its JavaScript costs.
-        // The main thread runs the JavaScript and the socket calls; the others are V8's (GC,
-        // compiler) and libuv's: a server that allocates more pays there.
-        const mainMs =
-          (c1.threads?.get(String(pids[which])) ?? Number.NaN) -
-          (c0.threads?.get(String(pids[which])) ?? Number.NaN);
-        const mainPerReq = x.requests > 0 ? (mainMs * 1000) / 1e6 / x.requests : Number.NaN;
-        const ioPerReq =
-          c0.io !== null && c1.io !== null && x.requests > 0 ? (c1.io - c0.io) / x.requests : Number.NaN;
-        cpu[which].push(usPerReq);
-        console.log(
-          `  round ${r + 1} ${which.padEnd(6)} ${x.rps.toFixed(0).padStart(7)} req/s  ${usPerReq.toFixed(1).padStart(6)} µs CPU/req (main thread ${mainPerReq.toFixed(1)})  ${ioPerReq.toFixed(2)} read/write calls/req`,
-        );
+      if (!o.sequential) {
+        // Both loads at once: whatever else the machine runs meanwhile hits both servers alike.
+        // One after the other, a burst of other work lands in one run of a pair and not the
+        // other: on a shared 2-core box that spread the pairs' ratios about twice as wide.
+        const [mf, mt] = await Promise.all([measure('floor'), measure('target')]);
+        record(r, mf);
+        record(r, mt);
+        continue;
       }
+      const order: ('floor' | 'target')[] = r % 2 === 0 ? ['floor', 'target'] : ['target', 'floor'];
+      for (const which of order) record(r, await measure(which));
     }
     const f = median(res.floor);
     const t = median(res.target);
-    // Each round's pair ran back to back: its ratio is the least sensitive to load drifting on a
-    // shared machine, so the verdict uses the median of the per-round ratios, with an interval
-    // that assumes nothing about their spread (a shared box gives outlying pairs).
+    // Each round's pair ran at the same time (or back to back): its ratio is the least sensitive
+    // to load drifting on a shared machine, so the verdict uses the median of the per-round
+    // ratios, with an interval that assumes nothing about their spread (outlying pairs happen).
     const pairRatios = res.target.map((x, i) => x / res.floor[i]!);
     console.log(`floor  (express + 1 ioredis GET): median ${f.toFixed(0)} req/s`);
     console.log(`target (${o.strategy} hit): median ${t.toFixed(0)} req/s`);
@@ -505,6 +523,7 @@ const program = new Command('hit-path')
   .option('--redis-url <url>', 'use this Redis instead of starting local infra')
   .option('--postgres-url <url>', 'use this PostgreSQL instead of starting local infra')
   .option('--cpu-prof <dir>', 'write .cpuprofile files of both servers to DIR and print their top entries')
+  .option('--sequential', 'load one server after the other in each round (ABBA) instead of both at once')
   .exitOverride();
 
 try {
@@ -524,6 +543,7 @@ const opts = program.opts<{
   redisUrl?: string;
   postgresUrl?: string;
   cpuProf?: string;
+  sequential?: boolean;
 }>();
 
 if (opts.tool !== undefined && opts.tool !== 'wrk' && opts.tool !== 'undici') {
