@@ -191,6 +191,10 @@ const X_CACHE: Record<ReadSource, string> = {
   fallback: 'fallback',
 };
 
+const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+/** dependsOn of a read that depends on no aggregate (shared: strategies only read it). */
+const NO_DEPENDENCIES: string[] = [];
+
 /** Recognizes the strategies' "cache unavailable" error of the fail-closed policy. */
 function isCacheUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown };
@@ -233,16 +237,25 @@ export function createApp(deps: AppDeps): express.Express {
     opts: { context?: boolean } = {},
   ) => {
     const observe = metrics.observer(endpoint);
-    const run =
-      opts.context === false
-        ? handler
-        : (req: Request, res: Response) => endpointContext.run(endpoint, handler, req, res);
+    const read = opts.context === false;
+    const run = read
+      ? handler
+      : (req: Request, res: Response) => endpointContext.run(endpoint, handler, req, res);
     // Kept allocation-light: this runs on every request, including the cache-hit path.
     return (req: Request, res: Response, next: NextFunction): void => {
       const t0 = performance.now();
       events.httpRequest(endpoint);
-      res.setHeader('x-instance', instanceId);
-      run(req, res).then(
+      // A read sends x-instance with its answer (sendRead) or the error handler's, so its headers
+      // go out in one writeHead list instead of through Node's per-header map.
+      if (!read) res.setHeader('x-instance', instanceId);
+      let done: Promise<void>;
+      try {
+        done = run(req, res);
+      } catch (err) {
+        // A read handler is a plain function (no async layer on the hit path): it may throw.
+        done = Promise.reject(err);
+      }
+      done.then(
         () => observe(res.statusCode, performance.now() - t0),
         (err: unknown) => {
           next(err);
@@ -253,25 +266,41 @@ export function createApp(deps: AppDeps): express.Express {
   };
   const READ = { context: false };
 
-  // A hit carries the cached JSON text (ReadResult.json): send it as is, no re-serialization.
+  /**
+   * A hit carries the cached JSON text (ReadResult.json): send it as is, no re-serialization. The
+   * headers go as one list to writeHead (nothing set before on a read route): Node validates them
+   * as setHeader would but builds no per-header map; the length is given, so no chunked encoding.
+   */
   const sendRead = (res: Response, r: ReadResult<Versioned>): void => {
-    res.setHeader('x-cache', noCache ? 'none' : X_CACHE[r.source]);
-    res.setHeader('content-type', 'application/json; charset=utf-8');
-    res.end(r.json ?? JSON.stringify(r.value));
+    const body = r.json ?? JSON.stringify(r.value);
+    res.writeHead(200, [
+      'x-instance',
+      instanceId,
+      'x-cache',
+      noCache ? 'none' : X_CACHE[r.source],
+      'content-type',
+      JSON_CONTENT_TYPE,
+      'content-length',
+      String(Buffer.byteLength(body)),
+    ]);
+    res.end(body);
   };
 
   /**
    * Every read goes through here: the load closure the strategy gets is wrapped so the target
    * itself records each source load, and the read is classified by what the target saw
-   * (instrumentation.ts `settleRead`), whatever the strategy reports.
+   * (instrumentation.ts `settleRead`), whatever the strategy reports; then the answer is sent.
+   * Read handlers return this promise as is (they are not async themselves): one promise and one
+   * microtask fewer between the Redis reply and the response.
    */
-  const observedRead = async <T extends Versioned>(
+  const readAndSend = async <T extends Versioned>(
+    res: Response,
     endpoint: string,
     key: string,
     namespace: string,
     dependsOn: string[],
     load: () => Promise<T>,
-  ): Promise<ReadResult<T>> => {
+  ): Promise<void> => {
     const scope = new ReadScope(key, namespace, endpoint);
     let r: ReadResult<T>;
     try {
@@ -281,7 +310,7 @@ export function createApp(deps: AppDeps): express.Express {
       throw err;
     }
     events.settleRead(scope, r.source);
-    return r;
+    sendRead(res, r);
   };
 
   const userValue = (u: UserRow) => ({ user: u, versions: { [entityKey('user', u.id)]: u.version } });
@@ -315,14 +344,13 @@ export function createApp(deps: AppDeps): express.Express {
     '/users/:id',
     route(
       'read-user',
-      async (req, res) => {
+      (req, res) => {
         const id = parseId('id', req.params.id);
-        const r = await observedRead('read-user', keys.user(id), 'user', [], async () => {
+        return readAndSend(res, 'read-user', keys.user(id), 'user', NO_DEPENDENCIES, async () => {
           const u = await db.getUser(id);
           if (!u) throw new HttpError(404, `user ${id} not found`);
           return userValue(u);
         });
-        sendRead(res, r);
       },
       READ,
     ),
@@ -367,7 +395,7 @@ export function createApp(deps: AppDeps): express.Express {
     '/teams/:id/members',
     route(
       'read-team-members',
-      async (req, res) => {
+      (req, res) => {
         const teamId = parseId('id', req.params.id);
         const q = req.query as Record<string, unknown>;
         const limit = parseQueryInt(q, 'limit', 1, MEMBERS_LIMIT_MAX);
@@ -376,7 +404,8 @@ export function createApp(deps: AppDeps): express.Express {
           limit: limit ?? TEAM_MEMBERS_DEFAULTS.limit,
           offset: offset ?? TEAM_MEMBERS_DEFAULTS.offset,
         };
-        const r = await observedRead(
+        return readAndSend(
+          res,
           'read-team-members',
           keys.teamMembers(teamId, page),
           'team-members',
@@ -389,7 +418,6 @@ export function createApp(deps: AppDeps): express.Express {
             return { team: t, versions };
           },
         );
-        sendRead(res, r);
       },
       READ,
     ),
@@ -399,9 +427,10 @@ export function createApp(deps: AppDeps): express.Express {
     '/teams/:id/report',
     route(
       'read-team-report',
-      async (req, res) => {
+      (req, res) => {
         const teamId = parseId('id', req.params.id);
-        const r = await observedRead(
+        return readAndSend(
+          res,
           'read-team-report',
           keys.teamReport(teamId),
           'team-report',
@@ -413,7 +442,6 @@ export function createApp(deps: AppDeps): express.Express {
             return { report, versions };
           },
         );
-        sendRead(res, r);
       },
       READ,
     ),

@@ -106,6 +106,12 @@ export function classifyRedisError(err: unknown): CacheError {
   return { kind: 'command', message, sent: true };
 }
 
+/** What the breaker says to one call (numbers, not objects: no allocation per command). */
+type Admission = 0 | 1 | 2;
+const REJECTED: Admission = 0;
+const ADMITTED: Admission = 1;
+const PROBE: Admission = 2;
+
 /**
  * closed → open after `failureThreshold` consecutive timeout/connection failures, or at once when
  * the connection closes; open → one probe after `openMs`, or as soon as ioredis reports 'ready'
@@ -131,18 +137,19 @@ class Breaker {
     return this.state === 'open' && (this.readyAfterOpen || now - this.openedAt >= this.openMs);
   }
 
-  available(now: number): boolean {
-    return this.state === 'closed' || this.probeDue(now);
+  /** The clock is read only when the breaker is not closed (the hit path's usual case). */
+  available(): boolean {
+    return this.state === 'closed' || this.probeDue(Date.now());
   }
 
-  /** null = rejected; otherwise whether this call is the half-open probe. */
-  admit(now: number): { probe: boolean } | null {
-    if (this.state === 'closed') return { probe: false };
+  /** Whether a call may go to Redis now, and whether it is the half-open probe. */
+  admit(now: number): Admission {
+    if (this.state === 'closed') return ADMITTED;
     if (this.probeDue(now)) {
       this.state = 'half-open';
-      return { probe: true };
+      return PROBE;
     }
-    return null;
+    return REJECTED;
   }
 
   success(probe: boolean): void {
@@ -180,18 +187,82 @@ class Breaker {
   }
 }
 
-/** One interaction awaiting its reply: settled by the reply or, at `deadline`, by `expire`. */
-interface Pending {
+/**
+ * One interaction awaiting its reply: settled by the reply (`reply`, `fail`) or, at `deadline`,
+ * by the watchdog (`expire`). A class with the outcome handling as methods, so an
+ * interaction costs one object and the two reply callbacks, not a closure per way it can end.
+ */
+class Interaction<T> {
   /** Epoch ms it was sent. */
   sentAt: number;
   /** Epoch ms its budget ends. */
-  deadline: number;
+  readonly deadline: number;
   /** The caller has its outcome (the reply, or the timeout). */
-  settled: boolean;
+  settled = false;
   /** ioredis answered it (a reply or an error), even after the deadline. */
-  replied: boolean;
-  expire: () => void;
+  replied = false;
+  private readonly probe: boolean;
+  private readonly budgetMs: number;
+  private readonly ends: OutcomeSink;
+  private resolve: ((o: CacheOutcome<T>) => void) | undefined = undefined;
+
+  constructor(now: number, budgetMs: number, probe: boolean, ends: OutcomeSink) {
+    this.sentAt = now;
+    this.deadline = now + budgetMs;
+    this.budgetMs = budgetMs;
+    this.probe = probe;
+    this.ends = ends;
+  }
+
+  /** The caller's outcome: the reply's, or the timeout's when the budget ends first. */
+  outcome(sent: Promise<T>): Promise<CacheOutcome<T>> {
+    return new Promise<CacheOutcome<T>>((resolve) => {
+      this.resolve = resolve;
+      sent.then(
+        (value) => this.reply(value),
+        (err: unknown) => this.fail(err),
+      );
+    });
+  }
+
+  private reply(value: T): void {
+    this.replied = true;
+    if (this.settled) return;
+    this.settled = true;
+    this.ends.succeeded(this.probe);
+    this.settle({ ok: true, value });
+  }
+
+  private fail(err: unknown): void {
+    this.replied = true;
+    if (this.settled) return;
+    this.settled = true;
+    this.settle(this.ends.failed(err, this.probe));
+  }
+
+  /** The watchdog's: the budget ended before the reply (a later reply is ignored). */
+  expire(): void {
+    this.settle(this.ends.failed(new BudgetExceeded(`no reply within ${this.budgetMs} ms`), this.probe));
+  }
+
+  /**
+   * Hands over the outcome and lets go of the caller's promise: the watchdog keeps an answered
+   * interaction until its next sweep, and it should not keep the reply alive that long.
+   */
+  private settle(o: CacheOutcome<T>): void {
+    const resolve = this.resolve;
+    this.resolve = undefined;
+    resolve?.(o);
+  }
 }
+
+/** How an interaction's end reaches the breaker and the error count (the client's `failed`). */
+interface OutcomeSink {
+  succeeded(probe: boolean): void;
+  failed<T>(err: unknown, probe: boolean): CacheOutcome<T>;
+}
+
+type Pending = Interaction<unknown>;
 
 /**
  * The failure budget of every interaction in flight, and the silent-socket check, enforced with
@@ -369,53 +440,35 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     onError('breaker-open');
     return { ok: false, error: { kind: 'breaker-open', message: 'circuit breaker open', sent: false } };
   };
-  const failed = <T>(err: unknown, probe: boolean): CacheOutcome<T> => {
-    const error = classifyRedisError(err);
-    if (error.kind === 'command') breaker.success(probe);
-    else breaker.failure(probe, Date.now());
-    onError(error.kind);
-    return { ok: false, error };
+  const ends: OutcomeSink = {
+    succeeded: (probe) => breaker.success(probe),
+    failed<T>(err: unknown, probe: boolean): CacheOutcome<T> {
+      const error = classifyRedisError(err);
+      if (error.kind === 'command') breaker.success(probe);
+      else breaker.failure(probe, Date.now());
+      onError(error.kind);
+      return { ok: false, error };
+    },
   };
   /**
    * One interaction under its budget: a command (GET, SET, DEL; `commandTimeoutMs`) or a `run`
    * (`opBudgetMs`). Settled by whichever comes first, the reply or the watchdog's deadline; a
-   * reply after the deadline is ignored (the breaker already counted the timeout).
+   * reply after the deadline is ignored (the breaker already counted the timeout). `send` may
+   * throw synchronously (ioredis refusing a command): that is a failed interaction too.
    */
   const guarded = <T>(send: () => Promise<T>, budgetMs: number): Promise<CacheOutcome<T>> => {
     const now = Date.now();
     const admitted = breaker.admit(now);
-    if (!admitted) return Promise.resolve(rejectedByBreaker());
-    const probe = admitted.probe;
-    return new Promise((resolve) => {
-      const p: Pending = {
-        sentAt: now,
-        deadline: now + budgetMs,
-        settled: false,
-        replied: false,
-        expire: () => resolve(failed(new BudgetExceeded(`no reply within ${budgetMs} ms`), probe)),
-      };
-      const fail = (err: unknown) => {
-        p.replied = true;
-        if (p.settled) return;
-        p.settled = true;
-        resolve(failed(err, probe));
-      };
-      let sent: Promise<T>;
-      try {
-        sent = send();
-      } catch (err) {
-        fail(err);
-        return;
-      }
-      watchdog.track(p);
-      sent.then((value) => {
-        p.replied = true;
-        if (p.settled) return;
-        p.settled = true;
-        breaker.success(probe);
-        resolve({ ok: true, value });
-      }, fail);
-    });
+    if (admitted === REJECTED) return Promise.resolve(rejectedByBreaker());
+    let sent: Promise<T>;
+    try {
+      sent = send();
+    } catch (err) {
+      return Promise.resolve(ends.failed<T>(err, admitted === PROBE));
+    }
+    const p = new Interaction<T>(now, budgetMs, admitted === PROBE, ends);
+    watchdog.track(p as Pending);
+    return p.outcome(sent);
   };
 
   const client: FailFastCacheClient = {
@@ -441,7 +494,7 @@ export async function createCacheClient(opts: CacheClientOptions): Promise<FailF
     available() {
       // A connection ioredis knows is down ('reconnecting') would reject at once anyway; saying so
       // lets fail-closed writes refuse before they commit. 'ready' re-admits via the breaker probe.
-      return redis.status === 'ready' && breaker.available(Date.now());
+      return redis.status === 'ready' && breaker.available();
     },
     breakerState() {
       return breaker.state;

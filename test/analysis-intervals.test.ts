@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   binomialSf,
   meanInterval,
+  medianInterval,
   normalSf,
   poissonExact,
   poissonRateGreater,
@@ -71,6 +72,30 @@ describe('intervals against published values', () => {
     // Published table (Mann–Whitney, m = n = 4): P(U >= 15) = 2/70, P(U >= 14) = 4/70.
     expect(mannWhitneyGreater([1, 2, 3, 5], [4, 6, 7, 8]).pValue).toBeCloseTo(2 / 70, 12);
     expect(mannWhitneyGreater([10, 11, 12], [30, 31, 32]).pValue).toBeCloseTo(0.05, 12);
+  });
+});
+
+describe('median interval (order statistics)', () => {
+  it('uses the published ranks: n = 6 → [min, max], 10 → 2nd/9th, 20 → 6th/15th', () => {
+    const seq = (n: number) => Array.from({ length: n }, (_, i) => n - i); // unsorted on purpose
+    expect(medianInterval(seq(5))).toBeNull();
+    const six = medianInterval(seq(6))!;
+    expect([six.lo, six.hi, six.median]).toEqual([1, 6, 3.5]);
+    expect(six.coverage).toBeCloseTo(1 - 2 / 64, 10);
+    const ten = medianInterval(seq(10))!;
+    expect([ten.lo, ten.hi]).toEqual([2, 9]);
+    expect(ten.coverage).toBeCloseTo(0.9785, 4);
+    const twenty = medianInterval(seq(20))!;
+    expect([twenty.lo, twenty.hi, twenty.median]).toEqual([6, 15, 10.5]);
+    expect(twenty.coverage).toBeCloseTo(0.9586, 4);
+  });
+
+  it('is not moved by outliers beyond its ranks', () => {
+    const base = [0.88, 0.9, 0.91, 0.89, 0.92, 0.87, 0.9, 0.93, 0.86, 0.9];
+    const wild = [...base.slice(0, 8), 0.2, 3];
+    expect(medianInterval(wild)!.median).toBeCloseTo(0.9, 10);
+    expect(medianInterval(wild)!.lo).toBe(0.87);
+    expect(medianInterval(wild)!.hi).toBe(0.93);
   });
 });
 

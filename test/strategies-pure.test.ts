@@ -20,6 +20,7 @@ import {
 } from '../target/strategies/index.ts';
 import { decodeEntry, encodeEntry } from '../target/strategies/parts/envelope.ts';
 import { readOptions } from '../target/strategies/parts/options.ts';
+import { ValidJson } from '../target/strategies/parts/read-kit.ts';
 import { jitter, type PolicyEnv, ttl, xfetchShouldRecompute } from '../target/strategies/policies/index.ts';
 
 describe('registry', () => {
@@ -143,6 +144,28 @@ describe('envelope', () => {
       expiresAt: 99,
     });
     expect(decodeEntry('~xf nope\n{}')).toBeNull();
+  });
+});
+
+describe('JSON validity of cached texts (ValidJson)', () => {
+  it('passes JSON, fails anything else, whatever it checked just before', () => {
+    const v = new ValidJson();
+    const good = JSON.stringify({ user: { id: 1 }, versions: { 'user:1': 3 } });
+    expect(v.check(good)).toBe(true);
+    // The same bytes in a new string (what Redis returns on every hit): the fast path.
+    expect(v.check(`${good.slice(0, 5)}${good.slice(5)}`)).toBe(true);
+    expect(v.check('')).toBe(false);
+    expect(v.check(`${good.slice(0, -1)}`)).toBe(false);
+    expect(v.check('{"a":')).toBe(false);
+    expect(v.check(good)).toBe(true);
+    expect(v.check('not json')).toBe(false);
+  });
+
+  it('starts over when full, and still tells JSON from garbage', () => {
+    const v = new ValidJson(20);
+    for (let i = 0; i < 10; i++) expect(v.check(JSON.stringify({ i }))).toBe(true);
+    expect(v.check('{"i":1')).toBe(false);
+    expect(v.check(JSON.stringify({ i: 1 }))).toBe(true);
   });
 });
 

@@ -200,3 +200,30 @@ export function tSf(t: number, df: number): number {
   const half = Math.min(0.5, (s * a) / (3 * n));
   return t >= 0 ? 0.5 - half : 0.5 + half;
 }
+
+export interface MedianInterval extends Interval {
+  median: number;
+  n: number;
+  /** The interval's actual coverage (order statistics give a level at or above the one asked). */
+  coverage: number;
+}
+
+/**
+ * Distribution-free interval for the median of independent values: the k-th smallest and k-th
+ * largest, k the largest rank with P(Binomial(n, ½) < k) ≤ α/2 (the sign test inverted). No
+ * assumption about the values' spread (per-pair ratios of a shared machine have outliers); null
+ * with fewer than 6 values, where even [min, max] covers less than 95 %.
+ */
+export function medianInterval(values: readonly number[], level = 0.95): MedianInterval | null {
+  const n = values.length;
+  const s = [...values].sort((a, b) => a - b);
+  const a = (1 - level) / 2;
+  // P(X <= k - 1) = P(X >= n - k + 1) for X ~ Binomial(n, ½).
+  const below = (k: number) => binomialSf(n - k + 1, n, 0.5);
+  if (n === 0 || below(1) > a) return null;
+  let k = 1;
+  while (k + 1 <= n / 2 && below(k + 1) <= a) k++;
+  const m = n >> 1;
+  const median = n % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  return { median, n, lo: s[k - 1]!, hi: s[n - k]!, coverage: 1 - 2 * below(k) };
+}

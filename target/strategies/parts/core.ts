@@ -62,6 +62,8 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
   // Without a key policy the key is the request's own: no async resolve (a promise and a
   // microtask) on every read.
   const resolvesKeys = keys.provided.has('resolve');
+  // Without a freshness policy that judges, every decoded value is fresh: no clock read per hit.
+  const judges = freshness.provided.has('judge');
   const refresher = new Refresher(
     env,
     kit,
@@ -90,7 +92,7 @@ export function createComposedStrategy(name: string, plan: Plan, ctx: StrategyCo
         events.miss(req.namespace);
         return guard.coalesce(key, () => guard.miss(kit.miss(req, key)));
       }
-      const verdict = freshness.judge(cached.entry, Date.now());
+      const verdict = judges ? freshness.judge(cached.entry, Date.now()) : 'fresh';
       if (verdict === 'fresh') {
         events.hit(req.namespace);
         return kit.fromCache(cached, 'cache');

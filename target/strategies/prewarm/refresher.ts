@@ -4,7 +4,7 @@
  * is reloaded in the background instead of by a burst of requests that all miss it.
  *
  * Loads go through the read request's own `load` closure, which the target wraps and counts
- * (target/app.ts `observedRead`): called from the timer, after its read returned, each is a
+ * (target/app.ts `readAndSend`): called from the timer, after its read returned, each is a
  * background load in the target's figures, labelled 'refresh'.
  *
  * The hot set (keys and counts) is persisted in Redis (`<prefix>prewarm:hot`) on every tick, so
