@@ -35,7 +35,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { connectRedis } from '../../target/redis-connect.ts';
-import { LOST_DELETES_NS, lostDeletes } from '../analysis/failover.ts';
+import { lostDeletes } from '../analysis/failover.ts';
 import type { FaultKind, FaultStep } from '../faults.ts';
 import {
   type ClusterNode,
@@ -49,7 +49,7 @@ import { linkProxyName, passwordOf } from '../infra/local/redis-replicated.ts';
 import { targetTopologyOptions } from '../infra/topology.ts';
 import type { InfraProcesses, RedisTopologyInfo } from '../infra/types.ts';
 import { setProxyEnabled } from './failover.ts';
-import { type LostWriteWatch, watchLostWrites } from './lost-writes.ts';
+import { judgmentFigures, type LostWriteWatch, watchLostWrites } from './lost-writes.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 /** How long a promotion (node timeout + election) or a rejoin may take before the fault fails. */
@@ -397,17 +397,7 @@ const clusterReplicaPartition: FaultKind = {
       }
       // Judged already before the kill (or at the promotion); otherwise now.
       const j = await p.watch.judge();
-      const { judgedAt, deletes, sets, incrs, probeDeletesSeen, lostDeletesByNamespace, ...lost } = j;
-      s.observe?.({
-        ...lost,
-        ...Object.fromEntries(
-          Object.entries(lostDeletesByNamespace ?? {}).map(([ns, n]) => [`${LOST_DELETES_NS}${ns}`, n]),
-        ),
-        judgedAt,
-        deletesDuringPartition: deletes,
-        setsDuringPartition: sets,
-        incrsDuringPartition: incrs,
-      });
+      s.observe?.(judgmentFigures(j));
       // The probe keys' slots are the promoted node's now: asked there directly.
       const held = await onNode(c.t.nodes[p.replica]!, c.password, async (r) => {
         const pl = r.pipeline();
@@ -418,9 +408,9 @@ const clusterReplicaPartition: FaultKind = {
       const probeLost = lostDeletes(p.acknowledged, new Set(held));
       s.observe?.({ probeLostDeletes: probeLost, judgedOn: p.replica });
       // The probe is the watch's check: every acknowledged probe DEL notified, judged as found.
-      if (probeDeletesSeen !== p.acknowledged.length || j.probeLostDeletes !== probeLost) {
+      if (j.probeDeletesSeen !== p.acknowledged.length || j.probeLostDeletes !== probeLost) {
         throw new Error(
-          `lost-write watch disagrees with the DEL probe: saw ${probeDeletesSeen} of ${p.acknowledged.length} probe DELs, judged ${j.probeLostDeletes} lost where the promoted master shows ${probeLost}`,
+          `lost-write watch disagrees with the DEL probe: saw ${j.probeDeletesSeen} of ${p.acknowledged.length} probe DELs, judged ${j.probeLostDeletes} lost where the promoted master shows ${probeLost}`,
         );
       }
     } finally {

@@ -23,7 +23,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { LOST_DELETES_NS, lostDeletes } from '../analysis/failover.ts';
+import { lostDeletes } from '../analysis/failover.ts';
 import type { FaultKind, FaultStep } from '../faults.ts';
 import {
   agreedPrimary,
@@ -35,7 +35,7 @@ import {
   withConnection,
 } from '../infra/local/redis-replicated.ts';
 import type { InfraProcesses } from '../infra/types.ts';
-import { type LostWriteWatch, watchLostWrites } from './lost-writes.ts';
+import { judgmentFigures, type LostWriteWatch, watchLostWrites } from './lost-writes.ts';
 
 const now = () => performance.timeOrigin + performance.now();
 /** How long a failover may take before the fault counts as failed (Sentinel needs ~2-4 s). */
@@ -293,17 +293,7 @@ const replicaPartition: FaultKind = {
       const primary = await waitForPromotion(t, password, p.old, PROMOTION_TIMEOUT_MS);
       // Judged already at the promotion or before a kill; otherwise now, the replica promoted.
       const j = await watch.judge();
-      const { judgedAt, deletes, sets, incrs, probeDeletesSeen, lostDeletesByNamespace, ...lost } = j;
-      s.observe?.({
-        ...lost,
-        ...Object.fromEntries(
-          Object.entries(lostDeletesByNamespace ?? {}).map(([ns, n]) => [`${LOST_DELETES_NS}${ns}`, n]),
-        ),
-        judgedAt,
-        deletesDuringPartition: deletes,
-        setsDuringPartition: sets,
-        incrsDuringPartition: incrs,
-      });
+      s.observe?.(judgmentFigures(j));
       const held = await withConnection(t.nodes[primary]!, password, async (r) => {
         const vals = await r.mget(...acknowledged.map((a) => a.key));
         return acknowledged.filter((_, i) => vals[i] !== null).map((a) => a.key);
@@ -311,9 +301,9 @@ const replicaPartition: FaultKind = {
       const probeLost = lostDeletes(acknowledged, new Set(held));
       s.observe?.({ probeLostDeletes: probeLost, judgedOn: primary });
       // The probe is the watch's check: every acknowledged probe DEL notified, judged as found.
-      if (probeDeletesSeen !== acknowledged.length || j.probeLostDeletes !== probeLost) {
+      if (j.probeDeletesSeen !== acknowledged.length || j.probeLostDeletes !== probeLost) {
         throw new Error(
-          `lost-write watch disagrees with the DEL probe: saw ${probeDeletesSeen} of ${acknowledged.length} probe DELs, judged ${j.probeLostDeletes} lost where the promoted primary shows ${probeLost}`,
+          `lost-write watch disagrees with the DEL probe: saw ${j.probeDeletesSeen} of ${acknowledged.length} probe DELs, judged ${j.probeLostDeletes} lost where the promoted primary shows ${probeLost}`,
         );
       }
     } finally {

@@ -20,7 +20,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { keyNamespace } from '../../target/keys.ts';
-import { type LostWrites, lostWrites, type ReplicaEntry, type WriteKind } from '../analysis/failover.ts';
+import {
+  LOST_DELETES_NS,
+  type LostWrites,
+  lostWrites,
+  type ReplicaEntry,
+  type WriteKind,
+} from '../analysis/failover.ts';
 import { failFastRedis } from '../infra/probes.ts';
 import type { Endpoint } from '../infra/types.ts';
 
@@ -48,6 +54,24 @@ export interface LostWriteJudgment extends LostWrites {
   /** The probe's keys among the judged DELs, and how many of them the replica still held. */
   probeDeletesSeen: number;
   probeLostDeletes: number;
+}
+
+/**
+ * A judgment as the figures a fault observes (lost DELs per namespace under LOST_DELETES_NS,
+ * the writes seen during the partition), the same for a Sentinel and a Cluster partition.
+ */
+export function judgmentFigures(j: LostWriteJudgment): Record<string, number> {
+  const { judgedAt, deletes, sets, incrs, probeDeletesSeen, lostDeletesByNamespace, ...lost } = j;
+  return {
+    ...lost,
+    ...Object.fromEntries(
+      Object.entries(lostDeletesByNamespace ?? {}).map(([ns, n]) => [`${LOST_DELETES_NS}${ns}`, n]),
+    ),
+    judgedAt,
+    deletesDuringPartition: deletes,
+    setsDuringPartition: sets,
+    incrsDuringPartition: incrs,
+  };
 }
 
 export interface LostWriteWatch {
