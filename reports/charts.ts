@@ -62,6 +62,9 @@ const axisText = { fontSize: MIN_FONT_PX, color: '#374151' };
 
 /** Approximate width of a shade label at MIN_FONT_PX, bold sans-serif (px per character). */
 const LABEL_CHAR_PX = 7.4;
+/** Plot margins (px) of the line charts and of the timeline: the label layout needs the plot width. */
+const LINE_GRID = { left: 56, right: 20 };
+const TIMELINE_GRID = { left: 64, right: 24 };
 /** Vertical step between label rows, px. */
 const LABEL_ROW_PX = MIN_FONT_PX + 4;
 
@@ -137,7 +140,12 @@ export function renderLineChart(spec: LineChartSpec): string {
         itemStyle: { color: s.color },
         data: s.points.map(([x, y]) => [x, y === null ? '-' : y]),
         ...(i === 0 && spec.shades.length
-          ? { markArea: shadeArea(spec.shades, pxPerSecond(width - 56 - 20, spec.xMax, spec.shades)) }
+          ? {
+              markArea: shadeArea(
+                spec.shades,
+                pxPerSecond(width - LINE_GRID.left - LINE_GRID.right, spec.xMax, spec.shades),
+              ),
+            }
           : {}),
       };
     });
@@ -159,7 +167,7 @@ export function renderLineChart(spec: LineChartSpec): string {
         itemHeight: 10,
         textStyle: { fontSize: MIN_FONT_PX, color: '#1f2937' },
       },
-      grid: { left: 56, right: 20, top: 40, bottom: 40 + 20 * legendRows },
+      grid: { ...LINE_GRID, top: 40, bottom: 40 + 20 * legendRows },
       xAxis: {
         type: 'value',
         name: 's',
@@ -248,7 +256,10 @@ export function renderStampedeTimeline(spec: TimelineSpec): string {
   const top = 40;
   const height = top + spec.rows.length * ROW_HEIGHT + 36;
   const yMax = Math.max(1, ...spec.rows.map((r) => peakOf(r.steps)));
-  const shadeRows = shadeLabelRows(spec.shades, pxPerSecond(width - 64 - 24, spec.xMax, spec.shades));
+  const shadeRows = shadeLabelRows(
+    spec.shades,
+    pxPerSecond(width - TIMELINE_GRID.left - TIMELINE_GRID.right, spec.xMax, spec.shades),
+  );
   const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width, height });
   try {
     const last = spec.rows.length - 1;
@@ -269,8 +280,7 @@ export function renderStampedeTimeline(spec: TimelineSpec): string {
         })),
       ],
       grid: spec.rows.map((_, i) => ({
-        left: 64,
-        right: 24,
+        ...TIMELINE_GRID,
         top: top + i * ROW_HEIGHT + 40,
         height: ROW_HEIGHT - 58,
       })),

@@ -41,6 +41,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Scenario } from '../../scenarios/types.ts';
+import { medianInterval } from '../analysis/intervals.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { createHistogram, percentileMs, recordMs } from '../driver/histogram.ts';
 import { procStat, STAT } from '../infra/procfs.ts';
@@ -505,6 +506,35 @@ async function main() {
       console.log(
         `| ${rate} | built-in/vegeta | ${ratio(b.achieved, v.achieved)} | ${b.dropped} vs ${v.dropped} | ${ratio(b.p50, v.p50)} | ${ratio(b.p99, v.p99)} | ${ratio(b.p99s0, v.p99s0)} | ${ratio(b.cores, v.cores)} | ${ratio(b.cpuReq, v.cpuReq)} | ${ratio(b.rss, v.rss)} |`,
       );
+    }
+    // Whether a ratio is a tested difference: per round (the two tools of a round ran back to
+    // back), the median's distribution-free interval; it needs 6 rounds or more.
+    for (const rate of rates) {
+      const of = (tool: Measured['tool'], round: number) =>
+        results.find((r) => r.rate === rate && r.tool === tool && r.round === round);
+      const perRound = (pick: (m: Measured) => number) =>
+        Array.from({ length: rounds }, (_, i) => {
+          const b = of('builtin', i + 1);
+          const v = of('vegeta', i + 1);
+          return b && v && pick(v) > 0 ? pick(b) / pick(v) : undefined;
+        }).filter((x): x is number => x !== undefined);
+      for (const [label, pick] of [
+        ['CPU µs/req', cpuPerReqUs],
+        ['peak RSS', (m: Measured) => m.peakRssMB],
+      ] as const) {
+        const xs = perRound(pick);
+        const iv = medianInterval(xs);
+        const verdict = !iv
+          ? `not tested: ${xs.length} round(s), a 95 % interval needs --rounds 6 or more`
+          : iv.hi < 1
+            ? `built-in lower, 95 % interval ${iv.lo.toFixed(2)}–${iv.hi.toFixed(2)}`
+            : iv.lo > 1
+              ? `built-in higher, 95 % interval ${iv.lo.toFixed(2)}–${iv.hi.toFixed(2)}`
+              : `no significant difference, 95 % interval ${iv.lo.toFixed(2)}–${iv.hi.toFixed(2)}`;
+        console.log(
+          `${rate} req/s, ${label} built-in/vegeta per round: ${xs.map((x) => x.toFixed(2)).join(' ')} → ${verdict}`,
+        );
+      }
     }
   } finally {
     server.child.kill('SIGTERM');
