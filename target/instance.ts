@@ -18,6 +18,7 @@ import { createCacheClient } from './cache-client.ts';
 import { envOf, resolveTargetOptions, TargetOptionError, type TargetOptions, targetFlags } from './config.ts';
 import { type ControlInfo, startControlServer } from './control.ts';
 import { Db } from './db.ts';
+import { reserveDescriptors } from './fd-table.ts';
 import { TargetInstrumentation } from './instrumentation.ts';
 import { createKeys } from './keys.ts';
 import { type LeaderboardStorage, RedisLeaderboard } from './leaderboard.ts';
@@ -172,6 +173,10 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       maxBodyBytes: opts.maxBodyBytes,
       leaderboard: new RedisLeaderboard(cache, opts.keyPrefix, opts.leaderboardStorage as LeaderboardStorage),
     });
+    // The driver may hold up to its in-flight cap in connections (512 at most per target by
+    // default), beside the PostgreSQL pool and the Redis clients: accepting them must not wait for
+    // the descriptor table to grow mid-load.
+    reserveDescriptors(1024);
     const server = await new Promise<http.Server>((resolve, reject) => {
       const s = createHardenedServer(app);
       s.once('error', reject);

@@ -4,13 +4,14 @@
  * DB query count follows the cache, the control server binds loopback only, and the failure
  * policy decides between fallback (fail-open) and 503 (fail-closed) when Redis is down.
  */
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TargetStats } from '../harness/results/schema.ts';
 import { PG_STAT_TARGET_FILTER, seedDatabase } from '../target/db.ts';
-import { startTarget, type TargetHandle, waitCacheAvailable } from '../target/instance.ts';
+import { startTarget, startTargets, type TargetHandle, waitCacheAvailable } from '../target/instance.ts';
 import { toxiproxy, useInfra } from './helpers/infra.ts';
 
 const infra = useInfra();
@@ -158,6 +159,19 @@ describe('target API (cache-aside)', () => {
     expect(await (await fetch(`${t.controlUrl}/rebuilds`)).json()).toEqual([]);
     const h = (await (await fetch(`${t.controlUrl}/healthz`)).json()) as { ok: boolean; instanceId: string };
     expect(h).toMatchObject({ ok: true, instanceId: 'api-1' });
+  });
+
+  it('a target process holds room for 1,024 descriptors before it accepts a connection', async () => {
+    // target/fd-table.ts: a table that grows mid-load stalls accept4() for an RCU grace period.
+    await using ts = await startTargets({
+      instances: 1,
+      redisUrl: infra().redisUrl,
+      postgresUrl: infra().postgresUrl,
+      strategy: 'cache-aside',
+      keyPrefix: 'fdtest:',
+    });
+    const status = readFileSync(`/proc/${ts.pids[0]}/status`, 'utf8');
+    expect(Number(/FDSize:\s+(\d+)/.exec(status)?.[1])).toBeGreaterThanOrEqual(1024);
   });
 
   it('binds the control server to 127.0.0.1 only', async () => {
