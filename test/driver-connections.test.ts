@@ -6,7 +6,12 @@
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type OutgoingRequest, type ResponseHandler, TargetPool } from '../harness/driver/connections.ts';
+import {
+  type OutgoingRequest,
+  parserCounts,
+  type ResponseHandler,
+  TargetPool,
+} from '../harness/driver/connections.ts';
 
 interface Got {
   status: number;
@@ -251,5 +256,32 @@ describe('driver connections', () => {
     expect(srv.requests).toHaveLength(0);
     await Promise.all(Array.from({ length: 5 }, () => send(p, { method: 'GET', path: '/' })));
     expect(srv.connections()).toBe(5);
+  });
+
+  it('lends a parser to each response while it is read, not to each open connection', async () => {
+    // Every answer comes in two reads 40 ms apart: between them each response holds its parser.
+    const srv = await rawServer((_req, s) => {
+      const r = ok('{"half":true}');
+      s.write(r.slice(0, 20));
+      setTimeout(() => s.write(r.slice(20)), 40);
+    });
+    const p = new TargetPool(srv.url, { connections: 12, preconnect: 12, requestTimeoutMs: 5000 });
+    pools.push(p);
+    await p.preconnect(12, 2000);
+    const base = parserCounts().lent;
+    expect(p.size).toBe(12);
+    const all = Promise.all(Array.from({ length: 12 }, (_, i) => send(p, { method: 'GET', path: `/${i}` })));
+    for (let i = 0; i < 100 && parserCounts().lent - base < 12; i++)
+      await new Promise((r) => setTimeout(r, 2));
+    expect(parserCounts().lent - base).toBe(12);
+    expect((await all).every((g) => g.status === 200 && g.body === '{"half":true}')).toBe(true);
+    // Complete: every parser is back, while the 12 connections stay open and idle.
+    expect(parserCounts().lent).toBe(base);
+    expect(parserCounts().free).toBeGreaterThanOrEqual(1);
+    expect(p.size).toBe(12);
+    // One at a time, the twelve connections share one parser.
+    const free = parserCounts().free;
+    for (let i = 0; i < 12; i++) expect((await send(p, { method: 'GET', path: '/' })).status).toBe(200);
+    expect(parserCounts()).toEqual({ lent: base, free });
   });
 });

@@ -24,7 +24,7 @@ import { createHistogram, recordMs, summarize } from '../driver/histogram.ts';
 import { runFaultTimeline } from '../faults.ts';
 import type { InfraHandle } from '../infra/types.ts';
 import type { LatencySummary } from '../results/schema.ts';
-import { startTrivialServer } from './trivial-server.ts';
+import { startTrivialServer, warmTrivialServer } from './trivial-server.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -152,6 +152,9 @@ async function main() {
   const real = args.trivial ? undefined : await startRealStack();
   const trivial = await startTrivialServer();
   try {
+    // A cell's target is warm when its load starts; so is this server (its JIT otherwise stalls
+    // second 0, and the driver's pool grows to its cap meeting that stall).
+    await warmTrivialServer(trivial.url);
     if (parts.has('accuracy')) {
       const t = real ? await real.start('cache-aside') : undefined;
       const url = t?.url ?? trivial.url;
