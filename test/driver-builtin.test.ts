@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LoadProgress, runBuiltinLoad } from '../harness/driver/builtin.ts';
+import {
+  BuiltinDriverProcess,
+  clearPeakRss,
+  type LoadProgress,
+  peakRssMB,
+  runBuiltinLoad,
+} from '../harness/driver/builtin.ts';
 import type { HistoryRecord } from '../harness/results/schema.ts';
 import type { LoadShape, Scenario } from '../scenarios/types.ts';
 import { newTag, processesWithTag } from './helpers/proc.ts';
@@ -395,6 +401,90 @@ describe('built-in open-model driver', () => {
     } finally {
       if (saved === undefined) delete process.env.CACHEBENCH_TEST_TAG;
       else process.env.CACHEBENCH_TEST_TAG = saved;
+    }
+  });
+
+  it("one driver process runs a run's loads one after another, each measured on its own; a process that was aborted is not reused", async () => {
+    const tag = newTag();
+    const saved = process.env.CACHEBENCH_TEST_TAG;
+    process.env.CACHEBENCH_TEST_TAG = tag;
+    const d = new BuiltinDriverProcess();
+    try {
+      const first = historyFile();
+      const r1 = await d.run({
+        scenario: scenario({ phases: [{ duration: 1000, rate: 400 }] }),
+        targets: [a.url],
+        seed: 1,
+        historyPath: first,
+      });
+      const pid = d.pid;
+      expect(processesWithTag(tag)).toEqual([pid]);
+      // The second load adds an operation (a write with a body) and another target.
+      const second = historyFile();
+      const r2 = await d.run({
+        scenario: scenario({ phases: [{ duration: 1000, rate: 400 }] }, { 'read-user': 3, 'update-user': 1 }),
+        targets: [a.url, b.url],
+        seed: 2,
+        historyPath: second,
+      });
+      expect(d.pid).toBe(pid);
+      expect({ loads: d.loads, processes: d.processes }).toEqual({ loads: 2, processes: 1 });
+      for (const [r, h] of [
+        [r1, first],
+        [r2, second],
+      ] as const) {
+        expect(r.load.completed).toBe(400);
+        expect(r.load.dropped).toBe(0);
+        expect(readHistory(h)).toHaveLength(400);
+      }
+      expect(readHistory(second).some((x) => x.op === 'update-user')).toBe(true);
+      expect(r2.load.driverPeakRssMB).toBeGreaterThan(20);
+      // An aborted load ends the process; the next load starts a new one.
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 300);
+      const r3 = await d.run({
+        scenario: scenario({ phases: [{ duration: 5000, rate: 100 }] }),
+        targets: [a.url],
+        seed: 3,
+        historyPath: historyFile(),
+        signal: ac.signal,
+      });
+      expect(r3.aborted).toBe(true);
+      const r4 = await d.run({
+        scenario: scenario({ phases: [{ duration: 500, rate: 100 }] }),
+        targets: [a.url],
+        seed: 4,
+        historyPath: historyFile(),
+      });
+      expect(r4.load.completed).toBe(50);
+      expect(d.processes).toBe(2);
+      expect(d.pid).not.toBe(pid);
+    } finally {
+      await d.close();
+      if (saved === undefined) delete process.env.CACHEBENCH_TEST_TAG;
+      else process.env.CACHEBENCH_TEST_TAG = saved;
+    }
+    expect(processesWithTag(tag)).toEqual([]);
+  });
+
+  it("a process's peak RSS is reset between loads (clear_refs), so a load's peak is its own", async () => {
+    // A child that touches 100 MB and lets it go: its peak stays until cleared.
+    const child = spawn(
+      process.execPath,
+      [
+        '--expose-gc',
+        '-e',
+        "let b = Buffer.alloc(100 * 1048576, 1); b = null; setTimeout(() => { gc(); process.send('freed'); }, 50); setTimeout(() => {}, 20000);",
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] },
+    );
+    try {
+      await new Promise((r) => child.once('message', r));
+      expect(peakRssMB(child.pid)).toBeGreaterThan(100);
+      clearPeakRss(child.pid);
+      expect(peakRssMB(child.pid)).toBeLessThan(90);
+    } finally {
+      child.kill();
     }
   });
 

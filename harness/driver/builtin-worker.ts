@@ -75,7 +75,10 @@ export type WorkerMessage =
   /** Sent when `waitForStart` is set and the worker is ready; the parent answers with StartMessage. */
   | { type: 'ready' };
 
-/** Parent → driver process. `input` starts it; `exit` lets it go after it reported. */
+/**
+ * Parent → driver process. `input` starts a load; after it reported, another `input` starts the
+ * next one in the same process (a run's cells share it), and `exit` lets it go.
+ */
 export type ParentMessage =
   | { type: 'input'; input: WorkerInput }
   | StartMessage
@@ -155,10 +158,23 @@ function answerCanned(socket: Socket): void {
  * A fixed start time comes first (faults are aligned to it): a late boot shortens the warm-up,
  * keeping ~250 ms for the connections and the start; below 50 ms it is skipped.
  */
+/**
+ * Operations whose send and receive paths this process has run in a warm-up already. A process
+ * that serves a run's cells one after another warms up for its first load and again only when a
+ * later scenario adds an operation (a write's body, say): its JIT state is still there.
+ */
+const warmedOps = new Set<string>();
+
 async function warmUpBefore(input: WorkerInput, isAborted: () => boolean): Promise<void> {
+  const ops = Object.entries(input.scenario.mix)
+    .filter(([, w]) => (w ?? 0) > 0)
+    .map(([op]) => op);
   const budget = input.startAt === undefined ? WARM_UP_MS : input.startAt - now() - 250;
   const warmMs = Math.min(WARM_UP_MS, budget);
-  if (warmMs >= 50) await warmUp(input, isAborted, Math.round(warmMs));
+  if (warmMs >= 50 && !ops.every((op) => warmedOps.has(op))) {
+    await warmUp(input, isAborted, Math.round(warmMs));
+    for (const op of ops) warmedOps.add(op);
+  }
   // The warm-up's garbage is collected now (builtin.ts starts this process with --expose-gc),
   // not by a full collection pausing the sends of second 0; it also hands its pages back.
   (globalThis as { gc?: () => void }).gc?.();
@@ -470,8 +486,8 @@ export async function runLoad(
 }
 
 /**
- * The driver process: takes its input over IPC, reports progress and the result, then waits to be
- * let go (so the parent can read its peak memory while it still exists). Ctrl-C reaches the whole
+ * The driver process: takes its input over IPC, reports progress and the result, then waits for
+ * the next input or to be let go (so the parent can read its peak memory while it still exists). Ctrl-C reaches the whole
  * process group; the parent turns it into an abort, so this process ignores SIGINT and keeps what
  * it measured. When the parent goes away, the channel closes and it exits at once.
  */
@@ -479,15 +495,18 @@ function main(): void {
   const send = (m: WorkerMessage) => {
     if (process.connected) process.send?.(m);
   };
+  // Per load: the parent sends the next input only after this one reported.
   let abortFlag = false;
   let startResolve: ((startAt: number) => void) | undefined;
-  const startGiven = new Promise<number>((r) => {
-    startResolve = r;
-  });
+  let startGiven = Promise.resolve(0);
   process.on('SIGINT', () => {});
   process.on('disconnect', () => process.exit(1));
   process.on('message', (m: ParentMessage) => {
     if (m.type === 'input') {
+      abortFlag = false;
+      startGiven = new Promise<number>((r) => {
+        startResolve = r;
+      });
       runLoad(
         m.input,
         () => abortFlag,

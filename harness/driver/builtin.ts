@@ -8,7 +8,7 @@
  * the harness's garbage collection can never pause a send.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +30,11 @@ const WORKER = fileURLToPath(new URL('./builtin-worker.ts', import.meta.url));
  * `--no-allocation-site-pretenuring`: V8 otherwise learns from the start-up (when many requests
  * are in flight at once) to allocate some per-request objects straight into the old generation;
  * at 10,000 req/s that roughly halved the mark-compacts (9 → 4 in 10 s) and their pauses.
+ * `--optimize-for-size`: V8 otherwise lets the old generation grow by at least 8 MB between
+ * mark-compacts, and over a long run it fills that step with the little each request promotes
+ * (6.7 → 13.5 MB used, 18 MB committed, before the first collection at 29 s at 10,000 req/s);
+ * with it the step is smaller: 1 M operations peaked at 75.7 and 77.8 MB instead of 80.2-82.3 MB,
+ * CPU per request unchanged (docs/architecture.md).
  * `--expose-gc`: the driver collects the warm-up's garbage before the load starts. TurboFan stays
  * on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but cost CPU per request
  * (docs/architecture.md "Built-in load driver").
@@ -38,6 +43,7 @@ const NODE_FLAGS = [
   '--max-semi-space-size=2',
   '--no-allocation-site-pretenuring',
   '--max-old-space-size=256',
+  '--optimize-for-size',
   '--expose-gc',
 ];
 /**
@@ -104,7 +110,7 @@ export class LoadDriverError extends Error {
 }
 
 /** The high-water mark of a process's resident set (MB), from /proc; undefined off Linux or once it exited. */
-function peakRssMB(pid: number | undefined): number | undefined {
+export function peakRssMB(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -114,10 +120,17 @@ function peakRssMB(pid: number | undefined): number | undefined {
   }
 }
 
-export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadResult> {
-  if (opts.targets.length === 0)
-    return Promise.reject(new LoadDriverError('load driver: no target URLs given'));
-  if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+/** Resets the process's peak RSS (VmHWM) to its current RSS, so the next load's peak is its own. */
+export function clearPeakRss(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not Linux, or not allowed: the peak then spans the process's earlier loads too.
+  }
+}
+
+function workerInput(opts: BuiltinLoadOptions): WorkerInput {
   const input: WorkerInput = {
     scenario: opts.scenario,
     targets: opts.targets,
@@ -129,59 +142,171 @@ export function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadRes
   if (opts.startAt !== undefined) input.startAt = opts.startAt;
   if (opts.service) input.service = opts.service;
   if (opts.onReady) input.waitForStart = true;
-  return new Promise((resolve, reject) => {
-    let importFlag: string;
+  return input;
+}
+
+/** The load in progress on a driver process: its callbacks and how it settles. */
+interface PendingLoad {
+  /** The process running it: a retired process's late exit must not settle the next load. */
+  child: ChildProcess;
+  opts: BuiltinLoadOptions;
+  resolve: (r: BuiltinLoadResult) => void;
+  reject: (e: unknown) => void;
+  onAbort: () => void;
+}
+
+/**
+ * One driver process that runs loads one after another. A run keeps one for all its cells
+ * (reuse what stays independent, docs/architecture.md "What a cell costs and why"): each load
+ * gets fresh connections, tallies and history, the warm-up's JIT state stays, and the peak RSS
+ * is reset before each load so it is that load's. Node's boot, the module loading and the
+ * warm-up (~0.4 s a cell on a quiet 2-core machine) are paid once.
+ *
+ * A process that failed, was aborted or exited is not reused: the next load starts a new one.
+ * `close()` lets it go and resolves once it is gone; so does the parent exiting (the worker
+ * exits when its IPC channel closes).
+ */
+export class BuiltinDriverProcess {
+  private child: ChildProcess | undefined;
+  private pending: PendingLoad | undefined;
+  /** Per process: its SIGKILL deadline once it was told to stop, and its exit. */
+  private readonly killTimers = new Map<ChildProcess, NodeJS.Timeout>();
+  private readonly exits = new Set<Promise<void>>();
+  /** Loads this instance has run, and processes it started (tests check the reuse). */
+  loads = 0;
+  processes = 0;
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  run(opts: BuiltinLoadOptions): Promise<BuiltinLoadResult> {
+    if (opts.targets.length === 0)
+      return Promise.reject(new LoadDriverError('load driver: no target URLs given'));
+    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+    if (this.pending) return Promise.reject(new LoadDriverError('load driver: a load is already running'));
+    let child: ChildProcess;
     try {
-      importFlag = driverImportFlag(strippedGraphFile(WORKER, toolCacheDir()));
+      child = this.child ?? this.spawn();
     } catch (err) {
-      reject(new LoadDriverError(`load driver: ${(err as Error).message}`, { cause: err }));
-      return;
+      return Promise.reject(new LoadDriverError(`load driver: ${(err as Error).message}`, { cause: err }));
     }
+    return new Promise<BuiltinLoadResult>((resolve, reject) => {
+      const onAbort = () => {
+        this.send({ type: 'abort' });
+        // It drains for at most 2 s after an abort; past that it is stuck: stop it.
+        this.killLater(child);
+      };
+      this.pending = { child, opts, resolve, reject, onAbort };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.loads++;
+      clearPeakRss(child.pid);
+      this.send({ type: 'input', input: workerInput(opts) });
+    });
+  }
+
+  /** Lets the process go; resolves once it has exited. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (child) {
+      this.send({ type: 'exit' });
+      // A worker still busy with a load gets the abort path's grace, then SIGKILL.
+      this.killLater(child);
+    }
+    await Promise.all(this.exits);
+  }
+
+  private killLater(child: ChildProcess): void {
+    if (!this.killTimers.has(child))
+      this.killTimers.set(
+        child,
+        setTimeout(() => child.kill('SIGKILL'), 5000),
+      );
+  }
+
+  /** Ends the process at once (a last-resort cleanup on exit). */
+  kill(): void {
+    this.child?.kill('SIGKILL');
+  }
+
+  private send(m: ParentMessage): void {
+    if (this.child?.connected) this.child.send(m);
+  }
+
+  private spawn(): ChildProcess {
+    const importFlag = driverImportFlag(strippedGraphFile(WORKER, toolCacheDir()));
     // A profiling aid (docs/architecture.md): extra V8/Node flags for the driver process, e.g. --cpu-prof.
     const extra = process.env.CACHEBENCH_DRIVER_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
     const child: ChildProcess = spawn(process.execPath, [...NODE_FLAGS, ...extra, importFlag, WORKER], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: { ...process.env, ...MALLOC_ENV, NODE_COMPILE_CACHE: compileCacheDir() },
     });
-    const send = (m: ParentMessage) => {
-      if (child.connected) child.send(m);
-    };
-    let outcome: { result: BuiltinLoadResult } | { error: LoadDriverError } | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      send({ type: 'abort' });
-      // It drains for at most 2 s after an abort; past that it is stuck: stop it.
-      killTimer ??= setTimeout(() => child.kill('SIGKILL'), 5000);
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    this.child = child;
+    this.processes++;
+    let outcome: { error: LoadDriverError } | undefined;
     child.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') send({ type: 'start', startAt: opts.onReady!() });
-      else if (m.type === 'progress') opts.onProgress?.(m.progress);
+      const p = this.pending;
+      if (!p || p.child !== child) return;
+      if (m.type === 'ready') this.send({ type: 'start', startAt: p.opts.onReady!() });
+      else if (m.type === 'progress') p.opts.onProgress?.(m.progress);
       else if (m.type === 'done') {
         // Read from outside, while the process still exists; its own figure is the fallback.
         const peak = peakRssMB(child.pid);
         if (peak !== undefined) m.result.load.driverPeakRssMB = Math.round(peak * 10) / 10;
-        outcome ??= { result: m.result };
-        send({ type: 'exit' });
+        // An aborted load ends the process's use: the run is stopping.
+        if (m.result.aborted) this.retire();
+        this.settle(child, (q) => q.resolve(m.result));
       } else if (m.type === 'error') {
-        outcome ??= { error: new LoadDriverError(`load driver: ${m.message}`) };
-        send({ type: 'exit' });
+        outcome = { error: new LoadDriverError(`load driver: ${m.message}`) };
+        this.retire();
       }
     });
     child.on('error', (err) => {
       outcome ??= { error: new LoadDriverError(`load driver: ${err.message}`, { cause: err }) };
     });
-    // Settle only once the process is gone: nothing is left running behind a result.
-    child.on('close', (code, sig) => {
-      clearTimeout(killTimer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      if (outcome && 'result' in outcome) resolve(outcome.result);
-      else
-        reject(
-          outcome?.error ??
-            new LoadDriverError(`load driver: process exited (${sig ?? `code ${code}`}) without a result`),
+    // A load that has not reported settles only once the process is gone: nothing is left
+    // running behind a failed load.
+    const exited = new Promise<void>((resolve) => {
+      child.on('close', (code, sig) => {
+        clearTimeout(this.killTimers.get(child));
+        this.killTimers.delete(child);
+        this.exits.delete(exited);
+        if (this.child === child) this.child = undefined;
+        this.settle(child, (q) =>
+          q.reject(
+            outcome?.error ??
+              new LoadDriverError(`load driver: process exited (${sig ?? `code ${code}`}) without a result`),
+          ),
         );
+        resolve();
+      });
     });
-    send({ type: 'input', input });
-  });
+    this.exits.add(exited);
+    return child;
+  }
+
+  /** This process takes no more loads: it is let go, and the next load starts a new one. */
+  private retire(): void {
+    const child = this.child;
+    this.send({ type: 'exit' });
+    if (child) this.killLater(child);
+    this.child = undefined;
+  }
+
+  private settle(child: ChildProcess, f: (p: PendingLoad) => void): void {
+    const p = this.pending;
+    if (!p || p.child !== child) return;
+    this.pending = undefined;
+    p.opts.signal?.removeEventListener('abort', p.onAbort);
+    f(p);
+  }
+}
+
+/** One load in a process of its own, which is gone when the promise settles. */
+export async function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadResult> {
+  const d = new BuiltinDriverProcess();
+  try {
+    return await d.run(opts);
+  } finally {
+    await d.close();
+  }
 }

@@ -15,7 +15,7 @@ import { seedDatabase } from '../../target/db.ts';
 import { startTargets, waitCacheAvailable } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { cellTtls } from '../analysis/staleness.ts';
-import { runBuiltinLoad } from '../driver/builtin.ts';
+import { type BuiltinDriverProcess, runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
@@ -60,6 +60,8 @@ export interface CellContext {
   seed: number;
   instances: number;
   driver: 'builtin' | 'k6';
+  /** The run's built-in driver process, shared by its cells; without it a cell starts its own. */
+  driverProcess?: BuiltinDriverProcess;
   signal?: AbortSignal;
   onProgress?: (p: CellProgress) => void;
 }
@@ -280,7 +282,12 @@ async function runCellUnchecked(
     if (ctx.driver === 'k6') begin(Date.now() + K6_START_LEAD_MS);
     let loadOut: Omit<Awaited<ReturnType<typeof runBuiltinLoad>>, 'startLateMs'> & { startLateMs?: number };
     // Both drivers take the same inputs and return the same normalized shape.
-    const runLoad = ctx.driver === 'k6' ? runK6Load : runBuiltinLoad;
+    const runLoad =
+      ctx.driver === 'k6'
+        ? runK6Load
+        : ctx.driverProcess
+          ? ctx.driverProcess.run.bind(ctx.driverProcess)
+          : runBuiltinLoad;
     try {
       loadOut = await runLoad({
         scenario: s,

@@ -8,6 +8,7 @@ import { applyProfile, listScenarios, loadScenario } from '../../scenarios/load.
 import type { Scenario } from '../../scenarios/types.ts';
 import { loadStrategyModule, strategyNames } from '../../target/strategies/index.ts';
 import { analyzeCell } from '../analysis/index.ts';
+import { BuiltinDriverProcess } from '../driver/builtin.ts';
 import { UsageError } from '../errors.ts';
 import { unsupportedFaults } from '../faults.ts';
 import { onInterrupt, registerCleanup } from '../infra/cleanup.ts';
@@ -282,6 +283,16 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
   const infraKey = (c: PlannedCell) => `${c.topology}:${replicasOf(c)}`;
   const groups = [...new Map(todo.map((c) => [infraKey(c), c])).values()];
   let index = done.size;
+  // One built-in driver process for all the cells (BuiltinDriverProcess): each cell's load is
+  // still its own (connections, tallies, history, peak RSS); the boot and warm-up are paid once.
+  const driverProcess = o.driver === 'builtin' ? new BuiltinDriverProcess() : undefined;
+  const unregisterDriver = driverProcess
+    ? registerCleanup(
+        'load driver',
+        () => driverProcess.close(),
+        () => driverProcess.kill(),
+      )
+    : () => {};
   try {
     for (const first of groups) {
       if (interrupted) break;
@@ -334,6 +345,7 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
               seed: o.seed,
               instances: o.instances,
               driver: o.driver,
+              ...(driverProcess ? { driverProcess } : {}),
               signal: abort.signal,
               onProgress: (p) => progress.update(index, label, p),
             });
@@ -369,6 +381,8 @@ export async function runMatrix(o: RunOptions): Promise<{ runDir: string; result
       }
     }
   } finally {
+    await driverProcess?.close();
+    unregisterDriver();
     await o.service?.close();
   }
   if (!interrupted) {

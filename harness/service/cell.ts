@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { Pool } from 'undici';
 import type { Operation, Scenario } from '../../scenarios/types.ts';
 import { cellTtls } from '../analysis/staleness.ts';
-import { runBuiltinLoad } from '../driver/builtin.ts';
+import { type BuiltinDriverProcess, runBuiltinLoad } from '../driver/builtin.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
@@ -41,6 +41,8 @@ export interface ServiceCellContext {
   seed: number;
   /** The run's pid-file directory (the reaper ends what a killed run left). */
   stateDir: string;
+  /** The run's driver process, shared by its cells; without it the cell starts its own. */
+  driverProcess?: BuiltinDriverProcess;
   signal?: AbortSignal;
   onProgress?: (p: CellProgress) => void;
 }
@@ -248,7 +250,8 @@ async function runUnchecked(
     };
     let loadOut: Awaited<ReturnType<typeof runBuiltinLoad>>;
     try {
-      loadOut = await runBuiltinLoad({
+      const run = ctx.driverProcess ? ctx.driverProcess.run.bind(ctx.driverProcess) : runBuiltinLoad;
+      loadOut = await run({
         scenario: s,
         targets: [baseUrl!],
         seed: ctx.seed * 1000 + ctx.repeat,

@@ -93,6 +93,7 @@ export function serviceRunner(profilePath: string): CellRunner & { runningServic
         repeat: ctx.repeat,
         seed: ctx.seed,
         stateDir,
+        ...(ctx.driverProcess ? { driverProcess: ctx.driverProcess } : {}),
         signal: ctx.signal,
         onProgress: ctx.onProgress,
       });
