@@ -18,7 +18,7 @@ import { createCacheClient } from './cache-client.ts';
 import { envOf, resolveTargetOptions, TargetOptionError, type TargetOptions, targetFlags } from './config.ts';
 import { type ControlInfo, startControlServer } from './control.ts';
 import { Db } from './db.ts';
-import { reserveDescriptors } from './fd-table.ts';
+import { reserveDescriptorsInBackground } from './fd-table.ts';
 import { TargetInstrumentation } from './instrumentation.ts';
 import { createKeys } from './keys.ts';
 import { type LeaderboardStorage, RedisLeaderboard } from './leaderboard.ts';
@@ -111,6 +111,10 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       : await (await import('./strategies/index.ts')).loadStrategyModule(opts.strategy);
   const strategyOptions = mergeStrategyOptions(mod, opts.strategyOptions);
 
+  // The driver may hold up to its in-flight cap in connections (512 at most per target by
+  // default), beside the PostgreSQL pool and the Redis clients: accepting them must not wait for
+  // the descriptor table to grow mid-load. Grown on the thread pool while the target connects.
+  const reserving = reserveDescriptorsInBackground(1024);
   const events = new TargetInstrumentation(opts.instanceId);
   const cleanups: (() => Promise<unknown>)[] = [];
   const cleanup = async () => {
@@ -173,10 +177,7 @@ export async function startTarget(input: StartTargetInput): Promise<TargetHandle
       maxBodyBytes: opts.maxBodyBytes,
       leaderboard: new RedisLeaderboard(cache, opts.keyPrefix, opts.leaderboardStorage as LeaderboardStorage),
     });
-    // The driver may hold up to its in-flight cap in connections (512 at most per target by
-    // default), beside the PostgreSQL pool and the Redis clients: accepting them must not wait for
-    // the descriptor table to grow mid-load.
-    reserveDescriptors(1024);
+    await reserving;
     const server = await new Promise<http.Server>((resolve, reject) => {
       const s = createHardenedServer(app);
       s.once('error', reject);

@@ -37,6 +37,23 @@ console.log(JSON.stringify({ before, after: fdSize(), n, openBefore, openAfter: 
     expect(r.openAfter).toBe(r.openBefore);
   });
 
+  it('reserveDescriptorsInBackground does the same on the thread pool, and the caller keeps running meanwhile', () => {
+    const r = inFreshProcess(`
+const { reserveDescriptorsInBackground } = await import(${JSON.stringify(path.join(root, 'target/fd-table.ts'))});
+const before = fdSize(), openBefore = open();
+let turns = 0;
+const tick = setInterval(() => turns++, 1);
+const n = await reserveDescriptorsInBackground(700);
+clearInterval(tick);
+console.log(JSON.stringify({ before, after: fdSize(), n, openBefore, openAfter: open(), turns }));`);
+    expect(r.before).toBeLessThan(700);
+    expect(r.n).toBe(700);
+    expect(r.after).toBeGreaterThanOrEqual(700);
+    expect(r.openAfter).toBe(r.openBefore);
+    // The event loop turned while the descriptors were opened: the main thread was not held.
+    expect(r.turns).toBeGreaterThan(0);
+  });
+
   it("the driver's pools reserve a descriptor for every connection they may open", () => {
     const r = inFreshProcess(`
 const { openPools } = await import(${JSON.stringify(path.join(root, 'harness/driver/connections.ts'))});

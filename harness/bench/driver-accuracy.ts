@@ -289,7 +289,7 @@ async function main() {
         onProgress: (p) => {
           if (p.elapsedMs % 10_000 < 1000) {
             console.log(
-              `    t=${Math.round(p.elapsedMs / 1000)} s sent ${p.sent} dropped ${p.dropped} rss ${Math.round(process.memoryUsage.rss() / 1048576)} MB`,
+              `    t=${Math.round(p.elapsedMs / 1000)} s sent ${p.sent} dropped ${p.dropped} driver rss ${p.rssMB} MB`,
             );
           }
         },

@@ -56,6 +56,8 @@ export interface WorkerProgress {
   errors: number;
   dropped: number;
   ratePerSec: number;
+  /** The driver process's resident set now (MB). */
+  rssMB: number;
 }
 
 export interface WorkerResult {
@@ -393,6 +395,7 @@ function reportProgress(
         errors: tally.errors,
         dropped: tally.dropped,
         ratePerSec: tally.sent - lastSent,
+        rssMB: Math.round(process.memoryUsage.rss() / 1048576),
       },
     });
     lastSent = tally.sent;

@@ -30,11 +30,10 @@ const WORKER = fileURLToPath(new URL('./builtin-worker.ts', import.meta.url));
  * `--no-allocation-site-pretenuring`: V8 otherwise learns from the start-up (when many requests
  * are in flight at once) to allocate some per-request objects straight into the old generation;
  * at 10,000 req/s that roughly halved the mark-compacts (9 → 4 in 10 s) and their pauses.
- * `--optimize-for-size`: V8 otherwise lets the old generation grow by at least 8 MB between
- * mark-compacts, and over a long run it fills that step with the little each request promotes
- * (6.7 → 13.5 MB used, 18 MB committed, before the first collection at 29 s at 10,000 req/s);
- * with it the step is smaller: 1 M operations peaked at 75.7 and 77.8 MB instead of 80.2-82.3 MB,
- * CPU per request unchanged (docs/architecture.md).
+ * `--optimize-for-size`: without it V8 let the old generation fill with the little each request
+ * promotes (6.7 → 13.5 MB used, 18 MB committed, before its first mark-compact at 29 s at 10,000
+ * req/s); with it, 1 M operations peaked at 75.6-77.8 MB instead of 78.5-82.3 MB, CPU per request
+ * unchanged (docs/architecture.md).
  * `--expose-gc`: the driver collects the warm-up's garbage before the load starts. TurboFan stays
  * on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but cost CPU per request
  * (docs/architecture.md "Built-in load driver").
