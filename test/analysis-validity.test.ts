@@ -35,6 +35,14 @@ describe('validity flags', () => {
     expect(codes(cell).codes).toEqual(['rate-short:error']);
   });
 
+  it('a sent request that was neither answered nor failed makes the cell untrusted', () => {
+    const { cell } = synthCell({ scenario: 's', strategy: 'cache-aside' });
+    expect(cell.load.completed).toBe(cell.load.sent);
+    cell.load.completed = cell.load.sent - 1;
+    const r = codes(cell);
+    expect(r).toMatchObject({ trusted: false, codes: ['unanswered:error'] });
+  });
+
   it('dropped arrivals: a few warn, more than 1% is an error', () => {
     const { cell } = synthCell({ scenario: 's', strategy: 'cache-aside' });
     cell.load.dropped = 3;

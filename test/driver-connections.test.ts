@@ -60,7 +60,7 @@ afterEach(async () => {
 /** A raw server: `answer` gets each request's head (and body) and the socket to write to. */
 async function rawServer(
   answer: (req: { head: string; body: string; n: number }, s: Socket) => void,
-): Promise<{ url: string; connections: () => number; requests: string[] }> {
+): Promise<{ url: string; connections: () => number; requests: string[]; sockets: () => Socket[] }> {
   let connections = 0;
   const requests: string[] = [];
   const sockets = new Set<Socket>();
@@ -95,6 +95,7 @@ async function rawServer(
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     connections: () => connections,
     requests,
+    sockets: () => [...sockets],
   };
 }
 
@@ -283,5 +284,32 @@ describe('driver connections', () => {
     const free = parserCounts().free;
     for (let i = 0; i < 12; i++) expect((await send(p, { method: 'GET', path: '/' })).status).toBe(200);
     expect(parserCounts()).toEqual({ lent: base, free });
+  });
+
+  it("drops a connection the server answered unasked (Node's 408 on an idle connection) and loses no request", async () => {
+    // Node's server answers a connection that sent nothing within headersTimeout with a 408
+    // (Connection: close, no length: the body ends with the connection) and closes it. Such a
+    // connection once went back into the idle list twice; the stale entry then took a request
+    // that was written to a closed socket and never answered nor failed.
+    const srv = await rawServer((_req, s) => s.write(ok('{"fresh":true}')));
+    const p = new TargetPool(srv.url, { connections: 20, preconnect: 6, requestTimeoutMs: 2000 });
+    pools.push(p);
+    await p.preconnect(6, 2000);
+    expect(p.size).toBe(6);
+    // The server's accepts may trail the client's connects by a turn of the event loop.
+    for (let i = 0; i < 100 && srv.connections() < 6; i++) await new Promise((r) => setTimeout(r, 10));
+    // The preconnected connections get the unsolicited answer and are closed by the server.
+    for (const s of srv.sockets()) s.end('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    for (let i = 0; i < 100 && p.size > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(p.size).toBe(0);
+    const answered = Promise.all(
+      Array.from({ length: 12 }, (_, i) => send(p, { method: 'GET', path: `/${i}` })),
+    );
+    const lost = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('requests neither answered nor failed within 5 s')), 5000).unref(),
+    );
+    const got = await Promise.race([answered, lost]);
+    expect(got.map((g) => g.status)).toEqual(Array(12).fill(200));
+    expect(got.every((g) => g.body === '{"fresh":true}')).toBe(true);
   });
 });

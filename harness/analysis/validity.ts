@@ -170,6 +170,17 @@ export function analyzeValidity(
       'the target could not keep up or maxInFlight is too low: raise load.maxInFlight or lower the rate; during a fault this may be the finding itself',
     );
   }
+  // Every sent request ends as an answer or an error (a timeout is one): one that did neither
+  // is missing from every figure, and the driver lost track of it.
+  const unanswered = l.sent - l.completed;
+  if (unanswered > 0) {
+    add(
+      'unanswered',
+      'error',
+      `${unanswered} of ${l.sent} sent requests were neither answered nor failed by the end of the load`,
+      'a load driver bug or a connection that swallowed requests: run with CACHEBENCH_DRIVER_DEBUG=1 and report it',
+    );
+  }
   if (l.driverCpu > th.driverCpu) {
     add(
       'driver-cpu',

@@ -173,6 +173,13 @@ class Connection {
   private interim = false;
   private headers: string[] = [];
   connected = false;
+  /** In the pool's idle list (a connection must be there at most once). */
+  inIdle = false;
+  /**
+   * A response came that no request asked for (Node's server answers a connection idle past its
+   * `headersTimeout` with an unsolicited 408 and closes it): the connection is not reused.
+   */
+  private unsolicited = false;
   private closed = false;
   private readonly pool: TargetPool;
   constructor(pool: TargetPool, host: string, port: number) {
@@ -203,6 +210,7 @@ class Connection {
       if (!p) return;
       if (p.finish() instanceof Error) this.destroy(new SocketClosedError(), false);
       else this.afterParse();
+      if (this.unsolicited) this.destroy(undefined, false);
     });
     this.socket.on('error', (err) => this.destroy(err, true));
     this.socket.on('close', () => this.destroy(undefined, true));
@@ -228,6 +236,11 @@ class Connection {
     }
     this.responseDone = true;
     const h = this.handler;
+    if (!h) {
+      // Destroyed by the caller once the parser has returned (not inside its callback).
+      this.unsolicited = true;
+      return;
+    }
     this.handler = undefined;
     this.request = undefined;
     this.started = false;
@@ -252,10 +265,11 @@ class Connection {
     else {
       this.handler?.keep();
       this.afterParse();
+      if (this.unsolicited) this.destroy(undefined, false);
     }
   }
   get idle(): boolean {
-    return this.connected && !this.closed && this.handler === undefined;
+    return this.connected && !this.closed && !this.unsolicited && this.handler === undefined;
   }
   send(req: OutgoingRequest, handler: ResponseHandler, at: number): void {
     this.handler = handler;
@@ -363,10 +377,14 @@ export class TargetPool {
       handler.onError(new SocketClosedError());
       return;
     }
-    const c = this.idle.pop();
-    if (c) {
-      c.send(req, handler, now());
-      return;
+    for (let c = this.idle.pop(); c; c = this.idle.pop()) {
+      c.inIdle = false;
+      // Defensive: only an open connection without a request takes one (a request written to a
+      // destroyed socket would vanish without an answer or an error).
+      if (c.idle) {
+        c.send(req, handler, now());
+        return;
+      }
     }
     this.waiting.push({ req, handler });
     this.openForWaiting();
@@ -404,13 +422,19 @@ export class TargetPool {
         this.waitingHead = 0;
       }
       c.send(w.req, w.handler, now());
-    } else this.idle.push(c);
+    } else if (!c.inIdle) {
+      c.inIdle = true;
+      this.idle.push(c);
+    }
   }
   removed(c: Connection, err: Error | undefined): void {
     this.all.delete(c);
     if (!c.connected) this.opening--;
-    const i = this.idle.indexOf(c);
-    if (i >= 0) this.idle.splice(i, 1);
+    if (c.inIdle) {
+      c.inIdle = false;
+      const i = this.idle.indexOf(c);
+      if (i >= 0) this.idle.splice(i, 1);
+    }
     for (const w of this.connectWaiters.splice(0)) w();
     if (this.closing || this.waitingHead === this.waiting.length) return;
     // Requests still wait for a connection. A connection that was open is replaced; one that
