@@ -8,40 +8,29 @@
  * `synchronize_rcu` (state D) for 2-10 ms at a time while requests queued, and the server's
  * `accept4()` did the same for the connections it accepted (docs/architecture.md).
  * The table never shrinks, so opening /dev/null `count` times and closing them again grows it
- * once, before the first request; it costs a few milliseconds. Stops quietly at the process's
- * descriptor limit (EMFILE): later sockets then fail with that error as they would have anyway.
- * Returns how many descriptors it could open.
+ * once, before the first request. The opens run on libuv's thread pool, so the RCU waits (~35 ms
+ * for 1,024 descriptors in a fresh process, measured) block a pool thread while the caller goes
+ * on with its start-up (a target connecting to PostgreSQL and Redis). Stops quietly at the
+ * process's descriptor limit (EMFILE): later sockets then fail with that error as they would have
+ * anyway. Resolves with how many descriptors it could open, once they are closed again; a count
+ * this process has already reserved costs nothing (the driver's pools ask again for every load).
  */
-import { close, closeSync, open, openSync } from 'node:fs';
+import { close, open } from 'node:fs';
 
-export function reserveDescriptors(count: number): number {
-  const fds: number[] = [];
-  try {
-    for (let i = 0; i < count; i++) fds.push(openSync('/dev/null', 'r'));
-  } catch {
-    // At the limit: what was opened grew the table as far as it can go.
-  } finally {
-    for (const fd of fds) closeSync(fd);
-  }
-  return fds.length;
-}
+/** The most descriptors this process's table has been grown to hold (it never shrinks). */
+let reserved = 0;
 
-/**
- * The same, off the main thread: the opens run on libuv's thread pool, so the RCU waits of the
- * table's growth (~35 ms for 1,024 descriptors in a fresh process, measured) block a pool thread
- * while the caller goes on with its start-up (connecting to PostgreSQL and Redis). Resolves with
- * how many descriptors it could open, once they are closed again.
- */
 export function reserveDescriptorsInBackground(count: number): Promise<number> {
+  if (count <= reserved) return Promise.resolve(count);
   return new Promise((resolve) => {
     const fds: number[] = [];
     let pending = count;
-    if (pending === 0) resolve(0);
     const done = () => {
       if (--pending > 0) return;
-      let closing = fds.length;
-      if (closing === 0) resolve(0);
       const n = fds.length;
+      reserved = Math.max(reserved, n);
+      let closing = n;
+      if (closing === 0) resolve(0);
       for (const fd of fds)
         close(fd, () => {
           if (--closing === 0) resolve(n);

@@ -157,16 +157,16 @@ function answerCanned(socket: Socket): void {
 }
 
 /**
- * A fixed start time comes first (faults are aligned to it): a late boot shortens the warm-up,
- * keeping ~250 ms for the connections and the start; below 50 ms it is skipped.
- */
-/**
  * Operations whose send and receive paths this process has run in a warm-up already. A process
  * that serves a run's cells one after another warms up for its first load and again only when a
  * later scenario adds an operation (a write's body, say): its JIT state is still there.
  */
 const warmedOps = new Set<string>();
 
+/**
+ * A fixed start time comes first (faults are aligned to it): a late boot shortens the warm-up,
+ * keeping ~250 ms for the connections and the start; below 50 ms it is skipped.
+ */
 async function warmUpBefore(input: WorkerInput, isAborted: () => boolean): Promise<void> {
   const ops = Object.entries(input.scenario.mix)
     .filter(([, w]) => (w ?? 0) > 0)
@@ -490,9 +490,9 @@ export async function runLoad(
 
 /**
  * The driver process: takes its input over IPC, reports progress and the result, then waits for
- * the next input or to be let go (so the parent can read its peak memory while it still exists). Ctrl-C reaches the whole
- * process group; the parent turns it into an abort, so this process ignores SIGINT and keeps what
- * it measured. When the parent goes away, the channel closes and it exits at once.
+ * the next input or to be let go (so the parent can read its peak memory while it still exists).
+ * Ctrl-C reaches the whole process group; the parent turns it into an abort, so this process
+ * ignores SIGINT and keeps what it measured. When the parent goes away, the channel closes and it exits at once.
  */
 function main(): void {
   const send = (m: WorkerMessage) => {

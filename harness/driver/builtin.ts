@@ -300,8 +300,15 @@ export class BuiltinDriverProcess {
   }
 }
 
-/** One load in a process of its own, which is gone when the promise settles. */
-export async function runBuiltinLoad(opts: BuiltinLoadOptions): Promise<BuiltinLoadResult> {
+/**
+ * One load: on `on` (a run's shared process) when given, else in a process of its own, which is
+ * gone when the promise settles.
+ */
+export async function runBuiltinLoad(
+  opts: BuiltinLoadOptions,
+  on?: BuiltinDriverProcess,
+): Promise<BuiltinLoadResult> {
+  if (on) return on.run(opts);
   const d = new BuiltinDriverProcess();
   try {
     return await d.run(opts);

@@ -15,7 +15,7 @@
  */
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
-import { reserveDescriptors } from '../../target/fd-table.ts';
+import { reserveDescriptorsInBackground } from '../../target/fd-table.ts';
 
 /** What a connection reports about the one request it carries. */
 export interface ResponseHandler {
@@ -472,7 +472,7 @@ export interface TargetPools {
 export async function openPools(targets: string[], o: PoolOptions): Promise<TargetPools> {
   // Every connection the pools may open, plus room for the history file, pipes and the runtime's
   // own: a pool that grows under a stall must not also wait for the descriptor table to grow.
-  reserveDescriptors(targets.length * o.connections + 64);
+  await reserveDescriptorsInBackground(targets.length * o.connections + 64);
   const pools = targets.map((url) => new TargetPool(url, o));
   const connectTimeout = Math.min(5000, o.requestTimeoutMs);
   await Promise.all(pools.map((p) => p.preconnect(o.preconnect, connectTimeout)));

@@ -15,7 +15,7 @@ import { seedDatabase } from '../../target/db.ts';
 import { startTargets, waitCacheAvailable } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { cellTtls } from '../analysis/staleness.ts';
-import { type BuiltinDriverProcess, runBuiltinLoad } from '../driver/builtin.ts';
+import { type BuiltinDriverProcess, type BuiltinLoadOptions, runBuiltinLoad } from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
@@ -283,11 +283,7 @@ async function runCellUnchecked(
     let loadOut: Omit<Awaited<ReturnType<typeof runBuiltinLoad>>, 'startLateMs'> & { startLateMs?: number };
     // Both drivers take the same inputs and return the same normalized shape.
     const runLoad =
-      ctx.driver === 'k6'
-        ? runK6Load
-        : ctx.driverProcess
-          ? ctx.driverProcess.run.bind(ctx.driverProcess)
-          : runBuiltinLoad;
+      ctx.driver === 'k6' ? runK6Load : (o: BuiltinLoadOptions) => runBuiltinLoad(o, ctx.driverProcess);
     try {
       loadOut = await runLoad({
         scenario: s,

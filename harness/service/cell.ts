@@ -250,25 +250,27 @@ async function runUnchecked(
     };
     let loadOut: Awaited<ReturnType<typeof runBuiltinLoad>>;
     try {
-      const run = ctx.driverProcess ? ctx.driverProcess.run.bind(ctx.driverProcess) : runBuiltinLoad;
-      loadOut = await run({
-        scenario: s,
-        targets: [baseUrl!],
-        seed: ctx.seed * 1000 + ctx.repeat,
-        historyPath: path.join(ctx.runDir, historyFile),
-        service: ctx.plan,
-        onReady: () => begin(Date.now() + READY_LEAD_MS),
-        signal: ctx.signal,
-        onProgress: (p) =>
-          progress({
-            phase: 'load',
-            elapsedMs: p.elapsedMs,
-            sent: p.sent,
-            errors: p.errors,
-            dropped: p.dropped,
-            ratePerSec: p.ratePerSec,
-          }),
-      });
+      loadOut = await runBuiltinLoad(
+        {
+          scenario: s,
+          targets: [baseUrl!],
+          seed: ctx.seed * 1000 + ctx.repeat,
+          historyPath: path.join(ctx.runDir, historyFile),
+          service: ctx.plan,
+          onReady: () => begin(Date.now() + READY_LEAD_MS),
+          signal: ctx.signal,
+          onProgress: (p) =>
+            progress({
+              phase: 'load',
+              elapsedMs: p.elapsedMs,
+              sent: p.sent,
+              errors: p.errors,
+              dropped: p.dropped,
+              ratePerSec: p.ratePerSec,
+            }),
+        },
+        ctx.driverProcess,
+      );
     } finally {
       await faultsPromise.catch(() => {});
     }
