@@ -45,6 +45,7 @@ import { medianInterval } from '../analysis/intervals.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { createHistogram, percentileMs, recordMs } from '../driver/histogram.ts';
 import { procStat, STAT } from '../infra/procfs.ts';
+import { type MachineStalls, watchMachineStalls } from '../pipeline/machine-stalls.ts';
 import { startTrivialServer, warmTrivialServer } from './trivial-server.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -148,6 +149,12 @@ interface Measured {
    * adds workers instead, shows the same stall here.
    */
   maxMs: number;
+  /**
+   * The machine during the run's load window, seen from outside both tools (machine-stalls.ts):
+   * the latest an idle observer thread woke (ms), how many times it was at least cap / rate late
+   * (the stall a capped driver cannot absorb without dropping), and the VM's steal time (ms).
+   */
+  machine: { longestMs: number; overCap: number; stealMs: number | null };
   /** 1-minute load average when the run ended. */
   load1: number;
   errors: number;
@@ -166,7 +173,8 @@ const BREAKDOWN_SECONDS = 3;
 async function measureChild(
   child: ChildProcess,
   onMessage?: (m: unknown, release: () => void) => void,
-): Promise<{ cpuS: number; peakRssMB: number; code: number | null }> {
+): Promise<{ cpuS: number; peakRssMB: number; code: number | null; stalls: MachineStalls }> {
+  const watch = watchMachineStalls();
   const cpu0 = childrenCpuSeconds();
   const pid = child.pid as number;
   let peak = 0;
@@ -186,7 +194,17 @@ async function measureChild(
     child.once('exit', (c) => resolve(c));
   });
   clearInterval(timer);
-  return { cpuS: childrenCpuSeconds() - cpu0, peakRssMB: peak, code };
+  return { cpuS: childrenCpuSeconds() - cpu0, peakRssMB: peak, code, stalls: await watch.stop() };
+}
+
+/** What the observer saw within the load window [t0, t0 + seconds] (boot and decoding excluded). */
+function machineDuring(s: MachineStalls, t0: number, seconds: number, capMs: number): Measured['machine'] {
+  const inWindow = s.events.filter((e) => e.at >= t0 - 10 && e.at <= t0 + seconds * 1000);
+  return {
+    longestMs: inWindow.reduce((m, e) => Math.max(m, e.ms), 0),
+    overCap: inWindow.filter((e) => e.ms >= capMs).length,
+    stealMs: s.stealMs,
+  };
 }
 
 async function runBuiltin(
@@ -236,6 +254,7 @@ async function runBuiltin(
     p99: l.overall.latency.p99,
     p99s0: result.series.p99[0] ?? 0,
     maxMs: l.overall.latency.max,
+    machine: machineDuring(m.stalls, result.loadStartedAt, seconds, (maxInFlight / rate) * 1000),
     load1: loadavg()[0] ?? 0,
     errors: l.errors,
     cpuS: m.cpuS,
@@ -271,6 +290,7 @@ async function runVegeta(
   seconds: number,
   dir: string,
   round: number,
+  maxInFlight: number,
 ): Promise<Measured> {
   // The same keys as the built-in run: /users/1..USERS (vegeta takes the lines round-robin).
   const targets = join(dir, 'targets.txt');
@@ -332,6 +352,7 @@ async function runVegeta(
     p99: percentileMs(all, 99),
     p99s0: perSecond[0]?.p99 ?? 0,
     maxMs: percentileMs(all, 100),
+    machine: machineDuring(m.stalls, t0, seconds, (maxInFlight / rate) * 1000),
     load1: loadavg()[0] ?? 0,
     errors,
     cpuS: m.cpuS,
@@ -404,6 +425,9 @@ function row(m: Measured): string {
     (m.cpuS / m.seconds).toFixed(2),
     cpuPerReqUs(m).toFixed(1),
     m.peakRssMB.toFixed(1),
+    m.machine.longestMs.toFixed(1),
+    `${m.machine.overCap}`,
+    m.machine.stealMs === null ? '-' : `${Math.round(m.machine.stealMs)}`,
     m.load1.toFixed(2),
   ];
   return `| ${cells.join(' | ')} |`;
@@ -450,9 +474,9 @@ async function main() {
   const results: Measured[] = [];
   try {
     console.log(
-      '\n| round | tool | rate | achieved req/s | dropped | dropped s0 | p50 ms | p99 ms | p99 s0 ms | max ms | lag p99 ms | errors | CPU s | cores | CPU µs/req | peak RSS MB | load |',
+      '\n| round | tool | rate | achieved req/s | dropped | dropped s0 | p50 ms | p99 ms | p99 s0 ms | max ms | lag p99 ms | errors | CPU s | cores | CPU µs/req | peak RSS MB | machine stall ms | stalls ≥ cap/rate | steal ms | load |',
     );
-    console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    console.log(`|${'---|'.repeat(20)}`);
     for (const rate of rates) {
       for (let round = 1; round <= rounds; round++) {
         const order = round % 2 === 1 ? (['builtin', 'vegeta'] as const) : (['vegeta', 'builtin'] as const);
@@ -460,7 +484,7 @@ async function main() {
           const m =
             tool === 'builtin'
               ? await runBuiltin(server.url, rate, seconds, maxInFlight, dir, round)
-              : await runVegeta(vegeta, server.url, rate, seconds, dir, round);
+              : await runVegeta(vegeta, server.url, rate, seconds, dir, round, maxInFlight);
           results.push(m);
           console.log(row(m));
         }
@@ -535,6 +559,18 @@ async function main() {
           `${rate} req/s, ${label} built-in/vegeta per round: ${xs.map((x) => x.toFixed(2)).join(' ')} → ${verdict}`,
         );
       }
+    }
+    // Drops are the driver's when the machine kept running: split the built-in runs by whether
+    // the observer saw a stall the in-flight cap cannot absorb (≥ cap / rate).
+    for (const rate of rates) {
+      const runs = results.filter((r) => r.rate === rate && r.tool === 'builtin');
+      const capMs = (maxInFlight / rate) * 1000;
+      const calm = runs.filter((r) => r.machine.overCap === 0);
+      const stalled = runs.filter((r) => r.machine.overCap > 0);
+      const drops = (rs: Measured[]) => rs.map((r) => r.dropped).join(', ') || '-';
+      console.log(
+        `${rate} req/s, built-in drops: ${calm.length} run(s) without a machine stall ≥ ${capMs.toFixed(1)} ms: ${drops(calm)}; ${stalled.length} with one: ${drops(stalled)}`,
+      );
     }
   } finally {
     server.child.kill('SIGTERM');

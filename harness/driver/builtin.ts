@@ -34,6 +34,13 @@ const WORKER = fileURLToPath(new URL('./builtin-worker.ts', import.meta.url));
  * promotes (6.7 → 13.5 MB used, 18 MB committed, before its first mark-compact at 29 s at 10,000
  * req/s); with it, 1 M operations peaked at 75.6-77.8 MB instead of 78.5-82.3 MB, CPU per request
  * unchanged (docs/architecture.md).
+ * `--v8-pool-size=1`: one V8 background thread instead of four. The driver shares the machine with
+ * what it measures, and the work V8 runs in the background (compiler and garbage collector tasks) on four threads
+ * took both cores of this machine from the driver's and the server's main threads for ~40 ms at a
+ * time (`perf record -e sched:sched_switch`, ~1 s into a 10,000 req/s run): responses stopped,
+ * the in-flight cap filled and arrivals were dropped. With one, scheduling lag p99 at 10,000 req/s
+ * went from 2.1-3.2 ms to 1.2-2.9 ms over 6 interleaved runs each, latency p99 from 8-73 ms to
+ * 3-26 ms, CPU per request unchanged (docs/architecture.md).
  * `--expose-gc`: the driver collects the warm-up's garbage before the load starts. TurboFan stays
  * on: capping the tier-up at Maglev saved ~5-7 MB of peak RSS but cost CPU per request
  * (docs/architecture.md "Built-in load driver").
@@ -43,6 +50,7 @@ const NODE_FLAGS = [
   '--no-allocation-site-pretenuring',
   '--max-old-space-size=256',
   '--optimize-for-size',
+  '--v8-pool-size=1',
   '--expose-gc',
 ];
 /**
