@@ -3,7 +3,10 @@
  * is never counted as the load driver's. Shared by the driver benches.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runBuiltinLoad } from '../driver/builtin.ts';
 
 // The server grows its descriptor table before it listens, as the target does (target/fd-table.ts):
 // otherwise the first tool to open a few hundred connections pays for the table's growth in the
@@ -40,31 +43,40 @@ export async function startTrivialServer(): Promise<TrivialServer> {
 }
 
 /**
- * Serves `requests` requests over `connections` keep-alive connections and closes them, so the
- * server's JIT is warm before the first measured run: otherwise whichever tool runs first pays for
- * it in its second 0.
+ * Drives the server with the built-in driver for `seconds` at `rate` (nothing is recorded), so
+ * its JIT has compiled its request path for the driver's requests and connections before the
+ * first measured run. Warming it with another client is not enough: ~1 s into the first run V8
+ * dropped the server's optimized HTTP code on the new request shape ("not a Smi" in
+ * parserOnIncoming, `--trace-deopt`) and recompiled ~40 functions, and the server answered
+ * almost nothing for 30-60 ms (at 10,000 req/s the in-flight cap filled and arrivals were
+ * dropped). A bench that also runs another tool warms the server with it too (vs-vegeta.ts).
  */
-export async function warmTrivialServer(url: string, requests = 20_000, connections = 8): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  let next = 0;
-  const one = () =>
-    new Promise<void>((resolve, reject) => {
-      const req = request(`${url}/users/${(next % 1000) + 1}`, { agent }, (res) => {
-        res.resume();
-        res.on('end', resolve);
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  const worker = async () => {
-    while (next < requests) {
-      next++;
-      await one();
-    }
-  };
+export async function warmTrivialServer(url: string, rate = 5000, seconds = 3): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'cb-trivial-warm-'));
   try {
-    await Promise.all(Array.from({ length: connections }, worker));
+    const r = await runBuiltinLoad({
+      scenario: {
+        name: 'trivial-server-warm-up',
+        question: '',
+        description: '',
+        load: { phases: [{ duration: seconds * 1000, rate }], arrivals: 'constant', maxInFlight: 4096 },
+        keys: { type: 'uniform' },
+        mix: { 'read-user': 1 },
+        data: { users: 10_000, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
+        cache: {},
+        start: 'warm',
+        faults: [],
+        budgets: {},
+      },
+      targets: [url],
+      seed: 99,
+      historyPath: join(dir, 'warm-up.ndjson'),
+    });
+    if (r.load.errors > 0 || r.load.completed === 0)
+      throw new Error(
+        `warming the JSON server failed: ${r.load.errors} errors, ${r.load.completed} answered`,
+      );
   } finally {
-    agent.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 }

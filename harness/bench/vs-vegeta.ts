@@ -14,8 +14,11 @@
  * runBuiltinLoad's parent side (builtin.ts) before the process is let go. Rate,
  * drops and latencies come from each tool's own records, summarized by the same code here:
  * latency p50/p99/max over all requests, and a per-second breakdown of the first seconds (sent,
- * dropped, p99) that shows the start-up. The server serves 20,000 requests before the first
- * measured run, so no tool pays for its cold JIT.
+ * dropped, p99) that shows the start-up. Each tool drives the server for 3 s before the first
+ * measured run, so neither pays for the server's JIT meeting its requests for the first time.
+ * An observer thread in this process (pipeline/machine-stalls.ts) notes how late it woke during
+ * each run: drops in a run where it saw no stall of cap / rate or more are the driver's or the
+ * server's, not the machine's.
  *
  * Definitions differ where the tools do: the built-in driver times latency from the scheduled send
  * time and drops arrivals over the in-flight cap; vegeta times from the actual send and never
@@ -51,6 +54,8 @@ import { startTrivialServer, warmTrivialServer } from './trivial-server.ts';
 const SELF = fileURLToPath(import.meta.url);
 const VEGETA_VERSION = 'v12.12.0';
 const USERS = 10_000;
+/** Seconds each tool drives the server before the measured rounds. */
+const WARM_SECONDS = 3;
 
 function usage(message: string): never {
   console.error(`vs-vegeta: ${message}`);
@@ -469,10 +474,17 @@ async function main() {
   const version = (await run(vegeta, ['-version'])).split('\n')[0];
   console.log(`vs-vegeta: node ${process.version}, vegeta ${version}, load average ${load()}`);
   const server = await startTrivialServer();
-  await warmTrivialServer(server.url);
   const dir = mkdtempSync(join(tmpdir(), 'cb-vs-vegeta-'));
   const results: Measured[] = [];
   try {
+    // Both tools drive the server once before the first measured run, unrecorded: its JIT then
+    // has compiled for both tools' requests (trivial-server.ts says what a cold shape costs).
+    const warmRate = Math.max(...rates);
+    await warmTrivialServer(server.url, warmRate, WARM_SECONDS);
+    await runVegeta(vegeta, server.url, warmRate, WARM_SECONDS, dir, 0, maxInFlight);
+    console.log(
+      `warm-up (not measured): the built-in driver, then vegeta, ${WARM_SECONDS} s each at ${warmRate} req/s`,
+    );
     console.log(
       '\n| round | tool | rate | achieved req/s | dropped | dropped s0 | p50 ms | p99 ms | p99 s0 ms | max ms | lag p99 ms | errors | CPU s | cores | CPU µs/req | peak RSS MB | machine stall ms | stalls ≥ cap/rate | steal ms | load |',
     );

@@ -35,9 +35,11 @@ const MAX_EVENTS = 1000;
 const PERIOD_MS = 5;
 
 // Plain JavaScript in a string: the observer loads nothing (no type stripping, no modules), so
-// its thread starts in a few ms and touches no more memory than a bare isolate.
+// its thread starts in a few ms and touches no more memory than a bare isolate. It reaches
+// worker_threads with getBuiltinModule, which works whether the eval runs as CommonJS or (with
+// --input-type=module in the parent's flags) as an ES module.
 const OBSERVER = `
-const { workerData, parentPort } = require('node:worker_threads');
+const { workerData, parentPort } = process.getBuiltinModule('node:worker_threads');
 const flag = new Int32Array(workerData.flag);
 const origin = performance.timeOrigin;
 const threshold = workerData.thresholdMs, max = workerData.maxEvents, PERIOD = workerData.periodMs;
@@ -74,6 +76,8 @@ export function watchMachineStalls(thresholdMs = 10): { stop(): Promise<MachineS
   const worker = new Worker(OBSERVER, {
     eval: true,
     workerData: { flag, thresholdMs, maxEvents: MAX_EVENTS, periodMs: PERIOD_MS },
+    // Not the parent's flags (--cpu-prof, --input-type, …): the observer is not what is measured.
+    execArgv: [],
     // A bare isolate: the observer allocates only its event list.
     resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 },
   });
