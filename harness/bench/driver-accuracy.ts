@@ -13,9 +13,10 @@
  * The machine is shared: every part prints the load average before and after, because a busy
  * machine delays the driver's thread and that shows up as scheduling lag, not as a driver bug.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import type { Scenario } from '../../scenarios/types.ts';
@@ -302,6 +303,8 @@ async function main() {
         `    driver peak RSS ${l.driverPeakRssMB} MB (the driver process, VmHWM read from /proc); driver CPU ${(l.driverCpu * 100).toFixed(1)}% of a core`,
       );
       console.log(`    scheduling lag: ${ms(l.schedulingLag)}; load average ${load()}`);
+      if (l.errors > 0)
+        console.log(`    errors by kind: ${await errorKinds(join(dir, 'memory.ndjson'), r.loadStartedAt)}`);
     }
   } finally {
     trivial.child.kill('SIGCONT');
@@ -309,6 +312,23 @@ async function main() {
     await real?.infra.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What the failed requests of a history were: status or error text, count, first and last second. */
+async function errorKinds(historyPath: string, t0: number): Promise<string> {
+  const kinds = new Map<string, { n: number; first: number; last: number }>();
+  for await (const line of createInterface({ input: createReadStream(historyPath) })) {
+    if (line.includes('"status":200')) continue;
+    const r = JSON.parse(line) as { status: number; error?: string; scheduled: number };
+    if (r.status >= 200 && r.status < 400) continue;
+    const key = r.error ? `${r.status} ${r.error}` : `status ${r.status}`;
+    const s = Math.floor((r.scheduled - t0) / 1000);
+    const k = kinds.get(key) ?? { n: 0, first: s, last: s };
+    k.n++;
+    k.last = s;
+    kinds.set(key, k);
+  }
+  return [...kinds].map(([key, k]) => `${key} ×${k.n} (seconds ${k.first}–${k.last})`).join('; ');
 }
 
 main().catch((err: unknown) => {
