@@ -157,7 +157,8 @@ interface Measured {
   /**
    * The machine during the run's load window, seen from outside both tools (machine-stalls.ts):
    * the latest an idle observer thread woke (ms), how many times it was at least cap / rate late
-   * (the stall a capped driver cannot absorb without dropping), and the VM's steal time (ms).
+   * (the stall a capped driver cannot absorb without dropping), and the VM's steal time (ms; over
+   * the whole child run, boot and decoding included: /proc/stat is read when the watch starts and stops).
    */
   machine: { longestMs: number; overCap: number; stealMs: number | null };
   /** 1-minute load average when the run ended. */

@@ -102,8 +102,3 @@ export function watchMachineStalls(thresholdMs = 10): { stop(): Promise<MachineS
     },
   };
 }
-
-/** Events at least `ms` long. */
-export function stallsOver(s: MachineStalls, ms: number): { at: number; ms: number }[] {
-  return s.events.filter((e) => e.ms >= ms);
-}
