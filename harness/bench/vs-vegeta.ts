@@ -156,8 +156,9 @@ interface Measured {
   maxMs: number;
   /**
    * The machine during the run's load window, seen from outside both tools (machine-stalls.ts):
-   * the latest an idle observer thread woke (ms), how many times it was at least cap / rate late
-   * (the stall a capped driver cannot absorb without dropping), and the VM's steal time (ms; over
+   * the longest stall (ms: an idle observer thread woke that late, or one vCPU gained that much
+   * steal time at once), how many stalls were at least cap / rate (what a capped driver cannot
+   * absorb without dropping), and the VM's steal time (ms; over
    * the whole child run, boot and decoding included: /proc/stat is read when the watch starts and stops).
    */
   machine: { longestMs: number; overCap: number; stealMs: number | null };
