@@ -19,13 +19,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import type { Scenario } from '../../scenarios/types.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { createHistogram, recordMs, summarize } from '../driver/histogram.ts';
 import { runFaultTimeline } from '../faults.ts';
 import type { InfraHandle } from '../infra/types.ts';
 import type { LatencySummary } from '../results/schema.ts';
-import { startTrivialServer, warmTrivialServer } from './trivial-server.ts';
+import { readUserScenario, startTrivialServer, warmTrivialServer } from './trivial-server.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,28 +46,6 @@ const load = () =>
     .join(' ');
 const ms = (s: LatencySummary) =>
   `p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, max ${s.max.toFixed(2)} ms (n=${s.count})`;
-
-function scenario(
-  name: string,
-  rate: number,
-  durationMs: number,
-  maxInFlight: number,
-  users: number,
-): Scenario {
-  return {
-    name,
-    question: '',
-    description: '',
-    load: { phases: [{ duration: durationMs, rate }], arrivals: 'constant', maxInFlight },
-    keys: { type: 'uniform' },
-    mix: { 'read-user': 1 },
-    data: { users, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
-    cache: {},
-    start: 'warm',
-    faults: [],
-    budgets: {},
-  };
-}
 
 interface RealTarget {
   infra: InfraHandle;
@@ -162,7 +139,7 @@ async function main() {
       const label = t ? 'real target (cache-aside, read-user)' : 'node:http JSON server';
       // Prime the cache so the run measures the driver against the hit path, not the warm-up.
       await runBuiltinLoad({
-        scenario: scenario('prime', 2000, 6000, 512, 10_000),
+        scenario: readUserScenario('prime', 2000, 6000, 512, 10_000),
         targets: [url],
         seed: 99,
         historyPath: join(dir, 'prime.ndjson'),
@@ -171,7 +148,7 @@ async function main() {
         `\n[1] rate accuracy: ${rate} req/s for ${seconds} s against ${label}, in-flight cap ${args['max-in-flight']}; load average ${load()}`,
       );
       const r = await runBuiltinLoad({
-        scenario: scenario('accuracy', rate, seconds * 1000, Number(args['max-in-flight']), 10_000),
+        scenario: readUserScenario('accuracy', rate, seconds * 1000, Number(args['max-in-flight']), 10_000),
         targets: [url],
         seed: 1,
         historyPath: join(dir, 'accuracy.ndjson'),
@@ -242,7 +219,7 @@ async function main() {
       let startAt = now() + 1500;
       const [open, faultsOpen] = await Promise.all([
         runBuiltinLoad({
-          scenario: scenario('co-open', coRate, coMs, 20_000, 10_000),
+          scenario: readUserScenario('co-open', coRate, coMs, 20_000, 10_000),
           targets: [url],
           seed: 3,
           historyPath: join(dir, 'co-open.ndjson'),
@@ -283,7 +260,7 @@ async function main() {
         `\n[3] memory: ${mRate} req/s for ${mSec} s (${(mRate * mSec).toLocaleString('en')} planned operations) against the node:http JSON server; load average ${load()}`,
       );
       const r = await runBuiltinLoad({
-        scenario: scenario('memory', mRate, mSec * 1000, 4096, 100_000),
+        scenario: readUserScenario('memory', mRate, mSec * 1000, 4096, 100_000),
         targets: [trivial.url],
         seed: 5,
         historyPath: join(dir, 'memory.ndjson'),

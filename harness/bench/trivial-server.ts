@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Scenario } from '../../scenarios/types.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 
 // The server grows its descriptor table before it listens, as the target does (target/fd-table.ts):
@@ -42,6 +43,29 @@ export async function startTrivialServer(): Promise<TrivialServer> {
   return { url: `http://127.0.0.1:${port}`, child };
 }
 
+/** The benches' load: read-user at a constant rate over `users` uniform keys, nothing else. */
+export function readUserScenario(
+  name: string,
+  rate: number,
+  durationMs: number,
+  maxInFlight: number,
+  users: number,
+): Scenario {
+  return {
+    name,
+    question: '',
+    description: '',
+    load: { phases: [{ duration: durationMs, rate }], arrivals: 'constant', maxInFlight },
+    keys: { type: 'uniform' },
+    mix: { 'read-user': 1 },
+    data: { users, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
+    cache: {},
+    start: 'warm',
+    faults: [],
+    budgets: {},
+  };
+}
+
 /**
  * Drives the server with the built-in driver for `seconds` at `rate` (nothing is recorded), so
  * its JIT has compiled its request path for the driver's requests and connections before the
@@ -55,19 +79,7 @@ export async function warmTrivialServer(url: string, rate = 5000, seconds = 3): 
   const dir = mkdtempSync(join(tmpdir(), 'cb-trivial-warm-'));
   try {
     const r = await runBuiltinLoad({
-      scenario: {
-        name: 'trivial-server-warm-up',
-        question: '',
-        description: '',
-        load: { phases: [{ duration: seconds * 1000, rate }], arrivals: 'constant', maxInFlight: 4096 },
-        keys: { type: 'uniform' },
-        mix: { 'read-user': 1 },
-        data: { users: 10_000, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
-        cache: {},
-        start: 'warm',
-        faults: [],
-        budgets: {},
-      },
+      scenario: readUserScenario('trivial-server-warm-up', rate, seconds * 1000, 4096, 10_000),
       targets: [url],
       seed: 99,
       historyPath: join(dir, 'warm-up.ndjson'),

@@ -43,13 +43,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { Scenario } from '../../scenarios/types.ts';
 import { medianInterval } from '../analysis/intervals.ts';
 import { runBuiltinLoad } from '../driver/builtin.ts';
 import { createHistogram, percentileMs, recordMs } from '../driver/histogram.ts';
 import { procStat, STAT } from '../infra/procfs.ts';
 import { type MachineStalls, watchMachineStalls } from '../pipeline/machine-stalls.ts';
-import { startTrivialServer, warmTrivialServer } from './trivial-server.ts';
+import { readUserScenario, startTrivialServer, warmTrivialServer } from './trivial-server.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const VEGETA_VERSION = 'v12.12.0';
@@ -75,20 +74,6 @@ function positiveInt(flag: string, v: string): number {
   return positiveInts(flag, v)[0] as number;
 }
 
-const scenario = (rate: number, seconds: number, maxInFlight: number): Scenario => ({
-  name: 'vs-vegeta',
-  question: '',
-  description: '',
-  load: { phases: [{ duration: seconds * 1000, rate }], arrivals: 'constant', maxInFlight },
-  keys: { type: 'uniform' },
-  mix: { 'read-user': 1 },
-  data: { users: USERS, teams: 10, counters: 10, reportCostMs: 0, userReadCostMs: 0 },
-  cache: {},
-  start: 'warm',
-  faults: [],
-  budgets: {},
-});
-
 // ---------------------------------------------------------------------------------------------
 // Child mode: one built-in driver run; the result goes to the parent over IPC, then the process
 // waits to be let go so the parent can read its VmHWM while it still exists.
@@ -101,7 +86,7 @@ async function builtinChild(
   history: string,
 ) {
   const r = await runBuiltinLoad({
-    scenario: scenario(rate, seconds, maxInFlight),
+    scenario: readUserScenario('vs-vegeta', rate, seconds * 1000, maxInFlight, USERS),
     targets: [url],
     seed: 1,
     historyPath: history,
