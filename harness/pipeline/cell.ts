@@ -15,7 +15,12 @@ import { seedDatabase } from '../../target/db.ts';
 import { startTargets, waitCacheAvailable } from '../../target/instance.ts';
 import { mergeTargetStats } from '../../target/instrumentation.ts';
 import { cellTtls } from '../analysis/staleness.ts';
-import { type BuiltinDriverProcess, type BuiltinLoadOptions, runBuiltinLoad } from '../driver/builtin.ts';
+import {
+  type BuiltinDriverProcess,
+  type BuiltinLoadOptions,
+  type LoadProgress,
+  runBuiltinLoad,
+} from '../driver/builtin.ts';
 import { K6_START_LEAD_MS, runK6Load } from '../driver/k6.ts';
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription, incidentMessage } from '../infra/process-control.ts';
@@ -44,6 +49,31 @@ export interface CellProgress {
   errors: number;
   dropped: number;
   ratePerSec: number;
+}
+
+/**
+ * A cell's progress reporter (the pipeline's and service mode's cells): `progress` for a phase,
+ * `loadProgress` for the load driver's once-a-second figures, reported as the 'load' phase.
+ */
+export function cellProgress(
+  onProgress: ((p: CellProgress) => void) | undefined,
+  totalMs: number,
+): {
+  progress: (p: Partial<CellProgress> & Pick<CellProgress, 'phase'>) => void;
+  loadProgress: (p: LoadProgress) => void;
+} {
+  const progress = (p: Partial<CellProgress> & Pick<CellProgress, 'phase'>) =>
+    onProgress?.({ elapsedMs: 0, totalMs, sent: 0, errors: 0, dropped: 0, ratePerSec: 0, ...p });
+  const loadProgress = (p: LoadProgress) =>
+    progress({
+      phase: 'load',
+      elapsedMs: p.elapsedMs,
+      sent: p.sent,
+      errors: p.errors,
+      dropped: p.dropped,
+      ratePerSec: p.ratePerSec,
+    });
+  return { progress, loadProgress };
 }
 
 export interface CellContext {
@@ -158,8 +188,7 @@ async function runCellUnchecked(
   fs.mkdirSync(dir, { recursive: true });
   const historyFile = path.relative(ctx.runDir, path.join(dir, 'history.ndjson'));
   const totalMs = s.load.phases.reduce((a, p) => a + p.duration, 0);
-  const progress = (p: Partial<CellProgress> & Pick<CellProgress, 'phase'>) =>
-    ctx.onProgress?.({ elapsedMs: 0, totalMs, sent: 0, errors: 0, dropped: 0, ratePerSec: 0, ...p });
+  const { progress, loadProgress } = cellProgress(ctx.onProgress, totalMs);
 
   const phaseMs: Record<string, number> = {};
   let mark = performance.now();
@@ -294,15 +323,7 @@ async function runCellUnchecked(
           ? { startAt: loadStartedAt }
           : { onReady: () => begin(Date.now() + READY_LEAD_MS) }),
         signal: ctx.signal,
-        onProgress: (p) =>
-          progress({
-            phase: 'load',
-            elapsedMs: p.elapsedMs,
-            sent: p.sent,
-            errors: p.errors,
-            dropped: p.dropped,
-            ratePerSec: p.ratePerSec,
-          }),
+        onProgress: loadProgress,
       });
     } finally {
       // Faults are always removed (the executor resets Toxiproxy) before we collect.

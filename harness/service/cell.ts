@@ -17,7 +17,7 @@ import { type BuiltinDriverProcess, runBuiltinLoad } from '../driver/builtin.ts'
 import { prepareProcessFaults, resetToxiproxy, runFaultTimeline } from '../faults.ts';
 import { exitDescription } from '../infra/process-control.ts';
 import type { HealthIncident, InfraHandle } from '../infra/types.ts';
-import { type CellProgress, withHealthCheck } from '../pipeline/cell.ts';
+import { type CellProgress, cellProgress, withHealthCheck } from '../pipeline/cell.ts';
 import { redisBaseline, redisSnapshot, resetPgStatStatements } from '../pipeline/collect.ts';
 import { applyRedisConfig, resetRedisConfig } from '../pipeline/redis-config.ts';
 import { cellDir, cellId } from '../pipeline/results-store.ts';
@@ -150,8 +150,7 @@ async function runUnchecked(
   fs.mkdirSync(dir, { recursive: true });
   const historyFile = path.relative(ctx.runDir, path.join(dir, 'history.ndjson'));
   const totalMs = s.load.phases.reduce((a, p) => a + p.duration, 0);
-  const progress = (p: Partial<CellProgress> & Pick<CellProgress, 'phase'>) =>
-    ctx.onProgress?.({ elapsedMs: 0, totalMs, sent: 0, errors: 0, dropped: 0, ratePerSec: 0, ...p });
+  const { progress, loadProgress } = cellProgress(ctx.onProgress, totalMs);
   const phaseMs: Record<string, number> = {};
   let mark = performance.now();
   const lap = (name: string) => {
@@ -259,15 +258,7 @@ async function runUnchecked(
           service: ctx.plan,
           onReady: () => begin(Date.now() + READY_LEAD_MS),
           signal: ctx.signal,
-          onProgress: (p) =>
-            progress({
-              phase: 'load',
-              elapsedMs: p.elapsedMs,
-              sent: p.sent,
-              errors: p.errors,
-              dropped: p.dropped,
-              ratePerSec: p.ratePerSec,
-            }),
+          onProgress: loadProgress,
         },
         ctx.driverProcess,
       );
