@@ -500,7 +500,9 @@ async function main() {
       const cells = m.perSecond.map((p) => `${p.sent} / ${p.dropped} / ${p.p99.toFixed(2)}`);
       console.log(`| ${m.round} | ${m.tool} | ${m.rate} | ${cells.join(' | ')} |`);
     }
-    console.log(`\nmedians per rate, ratio built-in/vegeta (load average ${load()}):`);
+    console.log(
+      `\nmedians per rate, ratio built-in/vegeta (load average ${load()}; whether a ratio is a tested difference: the lines after the table):`,
+    );
     console.log(
       '| rate | tool | achieved req/s | dropped | p50 ms | p99 ms | p99 s0 ms | cores | CPU µs/req | peak RSS MB |',
     );
@@ -544,6 +546,8 @@ async function main() {
       for (const [label, pick] of [
         ['CPU µs/req', cpuPerReqUs],
         ['peak RSS', (m: Measured) => m.peakRssMB],
+        ['p50 latency', (m: Measured) => m.p50],
+        ['p99 latency', (m: Measured) => m.p99],
       ] as const) {
         const xs = perRound(pick);
         const iv = medianInterval(xs);
